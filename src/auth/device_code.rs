@@ -1,0 +1,184 @@
+//! The device code flow: an admin signs in on any browser with a short code.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use super::oauth::{FormOutcome, TokenReply, post_form, post_form_ok};
+use super::{AccessToken, TokenCache, TokenContext, TokenProvider};
+use crate::error::{AuthError, Error, Result};
+use crate::ids::ClientId;
+
+/// What the admin must be shown: where to go and which code to type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeviceCodePrompt {
+    /// The code to type.
+    pub user_code: String,
+    /// Where to type it.
+    pub verification_uri: String,
+    /// Entra's ready-made sentence saying both.
+    pub message: String,
+    /// How long the code stays valid.
+    pub expires_in: Duration,
+}
+
+type PromptFn = dyn Fn(&DeviceCodePrompt) + Send + Sync;
+
+/// Signs an admin in with the device code flow (GRAPH.md §5, §7).
+///
+/// By default it uses the Microsoft Graph Command Line Tools public client and asks for
+/// `Application.ReadWrite.All` and `AppRoleAssignment.ReadWrite.All` on the cloud's Graph. The
+/// prompt goes to the callback; polling honours `interval` and `slow_down`, and stops on
+/// `authorization_declined`, `expired_token` and `bad_verification_code`. The token is cached
+/// until shortly before it expires.
+///
+/// ```
+/// use entra_appreg::auth::DeviceCodeCredential;
+/// let credential = DeviceCodeCredential::new(|prompt| eprintln!("{}", prompt.message));
+/// ```
+pub struct DeviceCodeCredential {
+    client_id: ClientId,
+    scopes: Option<Vec<String>>,
+    prompt: Arc<PromptFn>,
+    cache: TokenCache,
+}
+
+impl DeviceCodeCredential {
+    /// The Microsoft Graph Command Line Tools app, the usual public client for a tenant that has
+    /// no app of its own yet.
+    pub const GRAPH_COMMAND_LINE_TOOLS: ClientId = ClientId::from_uuid(uuid::uuid!(
+        "14d82eec-204b-4c2f-b7e8-296a70dab67e"
+    ));
+
+    /// The delegated permissions asked for, relative to the cloud's Graph resource.
+    pub const DEFAULT_PERMISSIONS: [&'static str; 2] =
+        ["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"];
+
+    /// A credential that shows its prompt through `prompt`.
+    pub fn new(prompt: impl Fn(&DeviceCodePrompt) + Send + Sync + 'static) -> Self {
+        Self {
+            client_id: Self::GRAPH_COMMAND_LINE_TOOLS,
+            scopes: None,
+            prompt: Arc::new(prompt),
+            cache: TokenCache::default(),
+        }
+    }
+
+    /// Uses another public client (one registered by the product vendor, say).
+    pub fn with_client_id(mut self, client_id: ClientId) -> Self {
+        self.client_id = client_id;
+        self
+    }
+
+    /// Asks for these exact scopes (full URIs) instead of the default ones.
+    pub fn with_scopes(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    fn scope_string(&self, ctx: &TokenContext<'_>) -> String {
+        match &self.scopes {
+            Some(s) => s.join(" "),
+            None => Self::DEFAULT_PERMISSIONS
+                .iter()
+                .map(|p| format!("{}/{p}", ctx.endpoints.graph_resource()))
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+
+    async fn sign_in(&self, ctx: &TokenContext<'_>) -> Result<AccessToken> {
+        let client_id = self.client_id.to_string();
+        let scope = self.scope_string(ctx);
+        let code: DeviceCodeReply = post_form_ok(
+            ctx,
+            "devicecode",
+            &[("client_id", &client_id), ("scope", &scope)],
+        )
+        .await?;
+        let expires_in = Duration::from_secs(code.expires_in.clamp(1, 3600));
+        (self.prompt)(&DeviceCodePrompt {
+            user_code: code.user_code.clone(),
+            verification_uri: code.verification_uri.clone(),
+            message: code.message.clone().unwrap_or_else(|| {
+                format!(
+                    "To sign in, open {} and enter the code {}.",
+                    code.verification_uri, code.user_code
+                )
+            }),
+            expires_in,
+        });
+        let mut interval = Duration::from_secs(code.interval.unwrap_or(5).clamp(1, 60));
+        let mut waited = Duration::ZERO;
+        loop {
+            if waited >= expires_in {
+                return Err(Error::auth(AuthError::new(
+                    "expired_token",
+                    "the sign-in code expired before the admin completed the sign-in",
+                )));
+            }
+            tracing::debug!(?interval, "waiting for the admin to complete the device-code sign-in");
+            ctx.sleeper.sleep(interval).await;
+            waited += interval;
+            let outcome = post_form::<TokenReply>(
+                ctx,
+                "token",
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("client_id", &client_id),
+                    ("device_code", &code.device_code),
+                ],
+            )
+            .await?;
+            match outcome {
+                FormOutcome::Ok(reply) => return Ok(reply.into_token()),
+                FormOutcome::OAuthError(e) if e.error == "authorization_pending" => {}
+                FormOutcome::OAuthError(e) if e.error == "slow_down" => {
+                    interval += Duration::from_secs(5);
+                }
+                FormOutcome::OAuthError(e) => return Err(Error::auth(e)),
+            }
+        }
+    }
+}
+
+impl fmt::Debug for DeviceCodeCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceCodeCredential")
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl TokenProvider for DeviceCodeCredential {
+    async fn token(&self, ctx: &TokenContext<'_>) -> Result<AccessToken> {
+        self.cache.get_or_fetch(|| self.sign_in(ctx)).await
+    }
+
+    fn invalidate(&self) {
+        self.cache.invalidate();
+    }
+}
+
+#[derive(Deserialize)]
+struct DeviceCodeReply {
+    device_code: String,
+    user_code: String,
+    verification_uri: String,
+    #[serde(default = "default_expiry")]
+    expires_in: u64,
+    #[serde(default)]
+    interval: Option<u64>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+fn default_expiry() -> u64 {
+    900
+}

@@ -1,0 +1,156 @@
+//! Form posts to the Entra token and device-code endpoints, and their error replies.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::{AccessToken, TokenContext};
+use crate::error::{AuthError, DecodeError, Error, Result};
+use crate::redact;
+
+/// The OAuth error reply of Entra's endpoints.
+#[derive(Debug, Deserialize)]
+pub(crate) struct OAuthErrorBody {
+    pub error: String,
+    #[serde(default)]
+    pub error_description: Option<String>,
+    #[serde(default)]
+    pub error_codes: Vec<u32>,
+    #[serde(default)]
+    pub correlation_id: Option<String>,
+    #[serde(default)]
+    pub trace_id: Option<String>,
+}
+
+impl OAuthErrorBody {
+    pub(crate) fn into_error(self, status: u16) -> AuthError {
+        let aadsts = self
+            .error_codes
+            .first()
+            .copied()
+            .or_else(|| self.error_description.as_deref().and_then(aadsts_in));
+        let description = self.error_description.map(|d| {
+            let d = redact::scrub(d.lines().next().unwrap_or_default());
+            d.chars().take(400).collect::<String>()
+        });
+        AuthError {
+            status: Some(status),
+            error: self.error.chars().take(80).collect(),
+            description,
+            aadsts,
+            correlation_id: self.correlation_id,
+            trace_id: self.trace_id,
+        }
+    }
+}
+
+/// Finds `AADSTSnnnn` in a description.
+fn aadsts_in(description: &str) -> Option<u32> {
+    let start = description.find("AADSTS")? + 6;
+    let digits: String = description[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// A successful token reply.
+#[derive(Deserialize)]
+pub(crate) struct TokenReply {
+    pub access_token: String,
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+impl TokenReply {
+    pub(crate) fn into_token(self) -> AccessToken {
+        match self.expires_in {
+            Some(secs) => AccessToken::with_lifetime(self.access_token, Duration::from_secs(secs)),
+            None => AccessToken::new(self.access_token),
+        }
+    }
+}
+
+/// The outcome of a form post: the decoded success body, or the OAuth error.
+pub(crate) enum FormOutcome<T> {
+    Ok(T),
+    OAuthError(AuthError),
+}
+
+/// POSTs a form to `{login}/{tenant}/oauth2/v2.0/{leaf}`. The form may hold secrets: it is
+/// never logged, and errors quote only scrubbed snippets of replies.
+pub(crate) async fn post_form<T: DeserializeOwned>(
+    ctx: &TokenContext<'_>,
+    leaf: &str,
+    form: &[(&str, &str)],
+) -> Result<FormOutcome<T>> {
+    let url = ctx
+        .endpoints
+        .oauth_url(&ctx.tenant.as_path_segment(), leaf);
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form.iter())
+        .finish()
+        .into_bytes();
+    let request = http::Request::post(&url)
+        .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(http::header::ACCEPT, "application/json")
+        .body(body)
+        .map_err(|e| Error::invalid_input("login URL", e.to_string()))?;
+    tracing::debug!(endpoint = leaf, tenant = %ctx.tenant, "sign-in request");
+    let response = ctx.transport.send(request).await?;
+    let status = response.status().as_u16();
+    let body = response.body();
+    let context = || format!("the reply of the {leaf} endpoint");
+    if (200..300).contains(&status) {
+        return serde_json::from_slice(body)
+            .map(FormOutcome::Ok)
+            .map_err(|e| {
+                let mut d = DecodeError::new(context(), DecodeError::reason_from_json(&e), body);
+                d.status = Some(status);
+                Error::decode(d)
+            });
+    }
+    match serde_json::from_slice::<OAuthErrorBody>(body) {
+        Ok(err) => Ok(FormOutcome::OAuthError(err.into_error(status))),
+        Err(e) => {
+            let mut d = DecodeError::new(context(), DecodeError::reason_from_json(&e), body);
+            d.status = Some(status);
+            d.content_type = response
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            Err(Error::decode(d))
+        }
+    }
+}
+
+/// Like [`post_form`], with an OAuth error turned into [`Error::Auth`].
+pub(crate) async fn post_form_ok<T: DeserializeOwned>(
+    ctx: &TokenContext<'_>,
+    leaf: &str,
+    form: &[(&str, &str)],
+) -> Result<T> {
+    match post_form(ctx, leaf, form).await? {
+        FormOutcome::Ok(v) => Ok(v),
+        FormOutcome::OAuthError(e) => Err(Error::auth(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aadsts_code_comes_from_codes_or_description() {
+        let e: OAuthErrorBody = serde_json::from_str(
+            r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: x","error_codes":[],"correlation_id":"c"}"#,
+        )
+        .unwrap();
+        let e = e.into_error(401);
+        assert_eq!(e.aadsts, Some(7_000_215));
+        assert_eq!(e.correlation_id.as_deref(), Some("c"));
+        assert!(!e.description.unwrap().contains("Trace ID"));
+    }
+}

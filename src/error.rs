@@ -1,0 +1,411 @@
+//! The crate's one error type.
+//!
+//! [`Error`] keeps what a support engineer needs — HTTP status, Graph error code, `request-id`,
+//! `client-request-id`, AADSTS code and correlation id — and says what to do about it. It never
+//! holds a token, a secret or a private key: bodies are kept only as short scrubbed snippets.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::redact;
+use crate::transport::TransportError;
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The caller's input was rejected before any request was sent. Nothing changed in the tenant.
+    #[error("invalid {what}: {reason}")]
+    InvalidInput {
+        /// What was wrong (for example "tenant id").
+        what: &'static str,
+        /// Why, and what is expected instead.
+        reason: String,
+    },
+    /// Microsoft Graph answered with an error status.
+    #[error(transparent)]
+    Graph(Box<GraphError>),
+    /// The sign-in (token endpoint) failed.
+    #[error(transparent)]
+    Auth(Box<AuthError>),
+    /// The request could not be carried (connection, timeout, TLS, redirect refused, body too large).
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// A reply did not have the expected shape (HTML from a proxy, truncated JSON, empty body).
+    #[error(transparent)]
+    Decode(Box<DecodeError>),
+}
+
+impl Error {
+    /// Builds an [`Error::InvalidInput`].
+    pub fn invalid_input(what: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            what,
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether the caller's input was rejected before anything was sent.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, Error::InvalidInput { .. })
+    }
+
+    /// The HTTP status of the failed reply, if there was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Graph(e) => Some(e.status),
+            Error::Auth(e) => e.status,
+            Error::Decode(e) => e.status,
+            _ => None,
+        }
+    }
+
+    /// Graph's error `code` (such as `Authorization_RequestDenied`).
+    pub fn graph_code(&self) -> Option<&str> {
+        match self {
+            Error::Graph(e) => e.code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The `request-id` Microsoft support asks for.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Error::Graph(e) => e.request_id.as_deref(),
+            Error::Decode(e) => e.request_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The AADSTS code of a sign-in failure (such as 7000215 for a wrong secret).
+    pub fn aadsts_code(&self) -> Option<u32> {
+        match self {
+            Error::Auth(e) => e.aadsts,
+            _ => None,
+        }
+    }
+
+    /// The correlation id of a sign-in failure.
+    pub fn correlation_id(&self) -> Option<&str> {
+        match self {
+            Error::Auth(e) => e.correlation_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the failed request may have reached Microsoft, and so may have changed the tenant.
+    pub fn may_have_reached_server(&self) -> bool {
+        match self {
+            Error::InvalidInput { .. } => false,
+            Error::Transport(e) => e.may_have_reached_server(),
+            _ => true,
+        }
+    }
+
+    pub(crate) fn graph(e: GraphError) -> Self {
+        Error::Graph(Box::new(e))
+    }
+
+    pub(crate) fn auth(e: AuthError) -> Self {
+        Error::Auth(Box::new(e))
+    }
+
+    pub(crate) fn decode(e: DecodeError) -> Self {
+        Error::Decode(Box::new(e))
+    }
+}
+
+/// Microsoft Graph's error reply, with the ids support needs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct GraphError {
+    /// HTTP status.
+    pub status: u16,
+    /// Graph's `error.code`.
+    pub code: Option<String>,
+    /// Graph's `error.message` (bounded in length).
+    pub message: Option<String>,
+    /// `request-id` from the reply headers or `error.innerError`.
+    pub request_id: Option<String>,
+    /// `client-request-id` (the id this crate sent).
+    pub client_request_id: Option<String>,
+    /// `innerError.date`.
+    pub date: Option<String>,
+    /// The method and path of the failed request (without the query string).
+    pub request: String,
+    /// How many times the request was sent.
+    pub attempts: u32,
+    /// `Retry-After`, when Graph gave one.
+    pub retry_after: Option<Duration>,
+}
+
+impl GraphError {
+    /// What an admin or support engineer should do about this error.
+    pub fn advice(&self) -> &'static str {
+        match (self.status, self.code.as_deref()) {
+            (401, _) => {
+                "the access token was refused: sign in again, and check that the token is for this cloud and tenant"
+            }
+            (403, _) => {
+                "the signed-in account lacks a directory role: creating apps needs Application Administrator or Cloud Application Administrator, and granting Microsoft Graph application permissions needs Global Administrator or Privileged Role Administrator"
+            }
+            (404, _) => {
+                "the object does not exist (or was created seconds ago and has not replicated yet)"
+            }
+            (409, _) => "the object already exists",
+            (429, _) => "Graph is throttling this tenant: wait a few minutes and run again",
+            (400, Some("CredentialInvalidLifetimeAsPerAppPolicy")) => {
+                "a tenant app-management policy limits credential lifetimes: ask for a shorter lifetime"
+            }
+            (s, _) if s >= 500 => "Graph is having trouble: run again in a few minutes",
+            _ => "check the request; if it persists, give Microsoft support the request-id",
+        }
+    }
+}
+
+impl fmt::Display for GraphError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Microsoft Graph answered {} to {}", self.status, self.request)?;
+        if let Some(code) = &self.code {
+            write!(f, ": {code}")?;
+        }
+        if let Some(message) = &self.message {
+            write!(f, ": {message}")?;
+        }
+        if self.attempts > 1 {
+            write!(f, " (after {} attempts)", self.attempts)?;
+        }
+        write!(f, ". What to do: {}", self.advice())?;
+        if let Some(id) = &self.request_id {
+            write!(f, ". request-id {id}")?;
+        }
+        if let Some(id) = &self.client_request_id {
+            write!(f, ", client-request-id {id}")?;
+        }
+        if let Some(date) = &self.date {
+            write!(f, ", date {date}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for GraphError {}
+
+/// A failed sign-in: the OAuth error reply of the token or device-code endpoint.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AuthError {
+    /// HTTP status, when the failure came from a reply.
+    pub status: Option<u16>,
+    /// The OAuth `error` (such as `invalid_client`, `authorization_declined`).
+    pub error: String,
+    /// The `error_description`, scrubbed and bounded.
+    pub description: Option<String>,
+    /// The AADSTS code (from `error_codes` or the description).
+    pub aadsts: Option<u32>,
+    /// `correlation_id`.
+    pub correlation_id: Option<String>,
+    /// `trace_id`.
+    pub trace_id: Option<String>,
+}
+
+impl AuthError {
+    pub(crate) fn new(error: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            status: None,
+            error: error.into(),
+            description: Some(description.into()),
+            aadsts: None,
+            correlation_id: None,
+            trace_id: None,
+        }
+    }
+
+    /// What to do about this sign-in failure.
+    pub fn advice(&self) -> &'static str {
+        match (self.aadsts, self.error.as_str()) {
+            (Some(7_000_215), _) => {
+                "the client secret is wrong, expired, or so new that Entra has not replicated it yet"
+            }
+            (Some(700_016), _) => {
+                "the application is not (yet) known in this tenant: check the client id and tenant, or wait a minute if it was just created"
+            }
+            (Some(700_027), _) => {
+                "the certificate is not registered on the application (or was registered seconds ago)"
+            }
+            (Some(50_032), _) => "the certificate's key is too short: Entra needs RSA 2048 bits",
+            (Some(90_002), _) => "the tenant does not exist: check the tenant id or domain",
+            (_, "authorization_declined") => "the admin declined the sign-in: run again and approve it",
+            (_, "expired_token") => "the sign-in code expired before it was used: run again",
+            (_, "bad_verification_code") => "the device code was not recognised: run again",
+            (_, "invalid_scope") => "the requested scope is not valid for this cloud",
+            _ => "check the tenant, client id and credential",
+        }
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sign-in failed: {}", self.error)?;
+        if let Some(status) = self.status {
+            write!(f, " (HTTP {status})")?;
+        }
+        if let Some(d) = &self.description {
+            write!(f, ": {d}")?;
+        }
+        write!(f, ". What to do: {}", self.advice())?;
+        if let Some(code) = self.aadsts {
+            write!(f, ". AADSTS{code}")?;
+        }
+        if let Some(id) = &self.correlation_id {
+            write!(f, ", correlation id {id}")?;
+        }
+        if let Some(id) = &self.trace_id {
+            write!(f, ", trace id {id}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+/// A reply whose body did not have the expected shape.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DecodeError {
+    /// What was being read (for example "application from POST /applications").
+    pub context: String,
+    /// HTTP status of the reply, if any.
+    pub status: Option<u16>,
+    /// `Content-Type` of the reply.
+    pub content_type: Option<String>,
+    /// Why decoding failed (no values from the body).
+    pub reason: String,
+    /// A short, scrubbed excerpt of the body.
+    pub snippet: String,
+    /// `request-id`, when the reply had one.
+    pub request_id: Option<String>,
+}
+
+impl DecodeError {
+    pub(crate) fn new(context: impl Into<String>, reason: impl Into<String>, body: &[u8]) -> Self {
+        Self {
+            context: context.into(),
+            status: None,
+            content_type: None,
+            reason: reason.into(),
+            snippet: redact::snippet(body),
+            request_id: None,
+        }
+    }
+
+    /// Describes a serde_json error without quoting any value from the body.
+    pub(crate) fn reason_from_json(e: &serde_json::Error) -> String {
+        use serde_json::error::Category;
+        let kind = match e.classify() {
+            Category::Eof => "the body ends early (truncated)",
+            Category::Syntax => "the body is not valid JSON",
+            Category::Data => "the JSON does not have the expected shape",
+            Category::Io => "the body could not be read",
+        };
+        // serde's message can quote values from the body: keep only what follows "expected".
+        let msg = e.to_string();
+        let expected = msg
+            .find("expected")
+            .map(|i| {
+                let tail = &msg[i..];
+                let end = tail.find(" at line").unwrap_or(tail.len());
+                format!(" ({})", strip_quoted(&tail[..end]))
+            })
+            .unwrap_or_default();
+        format!("{kind}{expected} at line {} column {}", e.line(), e.column())
+    }
+}
+
+/// Replaces quoted text with `"…"`.
+fn strip_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut inside = false;
+    for c in s.chars() {
+        match (c, inside) {
+            ('"' | '`', false) => {
+                inside = true;
+                out.push_str("\"…");
+            }
+            ('"' | '`', true) => {
+                inside = false;
+                out.push('"');
+            }
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+    }
+    out
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unexpected reply while reading {}", self.context)?;
+        if let Some(status) = self.status {
+            write!(f, " (HTTP {status}")?;
+            if let Some(ct) = &self.content_type {
+                write!(f, ", {ct}")?;
+            }
+            write!(f, ")")?;
+        }
+        write!(f, ": {}", self.reason)?;
+        if !self.snippet.is_empty() {
+            write!(f, "; body starts: {}", self.snippet)?;
+        }
+        write!(
+            f,
+            ". What to do: if a proxy or firewall sits between this machine and Microsoft, check that it lets Graph traffic through unchanged"
+        )?;
+        if let Some(id) = &self.request_id {
+            write!(f, ". request-id {id}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_reason_never_quotes_body_values() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct T {
+            n: u32,
+        }
+        let e = serde_json::from_str::<T>(r#"{"n":"Qx8Q~supersecret"}"#).unwrap_err();
+        let reason = DecodeError::reason_from_json(&e);
+        assert!(!reason.contains("supersecret"), "{reason}");
+        assert!(reason.contains("line 1"), "{reason}");
+    }
+
+    #[test]
+    fn graph_error_display_names_ids_and_advice() {
+        let e = GraphError {
+            status: 403,
+            code: Some("Authorization_RequestDenied".into()),
+            message: Some("Insufficient privileges to complete the operation.".into()),
+            request_id: Some("rid".into()),
+            client_request_id: Some("cid".into()),
+            date: None,
+            request: "POST /servicePrincipals".into(),
+            attempts: 1,
+            retry_after: None,
+        };
+        let s = e.to_string();
+        assert!(s.contains("403") && s.contains("Authorization_RequestDenied"));
+        assert!(s.contains("request-id rid") && s.contains("client-request-id cid"));
+        assert!(s.contains("Global Administrator"));
+    }
+}

@@ -1,0 +1,365 @@
+//! JSON batching: up to 20 independent requests in one `POST /$batch` round trip.
+//!
+//! [`Graph::batch`] splits larger lists into envelopes of 20, sends independent envelopes
+//! concurrently, correlates replies by id (Graph answers in any order), and re-sends the items
+//! Graph throttled (429, or 503/504) after their `Retry-After`, together with the items that
+//! failed with 424 only because a throttled item they depend on failed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+
+use super::request::{HeaderLookup, decode_json, graph_error};
+use super::{Graph, GraphRequest, is_retryable_status};
+use crate::error::{Error, Result};
+
+/// Graph's limit of requests in one `$batch`.
+pub const MAX_BATCH: usize = 20;
+
+/// One request in a batch.
+#[derive(Clone, Debug)]
+pub struct BatchItem {
+    /// The id that correlates the reply (unique in the batch).
+    pub id: String,
+    /// The request.
+    pub request: GraphRequest,
+    /// Ids of items that must succeed first.
+    pub depends_on: Vec<String>,
+}
+
+impl BatchItem {
+    /// An item with no dependencies.
+    pub fn new(id: impl Into<String>, request: GraphRequest) -> Self {
+        Self {
+            id: id.into(),
+            request,
+            depends_on: Vec::new(),
+        }
+    }
+
+    /// Runs only after `id` succeeded (Graph answers 424 otherwise).
+    pub fn depends_on(mut self, id: impl Into<String>) -> Self {
+        self.depends_on.push(id.into());
+        self
+    }
+}
+
+/// The reply to one batch item.
+#[derive(Clone, Deserialize)]
+pub struct BatchItemResponse {
+    /// The item's id.
+    pub id: String,
+    /// Its HTTP status.
+    pub status: u16,
+    /// Its headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Its JSON body, if any.
+    #[serde(default)]
+    pub body: Option<serde_json::Value>,
+    /// `METHOD /path` of the request, for messages.
+    #[serde(skip)]
+    request: String,
+    /// How many times the item was sent.
+    #[serde(skip)]
+    attempts: u32,
+}
+
+impl BatchItemResponse {
+    /// Whether the item succeeded (2xx).
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// Decodes the body of a successful item, or returns its error.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        self.check()?;
+        let body = self
+            .body
+            .as_ref()
+            .map(|b| serde_json::to_vec(b).unwrap_or_default())
+            .unwrap_or_default();
+        decode_json(
+            &body,
+            &self.request,
+            Some(self.status),
+            self.headers.lookup("content-type"),
+            self.headers.lookup("request-id"),
+        )
+    }
+
+    /// `Ok(())` for a 2xx item, else its [`Error::Graph`].
+    pub fn check(&self) -> Result<()> {
+        if self.is_success() {
+            Ok(())
+        } else {
+            Err(self.error())
+        }
+    }
+
+    /// The item's failure as an [`Error`] (meaningful when it did not succeed).
+    pub fn error(&self) -> Error {
+        let body = self
+            .body
+            .as_ref()
+            .map(|b| serde_json::to_vec(b).unwrap_or_default())
+            .unwrap_or_default();
+        Error::graph(graph_error(
+            &self.request,
+            self.status,
+            &self.headers,
+            &body,
+            self.attempts,
+        ))
+    }
+
+    /// Graph's error code for a failed item.
+    pub fn error_code(&self) -> Option<&str> {
+        self.body
+            .as_ref()?
+            .get("error")?
+            .get("code")?
+            .as_str()
+    }
+}
+
+impl fmt::Debug for BatchItemResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchItemResponse")
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("request", &self.request)
+            .field("error_code", &self.error_code())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize)]
+struct WireRequest<'a> {
+    id: &'a str,
+    method: &'a str,
+    url: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    headers: BTreeMap<&'a str, &'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<&'a serde_json::Value>,
+    #[serde(rename = "dependsOn", skip_serializing_if = "Vec::is_empty")]
+    depends_on: Vec<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct WireReply {
+    responses: Vec<BatchItemResponse>,
+}
+
+impl Graph {
+    /// Sends the items in as few `$batch` round trips as Graph allows and returns one reply per
+    /// item, in the order of `items`. Item failures are returned as replies, not as `Err`: the
+    /// caller decides what each means. `Err` is for the envelope itself failing.
+    pub async fn batch(&self, items: Vec<BatchItem>) -> Result<Vec<BatchItemResponse>> {
+        validate(&items)?;
+        let policy = self.retry_policy().clone();
+        let mut results: HashMap<String, BatchItemResponse> = HashMap::new();
+        let mut pending: Vec<&BatchItem> = items.iter().collect();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let replies = self.send_round(&pending, &results).await?;
+            for mut reply in replies {
+                reply.attempts = attempt;
+                results.insert(reply.id.clone(), reply);
+            }
+            // Re-send the throttled items, and the 424s that depended on them.
+            let throttled: HashSet<&str> = pending
+                .iter()
+                .filter(|i| results.get(&i.id).is_some_and(|r| is_retryable_status(r.status)))
+                .map(|i| i.id.as_str())
+                .collect();
+            if throttled.is_empty() || attempt >= policy.max_attempts {
+                break;
+            }
+            let retry_ids = with_dependents(&items, throttled);
+            let wait = pending
+                .iter()
+                .filter_map(|i| results.get(&i.id))
+                .filter(|r| is_retryable_status(r.status))
+                .filter_map(|r| r.headers.lookup("retry-after").and_then(crate::retry::parse_retry_after))
+                .max()
+                .map(|d| policy.retry_after(d))
+                .unwrap_or_else(|| policy.backoff(attempt));
+            tracing::warn!(items = retry_ids.len(), ?wait, attempt, "batch items throttled; retrying them");
+            self.sleeper().sleep(wait).await;
+            pending = items.iter().filter(|i| retry_ids.contains(i.id.as_str())).collect();
+        }
+        items
+            .iter()
+            .map(|i| {
+                results.remove(&i.id).ok_or_else(|| {
+                    Error::decode(crate::error::DecodeError::new(
+                        "the reply to POST /$batch",
+                        format!("no reply for item {}", i.id),
+                        b"",
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// Sends `pending` in envelopes of at most 20. Envelopes go concurrently unless an item
+    /// depends on one in an earlier envelope; then they go in order and a failed dependency
+    /// gives a local 424, as Graph would.
+    async fn send_round(
+        &self,
+        pending: &[&BatchItem],
+        done: &HashMap<String, BatchItemResponse>,
+    ) -> Result<Vec<BatchItemResponse>> {
+        let chunks: Vec<&[&BatchItem]> = pending.chunks(MAX_BATCH).collect();
+        let crosses = chunks.iter().any(|chunk| {
+            chunk.iter().any(|i| {
+                i.depends_on
+                    .iter()
+                    .any(|d| pending.iter().any(|p| &p.id == d) && !chunk.iter().any(|c| &c.id == d))
+            })
+        });
+        if !crosses {
+            let futures = chunks.iter().map(|chunk| self.send_envelope(chunk, done));
+            let all = futures::future::try_join_all(futures).await?;
+            return Ok(all.into_iter().flatten().collect());
+        }
+        let mut seen: HashMap<String, BatchItemResponse> = done.clone();
+        let mut out = Vec::new();
+        for chunk in chunks {
+            let replies = self.send_envelope(chunk, &seen).await?;
+            for r in replies {
+                seen.insert(r.id.clone(), r.clone());
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One `POST /$batch`. Dependencies outside the envelope are resolved from `done`: a
+    /// successful one is dropped from `dependsOn`, a failed one fails the item with 424 locally.
+    async fn send_envelope(
+        &self,
+        chunk: &[&BatchItem],
+        done: &HashMap<String, BatchItemResponse>,
+    ) -> Result<Vec<BatchItemResponse>> {
+        let in_chunk: HashSet<&str> = chunk.iter().map(|i| i.id.as_str()).collect();
+        let mut local_failures = Vec::new();
+        let mut wire = Vec::new();
+        for item in chunk {
+            let failed_dep = item.depends_on.iter().find(|d| {
+                !in_chunk.contains(d.as_str()) && done.get(*d).is_some_and(|r| !r.is_success())
+            });
+            if let Some(dep) = failed_dep {
+                local_failures.push(BatchItemResponse {
+                    id: item.id.clone(),
+                    status: 424,
+                    headers: BTreeMap::new(),
+                    body: Some(serde_json::json!({"error": {"code": "FailedDependency",
+                        "message": format!("the item it depends on ({dep}) failed")}})),
+                    request: item.request.describe(),
+                    attempts: 0,
+                });
+                continue;
+            }
+            wire.push(WireRequest {
+                id: &item.id,
+                method: item.request.method.as_str(),
+                url: &item.request.path,
+                headers: item
+                    .request
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .chain(
+                        item.request
+                            .body
+                            .as_ref()
+                            .map(|_| ("Content-Type", "application/json")),
+                    )
+                    .collect(),
+                body: item.request.body.as_ref(),
+                depends_on: item
+                    .depends_on
+                    .iter()
+                    .filter(|d| in_chunk.contains(d.as_str()))
+                    .map(String::as_str)
+                    .collect(),
+            });
+        }
+        if wire.is_empty() {
+            return Ok(local_failures);
+        }
+        let envelope = GraphRequest::post("/$batch", &serde_json::json!({ "requests": wire }))?;
+        let reply: WireReply = self.send(&envelope).await?.json()?;
+        let mut by_id: HashMap<String, BatchItemResponse> = reply
+            .responses
+            .into_iter()
+            .filter(|r| in_chunk.contains(r.id.as_str()))
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        let mut out = local_failures;
+        for item in chunk {
+            if out.iter().any(|r| r.id == item.id) {
+                continue;
+            }
+            let mut reply = by_id.remove(&item.id).ok_or_else(|| {
+                Error::decode(crate::error::DecodeError::new(
+                    "the reply to POST /$batch",
+                    format!("Graph's reply has no response for item {}", item.id),
+                    b"",
+                ))
+            })?;
+            reply.request = item.request.describe();
+            out.push(reply);
+        }
+        Ok(out)
+    }
+}
+
+/// The ids in `seed` plus every item that (transitively) depends on one of them.
+fn with_dependents<'a>(items: &'a [BatchItem], seed: HashSet<&'a str>) -> HashSet<&'a str> {
+    let mut set = seed;
+    loop {
+        let before = set.len();
+        for item in items {
+            if item.depends_on.iter().any(|d| set.contains(d.as_str())) {
+                set.insert(item.id.as_str());
+            }
+        }
+        if set.len() == before {
+            return set;
+        }
+    }
+}
+
+fn validate(items: &[BatchItem]) -> Result<()> {
+    let mut ids = HashSet::new();
+    for item in items {
+        if item.id.is_empty() || !ids.insert(item.id.as_str()) {
+            return Err(Error::invalid_input(
+                "batch",
+                format!("item ids must be unique and non-empty (repeated: {:?})", item.id),
+            ));
+        }
+    }
+    for (pos, item) in items.iter().enumerate() {
+        for dep in &item.depends_on {
+            let dep_pos = items.iter().position(|i| &i.id == dep);
+            if dep_pos.is_none_or(|p| p >= pos) {
+                return Err(Error::invalid_input(
+                    "batch",
+                    format!(
+                        "item {:?} depends on {dep:?}, which is not an earlier item of the batch",
+                        item.id
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,30 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Optional features
+//!
+//! - **`reqwest`** (default): [`transport::ReqwestTransport`], the HTTP transport built on reqwest
+//!   with rustls. Without it, bring your own [`GraphTransport`].
+//! - **`fake-graph`**: [`fake::FakeGraph`], a stateful fake Entra tenant served on loopback, for
+//!   tests, demos and installers' own test suites.
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod auth;
+pub mod cloud;
+pub mod error;
+pub mod graph;
+pub mod ids;
+mod redact;
+pub mod retry;
+pub mod transport;
+
+#[cfg(feature = "fake-graph")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fake-graph")))]
+pub mod fake;
+
+pub use auth::{AccessToken, TokenProvider};
+pub use cloud::{Cloud, Endpoints};
+pub use error::{Error, Result};
+pub use graph::Graph;
+pub use ids::{AppRoleId, ClientId, ObjectId, Tenant, TenantId, UniqueName};
+pub use transport::{GraphTransport, TransportError};

@@ -1,0 +1,216 @@
+//! Secret-free excerpts of bodies and messages, for errors and logs.
+//!
+//! Errors keep a short snippet of an unexpected body so a support engineer can see what came
+//! back (an HTML page from a proxy, a truncated JSON document). Bodies can carry secrets
+//! (`secretText`, `access_token`, private keys), so every snippet passes through [`scrub`].
+
+/// Names of JSON fields and form fields whose values are never shown.
+const SENSITIVE_KEYS: &[&str] = &[
+    "secrettext",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_secret",
+    "client_assertion",
+    "device_code",
+    "assertion",
+    "password",
+    "key",
+    "proof",
+    "privatekey",
+];
+
+/// At most this many characters of a body are kept.
+pub(crate) const SNIPPET_CHARS: usize = 240;
+
+/// A bounded, scrubbed excerpt of a body, with non-printable characters escaped.
+pub(crate) fn snippet(body: &[u8]) -> String {
+    // Only look at a bounded prefix, so a huge body costs nothing here.
+    let head = &body[..body.len().min(SNIPPET_CHARS * 8)];
+    let text = String::from_utf8_lossy(head);
+    let scrubbed = scrub(&text);
+    let mut out: String = scrubbed
+        .chars()
+        .filter(|c| !c.is_control() || *c == ' ')
+        .take(SNIPPET_CHARS)
+        .collect();
+    if scrubbed.chars().count() > SNIPPET_CHARS || body.len() > head.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// Replaces the values of sensitive fields, JWT-looking tokens and PEM blocks with `<redacted>`.
+pub(crate) fn scrub(text: &str) -> String {
+    let text = scrub_pem(text);
+    let text = scrub_fields(&text);
+    scrub_jwts(&text)
+}
+
+fn scrub_pem(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN") {
+        out.push_str(&rest[..start]);
+        out.push_str("<redacted PEM>");
+        match rest[start..].find("-----END") {
+            Some(end) => {
+                let after = &rest[start + end + 8..];
+                // Skip the label and closing dashes of the END line.
+                let skip = after.find("-----").map(|i| i + 5).unwrap_or(after.len());
+                rest = &after[skip..];
+            }
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Blanks `"name": "value"` (JSON) and `name=value` (form) for sensitive names.
+fn scrub_fields(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some((name_end, value_start, quoted)) = sensitive_field_at(&lower, i) {
+            out.push_str(&text[i..value_start]);
+            out.push_str("<redacted>");
+            let mut j = value_start;
+            if quoted {
+                let mut escaped = false;
+                while j < bytes.len() {
+                    let b = bytes[j];
+                    if escaped {
+                        escaped = false;
+                    } else if b == b'\\' {
+                        escaped = true;
+                    } else if b == b'"' {
+                        break;
+                    }
+                    j += 1;
+                }
+            } else {
+                while j < bytes.len() && bytes[j] != b'&' && !bytes[j].is_ascii_whitespace() {
+                    j += 1;
+                }
+            }
+            let _ = name_end;
+            i = j;
+            continue;
+        }
+        let ch = text[i..].chars().next().unwrap_or(' ');
+        out.push(ch);
+        i += ch.len_utf8().max(1);
+    }
+    out
+}
+
+/// If a sensitive field name starts at `i`, returns (end of name, start of value, value quoted).
+fn sensitive_field_at(lower: &str, i: usize) -> Option<(usize, usize, bool)> {
+    let bytes = lower.as_bytes();
+    let quoted_name = bytes[i] == b'"';
+    let name_start = if quoted_name { i + 1 } else { i };
+    // Form fields must start at a boundary.
+    if !quoted_name && i > 0 && !matches!(bytes[i - 1], b'&' | b'?' | b' ' | b'\n') {
+        return None;
+    }
+    for key in SENSITIVE_KEYS {
+        if !lower[name_start..].starts_with(key) {
+            continue;
+        }
+        let mut j = name_start + key.len();
+        if quoted_name {
+            if bytes.get(j) != Some(&b'"') {
+                continue;
+            }
+            j += 1;
+            while bytes.get(j).is_some_and(|b| b.is_ascii_whitespace()) {
+                j += 1;
+            }
+            if bytes.get(j) != Some(&b':') {
+                continue;
+            }
+            j += 1;
+            while bytes.get(j).is_some_and(|b| b.is_ascii_whitespace()) {
+                j += 1;
+            }
+            if bytes.get(j) == Some(&b'"') {
+                return Some((name_start + key.len(), j + 1, true));
+            }
+            // A non-string value (null, number): leave it.
+            continue;
+        }
+        if bytes.get(j) == Some(&b'=') {
+            return Some((j, j + 1, false));
+        }
+    }
+    None
+}
+
+/// Blanks anything shaped like a JWT (`eyJ….….…`).
+fn scrub_jwts(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("eyJ") {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let len = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '=')))
+            .unwrap_or(tail.len());
+        let candidate = &tail[..len];
+        if candidate.matches('.').count() >= 1 && len > 20 {
+            out.push_str("<redacted token>");
+        } else {
+            out.push_str(candidate);
+        }
+        rest = &tail[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_secret_fields_are_blanked() {
+        let s = scrub(r#"{"secretText": "Qx8Q~abc\"def", "hint":"Qx8", "key":null}"#);
+        assert!(!s.contains("Qx8Q~"), "{s}");
+        assert!(!s.contains("def"), "{s}");
+        assert!(s.contains(r#""hint":"Qx8""#), "{s}");
+    }
+
+    #[test]
+    fn truncated_json_secret_is_blanked_to_the_end() {
+        let s = scrub(r#"{"access_token":"eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwcz"#);
+        assert!(!s.contains("eyJhdWQ"), "{s}");
+    }
+
+    #[test]
+    fn form_fields_and_bare_jwts_and_pem_are_blanked() {
+        let s = scrub("grant_type=client_credentials&client_secret=abc123&scope=x");
+        assert!(!s.contains("abc123"), "{s}");
+        assert!(s.contains("scope=x"));
+        let s = scrub("Bearer eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiIxIn0.c2ln rest");
+        assert!(!s.contains("eyJzdWIi"), "{s}");
+        assert!(s.ends_with(" rest"));
+        let s = scrub("a -----BEGIN PRIVATE KEY-----\nMIIEvQ\n-----END PRIVATE KEY----- b");
+        assert!(!s.contains("MIIEvQ"), "{s}");
+        assert!(s.ends_with(" b"));
+    }
+
+    #[test]
+    fn snippet_is_bounded_and_printable() {
+        let body = "<html>\n".to_string() + &"x".repeat(10_000);
+        let s = snippet(body.as_bytes());
+        assert!(s.chars().count() <= SNIPPET_CHARS + 1);
+        assert!(!s.contains('\n'));
+        assert!(s.ends_with('…'));
+        assert_eq!(snippet(&[0xff, 0xfe, b'a']), "\u{fffd}\u{fffd}a");
+    }
+}

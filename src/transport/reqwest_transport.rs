@@ -1,0 +1,131 @@
+//! [`ReqwestTransport`]: the default transport, reqwest 0.13 with rustls.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{GraphTransport, MAX_RESPONSE_BYTES, TransportError, TransportErrorKind, check_url_allowed};
+
+/// The default transport: reqwest with rustls, redirects off, bounded timeouts and body size.
+///
+/// ```no_run
+/// use entra_appreg::transport::ReqwestTransport;
+/// let transport = ReqwestTransport::new().expect("TLS backend available");
+/// ```
+#[derive(Debug, Clone)]
+pub struct ReqwestTransport {
+    client: reqwest::Client,
+    max_body: usize,
+}
+
+impl ReqwestTransport {
+    /// Connect timeout.
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+    /// Timeout for a whole request, reply included.
+    pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(100);
+
+    /// Builds the transport with the default timeouts.
+    pub fn new() -> Result<Self, TransportError> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Self::CONNECT_TIMEOUT)
+            .timeout(Self::REQUEST_TIMEOUT)
+            .user_agent(concat!("entra-appreg/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| TransportError::not_sent(TransportErrorKind::Other, e.to_string()))?;
+        Ok(Self::with_client(client))
+    }
+
+    /// Wraps a reqwest client the caller configured (proxy, roots). Make sure it does not follow
+    /// redirects: this transport refuses them anyway.
+    pub fn with_client(client: reqwest::Client) -> Self {
+        Self {
+            client,
+            max_body: MAX_RESPONSE_BYTES,
+        }
+    }
+
+    /// Sets the largest response body accepted.
+    pub fn max_response_bytes(mut self, max: usize) -> Self {
+        self.max_body = max;
+        self
+    }
+}
+
+fn classify(e: &reqwest::Error) -> TransportError {
+    // reqwest's Display can include the URL (with a query, never a token); scrub it anyway.
+    let msg = error_chain(e);
+    if e.is_connect() {
+        TransportError::not_sent(TransportErrorKind::Connect, msg)
+    } else if e.is_timeout() {
+        TransportError::maybe_sent(TransportErrorKind::Timeout, msg)
+    } else if e.is_builder() {
+        TransportError::not_sent(TransportErrorKind::Other, msg)
+    } else {
+        TransportError::maybe_sent(TransportErrorKind::Io, msg)
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[async_trait]
+impl GraphTransport for ReqwestTransport {
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let url: url::Url = request.uri().to_string().parse().map_err(|_| {
+            TransportError::not_sent(TransportErrorKind::Other, "the request URL is not valid")
+        })?;
+        check_url_allowed(&url)?;
+        let request = reqwest::Request::try_from(request.map(reqwest::Body::from))
+            .map_err(|e| classify(&e))?;
+        let mut response = self.client.execute(request).await.map_err(|e| classify(&e))?;
+        let status = response.status();
+        if status.is_redirection() {
+            return Err(TransportError::maybe_sent(
+                TransportErrorKind::Redirect,
+                format!(
+                    "the server answered {status} to {}; redirects are never followed",
+                    url.host_str().unwrap_or("?")
+                ),
+            ));
+        }
+        if let Some(len) = response.content_length()
+            && len > self.max_body as u64
+        {
+            return Err(TransportError::maybe_sent(
+                TransportErrorKind::BodyTooLarge,
+                format!("the reply announces {len} bytes; at most {} are accepted", self.max_body),
+            ));
+        }
+        let mut builder = http::Response::builder()
+            .status(status)
+            .version(response.version());
+        for (name, value) in response.headers() {
+            builder = builder.header(name, value);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
+            if body.len() + chunk.len() > self.max_body {
+                return Err(TransportError::maybe_sent(
+                    TransportErrorKind::BodyTooLarge,
+                    format!("the reply is larger than {} bytes", self.max_body),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        builder
+            .body(body)
+            .map_err(|e| TransportError::maybe_sent(TransportErrorKind::Other, e.to_string()))
+    }
+}
