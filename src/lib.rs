@@ -13,6 +13,7 @@ pub mod auth;
 pub mod cloud;
 pub mod error;
 pub mod graph;
+pub mod profile;
 pub mod ids;
 mod redact;
 pub mod retry;

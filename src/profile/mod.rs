@@ -1,0 +1,513 @@
+//! Permission profiles: which application permissions a product needs, and which credentials
+//! it may sign in with.
+//!
+//! The four profiles of the vendor's manual (GRAPH.md §2) are built from the [`catalog`], and so
+//! are the portal instructions ([`PermissionProfile::manual_instructions`]): the two can never
+//! disagree.
+//!
+//! ```
+//! use entra_appreg::profile::{CredentialKind, PermissionProfile};
+//! let p: PermissionProfile = "backup-sharepoint".parse().unwrap();
+//! assert_eq!(p.to_string(), "Backup-SharePoint");
+//! assert!(!p.allows(CredentialKind::Secret));
+//! assert!(p.permissions().iter().any(|perm| perm.value == "Sites.FullControl.All"));
+//! assert!("Backup-Teams".parse::<PermissionProfile>().unwrap_err().to_string().contains("Backup-Exchange"));
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::ids::{AppRoleId, ClientId, quote_for_error};
+
+pub mod catalog;
+mod manual;
+
+use catalog::{EXCHANGE_ONLINE, MICROSOFT_GRAPH, Resource, SHAREPOINT_ONLINE};
+
+/// How the product signs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialKind {
+    /// An X.509 certificate with an RSA-2048 key.
+    Certificate,
+    /// A client secret.
+    Secret,
+}
+
+impl fmt::Display for CredentialKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CredentialKind::Certificate => "certificate",
+            CredentialKind::Secret => "secret",
+        })
+    }
+}
+
+/// One application permission: an app role of a resource.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Permission {
+    /// The resource's appId.
+    pub resource_app_id: ClientId,
+    /// The resource's display name.
+    pub resource: String,
+    /// The permission name, such as `User.Read.All`.
+    pub value: String,
+    /// The app role id within the resource.
+    pub role_id: AppRoleId,
+}
+
+impl Permission {
+    /// A permission of the catalog, by resource and value. Unknown pairs are an error that names
+    /// the known values of that resource.
+    pub fn from_catalog(resource_app_id: ClientId, value: &str) -> Result<Self, Error> {
+        match catalog::by_value(resource_app_id, value) {
+            Some(r) => Ok(Self::from(*r)),
+            None => {
+                let known: Vec<_> = catalog::CATALOG
+                    .iter()
+                    .filter(|r| r.resource.app_id == resource_app_id)
+                    .map(|r| r.value)
+                    .collect();
+                let hint = if known.is_empty() {
+                    "this resource has no permissions in the catalog: give the role id with Permission::with_role_id".to_owned()
+                } else {
+                    format!(
+                        "the catalog knows {} on this resource; for another permission give its role id with Permission::with_role_id",
+                        known.join(", ")
+                    )
+                };
+                Err(Error::invalid_input(
+                    "permission",
+                    format!("{} on resource {resource_app_id} is unknown: {hint}", quote_for_error(value)),
+                ))
+            }
+        }
+    }
+
+    /// A permission outside the catalog, with its role id. Like every permission, it is checked
+    /// against the tenant's resource service principal before it is granted.
+    pub fn with_role_id(
+        resource_app_id: ClientId,
+        value: &str,
+        role_id: AppRoleId,
+    ) -> Result<Self, Error> {
+        if value.is_empty()
+            || value.len() > 120
+            || value.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(Error::invalid_input(
+                "permission",
+                format!(
+                    "{} is not a permission value (no spaces, at most 120 characters)",
+                    quote_for_error(value)
+                ),
+            ));
+        }
+        Ok(Self {
+            resource_app_id,
+            resource: catalog::resource(resource_app_id)
+                .map(|r| r.name.to_owned())
+                .unwrap_or_else(|| resource_app_id.to_string()),
+            value: value.to_owned(),
+            role_id,
+        })
+    }
+}
+
+impl From<catalog::CatalogRole> for Permission {
+    fn from(r: catalog::CatalogRole) -> Self {
+        Self {
+            resource_app_id: r.resource.app_id,
+            resource: r.resource.name.to_owned(),
+            value: r.value.to_owned(),
+            role_id: r.id,
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} on {}", self.value, self.resource)
+    }
+}
+
+/// A profile built by the caller from permissions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomProfile {
+    name: String,
+    permissions: Vec<Permission>,
+    credentials: Vec<CredentialKind>,
+}
+
+impl CustomProfile {
+    /// A profile from (resource appId, permission value) pairs of the catalog.
+    pub fn from_pairs<'a>(
+        name: impl Into<String>,
+        pairs: impl IntoIterator<Item = (ClientId, &'a str)>,
+    ) -> Result<Self, Error> {
+        let permissions = pairs
+            .into_iter()
+            .map(|(res, value)| Permission::from_catalog(res, value))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::new(name, permissions)
+    }
+
+    /// A profile from permissions. Certificates and secrets are allowed, unless a SharePoint
+    /// permission is present (SharePoint app-only access accepts only certificates).
+    pub fn new(name: impl Into<String>, permissions: Vec<Permission>) -> Result<Self, Error> {
+        let name = name.into();
+        if name.trim().is_empty() || name.chars().any(char::is_control) {
+            return Err(Error::invalid_input("profile name", "must be printable and not empty"));
+        }
+        if permissions.is_empty() {
+            return Err(Error::invalid_input("profile", "needs at least one permission"));
+        }
+        let mut unique: Vec<Permission> = Vec::with_capacity(permissions.len());
+        for p in permissions {
+            if !unique
+                .iter()
+                .any(|u| u.resource_app_id == p.resource_app_id && u.role_id == p.role_id)
+            {
+                unique.push(p);
+            }
+        }
+        let credentials = if unique
+            .iter()
+            .any(|p| p.resource_app_id == SHAREPOINT_ONLINE.app_id)
+        {
+            vec![CredentialKind::Certificate]
+        } else {
+            vec![CredentialKind::Certificate, CredentialKind::Secret]
+        };
+        Ok(Self {
+            name,
+            permissions: unique,
+            credentials,
+        })
+    }
+
+    /// Restricts the credentials the profile allows.
+    pub fn allow_only(mut self, kinds: &[CredentialKind]) -> Self {
+        self.credentials.retain(|k| kinds.contains(k));
+        self
+    }
+}
+
+/// The permissions a product needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PermissionProfile {
+    /// Backup of Exchange Online mailboxes.
+    BackupExchange,
+    /// Backup of SharePoint Online and OneDrive (certificate only).
+    BackupSharePoint,
+    /// Migration: the source tenant.
+    MigrationSource,
+    /// Migration: the target tenant. With `create_mailboxes`, also the permissions to create
+    /// users and mailboxes (Device.ReadWrite.All, Directory.ReadWrite.All, User.ReadWrite.All).
+    MigrationTarget {
+        /// Whether the product should create mailboxes in the target.
+        create_mailboxes: bool,
+    },
+    /// A caller-defined profile.
+    Custom(CustomProfile),
+}
+
+impl PermissionProfile {
+    /// The names of the built-in profiles.
+    pub const NAMES: [&'static str; 4] = [
+        "Backup-Exchange",
+        "Backup-SharePoint",
+        "Migration-Source",
+        "Migration-Target",
+    ];
+
+    /// The profile's name, as shown and parsed.
+    pub fn name(&self) -> &str {
+        match self {
+            PermissionProfile::BackupExchange => Self::NAMES[0],
+            PermissionProfile::BackupSharePoint => Self::NAMES[1],
+            PermissionProfile::MigrationSource => Self::NAMES[2],
+            PermissionProfile::MigrationTarget { .. } => Self::NAMES[3],
+            PermissionProfile::Custom(c) => &c.name,
+        }
+    }
+
+    /// Turns mailbox creation on or off (Migration-Target only; an error for the others).
+    pub fn with_mailbox_creation(self, create: bool) -> Result<Self, Error> {
+        match self {
+            PermissionProfile::MigrationTarget { .. } => Ok(PermissionProfile::MigrationTarget {
+                create_mailboxes: create,
+            }),
+            other if !create => Ok(other),
+            other => Err(Error::invalid_input(
+                "mailbox creation",
+                format!("applies only to Migration-Target, not to {}", other.name()),
+            )),
+        }
+    }
+
+    /// The permissions, Exchange first, then Microsoft Graph, then SharePoint.
+    pub fn permissions(&self) -> Vec<Permission> {
+        let pick = |res: Resource, values: &[&str]| -> Vec<Permission> {
+            values
+                .iter()
+                .map(|v| {
+                    let r = catalog::by_value(res.app_id, v)
+                        .expect("every built-in profile permission is in the catalog");
+                    Permission::from(*r)
+                })
+                .collect()
+        };
+        let exchange = pick(EXCHANGE_ONLINE, &["full_access_as_app"]);
+        let graph = |values: &[&str]| pick(MICROSOFT_GRAPH, values);
+        match self {
+            PermissionProfile::BackupExchange => [
+                exchange,
+                graph(&["Directory.Read.All", "Group.Read.All", "MailboxSettings.ReadWrite", "User.Read.All"]),
+            ]
+            .concat(),
+            PermissionProfile::BackupSharePoint => [
+                exchange,
+                graph(&["Directory.Read.All", "Group.Read.All", "User.Read.All"]),
+                pick(SHAREPOINT_ONLINE, &["Sites.FullControl.All", "User.Read.All"]),
+            ]
+            .concat(),
+            PermissionProfile::MigrationSource => [
+                exchange,
+                graph(&["Directory.Read.All", "MailboxSettings.ReadWrite", "User.Read.All"]),
+            ]
+            .concat(),
+            PermissionProfile::MigrationTarget { create_mailboxes } => {
+                let mut v = [
+                    exchange,
+                    graph(&["Directory.Read.All", "MailboxSettings.ReadWrite", "User.Read.All"]),
+                ]
+                .concat();
+                if *create_mailboxes {
+                    v.extend(graph(&["Device.ReadWrite.All", "Directory.ReadWrite.All", "User.ReadWrite.All"]));
+                }
+                v
+            }
+            PermissionProfile::Custom(c) => c.permissions.clone(),
+        }
+    }
+
+    /// The resources whose roles the profile uses, in first-use order.
+    pub fn resource_app_ids(&self) -> Vec<ClientId> {
+        let mut out = Vec::new();
+        for p in self.permissions() {
+            if !out.contains(&p.resource_app_id) {
+                out.push(p.resource_app_id);
+            }
+        }
+        out
+    }
+
+    /// The credentials the product may sign in with.
+    pub fn allowed_credentials(&self) -> Vec<CredentialKind> {
+        match self {
+            PermissionProfile::BackupSharePoint => vec![CredentialKind::Certificate],
+            PermissionProfile::Custom(c) => c.credentials.clone(),
+            _ => vec![CredentialKind::Certificate, CredentialKind::Secret],
+        }
+    }
+
+    /// Whether the product may sign in with this kind of credential.
+    pub fn allows(&self, kind: CredentialKind) -> bool {
+        self.allowed_credentials().contains(&kind)
+    }
+
+    /// Checks that `kind` is allowed, with an error that explains why not.
+    pub fn check_credential(&self, kind: CredentialKind) -> Result<(), Error> {
+        if self.allows(kind) {
+            return Ok(());
+        }
+        let why = if self
+            .permissions()
+            .iter()
+            .any(|p| p.resource_app_id == SHAREPOINT_ONLINE.app_id)
+        {
+            " SharePoint Online accepts only certificates for app-only access, so a client secret would register an app that cannot read SharePoint."
+        } else {
+            ""
+        };
+        Err(Error::invalid_input(
+            "credential",
+            format!(
+                "the {} profile does not allow a {kind}.{why} Use a certificate instead.",
+                self.name()
+            ),
+        ))
+    }
+
+    /// Whether the profile uses the Exchange Web Services permission `full_access_as_app`.
+    pub fn uses_exchange_web_services(&self) -> bool {
+        self.permissions().iter().any(|p| {
+            p.resource_app_id == EXCHANGE_ONLINE.app_id && p.value == "full_access_as_app"
+        })
+    }
+
+    /// The portal procedure for this profile, as Markdown: the steps an admin follows by hand in
+    /// the Entra admin center, generated from the same catalog as the automated registration.
+    pub fn manual_instructions(&self, display_name: &str) -> String {
+        manual::render(self, display_name)
+    }
+}
+
+impl fmt::Display for PermissionProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for PermissionProfile {
+    type Err = Error;
+
+    /// Parses `Backup-Exchange`, `Backup-SharePoint`, `Migration-Source`, `Migration-Target`,
+    /// case-insensitively (`backup-exchange`, `BACKUP_EXCHANGE` and `BackupExchange` too).
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let norm: String = s
+            .trim()
+            .chars()
+            .filter(|c| !matches!(c, '-' | '_' | ' '))
+            .flat_map(char::to_lowercase)
+            .collect();
+        match norm.as_str() {
+            "backupexchange" => Ok(PermissionProfile::BackupExchange),
+            "backupsharepoint" => Ok(PermissionProfile::BackupSharePoint),
+            "migrationsource" => Ok(PermissionProfile::MigrationSource),
+            "migrationtarget" => Ok(PermissionProfile::MigrationTarget {
+                create_mailboxes: false,
+            }),
+            _ => Err(Error::invalid_input(
+                "profile",
+                format!(
+                    "{} is not a profile; valid profiles are {}",
+                    quote_for_error(s),
+                    Self::NAMES.join(", ")
+                ),
+            )),
+        }
+    }
+}
+
+impl Serialize for PermissionProfile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(p: &PermissionProfile) -> Vec<(String, String)> {
+        p.permissions()
+            .into_iter()
+            .map(|p| (p.resource, p.value))
+            .collect()
+    }
+
+    #[test]
+    fn profiles_match_the_vendor_manual() {
+        let x = "Office 365 Exchange Online".to_string();
+        let g = "Microsoft Graph".to_string();
+        let s = "Office 365 SharePoint Online".to_string();
+        let pair = |r: &String, v: &str| (r.clone(), v.to_string());
+        assert_eq!(
+            values(&PermissionProfile::BackupExchange),
+            vec![
+                pair(&x, "full_access_as_app"),
+                pair(&g, "Directory.Read.All"),
+                pair(&g, "Group.Read.All"),
+                pair(&g, "MailboxSettings.ReadWrite"),
+                pair(&g, "User.Read.All")
+            ]
+        );
+        assert_eq!(
+            values(&PermissionProfile::BackupSharePoint),
+            vec![
+                pair(&x, "full_access_as_app"),
+                pair(&g, "Directory.Read.All"),
+                pair(&g, "Group.Read.All"),
+                pair(&g, "User.Read.All"),
+                pair(&s, "Sites.FullControl.All"),
+                pair(&s, "User.Read.All")
+            ]
+        );
+        assert_eq!(
+            values(&PermissionProfile::MigrationSource),
+            vec![
+                pair(&x, "full_access_as_app"),
+                pair(&g, "Directory.Read.All"),
+                pair(&g, "MailboxSettings.ReadWrite"),
+                pair(&g, "User.Read.All")
+            ]
+        );
+        let target = PermissionProfile::MigrationTarget { create_mailboxes: false };
+        assert_eq!(values(&target), values(&PermissionProfile::MigrationSource));
+        let creating = target.with_mailbox_creation(true).unwrap();
+        let extra: Vec<_> = values(&creating).into_iter().skip(4).collect();
+        assert_eq!(
+            extra,
+            vec![
+                pair(&g, "Device.ReadWrite.All"),
+                pair(&g, "Directory.ReadWrite.All"),
+                pair(&g, "User.ReadWrite.All")
+            ]
+        );
+    }
+
+    #[test]
+    fn names_round_trip_case_insensitively() {
+        for name in PermissionProfile::NAMES {
+            let p: PermissionProfile = name.parse().unwrap();
+            assert_eq!(p.to_string(), name);
+            assert_eq!(name.to_lowercase().parse::<PermissionProfile>().unwrap(), p);
+            assert_eq!(name.to_uppercase().replace('-', "_").parse::<PermissionProfile>().unwrap(), p);
+        }
+        let err = "backup-teams".parse::<PermissionProfile>().unwrap_err();
+        assert!(err.is_invalid_input());
+        for name in PermissionProfile::NAMES {
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn sharepoint_backup_refuses_a_secret_with_the_reason() {
+        let p = PermissionProfile::BackupSharePoint;
+        let err = p.check_credential(CredentialKind::Secret).unwrap_err();
+        assert!(err.to_string().contains("SharePoint Online accepts only certificates"), "{err}");
+        assert!(p.check_credential(CredentialKind::Certificate).is_ok());
+        assert!(PermissionProfile::BackupExchange.check_credential(CredentialKind::Secret).is_ok());
+    }
+
+    #[test]
+    fn mailbox_creation_is_only_for_migration_target() {
+        assert!(PermissionProfile::BackupExchange.with_mailbox_creation(true).is_err());
+        assert!(PermissionProfile::BackupExchange.with_mailbox_creation(false).is_ok());
+    }
+
+    #[test]
+    fn custom_profiles_use_the_catalog_and_reject_unknown_values() {
+        let c = CustomProfile::from_pairs(
+            "Reader",
+            [
+                (MICROSOFT_GRAPH.app_id, "User.Read.All"),
+                (SHAREPOINT_ONLINE.app_id, "Sites.FullControl.All"),
+                (MICROSOFT_GRAPH.app_id, "User.Read.All"),
+            ],
+        )
+        .unwrap();
+        let p = PermissionProfile::Custom(c);
+        assert_eq!(p.permissions().len(), 2);
+        assert!(!p.allows(CredentialKind::Secret));
+        let err = CustomProfile::from_pairs("x", [(MICROSOFT_GRAPH.app_id, "User.Read.Al")]).unwrap_err();
+        assert!(err.to_string().contains("User.Read.All"), "{err}");
+        assert!(Permission::with_role_id(MICROSOFT_GRAPH.app_id, "bad value", AppRoleId::from_uuid(uuid::Uuid::nil())).is_err());
+    }
+}
