@@ -37,6 +37,23 @@ pub enum Error {
     /// A reply did not have the expected shape (HTML from a proxy, truncated JSON, empty body).
     #[error(transparent)]
     Decode(Box<DecodeError>),
+    /// A permission of the profile does not match the app roles of the tenant's resource
+    /// service principal. Nothing was granted.
+    #[error(
+        "the permission {value} (app role {role_id}) on {resource} does not match the tenant: {reason}. \
+         Nothing was changed. What to do: check that the resource is the one intended; if Microsoft \
+         changed the role, the permission catalog must be updated"
+    )]
+    RoleMismatch {
+        /// The resource's display name and appId.
+        resource: String,
+        /// The permission value expected.
+        value: String,
+        /// The app role id expected.
+        role_id: String,
+        /// What the tenant has instead.
+        reason: String,
+    },
 }
 
 impl Error {

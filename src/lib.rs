@@ -14,6 +14,7 @@ pub mod cloud;
 pub mod error;
 pub mod graph;
 pub mod profile;
+pub mod registration;
 pub mod ids;
 mod redact;
 pub mod retry;

@@ -1,0 +1,340 @@
+//! Registration: the app, its declared permissions, its service principal and admin consent,
+//! converged idempotently.
+//!
+//! [`AppRegistration`] describes what should exist; [`AppRegistration::plan`] reads the tenant
+//! and says what would change; [`AppRegistration::apply`] makes it so. `apply` can be run any
+//! number of times, and again after a failure at any point: it finds the app by its
+//! `uniqueName`, adds only what is missing, keeps what an admin added, and grants each role once.
+//!
+//! Round trips on a fresh tenant: one read (`$batch`), the app upsert, the service principal,
+//! the grants (`$batch`) — four, the least the dependency chain allows. On a tenant that
+//! already matches: two reads and no writes (one read when the client id is known).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::graph::Graph;
+use crate::ids::{ClientId, ObjectId, TenantId, UniqueName, quote_for_error};
+use crate::profile::{Permission, PermissionProfile};
+
+mod apply;
+mod observe;
+mod plan;
+mod progress;
+
+pub use plan::{Change, ExistingApp, KeptPermission, Plan, SIGN_IN_AUDIENCE, Warning};
+pub use progress::{ProgressEvent, Step};
+pub(crate) use apply::Riders;
+pub(crate) use progress::ProgressSink;
+
+/// The longest display name Graph accepts.
+pub const MAX_DISPLAY_NAME: usize = 256;
+
+/// What should exist in the tenant: an app registration for a product, with a profile's
+/// permissions granted.
+///
+/// ```no_run
+/// # async fn run(graph: entra_appreg::Graph) -> entra_appreg::Result<()> {
+/// use entra_appreg::registration::AppRegistration;
+/// use entra_appreg::profile::PermissionProfile;
+///
+/// let registration = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)?;
+/// println!("{}", registration.plan(&graph).await?);
+/// let app = registration.apply(&graph).await?;
+/// println!("client id {}", app.client_id);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct AppRegistration {
+    pub(crate) display_name: String,
+    pub(crate) unique_name: UniqueName,
+    pub(crate) profile: PermissionProfile,
+    pub(crate) client_id: Option<ClientId>,
+    pub(crate) progress: ProgressSink,
+    pub(crate) replication_timeout: Duration,
+}
+
+impl AppRegistration {
+    /// How long `apply` waits, at most, for Entra to replicate an object it created.
+    pub const DEFAULT_REPLICATION_TIMEOUT: Duration = Duration::from_secs(120);
+
+    /// An app named `display_name` with the profile's permissions. Its unique name is derived
+    /// from the display name ([`UniqueName::derive_from_display_name`]) unless set.
+    pub fn new(display_name: impl Into<String>, profile: PermissionProfile) -> Result<Self> {
+        let display_name = display_name.into();
+        validate_display_name(&display_name)?;
+        let unique_name = UniqueName::derive_from_display_name(&display_name)?;
+        Ok(Self {
+            display_name,
+            unique_name,
+            profile,
+            client_id: None,
+            progress: ProgressSink::default(),
+            replication_timeout: Self::DEFAULT_REPLICATION_TIMEOUT,
+        })
+    }
+
+    /// Sets the unique name (the key that makes re-runs find the same app).
+    pub fn with_unique_name(mut self, unique_name: UniqueName) -> Self {
+        self.unique_name = unique_name;
+        self
+    }
+
+    /// The client id from an earlier run: the app is then read in one round trip.
+    pub fn with_client_id(mut self, client_id: ClientId) -> Self {
+        self.client_id = Some(client_id);
+        self
+    }
+
+    /// Observes progress (steps, replication waits), for an installer's UI.
+    pub fn on_progress(mut self, f: impl Fn(&ProgressEvent) + Send + Sync + 'static) -> Self {
+        self.progress = ProgressSink::new(Arc::new(f));
+        self
+    }
+
+    /// The longest wait for replication of an object this run created (default 2 minutes).
+    pub fn with_replication_timeout(mut self, timeout: Duration) -> Self {
+        self.replication_timeout = timeout;
+        self
+    }
+
+    /// The display name.
+    pub fn display_name(&self) -> &str {
+        &self.display_name
+    }
+
+    /// The unique name.
+    pub fn unique_name(&self) -> &UniqueName {
+        &self.unique_name
+    }
+
+    /// The profile.
+    pub fn profile(&self) -> &PermissionProfile {
+        &self.profile
+    }
+
+    /// Reads the tenant and lists every change [`apply`](Self::apply) would make, with warnings.
+    /// Writes nothing.
+    pub async fn plan(&self, graph: &Graph) -> Result<Plan> {
+        let before = graph.request_count();
+        let span = tracing::info_span!("appreg.plan", unique_name = %self.unique_name);
+        let _enter = span.enter();
+        self.progress.started(Step::ReadTenant);
+        let observed = observe::observe(graph, self).await?;
+        self.progress.finished(Step::ReadTenant);
+        let claims = graph.access_token().await?.claims();
+        let mut resolved = plan::resolve(self, &observed, claims.as_ref())?;
+        resolved.plan.graph_requests = graph.request_count() - before;
+        Ok(resolved.plan)
+    }
+
+    /// Converges the tenant to this registration and returns what exists now.
+    ///
+    /// When the signed-in admin may grant some roles but not others (a Cloud Application
+    /// Administrator cannot grant Microsoft Graph roles), the app is still registered and the
+    /// result's [`RegisteredApp::consent`] is [`ConsentStatus::Partial`], naming what is missing
+    /// and the role that can grant it.
+    pub async fn apply(&self, graph: &Graph) -> Result<RegisteredApp> {
+        self.apply_with(graph, Riders::default()).await.map(|(app, _)| app)
+    }
+
+    pub(crate) async fn apply_with(
+        &self,
+        graph: &Graph,
+        riders: Riders,
+    ) -> Result<(RegisteredApp, Vec<crate::graph::BatchItemResponse>)> {
+        let before = graph.request_count();
+        self.progress.started(Step::ReadTenant);
+        let observed = observe::observe(graph, self).await?;
+        self.progress.finished(Step::ReadTenant);
+        let claims = graph.access_token().await?.claims();
+        let resolved = plan::resolve(self, &observed, claims.as_ref())?;
+        let plan = resolved.plan.clone();
+        let applied = apply::apply(
+            graph,
+            self,
+            resolved,
+            observed.app,
+            observed.client_sp,
+            observed.resources,
+            riders,
+        )
+        .await?;
+        let tenant_id = graph.tenant_id().await?;
+        let app = RegisteredApp {
+            tenant_id,
+            client_id: applied.client_id,
+            application_object_id: applied.app_object_id,
+            service_principal_id: applied.service_principal_id,
+            display_name: self.display_name.clone(),
+            unique_name: self.unique_name.to_string(),
+            profile: self.profile.to_string(),
+            created: applied.app_created,
+            permissions: applied.permissions,
+            consent: applied.consent,
+            changes: plan.changes,
+            kept_permissions: plan.kept_permissions,
+            warnings: plan.warnings,
+            graph_requests: graph.request_count() - before,
+        };
+        Ok((app, applied.extra_replies))
+    }
+
+    /// The portal procedure for this registration, as Markdown.
+    pub fn manual_instructions(&self) -> String {
+        self.profile.manual_instructions(&self.display_name)
+    }
+}
+
+impl fmt::Debug for AppRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppRegistration")
+            .field("display_name", &self.display_name)
+            .field("unique_name", &self.unique_name)
+            .field("profile", &self.profile)
+            .field("client_id", &self.client_id)
+            .field("replication_timeout", &self.replication_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn validate_display_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() {
+        return Err(Error::invalid_input("display name", "must not be empty"));
+    }
+    let len = name.chars().count();
+    if len > MAX_DISPLAY_NAME {
+        return Err(Error::invalid_input(
+            "display name",
+            format!("is {len} characters long; Graph allows at most {MAX_DISPLAY_NAME}"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::invalid_input(
+            "display name",
+            format!("must not contain control characters: {}", quote_for_error(name)),
+        ));
+    }
+    Ok(())
+}
+
+/// One permission of the profile and whether it is granted now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PermissionStatus {
+    /// The permission.
+    #[serde(flatten)]
+    pub permission: Permission,
+    /// Whether admin consent is in place.
+    pub granted: bool,
+}
+
+impl PermissionStatus {
+    pub(crate) fn new(permission: Permission, granted: bool) -> Self {
+        Self {
+            permission,
+            granted,
+        }
+    }
+}
+
+/// Whether every permission of the profile is granted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ConsentStatus {
+    /// Every permission is granted.
+    Complete,
+    /// Some grants were refused (403): the app is registered but not fully consented.
+    Partial(PartialConsent),
+}
+
+/// What could not be granted, and who can grant it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartialConsent {
+    /// Granted permissions.
+    pub granted: Vec<Permission>,
+    /// Permissions Graph refused to grant.
+    pub not_granted: Vec<Permission>,
+    /// The admin role that can grant them.
+    pub required_role: String,
+    /// A sentence for the admin, with Graph's request-id.
+    pub message: String,
+}
+
+impl PartialConsent {
+    fn new(statuses: &[PermissionStatus], forbidden: &[(Permission, Error)]) -> Self {
+        let granted = statuses
+            .iter()
+            .filter(|s| s.granted)
+            .map(|s| s.permission.clone())
+            .collect();
+        let not_granted: Vec<Permission> = forbidden.iter().map(|(p, _)| p.clone()).collect();
+        let mut roles: Vec<&str> = not_granted
+            .iter()
+            .map(|p| apply::role_needed_for(p.resource_app_id))
+            .collect();
+        roles.dedup();
+        let required_role = roles.join("; ");
+        let request_id = forbidden
+            .iter()
+            .find_map(|(_, e)| e.request_id().map(str::to_owned));
+        let list: Vec<String> = not_granted.iter().map(ToString::to_string).collect();
+        let mut message = format!(
+            "the app is registered, but admin consent was refused for {}: the signed-in account lacks the role to grant them. A {required_role} can complete it: run this again signed in as one, or grant admin consent in the portal (App registrations > API permissions > Grant admin consent).",
+            list.join(", ")
+        );
+        if let Some(id) = request_id {
+            message.push_str(&format!(" request-id {id}"));
+        }
+        Self {
+            granted,
+            not_granted,
+            required_role,
+            message,
+        }
+    }
+}
+
+/// The registered app: ids the product needs, and what happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[must_use = "check `consent`: some grants may have been refused"]
+pub struct RegisteredApp {
+    /// The tenant GUID.
+    pub tenant_id: TenantId,
+    /// The application (client) id.
+    pub client_id: ClientId,
+    /// The application object id.
+    pub application_object_id: ObjectId,
+    /// The service principal object id.
+    pub service_principal_id: ObjectId,
+    /// The display name.
+    pub display_name: String,
+    /// The unique name.
+    pub unique_name: String,
+    /// The profile.
+    pub profile: String,
+    /// Whether this run created the app.
+    pub created: bool,
+    /// Every permission of the profile, with its consent state.
+    pub permissions: Vec<PermissionStatus>,
+    /// Whether consent is complete.
+    pub consent: ConsentStatus,
+    /// What this run changed (empty when the tenant already matched).
+    pub changes: Vec<Change>,
+    /// Declared permissions outside the profile, kept.
+    pub kept_permissions: Vec<KeptPermission>,
+    /// Things to know.
+    pub warnings: Vec<Warning>,
+    /// HTTP requests sent to Graph by this run (a `$batch` counted once).
+    pub graph_requests: u64,
+}
+
+impl RegisteredApp {
+    /// Whether every permission is granted.
+    pub fn is_complete(&self) -> bool {
+        self.consent == ConsentStatus::Complete
+    }
+}

@@ -1,0 +1,466 @@
+//! What `apply` would change, computed from what the reads found.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::auth::TokenClaims;
+use crate::error::{Error, Result};
+use crate::graph::models::{AppRole, RequiredResourceAccess, ResourceAccess, ServicePrincipal};
+use crate::ids::{AppRoleId, ClientId, ObjectId};
+use crate::profile::{Permission, catalog};
+
+use super::AppRegistration;
+use super::observe::Observed;
+
+/// The sign-in audience the crate always registers: this tenant only.
+pub const SIGN_IN_AUDIENCE: &str = "AzureADMyOrg";
+
+/// One change `apply` would make (or made).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Change {
+    /// Create the app registration (with its permissions).
+    CreateApplication {
+        /// Its display name.
+        display_name: String,
+        /// Its unique name.
+        unique_name: String,
+    },
+    /// Rename the existing app to the requested display name.
+    RenameApplication {
+        /// The current name.
+        from: String,
+        /// The requested name.
+        to: String,
+    },
+    /// Declare permissions the app does not declare yet.
+    AddPermissions {
+        /// The permissions added to `requiredResourceAccess`.
+        permissions: Vec<Permission>,
+    },
+    /// Create the app's service principal (its instance in the tenant).
+    CreateServicePrincipal,
+    /// Create a missing first-party resource service principal (Exchange Online, say).
+    CreateResourceServicePrincipal {
+        /// The resource's name.
+        resource: String,
+        /// Its appId.
+        resource_app_id: ClientId,
+    },
+    /// Grant admin consent to one permission.
+    GrantRole {
+        /// The permission.
+        #[serde(flatten)]
+        permission: Permission,
+    },
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::CreateApplication {
+                display_name,
+                unique_name,
+            } => write!(
+                f,
+                "create the app registration \"{display_name}\" (unique name {unique_name}, this tenant only)"
+            ),
+            Change::RenameApplication { from, to } => {
+                write!(f, "rename the app registration from \"{from}\" to \"{to}\"")
+            }
+            Change::AddPermissions { permissions } => {
+                write!(f, "declare permissions: ")?;
+                let list: Vec<String> = permissions.iter().map(ToString::to_string).collect();
+                f.write_str(&list.join(", "))
+            }
+            Change::CreateServicePrincipal => f.write_str("create the app's service principal"),
+            Change::CreateResourceServicePrincipal { resource, .. } => write!(
+                f,
+                "create the missing service principal of {resource} in this tenant"
+            ),
+            Change::GrantRole { permission } => write!(f, "grant admin consent: {permission}"),
+        }
+    }
+}
+
+/// A permission the app declares that the profile does not ask for (an admin added it). It is
+/// kept, never removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeptPermission {
+    /// The resource's appId.
+    pub resource_app_id: ClientId,
+    /// The permission id.
+    pub id: AppRoleId,
+    /// `Role` or `Scope`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its name, when the crate knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+impl fmt::Display for KeptPermission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let resource = catalog::resource(self.resource_app_id)
+            .map(|r| r.name.to_owned())
+            .unwrap_or_else(|| self.resource_app_id.to_string());
+        match &self.value {
+            Some(v) => write!(f, "{v} ({}) on {resource}", self.kind),
+            None => write!(f, "{} {} on {resource}", self.kind, self.id),
+        }
+    }
+}
+
+/// Something the admin should know; nothing stops.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// A stable code: `ews_retirement`, `cannot_grant_graph_roles`, `client_id_unique_name_mismatch`,
+    /// `sign_in_audience`.
+    pub code: &'static str,
+    /// What to know and do.
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The existing application the plan found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExistingApp {
+    /// Its object id.
+    pub object_id: ObjectId,
+    /// Its client id.
+    pub client_id: ClientId,
+    /// Its display name.
+    pub display_name: Option<String>,
+    /// Its service principal, if it has one.
+    pub service_principal_id: Option<ObjectId>,
+}
+
+/// What `apply` would change in the tenant. Computed by reads only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[must_use]
+pub struct Plan {
+    /// The requested display name.
+    pub display_name: String,
+    /// The unique name the app is found by.
+    pub unique_name: String,
+    /// The profile.
+    pub profile: String,
+    /// The app as it exists, if it does.
+    pub application: Option<ExistingApp>,
+    /// The changes, in the order `apply` makes them.
+    pub changes: Vec<Change>,
+    /// Declared permissions outside the profile, which are kept.
+    pub kept_permissions: Vec<KeptPermission>,
+    /// Things to know.
+    pub warnings: Vec<Warning>,
+    /// HTTP requests sent to Graph to make this plan.
+    pub graph_requests: u64,
+}
+
+impl Plan {
+    /// Whether the tenant already matches: `apply` would write nothing.
+    pub fn is_up_to_date(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Plan for \"{}\" (unique name {}, profile {}):",
+            self.display_name, self.unique_name, self.profile
+        )?;
+        if let Some(app) = &self.application {
+            writeln!(
+                f,
+                "  found the app registration: client id {}, object id {}",
+                app.client_id, app.object_id
+            )?;
+        }
+        if self.changes.is_empty() {
+            writeln!(f, "  nothing to change: the tenant already matches")?;
+        }
+        for c in &self.changes {
+            writeln!(f, "  + {c}")?;
+        }
+        for k in &self.kept_permissions {
+            writeln!(f, "  = keep {k} (declared outside the profile; not removed)")?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "  ! {w}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A plan plus what `apply` needs to carry it out.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    pub plan: Plan,
+    /// The full `requiredResourceAccess` to send (existing entries kept), when it must change or
+    /// the app must be created.
+    pub required_resource_access: Option<Vec<RequiredResourceAccess>>,
+    pub rename: bool,
+    pub create_client_sp: bool,
+    pub missing_resources: Vec<ClientId>,
+    /// Grants to make, as (permission, resource SP id when the SP exists).
+    pub missing_grants: Vec<(Permission, Option<ObjectId>)>,
+    /// Grants already in place.
+    pub existing_grants: Vec<Permission>,
+}
+
+/// Checks a permission against its resource service principal's app roles.
+pub(crate) fn verify_role(permission: &Permission, sp: &ServicePrincipal) -> Result<()> {
+    let resource = format!("{} ({})", permission.resource, permission.resource_app_id);
+    let mismatch = |reason: String| Error::RoleMismatch {
+        resource: resource.clone(),
+        value: permission.value.clone(),
+        role_id: permission.role_id.to_string(),
+        reason,
+    };
+    let roles: &[AppRole] = sp.app_roles.as_deref().unwrap_or_default();
+    let Some(role) = roles.iter().find(|r| r.id == permission.role_id) else {
+        let by_value = roles
+            .iter()
+            .find(|r| r.value.as_deref() == Some(permission.value.as_str()))
+            .map(|r| format!("; the tenant has {} with id {}", permission.value, r.id))
+            .unwrap_or_default();
+        return Err(mismatch(format!("no app role with this id{by_value}")));
+    };
+    if role.value.as_deref() != Some(permission.value.as_str()) {
+        return Err(mismatch(format!(
+            "the role with this id is {:?}",
+            role.value.as_deref().unwrap_or("(no value)")
+        )));
+    }
+    if !role.is_enabled {
+        return Err(mismatch("the role is disabled".into()));
+    }
+    if !role.grantable_to_applications() {
+        return Err(mismatch(
+            "the role cannot be granted to applications (allowedMemberTypes lacks Application)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Groups permissions into `requiredResourceAccess` entries, keeping existing entries first.
+pub(crate) fn merge_required_access(
+    existing: &[RequiredResourceAccess],
+    wanted: &[Permission],
+) -> (Vec<RequiredResourceAccess>, Vec<Permission>) {
+    let mut merged = existing.to_vec();
+    let mut added = Vec::new();
+    for p in wanted {
+        let entry = match merged
+            .iter_mut()
+            .position(|e| e.resource_app_id == p.resource_app_id)
+        {
+            Some(i) => &mut merged[i],
+            None => {
+                merged.push(RequiredResourceAccess {
+                    resource_app_id: p.resource_app_id,
+                    resource_access: Vec::new(),
+                });
+                merged.last_mut().expect("just pushed")
+            }
+        };
+        if !entry
+            .resource_access
+            .iter()
+            .any(|a| a.id == p.role_id && a.is_role())
+        {
+            entry.resource_access.push(ResourceAccess::role(p.role_id));
+            added.push(p.clone());
+        }
+    }
+    (merged, added)
+}
+
+pub(crate) fn resolve(
+    spec: &AppRegistration,
+    obs: &Observed,
+    claims: Option<&TokenClaims>,
+) -> Result<Resolved> {
+    let permissions = spec.profile.permissions();
+    let mut changes = Vec::new();
+    let mut warnings = Vec::new();
+
+    // Every role whose resource SP exists is checked now, before anything is written.
+    for p in &permissions {
+        if let Some(sp) = obs
+            .resources
+            .iter()
+            .find(|sp| sp.app_id == Some(p.resource_app_id))
+        {
+            verify_role(p, sp)?;
+        }
+    }
+
+    let existing_rra = obs
+        .app
+        .as_ref()
+        .and_then(|a| a.required_resource_access.clone())
+        .unwrap_or_default();
+    let (merged, added) = merge_required_access(&existing_rra, &permissions);
+    let wanted_perms = &permissions;
+    let kept_permissions = existing_rra
+        .iter()
+        .flat_map(|e| {
+            e.resource_access.iter().filter_map(move |a| {
+                let wanted = wanted_perms
+                    .iter()
+                    .any(|p| p.resource_app_id == e.resource_app_id && p.role_id == a.id && a.is_role());
+                (!wanted).then(|| KeptPermission {
+                    resource_app_id: e.resource_app_id,
+                    id: a.id,
+                    kind: a.kind.clone(),
+                    value: catalog::by_id(e.resource_app_id, a.id)
+                        .filter(|_| a.is_role())
+                        .map(|r| r.value.to_owned()),
+                })
+            })
+        })
+        .collect();
+
+    let mut rename = false;
+    let required_resource_access;
+    match &obs.app {
+        None => {
+            changes.push(Change::CreateApplication {
+                display_name: spec.display_name.clone(),
+                unique_name: spec.unique_name.to_string(),
+            });
+            required_resource_access = Some(merged);
+        }
+        Some(app) => {
+            if app.display_name.as_deref() != Some(spec.display_name.as_str()) {
+                rename = true;
+                changes.push(Change::RenameApplication {
+                    from: app.display_name.clone().unwrap_or_default(),
+                    to: spec.display_name.clone(),
+                });
+            }
+            if !added.is_empty() {
+                changes.push(Change::AddPermissions {
+                    permissions: added.clone(),
+                });
+            }
+            required_resource_access = (!added.is_empty()).then_some(merged);
+            if app
+                .unique_name
+                .as_deref()
+                .is_none_or(|u| !u.eq_ignore_ascii_case(spec.unique_name.as_str()))
+            {
+                warnings.push(Warning {
+                    code: "client_id_unique_name_mismatch",
+                    message: format!(
+                        "the app with client id {} has unique name {:?}, not {:?}; it is updated in place by its object id",
+                        app.app_id.map(|a| a.to_string()).unwrap_or_default(),
+                        app.unique_name.as_deref().unwrap_or("(none)"),
+                        spec.unique_name.as_str()
+                    ),
+                });
+            }
+            if let Some(aud) = app.sign_in_audience.as_deref()
+                && aud != SIGN_IN_AUDIENCE
+            {
+                warnings.push(Warning {
+                    code: "sign_in_audience",
+                    message: format!(
+                        "the app's sign-in audience is {aud}, not {SIGN_IN_AUDIENCE} (this tenant only); it is left as is: change it in the portal if the app should not be multi-tenant"
+                    ),
+                });
+            }
+        }
+    }
+    let create_client_sp = obs.client_sp.is_none();
+    if create_client_sp {
+        changes.push(Change::CreateServicePrincipal);
+    }
+    let mut missing_resources = Vec::new();
+    for res in spec.profile.resource_app_ids() {
+        if !obs.resources.iter().any(|sp| sp.app_id == Some(res)) {
+            missing_resources.push(res);
+            changes.push(Change::CreateResourceServicePrincipal {
+                resource: catalog::resource(res)
+                    .map(|r| r.name.to_owned())
+                    .unwrap_or_else(|| res.to_string()),
+                resource_app_id: res,
+            });
+        }
+    }
+    let mut missing_grants = Vec::new();
+    let mut existing_grants = Vec::new();
+    for p in &permissions {
+        let resource_sp = obs
+            .resources
+            .iter()
+            .find(|sp| sp.app_id == Some(p.resource_app_id))
+            .and_then(|sp| sp.id);
+        let granted = resource_sp.is_some_and(|rid| {
+            obs.grants
+                .iter()
+                .any(|g| g.resource_id == rid && g.app_role_id == p.role_id)
+        });
+        if granted {
+            existing_grants.push(p.clone());
+        } else {
+            changes.push(Change::GrantRole {
+                permission: p.clone(),
+            });
+            missing_grants.push((p.clone(), resource_sp));
+        }
+    }
+
+    if spec.profile.uses_exchange_web_services() {
+        warnings.push(Warning {
+            code: "ews_retirement",
+            message: "full_access_as_app is the Exchange Web Services permission: Microsoft blocks EWS in Exchange Online by default from 1 October 2026 unless the app is on the tenant's EWS allow-list, and switches it off for everyone on 1 April 2027. The registration works; make sure the product has a plan for it.".into(),
+        });
+    }
+    let graph_grants_needed = missing_grants
+        .iter()
+        .any(|(p, _)| p.resource_app_id == catalog::MICROSOFT_GRAPH.app_id);
+    if graph_grants_needed && claims.and_then(TokenClaims::can_grant_graph_app_roles) == Some(false) {
+        warnings.push(Warning {
+            code: "cannot_grant_graph_roles",
+            message: "the signed-in account holds no directory role that can grant Microsoft Graph application permissions: consent to them will fail. Sign in as a Global Administrator or Privileged Role Administrator, or expect a partial result that an administrator completes later.".into(),
+        });
+    }
+
+    let application = obs.app.as_ref().and_then(|a| {
+        Some(ExistingApp {
+            object_id: a.id?,
+            client_id: a.app_id?,
+            display_name: a.display_name.clone(),
+            service_principal_id: obs.client_sp.as_ref().and_then(|sp| sp.id),
+        })
+    });
+    Ok(Resolved {
+        plan: Plan {
+            display_name: spec.display_name.clone(),
+            unique_name: spec.unique_name.to_string(),
+            profile: spec.profile.to_string(),
+            application,
+            changes,
+            kept_permissions,
+            warnings,
+            graph_requests: 0,
+        },
+        required_resource_access,
+        rename,
+        create_client_sp,
+        missing_resources,
+        missing_grants,
+        existing_grants,
+    })
+}
