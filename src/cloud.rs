@@ -215,9 +215,21 @@ mod tests {
     #[test]
     fn every_cloud_has_the_documented_roots() {
         let table = [
-            (Cloud::Global, "https://graph.microsoft.com", "https://login.microsoftonline.com"),
-            (Cloud::UsGov, "https://graph.microsoft.us", "https://login.microsoftonline.us"),
-            (Cloud::UsGovDod, "https://dod-graph.microsoft.us", "https://login.microsoftonline.us"),
+            (
+                Cloud::Global,
+                "https://graph.microsoft.com",
+                "https://login.microsoftonline.com",
+            ),
+            (
+                Cloud::UsGov,
+                "https://graph.microsoft.us",
+                "https://login.microsoftonline.us",
+            ),
+            (
+                Cloud::UsGovDod,
+                "https://dod-graph.microsoft.us",
+                "https://login.microsoftonline.us",
+            ),
             (
                 Cloud::China,
                 "https://microsoftgraph.chinacloudapi.cn",
@@ -238,7 +250,10 @@ mod tests {
         let e = Endpoints::for_cloud(Cloud::Global)
             .with_graph_root("http://127.0.0.1:9/")
             .unwrap();
-        assert_eq!(e.graph_url("/applications"), "http://127.0.0.1:9/v1.0/applications");
+        assert_eq!(
+            e.graph_url("/applications"),
+            "http://127.0.0.1:9/v1.0/applications"
+        );
         assert_eq!(
             e.oauth_url("contoso.com", "token"),
             "https://login.microsoftonline.com/contoso.com/oauth2/v2.0/token"

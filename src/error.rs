@@ -185,7 +185,11 @@ impl GraphError {
 
 impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Microsoft Graph answered {} to {}", self.status, self.request)?;
+        write!(
+            f,
+            "Microsoft Graph answered {} to {}",
+            self.status, self.request
+        )?;
         if let Some(code) = &self.code {
             write!(f, ": {code}")?;
         }
@@ -255,7 +259,9 @@ impl AuthError {
             }
             (Some(50_032), _) => "the certificate's key is too short: Entra needs RSA 2048 bits",
             (Some(90_002), _) => "the tenant does not exist: check the tenant id or domain",
-            (_, "authorization_declined") => "the admin declined the sign-in: run again and approve it",
+            (_, "authorization_declined") => {
+                "the admin declined the sign-in: run again and approve it"
+            }
             (_, "expired_token") => "the sign-in code expired before it was used: run again",
             (_, "bad_verification_code") => "the device code was not recognised: run again",
             (_, "invalid_scope") => "the requested scope is not valid for this cloud",
@@ -338,7 +344,11 @@ impl DecodeError {
                 format!(" ({})", strip_quoted(&tail[..end]))
             })
             .unwrap_or_default();
-        format!("{kind}{expected} at line {} column {}", e.line(), e.column())
+        format!(
+            "{kind}{expected} at line {} column {}",
+            e.line(),
+            e.column()
+        )
     }
 }
 

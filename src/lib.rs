@@ -13,10 +13,10 @@ pub mod auth;
 pub mod cloud;
 pub mod error;
 pub mod graph;
-pub mod profile;
-pub mod registration;
 pub mod ids;
+pub mod profile;
 mod redact;
+pub mod registration;
 pub mod retry;
 pub mod transport;
 

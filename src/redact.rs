@@ -187,7 +187,8 @@ mod tests {
 
     #[test]
     fn truncated_json_secret_is_blanked_to_the_end() {
-        let s = scrub(r#"{"access_token":"eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwcz"#);
+        let s =
+            scrub(r#"{"access_token":"eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwcz"#);
         assert!(!s.contains("eyJhdWQ"), "{s}");
     }
 

@@ -157,7 +157,10 @@ mod tests {
         let p = RetryPolicy::default();
         for n in 1..30 {
             let d = p.backoff(n);
-            let ceiling = p.base_delay.saturating_mul(1 << (n - 1).min(20)).min(p.max_delay);
+            let ceiling = p
+                .base_delay
+                .saturating_mul(1 << (n - 1).min(20))
+                .min(p.max_delay);
             assert!(d <= ceiling, "{n}: {d:?} > {ceiling:?}");
             assert!(d >= ceiling / 2, "{n}: {d:?} < half of {ceiling:?}");
         }
@@ -167,11 +170,17 @@ mod tests {
     #[test]
     fn retry_after_parses_seconds_and_rejects_junk() {
         assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after(" 1.5 "), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_retry_after(" 1.5 "),
+            Some(Duration::from_millis(1500))
+        );
         assert_eq!(parse_retry_after("-1"), None);
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
         assert_eq!(parse_retry_after("NaN"), None);
         let p = RetryPolicy::default();
-        assert_eq!(p.retry_after(Duration::from_secs(100_000)), p.max_retry_after);
+        assert_eq!(
+            p.retry_after(Duration::from_secs(100_000)),
+            p.max_retry_after
+        );
     }
 }

@@ -50,13 +50,14 @@ pub struct DeviceCodeCredential {
 impl DeviceCodeCredential {
     /// The Microsoft Graph Command Line Tools app, the usual public client for a tenant that has
     /// no app of its own yet.
-    pub const GRAPH_COMMAND_LINE_TOOLS: ClientId = ClientId::from_uuid(uuid::uuid!(
-        "14d82eec-204b-4c2f-b7e8-296a70dab67e"
-    ));
+    pub const GRAPH_COMMAND_LINE_TOOLS: ClientId =
+        ClientId::from_uuid(uuid::uuid!("14d82eec-204b-4c2f-b7e8-296a70dab67e"));
 
     /// The delegated permissions asked for, relative to the cloud's Graph resource.
-    pub const DEFAULT_PERMISSIONS: [&'static str; 2] =
-        ["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"];
+    pub const DEFAULT_PERMISSIONS: [&'static str; 2] = [
+        "Application.ReadWrite.All",
+        "AppRoleAssignment.ReadWrite.All",
+    ];
 
     /// A credential that shows its prompt through `prompt`.
     pub fn new(prompt: impl Fn(&DeviceCodePrompt) + Send + Sync + 'static) -> Self {
@@ -121,7 +122,10 @@ impl DeviceCodeCredential {
                     "the sign-in code expired before the admin completed the sign-in",
                 )));
             }
-            tracing::debug!(?interval, "waiting for the admin to complete the device-code sign-in");
+            tracing::debug!(
+                ?interval,
+                "waiting for the admin to complete the device-code sign-in"
+            );
             ctx.sleeper.sleep(interval).await;
             waited += interval;
             let outcome = post_form::<TokenReply>(

@@ -85,15 +85,16 @@ pub(crate) async fn post_form<T: DeserializeOwned>(
     leaf: &str,
     form: &[(&str, &str)],
 ) -> Result<FormOutcome<T>> {
-    let url = ctx
-        .endpoints
-        .oauth_url(&ctx.tenant.as_path_segment(), leaf);
+    let url = ctx.endpoints.oauth_url(&ctx.tenant.as_path_segment(), leaf);
     let body = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form.iter())
         .finish()
         .into_bytes();
     let request = http::Request::post(&url)
-        .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
         .header(http::header::ACCEPT, "application/json")
         .body(body)
         .map_err(|e| Error::invalid_input("login URL", e.to_string()))?;

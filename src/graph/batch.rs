@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::request::{HeaderLookup, decode_json, graph_error};
 use super::{Graph, GraphRequest, is_retryable_status};
@@ -117,11 +117,7 @@ impl BatchItemResponse {
 
     /// Graph's error code for a failed item.
     pub fn error_code(&self) -> Option<&str> {
-        self.body
-            .as_ref()?
-            .get("error")?
-            .get("code")?
-            .as_str()
+        self.body.as_ref()?.get("error")?.get("code")?.as_str()
     }
 }
 
@@ -174,7 +170,11 @@ impl Graph {
             // Re-send the throttled items, and the 424s that depended on them.
             let throttled: HashSet<&str> = pending
                 .iter()
-                .filter(|i| results.get(&i.id).is_some_and(|r| is_retryable_status(r.status)))
+                .filter(|i| {
+                    results
+                        .get(&i.id)
+                        .is_some_and(|r| is_retryable_status(r.status))
+                })
                 .map(|i| i.id.as_str())
                 .collect();
             if throttled.is_empty() || attempt >= policy.max_attempts {
@@ -185,13 +185,25 @@ impl Graph {
                 .iter()
                 .filter_map(|i| results.get(&i.id))
                 .filter(|r| is_retryable_status(r.status))
-                .filter_map(|r| r.headers.lookup("retry-after").and_then(crate::retry::parse_retry_after))
+                .filter_map(|r| {
+                    r.headers
+                        .lookup("retry-after")
+                        .and_then(crate::retry::parse_retry_after)
+                })
                 .max()
                 .map(|d| policy.retry_after(d))
                 .unwrap_or_else(|| policy.backoff(attempt));
-            tracing::warn!(items = retry_ids.len(), ?wait, attempt, "batch items throttled; retrying them");
+            tracing::warn!(
+                items = retry_ids.len(),
+                ?wait,
+                attempt,
+                "batch items throttled; retrying them"
+            );
             self.sleeper().sleep(wait).await;
-            pending = items.iter().filter(|i| retry_ids.contains(i.id.as_str())).collect();
+            pending = items
+                .iter()
+                .filter(|i| retry_ids.contains(i.id.as_str()))
+                .collect();
         }
         items
             .iter()
@@ -218,9 +230,9 @@ impl Graph {
         let chunks: Vec<&[&BatchItem]> = pending.chunks(MAX_BATCH).collect();
         let crosses = chunks.iter().any(|chunk| {
             chunk.iter().any(|i| {
-                i.depends_on
-                    .iter()
-                    .any(|d| pending.iter().any(|p| &p.id == d) && !chunk.iter().any(|c| &c.id == d))
+                i.depends_on.iter().any(|d| {
+                    pending.iter().any(|p| &p.id == d) && !chunk.iter().any(|c| &c.id == d)
+                })
             })
         });
         if !crosses {
@@ -343,7 +355,10 @@ fn validate(items: &[BatchItem]) -> Result<()> {
         if item.id.is_empty() || !ids.insert(item.id.as_str()) {
             return Err(Error::invalid_input(
                 "batch",
-                format!("item ids must be unique and non-empty (repeated: {:?})", item.id),
+                format!(
+                    "item ids must be unique and non-empty (repeated: {:?})",
+                    item.id
+                ),
             ));
         }
     }

@@ -25,7 +25,6 @@ pub mod requests;
 pub use batch::{BatchItem, BatchItemResponse};
 pub use request::{GraphRequest, GraphResponse};
 
-
 /// A Microsoft Graph client for one tenant. Cheap to clone (shared inside).
 ///
 /// ```no_run
@@ -68,7 +67,12 @@ impl Graph {
     /// The tenant GUID: as given, or read from the `tid` claim of the signed-in token when the
     /// tenant was named by a domain (this may trigger the sign-in).
     pub async fn tenant_id(&self) -> Result<TenantId> {
-        if let Some(id) = self.inner.tenant.id().or(self.inner.tenant_id.get().copied()) {
+        if let Some(id) = self
+            .inner
+            .tenant
+            .id()
+            .or(self.inner.tenant_id.get().copied())
+        {
             return Ok(id);
         }
         let token = self.access_token().await?;
@@ -145,7 +149,10 @@ impl Graph {
     }
 
     /// Sends a request and decodes its JSON reply.
-    pub async fn send_json<T: serde::de::DeserializeOwned>(&self, request: &GraphRequest) -> Result<T> {
+    pub async fn send_json<T: serde::de::DeserializeOwned>(
+        &self,
+        request: &GraphRequest,
+    ) -> Result<T> {
         self.send(request).await?.json()
     }
 
@@ -209,13 +216,20 @@ impl Graph {
                     request: describe,
                 });
             }
-            let error = request::graph_error(&describe, status, &parts.headers, &body_bytes, attempt);
+            let error =
+                request::graph_error(&describe, status, &parts.headers, &body_bytes, attempt);
             if is_retryable_status(status) && attempt < policy.max_attempts {
                 let wait = match error.retry_after {
                     Some(after) => policy.retry_after(after),
                     None => policy.backoff(attempt),
                 };
-                tracing::warn!(status, ?wait, attempt, request_id, "throttled or unavailable; retrying");
+                tracing::warn!(
+                    status,
+                    ?wait,
+                    attempt,
+                    request_id,
+                    "throttled or unavailable; retrying"
+                );
                 self.inner.sleeper.sleep(wait).await;
                 continue;
             }
@@ -331,7 +345,10 @@ impl GraphBuilder {
             .tenant
             .as_deref()
             .ok_or_else(|| {
-                Error::invalid_input("tenant", "is required: pass the tenant GUID or a domain such as contoso.onmicrosoft.com")
+                Error::invalid_input(
+                    "tenant",
+                    "is required: pass the tenant GUID or a domain such as contoso.onmicrosoft.com",
+                )
             })?
             .parse()?;
         let endpoints = match self.endpoints {
@@ -348,7 +365,10 @@ impl GraphBuilder {
             }
         };
         let token = self.token.ok_or_else(|| {
-            Error::invalid_input("token provider", "is required: choose how to sign in (device code, client secret, static token)")
+            Error::invalid_input(
+                "token provider",
+                "is required: choose how to sign in (device code, client secret, static token)",
+            )
         })?;
         let transport = match self.transport {
             Some(t) => t,
@@ -356,7 +376,10 @@ impl GraphBuilder {
         };
         let retry = self.retry.unwrap_or_default();
         if retry.max_attempts == 0 {
-            return Err(Error::invalid_input("retry policy", "max_attempts must be at least 1"));
+            return Err(Error::invalid_input(
+                "retry policy",
+                "max_attempts must be at least 1",
+            ));
         }
         Ok(Graph {
             inner: Arc::new(Inner {

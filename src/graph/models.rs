@@ -198,7 +198,13 @@ impl std::fmt::Debug for KeyCredential {
             .field("display_name", &self.display_name)
             .field("kind", &self.kind)
             .field("usage", &self.usage)
-            .field("key", &self.key.as_ref().map(|k| format!("<{} base64 chars>", k.len())))
+            .field(
+                "key",
+                &self
+                    .key
+                    .as_ref()
+                    .map(|k| format!("<{} base64 chars>", k.len())),
+            )
             .field("custom_key_identifier", &self.custom_key_identifier)
             .field("start_date_time", &self.start_date_time)
             .field("end_date_time", &self.end_date_time)

@@ -149,7 +149,9 @@ pub(crate) fn encode_query_value(value: &str) -> String {
 
 /// Percent-encodes a key literal inside a path segment, as in `/applications(uniqueName='…')`.
 pub(crate) fn encode_path_literal(literal: &str) -> String {
-    encode(literal, |b| b.is_ascii_alphanumeric() || b"-._~'".contains(&b))
+    encode(literal, |b| {
+        b.is_ascii_alphanumeric() || b"-._~'".contains(&b)
+    })
 }
 
 fn encode(value: &str, keep: impl Fn(u8) -> bool) -> String {
@@ -380,8 +382,14 @@ mod tests {
     fn decode_json_reports_empty_and_truncated_bodies() {
         let e = decode_json::<serde_json::Value>(b"", "GET /x", Some(200), None, None).unwrap_err();
         assert!(e.to_string().contains("empty"), "{e}");
-        let e = decode_json::<serde_json::Value>(br#"{"value":[{"id":"#, "GET /x", Some(200), None, None)
-            .unwrap_err();
+        let e = decode_json::<serde_json::Value>(
+            br#"{"value":[{"id":"#,
+            "GET /x",
+            Some(200),
+            None,
+            None,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("truncated"), "{e}");
     }
 

@@ -6,19 +6,21 @@
 use time::OffsetDateTime;
 
 use super::GraphRequest;
-use super::models::{Application, AppRoleAssignment};
+use super::models::{AppRoleAssignment, Application};
 use super::request::encode_path_literal;
 use crate::error::Result;
 use crate::ids::{AppRoleId, ClientId, ObjectId, UniqueName};
 
 /// The application properties read when looking an app up.
-pub const APPLICATION_SELECT: &str =
-    "id,appId,displayName,uniqueName,signInAudience,requiredResourceAccess,keyCredentials,passwordCredentials";
+pub const APPLICATION_SELECT: &str = "id,appId,displayName,uniqueName,signInAudience,requiredResourceAccess,keyCredentials,passwordCredentials";
 
 /// `GET /applications?$filter=uniqueName eq '…'`: an empty collection when there is none.
 pub fn find_application_by_unique_name(name: &UniqueName) -> GraphRequest {
     GraphRequest::get("/applications")
-        .query("$filter", &format!("uniqueName eq {}", name.odata_literal()))
+        .query(
+            "$filter",
+            &format!("uniqueName eq {}", name.odata_literal()),
+        )
         .query("$select", APPLICATION_SELECT)
 }
 
@@ -58,11 +60,7 @@ pub fn delete_application(id: ObjectId) -> GraphRequest {
 }
 
 /// `POST /applications/{id}/addPassword`.
-pub fn add_password(
-    id: ObjectId,
-    display_name: &str,
-    end: OffsetDateTime,
-) -> Result<GraphRequest> {
+pub fn add_password(id: ObjectId, display_name: &str, end: OffsetDateTime) -> Result<GraphRequest> {
     let end = end
         .format(&time::format_description::well_known::Rfc3339)
         .map_err(|e| crate::Error::invalid_input("end date", e.to_string()))?;
@@ -119,7 +117,10 @@ pub fn app_role_assignments(principal: ObjectId) -> GraphRequest {
 }
 
 /// `DELETE /servicePrincipals/{principal}/appRoleAssignments/{id}`: revokes one grant.
-pub fn revoke_app_role(principal: ObjectId, assignment: &AppRoleAssignment) -> Option<GraphRequest> {
+pub fn revoke_app_role(
+    principal: ObjectId,
+    assignment: &AppRoleAssignment,
+) -> Option<GraphRequest> {
     assignment.id.as_ref().map(|id| {
         GraphRequest::delete(format!(
             "/servicePrincipals/{principal}/appRoleAssignments/{}",
@@ -136,12 +137,20 @@ mod tests {
     fn unique_name_with_quote_is_escaped_in_filter_and_key() {
         let n = UniqueName::new("o'brien & co").unwrap();
         assert_eq!(
-            find_application_by_unique_name(&n).path().split('&').next().unwrap(),
+            find_application_by_unique_name(&n)
+                .path()
+                .split('&')
+                .next()
+                .unwrap(),
             "/applications?$filter=uniqueName%20eq%20'o''brien%20%26%20co'"
         );
         let r = upsert_application(&n, &Application::default()).unwrap();
         assert_eq!(r.path(), "/applications(uniqueName='o''brien%20%26%20co')");
-        assert!(r.headers().iter().any(|(k, v)| k == "Prefer" && v == "create-if-missing"));
+        assert!(
+            r.headers()
+                .iter()
+                .any(|(k, v)| k == "Prefer" && v == "create-if-missing")
+        );
     }
 
     #[test]

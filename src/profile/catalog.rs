@@ -63,16 +63,56 @@ const fn role(resource: Resource, value: &'static str, id: uuid::Uuid) -> Catalo
 
 /// Every app role the crate knows by id (GRAPH.md §2).
 pub const CATALOG: [CatalogRole; 10] = [
-    role(MICROSOFT_GRAPH, "Directory.Read.All", uuid::uuid!("7ab1d382-f21e-4acd-a863-ba3e13f7da61")),
-    role(MICROSOFT_GRAPH, "Group.Read.All", uuid::uuid!("5b567255-7703-4780-807c-7be8301ae99b")),
-    role(MICROSOFT_GRAPH, "MailboxSettings.ReadWrite", uuid::uuid!("6931bccd-447a-43d1-b442-00a195474933")),
-    role(MICROSOFT_GRAPH, "User.Read.All", uuid::uuid!("df021288-bdef-4463-88db-98f22de89214")),
-    role(MICROSOFT_GRAPH, "Device.ReadWrite.All", uuid::uuid!("1138cb37-bd11-4084-a2b7-9f71582aeddb")),
-    role(MICROSOFT_GRAPH, "Directory.ReadWrite.All", uuid::uuid!("19dbc75e-c2e2-444c-a770-ec69d8559fc7")),
-    role(MICROSOFT_GRAPH, "User.ReadWrite.All", uuid::uuid!("741f803b-c850-494e-b5df-cde7c675a1ca")),
-    role(EXCHANGE_ONLINE, "full_access_as_app", uuid::uuid!("dc890d15-9560-4a4c-9b7f-a736ec74ec40")),
-    role(SHAREPOINT_ONLINE, "Sites.FullControl.All", uuid::uuid!("678536fe-1083-478a-9c59-b99265e6b0d3")),
-    role(SHAREPOINT_ONLINE, "User.Read.All", uuid::uuid!("df021288-bdef-4463-88db-98f22de89214")),
+    role(
+        MICROSOFT_GRAPH,
+        "Directory.Read.All",
+        uuid::uuid!("7ab1d382-f21e-4acd-a863-ba3e13f7da61"),
+    ),
+    role(
+        MICROSOFT_GRAPH,
+        "Group.Read.All",
+        uuid::uuid!("5b567255-7703-4780-807c-7be8301ae99b"),
+    ),
+    role(
+        MICROSOFT_GRAPH,
+        "MailboxSettings.ReadWrite",
+        uuid::uuid!("6931bccd-447a-43d1-b442-00a195474933"),
+    ),
+    role(
+        MICROSOFT_GRAPH,
+        "User.Read.All",
+        uuid::uuid!("df021288-bdef-4463-88db-98f22de89214"),
+    ),
+    role(
+        MICROSOFT_GRAPH,
+        "Device.ReadWrite.All",
+        uuid::uuid!("1138cb37-bd11-4084-a2b7-9f71582aeddb"),
+    ),
+    role(
+        MICROSOFT_GRAPH,
+        "Directory.ReadWrite.All",
+        uuid::uuid!("19dbc75e-c2e2-444c-a770-ec69d8559fc7"),
+    ),
+    role(
+        MICROSOFT_GRAPH,
+        "User.ReadWrite.All",
+        uuid::uuid!("741f803b-c850-494e-b5df-cde7c675a1ca"),
+    ),
+    role(
+        EXCHANGE_ONLINE,
+        "full_access_as_app",
+        uuid::uuid!("dc890d15-9560-4a4c-9b7f-a736ec74ec40"),
+    ),
+    role(
+        SHAREPOINT_ONLINE,
+        "Sites.FullControl.All",
+        uuid::uuid!("678536fe-1083-478a-9c59-b99265e6b0d3"),
+    ),
+    role(
+        SHAREPOINT_ONLINE,
+        "User.Read.All",
+        uuid::uuid!("df021288-bdef-4463-88db-98f22de89214"),
+    ),
 ];
 
 /// The catalog entry for (resource, role id).

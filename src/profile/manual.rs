@@ -7,17 +7,32 @@ use super::{CredentialKind, PermissionProfile, catalog};
 pub(super) fn render(profile: &PermissionProfile, display_name: &str) -> String {
     let mut md = String::new();
     let perms = profile.permissions();
-    let _ = writeln!(md, "# Register \"{display_name}\" by hand ({profile} profile)\n");
+    let _ = writeln!(
+        md,
+        "# Register \"{display_name}\" by hand ({profile} profile)\n"
+    );
     let _ = writeln!(
         md,
         "Sign in to the Microsoft Entra admin center (https://entra.microsoft.com) as a Global Administrator \
          (or a Privileged Role Administrator; a Cloud Application Administrator cannot grant the Microsoft Graph permissions).\n"
     );
-    let _ = writeln!(md, "1. **Create the app registration.** Go to *Identity > Applications > App registrations > New registration*.");
+    let _ = writeln!(
+        md,
+        "1. **Create the app registration.** Go to *Identity > Applications > App registrations > New registration*."
+    );
     let _ = writeln!(md, "   - Name: `{display_name}`");
-    let _ = writeln!(md, "   - Supported account types: *Accounts in this organizational directory only (Single tenant)*");
-    let _ = writeln!(md, "   - Leave the redirect URI empty and select *Register*.");
-    let _ = writeln!(md, "2. **Add the application permissions.** In the app, open *API permissions > Add a permission*. For each resource below, choose it, select *Application permissions* (not delegated), tick the permissions and select *Add permissions*:");
+    let _ = writeln!(
+        md,
+        "   - Supported account types: *Accounts in this organizational directory only (Single tenant)*"
+    );
+    let _ = writeln!(
+        md,
+        "   - Leave the redirect URI empty and select *Register*."
+    );
+    let _ = writeln!(
+        md,
+        "2. **Add the application permissions.** In the app, open *API permissions > Add a permission*. For each resource below, choose it, select *Application permissions* (not delegated), tick the permissions and select *Add permissions*:"
+    );
     let mut resources: Vec<&str> = Vec::new();
     for p in &perms {
         if !resources.contains(&p.resource.as_str()) {
@@ -35,15 +50,30 @@ pub(super) fn render(profile: &PermissionProfile, display_name: &str) -> String 
             let _ = writeln!(md, "     - `{}` (id `{}`)", p.value, p.role_id);
         }
     }
-    let _ = writeln!(md, "3. **Grant admin consent.** Still in *API permissions*, select *Grant admin consent for <your organization>* and confirm. Every permission above must show a green *Granted* status.");
+    let _ = writeln!(
+        md,
+        "3. **Grant admin consent.** Still in *API permissions*, select *Grant admin consent for <your organization>* and confirm. Every permission above must show a green *Granted* status."
+    );
     if profile.allows(CredentialKind::Secret) {
-        let _ = writeln!(md, "4. **Add a credential.** In *Certificates & secrets*, either upload a certificate (*Certificates > Upload certificate*, a `.cer` file with an RSA 2048-bit key) or create a client secret (*Client secrets > New client secret*) and copy its **Value** at once: it is shown only this one time.");
+        let _ = writeln!(
+            md,
+            "4. **Add a credential.** In *Certificates & secrets*, either upload a certificate (*Certificates > Upload certificate*, a `.cer` file with an RSA 2048-bit key) or create a client secret (*Client secrets > New client secret*) and copy its **Value** at once: it is shown only this one time."
+        );
     } else {
-        let _ = writeln!(md, "4. **Add a certificate.** In *Certificates & secrets > Certificates > Upload certificate*, upload a `.cer` file with an RSA 2048-bit key. This profile accepts no client secret: SharePoint Online accepts only certificates for app-only access.");
+        let _ = writeln!(
+            md,
+            "4. **Add a certificate.** In *Certificates & secrets > Certificates > Upload certificate*, upload a `.cer` file with an RSA 2048-bit key. This profile accepts no client secret: SharePoint Online accepts only certificates for app-only access."
+        );
     }
-    let _ = writeln!(md, "5. **Copy the connection details into the product.** From the app's *Overview*: the *Directory (tenant) ID* and the *Application (client) ID*; from *Certificates & secrets*: the certificate's *Thumbprint* (keep the certificate with its private key for the product), or the secret's value.");
+    let _ = writeln!(
+        md,
+        "5. **Copy the connection details into the product.** From the app's *Overview*: the *Directory (tenant) ID* and the *Application (client) ID*; from *Certificates & secrets*: the certificate's *Thumbprint* (keep the certificate with its private key for the product), or the secret's value."
+    );
     if profile.uses_exchange_web_services() {
-        let _ = writeln!(md, "\n> **Exchange Web Services.** `full_access_as_app` is the Exchange Web Services permission. Microsoft blocks EWS in Exchange Online by default from 1 October 2026 unless the app is on the tenant's EWS allow-list, and switches it off for everyone on 1 April 2027.");
+        let _ = writeln!(
+            md,
+            "\n> **Exchange Web Services.** `full_access_as_app` is the Exchange Web Services permission. Microsoft blocks EWS in Exchange Online by default from 1 October 2026 unless the app is on the tenant's EWS allow-list, and switches it off for everyone on 1 April 2027."
+        );
     }
     md
 }
@@ -58,7 +88,10 @@ mod tests {
             let p: PermissionProfile = name.parse().unwrap();
             let md = p.manual_instructions("Contoso Backup");
             for perm in p.permissions() {
-                assert!(md.contains(&format!("`{}` (id `{}`)", perm.value, perm.role_id)), "{name}: {perm}");
+                assert!(
+                    md.contains(&format!("`{}` (id `{}`)", perm.value, perm.role_id)),
+                    "{name}: {perm}"
+                );
             }
             assert!(md.contains("Grant admin consent"));
         }

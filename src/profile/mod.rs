@@ -81,7 +81,10 @@ impl Permission {
                 };
                 Err(Error::invalid_input(
                     "permission",
-                    format!("{} on resource {resource_app_id} is unknown: {hint}", quote_for_error(value)),
+                    format!(
+                        "{} on resource {resource_app_id} is unknown: {hint}",
+                        quote_for_error(value)
+                    ),
                 ))
             }
         }
@@ -160,10 +163,16 @@ impl CustomProfile {
     pub fn new(name: impl Into<String>, permissions: Vec<Permission>) -> Result<Self, Error> {
         let name = name.into();
         if name.trim().is_empty() || name.chars().any(char::is_control) {
-            return Err(Error::invalid_input("profile name", "must be printable and not empty"));
+            return Err(Error::invalid_input(
+                "profile name",
+                "must be printable and not empty",
+            ));
         }
         if permissions.is_empty() {
-            return Err(Error::invalid_input("profile", "needs at least one permission"));
+            return Err(Error::invalid_input(
+                "profile",
+                "needs at least one permission",
+            ));
         }
         let mut unique: Vec<Permission> = Vec::with_capacity(permissions.len());
         for p in permissions {
@@ -267,28 +276,48 @@ impl PermissionProfile {
         match self {
             PermissionProfile::BackupExchange => [
                 exchange,
-                graph(&["Directory.Read.All", "Group.Read.All", "MailboxSettings.ReadWrite", "User.Read.All"]),
+                graph(&[
+                    "Directory.Read.All",
+                    "Group.Read.All",
+                    "MailboxSettings.ReadWrite",
+                    "User.Read.All",
+                ]),
             ]
             .concat(),
             PermissionProfile::BackupSharePoint => [
                 exchange,
                 graph(&["Directory.Read.All", "Group.Read.All", "User.Read.All"]),
-                pick(SHAREPOINT_ONLINE, &["Sites.FullControl.All", "User.Read.All"]),
+                pick(
+                    SHAREPOINT_ONLINE,
+                    &["Sites.FullControl.All", "User.Read.All"],
+                ),
             ]
             .concat(),
             PermissionProfile::MigrationSource => [
                 exchange,
-                graph(&["Directory.Read.All", "MailboxSettings.ReadWrite", "User.Read.All"]),
+                graph(&[
+                    "Directory.Read.All",
+                    "MailboxSettings.ReadWrite",
+                    "User.Read.All",
+                ]),
             ]
             .concat(),
             PermissionProfile::MigrationTarget { create_mailboxes } => {
                 let mut v = [
                     exchange,
-                    graph(&["Directory.Read.All", "MailboxSettings.ReadWrite", "User.Read.All"]),
+                    graph(&[
+                        "Directory.Read.All",
+                        "MailboxSettings.ReadWrite",
+                        "User.Read.All",
+                    ]),
                 ]
                 .concat();
                 if *create_mailboxes {
-                    v.extend(graph(&["Device.ReadWrite.All", "Directory.ReadWrite.All", "User.ReadWrite.All"]));
+                    v.extend(graph(&[
+                        "Device.ReadWrite.All",
+                        "Directory.ReadWrite.All",
+                        "User.ReadWrite.All",
+                    ]));
                 }
                 v
             }
@@ -346,9 +375,9 @@ impl PermissionProfile {
 
     /// Whether the profile uses the Exchange Web Services permission `full_access_as_app`.
     pub fn uses_exchange_web_services(&self) -> bool {
-        self.permissions().iter().any(|p| {
-            p.resource_app_id == EXCHANGE_ONLINE.app_id && p.value == "full_access_as_app"
-        })
+        self.permissions()
+            .iter()
+            .any(|p| p.resource_app_id == EXCHANGE_ONLINE.app_id && p.value == "full_access_as_app")
     }
 
     /// The portal procedure for this profile, as Markdown: the steps an admin follows by hand in
@@ -448,7 +477,9 @@ mod tests {
                 pair(&g, "User.Read.All")
             ]
         );
-        let target = PermissionProfile::MigrationTarget { create_mailboxes: false };
+        let target = PermissionProfile::MigrationTarget {
+            create_mailboxes: false,
+        };
         assert_eq!(values(&target), values(&PermissionProfile::MigrationSource));
         let creating = target.with_mailbox_creation(true).unwrap();
         let extra: Vec<_> = values(&creating).into_iter().skip(4).collect();
@@ -468,7 +499,13 @@ mod tests {
             let p: PermissionProfile = name.parse().unwrap();
             assert_eq!(p.to_string(), name);
             assert_eq!(name.to_lowercase().parse::<PermissionProfile>().unwrap(), p);
-            assert_eq!(name.to_uppercase().replace('-', "_").parse::<PermissionProfile>().unwrap(), p);
+            assert_eq!(
+                name.to_uppercase()
+                    .replace('-', "_")
+                    .parse::<PermissionProfile>()
+                    .unwrap(),
+                p
+            );
         }
         let err = "backup-teams".parse::<PermissionProfile>().unwrap_err();
         assert!(err.is_invalid_input());
@@ -481,15 +518,31 @@ mod tests {
     fn sharepoint_backup_refuses_a_secret_with_the_reason() {
         let p = PermissionProfile::BackupSharePoint;
         let err = p.check_credential(CredentialKind::Secret).unwrap_err();
-        assert!(err.to_string().contains("SharePoint Online accepts only certificates"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("SharePoint Online accepts only certificates"),
+            "{err}"
+        );
         assert!(p.check_credential(CredentialKind::Certificate).is_ok());
-        assert!(PermissionProfile::BackupExchange.check_credential(CredentialKind::Secret).is_ok());
+        assert!(
+            PermissionProfile::BackupExchange
+                .check_credential(CredentialKind::Secret)
+                .is_ok()
+        );
     }
 
     #[test]
     fn mailbox_creation_is_only_for_migration_target() {
-        assert!(PermissionProfile::BackupExchange.with_mailbox_creation(true).is_err());
-        assert!(PermissionProfile::BackupExchange.with_mailbox_creation(false).is_ok());
+        assert!(
+            PermissionProfile::BackupExchange
+                .with_mailbox_creation(true)
+                .is_err()
+        );
+        assert!(
+            PermissionProfile::BackupExchange
+                .with_mailbox_creation(false)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -506,8 +559,16 @@ mod tests {
         let p = PermissionProfile::Custom(c);
         assert_eq!(p.permissions().len(), 2);
         assert!(!p.allows(CredentialKind::Secret));
-        let err = CustomProfile::from_pairs("x", [(MICROSOFT_GRAPH.app_id, "User.Read.Al")]).unwrap_err();
+        let err =
+            CustomProfile::from_pairs("x", [(MICROSOFT_GRAPH.app_id, "User.Read.Al")]).unwrap_err();
         assert!(err.to_string().contains("User.Read.All"), "{err}");
-        assert!(Permission::with_role_id(MICROSOFT_GRAPH.app_id, "bad value", AppRoleId::from_uuid(uuid::Uuid::nil())).is_err());
+        assert!(
+            Permission::with_role_id(
+                MICROSOFT_GRAPH.app_id,
+                "bad value",
+                AppRoleId::from_uuid(uuid::Uuid::nil())
+            )
+            .is_err()
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::graph::models::{Application, AppRoleAssignment, Collection, ServicePrincipal};
+use crate::graph::models::{AppRoleAssignment, Application, Collection, ServicePrincipal};
 use crate::graph::{BatchItem, BatchItemResponse, Graph, GraphRequest, requests};
 use crate::ids::{ClientId, ObjectId};
 use crate::profile::{Permission, catalog};
@@ -21,9 +21,9 @@ pub(crate) fn is_replication_lag(e: &Error) -> bool {
         Error::Graph(g) => {
             (g.status == 404 && g.code.as_deref() == Some("Request_ResourceNotFound"))
                 || (g.status == 400
-                    && g.message
-                        .as_deref()
-                        .is_some_and(|m| m.contains("does not reference a valid application object")))
+                    && g.message.as_deref().is_some_and(|m| {
+                        m.contains("does not reference a valid application object")
+                    }))
         }
         _ => false,
     }
@@ -105,7 +105,10 @@ pub(crate) struct Riders {
     pub key_credentials_on_create: Option<Vec<crate::graph::models::KeyCredential>>,
     /// Requests (built from the app's object id) sent together with the service principal step.
     #[allow(clippy::type_complexity)]
-    pub with_service_principal: Vec<(String, Box<dyn Fn(ObjectId) -> Result<GraphRequest> + Send + Sync>)>,
+    pub with_service_principal: Vec<(
+        String,
+        Box<dyn Fn(ObjectId) -> Result<GraphRequest> + Send + Sync>,
+    )>,
 }
 
 pub(crate) async fn apply(
@@ -145,15 +148,25 @@ pub(crate) async fn apply(
                     replication
                         .retry("the application", || async {
                             let found: Collection<Application> = graph
-                                .send_json(&requests::find_application_by_unique_name(&spec.unique_name))
+                                .send_json(&requests::find_application_by_unique_name(
+                                    &spec.unique_name,
+                                ))
                                 .await?;
-                            found.value.into_iter().next().ok_or_else(|| not_found("the application"))
+                            found
+                                .value
+                                .into_iter()
+                                .next()
+                                .ok_or_else(|| not_found("the application"))
                         })
                         .await?
                 }
             };
             progress.finished(Step::WriteApplication);
-            (require(app.id, "id")?, require(app.app_id, "appId")?, created)
+            (
+                require(app.id, "id")?,
+                require(app.app_id, "appId")?,
+                created,
+            )
         }
         Some(app) => (require(app.id, "id")?, require(app.app_id, "appId")?, false),
     };
@@ -167,10 +180,16 @@ pub(crate) async fn apply(
             required_resource_access: resolved.required_resource_access.clone(),
             ..Default::default()
         };
-        items.push(BatchItem::new("app", requests::update_application(app_object_id, &patch)?));
+        items.push(BatchItem::new(
+            "app",
+            requests::update_application(app_object_id, &patch)?,
+        ));
     }
     if resolved.create_client_sp {
-        items.push(BatchItem::new("sp", requests::create_service_principal(client_id)?));
+        items.push(BatchItem::new(
+            "sp",
+            requests::create_service_principal(client_id)?,
+        ));
     }
     for res in &resolved.missing_resources {
         items.push(BatchItem::new(
@@ -202,7 +221,8 @@ pub(crate) async fn apply(
                 match reply.id.as_str() {
                     "app" => reply.check()?,
                     "sp" => {
-                        let sp = service_principal_reply(graph, &replication, client_id, &reply).await?;
+                        let sp =
+                            service_principal_reply(graph, &replication, client_id, &reply).await?;
                         sp_created = reply.status == 201;
                         service_principal_id = Some(require(sp.id, "id")?);
                     }
@@ -227,13 +247,16 @@ pub(crate) async fn apply(
                 return Err(e);
             }
             let wait = replication.next_wait(attempt, waited);
-            replication.wait("the new application", attempt, wait, waited).await;
+            replication
+                .wait("the new application", attempt, wait, waited)
+                .await;
             waited += wait;
             pending = lagging;
         }
         progress.finished(Step::CreateServicePrincipals);
     }
-    let service_principal_id = service_principal_id.ok_or_else(|| not_found("the service principal"))?;
+    let service_principal_id =
+        service_principal_id.ok_or_else(|| not_found("the service principal"))?;
 
     // Roles of resources created just now are checked against what Graph returned.
     for (p, sp_id) in &resolved.missing_grants {
@@ -270,8 +293,20 @@ pub(crate) async fn apply(
                 Ok((p.clone(), rid))
             })
             .collect::<Result<_>>()?;
-        let outcome = grant_all(graph, &replication, service_principal_id, &grants, sp_created).await?;
-        statuses.extend(outcome.granted.into_iter().map(|p| PermissionStatus::new(p, true)));
+        let outcome = grant_all(
+            graph,
+            &replication,
+            service_principal_id,
+            &grants,
+            sp_created,
+        )
+        .await?;
+        statuses.extend(
+            outcome
+                .granted
+                .into_iter()
+                .map(|p| PermissionStatus::new(p, true)),
+        );
         for (p, e) in outcome.forbidden {
             statuses.push(PermissionStatus::new(p.clone(), false));
             forbidden.push((p, e));
@@ -283,7 +318,10 @@ pub(crate) async fn apply(
     statuses.sort_by_key(|s| {
         order
             .iter()
-            .position(|p| p.resource_app_id == s.permission.resource_app_id && p.role_id == s.permission.role_id)
+            .position(|p| {
+                p.resource_app_id == s.permission.resource_app_id
+                    && p.role_id == s.permission.role_id
+            })
             .unwrap_or(usize::MAX)
     });
     let consent = if forbidden.is_empty() {
@@ -350,7 +388,10 @@ async fn grant_all(
             .iter()
             .map(|&i| {
                 let (p, rid) = &grants[i];
-                Ok(BatchItem::new(i.to_string(), requests::grant_app_role(*rid, principal, p.role_id)?))
+                Ok(BatchItem::new(
+                    i.to_string(),
+                    requests::grant_app_role(*rid, principal, p.role_id)?,
+                ))
             })
             .collect::<Result<Vec<_>>>()?;
         let replies = graph.batch(items).await?;
@@ -363,7 +404,10 @@ async fn grant_all(
                 duplicates.push(permission);
             } else if reply.status == 403 {
                 forbidden.push((permission, reply.error()));
-            } else if principal_is_new && is_replication_lag(&reply.error()) && waited < replication.timeout {
+            } else if principal_is_new
+                && is_replication_lag(&reply.error())
+                && waited < replication.timeout
+            {
                 lagging.push(i);
             } else {
                 return Err(reply.error());
@@ -374,14 +418,17 @@ async fn grant_all(
         }
         attempt += 1;
         let wait = replication.next_wait(attempt, waited);
-        replication.wait("the new service principal", attempt, wait, waited).await;
+        replication
+            .wait("the new service principal", attempt, wait, waited)
+            .await;
         waited += wait;
         pending = lagging;
     }
     if !duplicates.is_empty() {
         // Another run granted these meanwhile: confirm by listing, then count them as granted.
-        let listed: Collection<AppRoleAssignment> =
-            graph.send_json(&requests::app_role_assignments(principal)).await?;
+        let listed: Collection<AppRoleAssignment> = graph
+            .send_json(&requests::app_role_assignments(principal))
+            .await?;
         for p in duplicates {
             let seen = listed.value.iter().any(|g| g.app_role_id == p.role_id);
             if !seen {

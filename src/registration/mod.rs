@@ -26,10 +26,10 @@ mod observe;
 mod plan;
 mod progress;
 
-pub use plan::{Change, ExistingApp, KeptPermission, Plan, SIGN_IN_AUDIENCE, Warning};
-pub use progress::{ProgressEvent, Step};
 pub(crate) use apply::Riders;
+pub use plan::{Change, ExistingApp, KeptPermission, Plan, SIGN_IN_AUDIENCE, Warning};
 pub(crate) use progress::ProgressSink;
+pub use progress::{ProgressEvent, Step};
 
 /// The longest display name Graph accepts.
 pub const MAX_DISPLAY_NAME: usize = 256;
@@ -139,7 +139,9 @@ impl AppRegistration {
     /// result's [`RegisteredApp::consent`] is [`ConsentStatus::Partial`], naming what is missing
     /// and the role that can grant it.
     pub async fn apply(&self, graph: &Graph) -> Result<RegisteredApp> {
-        self.apply_with(graph, Riders::default()).await.map(|(app, _)| app)
+        self.apply_with(graph, Riders::default())
+            .await
+            .map(|(app, _)| app)
     }
 
     pub(crate) async fn apply_with(
@@ -216,7 +218,10 @@ fn validate_display_name(name: &str) -> Result<()> {
     if name.chars().any(char::is_control) {
         return Err(Error::invalid_input(
             "display name",
-            format!("must not contain control characters: {}", quote_for_error(name)),
+            format!(
+                "must not contain control characters: {}",
+                quote_for_error(name)
+            ),
         ));
     }
     Ok(())

@@ -22,7 +22,9 @@ pub(crate) struct Observed {
 }
 
 fn grants_of_app(app_id: ClientId) -> GraphRequest {
-    GraphRequest::get(format!("/servicePrincipals(appId='{app_id}')/appRoleAssignments"))
+    GraphRequest::get(format!(
+        "/servicePrincipals(appId='{app_id}')/appRoleAssignments"
+    ))
 }
 
 fn client_sp_by_app_id(app_id: ClientId) -> GraphRequest {
@@ -46,7 +48,10 @@ pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Obs
     match spec.client_id {
         Some(client_id) => {
             sp_ids.push(client_id);
-            items.push(BatchItem::new("app", requests::find_application_by_app_id(client_id)));
+            items.push(BatchItem::new(
+                "app",
+                requests::find_application_by_app_id(client_id),
+            ));
             items.push(BatchItem::new("grants", grants_of_app(client_id)));
         }
         None => items.push(BatchItem::new(
@@ -54,13 +59,22 @@ pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Obs
             requests::find_application_by_unique_name(&spec.unique_name),
         )),
     }
-    items.push(BatchItem::new("sps", requests::service_principals_by_app_ids(&sp_ids)));
+    items.push(BatchItem::new(
+        "sps",
+        requests::service_principals_by_app_ids(&sp_ids),
+    ));
     let replies = graph.batch(items).await?;
     let mut obs = Observed::default();
     let mut grants_read = false;
     for r in &replies {
         match r.id.as_str() {
-            "app" => obs.app = r.json::<Collection<Application>>()?.value.into_iter().next(),
+            "app" => {
+                obs.app = r
+                    .json::<Collection<Application>>()?
+                    .value
+                    .into_iter()
+                    .next()
+            }
             "sps" => {
                 for sp in r.json::<Collection<ServicePrincipal>>()?.value {
                     if spec.client_id.is_some() && sp.app_id == spec.client_id {
@@ -80,7 +94,9 @@ pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Obs
     // The client id from an earlier run names an app that is gone: fall back to the unique name.
     if spec.client_id.is_some() && obs.app.is_none() {
         let found: Collection<Application> = graph
-            .send_json(&requests::find_application_by_unique_name(&spec.unique_name))
+            .send_json(&requests::find_application_by_unique_name(
+                &spec.unique_name,
+            ))
             .await?;
         obs.app = found.value.into_iter().next();
         obs.client_sp = None;
@@ -98,7 +114,13 @@ pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Obs
             .await?;
         for r in &replies {
             match r.id.as_str() {
-                "sp" => obs.client_sp = r.json::<Collection<ServicePrincipal>>()?.value.into_iter().next(),
+                "sp" => {
+                    obs.client_sp = r
+                        .json::<Collection<ServicePrincipal>>()?
+                        .value
+                        .into_iter()
+                        .next()
+                }
                 "grants" => obs.grants = collection_or_empty(r)?,
                 _ => {}
             }

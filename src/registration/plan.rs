@@ -192,7 +192,10 @@ impl fmt::Display for Plan {
             writeln!(f, "  + {c}")?;
         }
         for k in &self.kept_permissions {
-            writeln!(f, "  = keep {k} (declared outside the profile; not removed)")?;
+            writeln!(
+                f,
+                "  = keep {k} (declared outside the profile; not removed)"
+            )?;
         }
         for w in &self.warnings {
             writeln!(f, "  ! {w}")?;
@@ -246,7 +249,8 @@ pub(crate) fn verify_role(permission: &Permission, sp: &ServicePrincipal) -> Res
     }
     if !role.grantable_to_applications() {
         return Err(mismatch(
-            "the role cannot be granted to applications (allowedMemberTypes lacks Application)".into(),
+            "the role cannot be granted to applications (allowedMemberTypes lacks Application)"
+                .into(),
         ));
     }
     Ok(())
@@ -316,9 +320,9 @@ pub(crate) fn resolve(
         .iter()
         .flat_map(|e| {
             e.resource_access.iter().filter_map(move |a| {
-                let wanted = wanted_perms
-                    .iter()
-                    .any(|p| p.resource_app_id == e.resource_app_id && p.role_id == a.id && a.is_role());
+                let wanted = wanted_perms.iter().any(|p| {
+                    p.resource_app_id == e.resource_app_id && p.role_id == a.id && a.is_role()
+                });
                 (!wanted).then(|| KeptPermission {
                     resource_app_id: e.resource_app_id,
                     id: a.id,
@@ -430,7 +434,8 @@ pub(crate) fn resolve(
     let graph_grants_needed = missing_grants
         .iter()
         .any(|(p, _)| p.resource_app_id == catalog::MICROSOFT_GRAPH.app_id);
-    if graph_grants_needed && claims.and_then(TokenClaims::can_grant_graph_app_roles) == Some(false) {
+    if graph_grants_needed && claims.and_then(TokenClaims::can_grant_graph_app_roles) == Some(false)
+    {
         warnings.push(Warning {
             code: "cannot_grant_graph_roles",
             message: "the signed-in account holds no directory role that can grant Microsoft Graph application permissions: consent to them will fail. Sign in as a Global Administrator or Privileged Role Administrator, or expect a partial result that an administrator completes later.".into(),

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{GraphTransport, MAX_RESPONSE_BYTES, TransportError, TransportErrorKind, check_url_allowed};
+use super::{
+    GraphTransport, MAX_RESPONSE_BYTES, TransportError, TransportErrorKind, check_url_allowed,
+};
 
 /// The default transport: reqwest with rustls, redirects off, bounded timeouts and body size.
 ///
@@ -89,7 +91,11 @@ impl GraphTransport for ReqwestTransport {
         check_url_allowed(&url)?;
         let request = reqwest::Request::try_from(request.map(reqwest::Body::from))
             .map_err(|e| classify(&e))?;
-        let mut response = self.client.execute(request).await.map_err(|e| classify(&e))?;
+        let mut response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|e| classify(&e))?;
         let status = response.status();
         if status.is_redirection() {
             return Err(TransportError::maybe_sent(
@@ -105,7 +111,10 @@ impl GraphTransport for ReqwestTransport {
         {
             return Err(TransportError::maybe_sent(
                 TransportErrorKind::BodyTooLarge,
-                format!("the reply announces {len} bytes; at most {} are accepted", self.max_body),
+                format!(
+                    "the reply announces {len} bytes; at most {} are accepted",
+                    self.max_body
+                ),
             ));
         }
         let mut builder = http::Response::builder()

@@ -1,0 +1,100 @@
+//! Registers a Backup-Exchange app in an embedded fake tenant: sign in with the device code
+//! flow, print the plan, apply it, apply it again (nothing to do), and print request counts.
+//!
+//! ```sh
+//! cargo run --example quickstart
+//! ```
+//!
+//! Against a real tenant, drop the fake and its two URLs: the same code signs in at
+//! login.microsoftonline.com and registers the app in Microsoft Graph.
+
+use entra_appreg::Graph;
+use entra_appreg::auth::DeviceCodeCredential;
+use entra_appreg::fake::FakeGraph;
+use entra_appreg::graph::models::{Collection, ServicePrincipal};
+use entra_appreg::graph::requests;
+use entra_appreg::profile::PermissionProfile;
+use entra_appreg::registration::AppRegistration;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // A fake Entra tenant on loopback: no network, no account needed.
+    let fake = FakeGraph::start().await;
+    println!(
+        "Fake tenant {} ({}) at {}\n",
+        fake.tenant_domain(),
+        fake.tenant_id(),
+        fake.uri()
+    );
+
+    // The admin signs in with the device code flow; the fake approves after one poll.
+    let graph = Graph::builder()
+        .tenant(fake.tenant_domain())
+        .graph_root(fake.graph_root().as_str())
+        .login_root(fake.login_root().as_str())
+        .token_provider(DeviceCodeCredential::new(|prompt| {
+            println!("Sign-in: {}\n", prompt.message);
+        }))
+        .build()?;
+    println!("Signed in to tenant {}\n", graph.tenant_id().await?);
+
+    // The resource service principals the permissions belong to, in one request.
+    let profile = PermissionProfile::BackupExchange;
+    let found: Collection<ServicePrincipal> = graph
+        .send_json(&requests::service_principals_by_app_ids(
+            &profile.resource_app_ids(),
+        ))
+        .await?;
+    println!("Resource service principals in the tenant:");
+    for sp in &found.value {
+        let roles = sp.app_roles.as_ref().map_or(0, Vec::len);
+        println!(
+            "  {} (appId {}, {roles} app roles)",
+            sp.display_name.as_deref().unwrap_or("?"),
+            sp.app_id.map(|a| a.to_string()).unwrap_or_default()
+        );
+    }
+    println!();
+
+    let registration = AppRegistration::new("Contoso Backup for Microsoft 365", profile)?
+        .on_progress(|event| eprintln!("  … {event}"));
+
+    let plan = registration.plan(&graph).await?;
+    println!("{plan}");
+
+    let before = graph.request_count();
+    let app = registration.apply(&graph).await?;
+    println!(
+        "Registered: client id {}, tenant {}, service principal {}",
+        app.client_id, app.tenant_id, app.service_principal_id
+    );
+    for p in &app.permissions {
+        println!(
+            "  {} {}",
+            if p.granted { "granted" } else { "NOT granted" },
+            p.permission
+        );
+    }
+    println!(
+        "First apply: {} Graph requests ({} changes)\n",
+        graph.request_count() - before,
+        app.changes.len()
+    );
+
+    let again = registration.apply(&graph).await?;
+    println!(
+        "Second apply: {} changes, {} Graph requests, no writes",
+        again.changes.len(),
+        again.graph_requests
+    );
+    let known = registration
+        .clone()
+        .with_client_id(app.client_id)
+        .apply(&graph)
+        .await?;
+    println!(
+        "With the client id from the first run: {} Graph request(s)",
+        known.graph_requests
+    );
+    Ok(())
+}

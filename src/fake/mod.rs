@@ -1,0 +1,578 @@
+//! A stateful fake Entra tenant, served over HTTP on loopback (feature `fake-graph`).
+//!
+//! [`FakeGraph`] runs a [wiremock](https://docs.rs/wiremock) server that answers both the
+//! Microsoft Graph v1.0 calls this crate makes (under `/v1.0/...`) and the Entra token endpoints
+//! (`/{tenant}/oauth2/v2.0/{token,devicecode}`). It keeps a small directory — applications,
+//! service principals, app role assignments, deleted applications — and answers the way Graph
+//! does, including the awkward parts: `204` with an empty body for an upsert that updated,
+//! whole-collection `PATCH`, `key` hidden unless `$select=keyCredentials`, `409` for a second
+//! service principal, `400 "…does not reference a valid application object"` under replication
+//! lag, `403` on Microsoft Graph grants for application administrators, `$batch` with shuffled
+//! replies and `424` for failed dependencies, throttling with `Retry-After`, and device-code and
+//! client-credential sign-in.
+//!
+//! The tenant is pre-seeded with the first-party resource service principals (Microsoft Graph,
+//! Office 365 Exchange Online, Office 365 SharePoint Online) and their real app roles, plus a few
+//! decoys (Windows Azure Active Directory, Office 365 Management APIs) whose role names collide
+//! with Graph's, so code must look roles up by *(resource appId, role id)*.
+//!
+//! Every knob can be changed while the server runs; replication lag is counted in requests, not
+//! in time, so tests are deterministic and fast.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use entra_appreg::fake::{CallerRole, FakeGraph};
+//!
+//! let fake = FakeGraph::builder()
+//!     .caller_role(CallerRole::CloudApplicationAdministrator)
+//!     .replication_lag(2)
+//!     .start()
+//!     .await;
+//! let graph_root = fake.graph_root(); // http://127.0.0.1:PORT/ (Graph paths: /v1.0/...)
+//! let token = fake.admin_token(); // Authorization: Bearer {token}
+//! # let _ = (graph_root, token);
+//! // ... drive the code under test, then:
+//! let snapshot = fake.snapshot();
+//! assert!(snapshot.applications.is_empty());
+//! assert_eq!(fake.requests().len(), 0);
+//! # }
+//! ```
+//!
+//! Secrets issued by `addPassword` never appear in the request log or the snapshot; tests read
+//! them with [`FakeGraph::secret_texts`]. Login requests are logged with `client_secret`,
+//! `client_assertion` and `device_code` replaced by `"<redacted>"`.
+
+mod applications;
+mod batch;
+mod credentials;
+mod dispatch;
+mod grants;
+mod login;
+mod odata;
+mod reply;
+mod seed;
+mod service_principals;
+mod state;
+mod tokens;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::graph::models::{AppRoleAssignment, Application, ServicePrincipal};
+use crate::ids::{AppRoleId, ClientId, ObjectId, TenantId};
+
+use state::{Knobs, State};
+
+/// The directory role of the signed-in administrator whose delegated tokens the fake issues.
+///
+/// Granting Microsoft Graph app roles needs [`CallerRole::GlobalAdministrator`] or
+/// [`CallerRole::PrivilegedRoleAdministrator`]; the two application administrator roles get
+/// `403 Authorization_RequestDenied` on Graph grants only (Exchange and SharePoint grants work).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CallerRole {
+    /// Global Administrator (`62e90394-69f5-4237-9190-012177145e10`): may do everything.
+    #[default]
+    GlobalAdministrator,
+    /// Privileged Role Administrator (`e8611ab8-c189-46e8-94e1-60213ab1f814`): may grant every role.
+    PrivilegedRoleAdministrator,
+    /// Cloud Application Administrator (`158c047a-c907-4556-b7ef-446551a6b5f7`): no Graph grants.
+    CloudApplicationAdministrator,
+    /// Application Administrator (`9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3`): no Graph grants.
+    ApplicationAdministrator,
+}
+
+impl CallerRole {
+    /// The directory role template id, as it appears in the token's `wids` claim.
+    pub fn template_id(self) -> &'static str {
+        match self {
+            CallerRole::GlobalAdministrator => "62e90394-69f5-4237-9190-012177145e10",
+            CallerRole::PrivilegedRoleAdministrator => "e8611ab8-c189-46e8-94e1-60213ab1f814",
+            CallerRole::CloudApplicationAdministrator => "158c047a-c907-4556-b7ef-446551a6b5f7",
+            CallerRole::ApplicationAdministrator => "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
+        }
+    }
+
+    /// Whether this role may grant Microsoft Graph app roles (admin consent to Graph).
+    pub fn may_grant_graph_roles(self) -> bool {
+        matches!(
+            self,
+            CallerRole::GlobalAdministrator | CallerRole::PrivilegedRoleAdministrator
+        )
+    }
+}
+
+/// Which endpoint family a [`RecordedRequest`] went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestKind {
+    /// A Microsoft Graph call (`/v1.0/...`), including the items of a `$batch`.
+    Graph,
+    /// A token-endpoint call (`/{tenant}/oauth2/v2.0/...`).
+    Login,
+}
+
+/// One entry of the fake's request log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRequest {
+    /// Position in the log, from 1, shared by Graph and login requests.
+    pub seq: u64,
+    /// Graph or login.
+    pub kind: RequestKind,
+    /// The HTTP method, upper case.
+    pub method: String,
+    /// The path without the query, percent-decoded, e.g. `/v1.0/applications(uniqueName='x')`.
+    /// Batch items get the `/v1.0` prefix too.
+    pub path: String,
+    /// The query string, percent-decoded (`+` read as a space); empty when there is none.
+    pub query: String,
+    /// The request headers, without `Authorization`. For a batch item: the item's own headers.
+    pub headers: Vec<(String, String)>,
+    /// The body: JSON as sent (a malformed JSON body is kept as a JSON string of its text); a
+    /// login form as a JSON object with `client_secret`, `client_assertion` and `device_code`
+    /// replaced by `"<redacted>"`.
+    pub body: Option<serde_json::Value>,
+    /// The status the fake answered.
+    pub status: u16,
+    /// For an item of a `$batch`: the `seq` of the envelope it came in; `None` for a top-level
+    /// request. Count round trips with `batch.is_none()`.
+    pub batch: Option<u64>,
+}
+
+/// A typed copy of the tenant's directory, as returned by [`FakeGraph::snapshot`].
+///
+/// Key credentials keep their `key`; password credentials never carry the secret text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantSnapshot {
+    /// Live applications, in creation order.
+    pub applications: Vec<Application>,
+    /// Service principals, first-party ones first.
+    pub service_principals: Vec<ServicePrincipal>,
+    /// App role assignments (grants), in creation order.
+    pub app_role_assignments: Vec<AppRoleAssignment>,
+    /// Soft-deleted applications.
+    pub deleted_applications: Vec<Application>,
+}
+
+/// What an injected fault does to the request it hits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status and a Graph-shaped error body; nothing changes in the tenant.
+    Status {
+        /// The HTTP status, e.g. 500, 503 or 429.
+        status: u16,
+        /// When set, a `Retry-After` header with this many seconds.
+        retry_after: Option<u32>,
+    },
+    /// Answer `404 Request_ResourceNotFound`, as a replica that has not seen the object yet
+    /// would; nothing changes in the tenant.
+    ReplicationLag,
+    /// Perform the request's effect, then answer with this error status: the write happened,
+    /// but the client saw a failure (a lost reply).
+    ActThenFail {
+        /// The HTTP status of the error reply.
+        status: u16,
+    },
+}
+
+/// A fault to inject into matching Graph requests, see [`FakeGraph::inject_fault`].
+///
+/// A rule matches a Graph request (a top-level request, a `$batch` envelope, or an item inside
+/// a batch) when every condition that is set holds. It fires `times` times, then is spent.
+/// Rules are tried in the order they were injected; the first that matches fires. An envelope
+/// is checked before its items, so a rule that also matches `POST /v1.0/$batch` fails the whole
+/// batch. Login requests are never faulted.
+///
+/// ```
+/// use entra_appreg::fake::{Fault, FaultRule};
+/// let rule = FaultRule::new(Fault::Status { status: 503, retry_after: None })
+///     .method("POST")
+///     .path_contains("/servicePrincipals")
+///     .times(2);
+/// assert_eq!(rule.times, 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultRule {
+    /// What happens to a matching request.
+    pub fault: Fault,
+    /// Match only this HTTP method (case-insensitive).
+    pub method: Option<String>,
+    /// Match only when the decoded path (e.g. `/v1.0/applications/…/addPassword`) contains this.
+    pub path_contains: Option<String>,
+    /// Match only the Nth top-level Graph HTTP request (1-based, login requests not counted).
+    /// Items of a batch share their envelope's number.
+    pub nth_request: Option<u64>,
+    /// How many times the rule fires (default 1).
+    pub times: u32,
+}
+
+impl FaultRule {
+    /// A rule that matches every Graph request, once.
+    pub fn new(fault: Fault) -> Self {
+        Self {
+            fault,
+            method: None,
+            path_contains: None,
+            nth_request: None,
+            times: 1,
+        }
+    }
+
+    /// Restricts the rule to one HTTP method.
+    pub fn method(mut self, method: impl Into<String>) -> Self {
+        self.method = Some(method.into());
+        self
+    }
+
+    /// Restricts the rule to paths containing `fragment`.
+    pub fn path_contains(mut self, fragment: impl Into<String>) -> Self {
+        self.path_contains = Some(fragment.into());
+        self
+    }
+
+    /// Restricts the rule to the Nth top-level Graph request (1-based).
+    pub fn nth_request(mut self, n: u64) -> Self {
+        self.nth_request = Some(n);
+        self
+    }
+
+    /// Lets the rule fire `n` times.
+    pub fn times(mut self, n: u32) -> Self {
+        self.times = n;
+        self
+    }
+}
+
+/// Configures a [`FakeGraph`] before it starts. Every knob can also be changed later on the
+/// running fake.
+#[derive(Debug, Clone)]
+pub struct FakeGraphBuilder {
+    knobs: Knobs,
+    tenant_id: Option<TenantId>,
+    tenant_domain: Option<String>,
+    faults: Vec<FaultRule>,
+}
+
+impl FakeGraphBuilder {
+    /// The tenant GUID (random by default).
+    pub fn tenant_id(mut self, id: TenantId) -> Self {
+        self.tenant_id = Some(id);
+        self
+    }
+
+    /// The tenant's initial domain (default `contoso.onmicrosoft.com`).
+    pub fn tenant_domain(mut self, domain: impl Into<String>) -> Self {
+        self.tenant_domain = Some(domain.into().to_ascii_lowercase());
+        self
+    }
+
+    /// See [`FakeGraph::set_latency`].
+    pub fn latency(mut self, d: Duration) -> Self {
+        self.knobs.latency = d;
+        self
+    }
+
+    /// See [`FakeGraph::set_replication_lag`].
+    pub fn replication_lag(mut self, requests: u32) -> Self {
+        self.knobs.replication_lag = requests;
+        self
+    }
+
+    /// See [`FakeGraph::set_throttle_every`].
+    pub fn throttle_every(mut self, n: Option<u32>, retry_after_secs: u32) -> Self {
+        self.knobs.throttle_every = n;
+        self.knobs.retry_after = retry_after_secs;
+        self
+    }
+
+    /// See [`FakeGraph::set_unavailable_every`].
+    pub fn unavailable_every(mut self, n: Option<u32>) -> Self {
+        self.knobs.unavailable_every = n;
+        self
+    }
+
+    /// See [`FakeGraph::set_caller_role`].
+    pub fn caller_role(mut self, role: CallerRole) -> Self {
+        self.knobs.caller_role = role;
+        self
+    }
+
+    /// See [`FakeGraph::set_password_lifetime_limit`].
+    pub fn password_lifetime_limit(mut self, max: Option<time::Duration>) -> Self {
+        self.knobs.password_lifetime = max;
+        self
+    }
+
+    /// See [`FakeGraph::set_device_code_polls_before_approval`].
+    pub fn device_code_polls_before_approval(mut self, n: u32) -> Self {
+        self.knobs.device_polls = n;
+        self
+    }
+
+    /// See [`FakeGraph::decline_device_code`].
+    pub fn decline_device_code(mut self, decline: bool) -> Self {
+        self.knobs.decline = decline;
+        self
+    }
+
+    /// See [`FakeGraph::inject_fault`].
+    pub fn fault(mut self, rule: FaultRule) -> Self {
+        self.faults.push(rule);
+        self
+    }
+
+    /// Starts the server on a free loopback port.
+    pub async fn start(self) -> FakeGraph {
+        let server = MockServer::builder()
+            .disable_request_recording()
+            .start()
+            .await;
+        let tenant_id = self
+            .tenant_id
+            .unwrap_or_else(|| TenantId::from_uuid(uuid::Uuid::new_v4()));
+        let domain = self
+            .tenant_domain
+            .unwrap_or_else(|| "contoso.onmicrosoft.com".to_owned());
+        let mut state = State::new(server.uri(), tenant_id, domain, self.knobs);
+        state.faults = self.faults;
+        let state = Arc::new(Mutex::new(state));
+        Mock::given(wiremock::matchers::any())
+            .respond_with(Responder {
+                state: Arc::clone(&state),
+            })
+            .mount(&server)
+            .await;
+        FakeGraph { server, state }
+    }
+}
+
+/// A fake Entra tenant behind a loopback HTTP server. See the [module docs](self).
+///
+/// Dropping it stops the server.
+pub struct FakeGraph {
+    server: MockServer,
+    state: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for FakeGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeGraph")
+            .field("uri", &self.server.uri())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeGraph {
+    /// Starts a fake with the default tenant and a Global Administrator caller.
+    pub async fn start() -> FakeGraph {
+        Self::builder().start().await
+    }
+
+    /// A builder to set knobs before starting.
+    pub fn builder() -> FakeGraphBuilder {
+        FakeGraphBuilder {
+            knobs: Knobs::default(),
+            tenant_id: None,
+            tenant_domain: None,
+            faults: Vec::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The server's base URI, `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// The Graph root to configure a client with: the server root. Graph paths are served under
+    /// `/v1.0/...` (the client appends the version).
+    pub fn graph_root(&self) -> url::Url {
+        root_url(&self.server.uri())
+    }
+
+    /// The login root (same server): `/{tenant}/oauth2/v2.0/{token,devicecode}` below it.
+    pub fn login_root(&self) -> url::Url {
+        root_url(&self.server.uri())
+    }
+
+    /// The token endpoint of this tenant, by GUID: the `aud` a client assertion must carry.
+    pub fn token_endpoint(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.server.uri(),
+            self.tenant_id()
+        )
+    }
+
+    /// The tenant GUID (random per instance unless set on the builder).
+    pub fn tenant_id(&self) -> TenantId {
+        self.lock().tenant_id
+    }
+
+    /// The tenant's initial domain, e.g. `contoso.onmicrosoft.com`; accepted in login paths.
+    pub fn tenant_domain(&self) -> String {
+        self.lock().tenant_domain.clone()
+    }
+
+    /// A fresh, valid delegated access token of the signed-in administrator (scopes
+    /// `Application.ReadWrite.All AppRoleAssignment.ReadWrite.All`, `wids` holding the caller
+    /// role). The fake enforces the caller role set *now* for every delegated token, including
+    /// ones issued before a [`FakeGraph::set_caller_role`].
+    pub fn admin_token(&self) -> String {
+        self.lock().mint_admin_token()
+    }
+
+    /// Delay added to every reply, Graph and login.
+    pub fn set_latency(&self, d: Duration) {
+        self.lock().knobs.latency = d;
+    }
+
+    /// Makes every application, service principal and secret created from now on invisible to
+    /// the next `requests` requests that reference it (by id, appId or uniqueName in the path; as
+    /// `appId`, `principalId` or `resourceId` in a body; in an equality `$filter`; as `client_id`
+    /// at the token endpoint). Each such request uses up one unit and fails as Graph does: `404
+    /// Request_ResourceNotFound` for paths, `400 "…does not reference a valid application
+    /// object"` for a service principal, nothing found by a `$filter`, `AADSTS700016` /
+    /// `AADSTS7000215` at the token endpoint. Default 0.
+    ///
+    /// Lowering the lag also caps what objects created earlier still have to wait, so
+    /// `set_replication_lag(0)` means "replication has caught up".
+    pub fn set_replication_lag(&self, requests: u32) {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        s.knobs.replication_lag = requests;
+        for e in s.apps.iter_mut().chain(s.sps.iter_mut()) {
+            e.lag = e.lag.min(requests);
+        }
+        for secret in &mut s.secrets {
+            secret.lag = secret.lag.min(requests);
+        }
+    }
+
+    /// Answers every `n`th Graph request (batch items counted one by one, the `$batch` envelope
+    /// and login requests not counted)
+    /// with `429 TooManyRequests` and `Retry-After: retry_after_secs`, changing nothing.
+    /// `None` turns throttling off.
+    pub fn set_throttle_every(&self, n: Option<u32>, retry_after_secs: u32) {
+        let mut s = self.lock();
+        s.knobs.throttle_every = n.filter(|n| *n > 0);
+        s.knobs.retry_after = retry_after_secs;
+    }
+
+    /// Answers every `n`th Graph request (counted as for throttling) with `503`, changing
+    /// nothing. `None` turns it off.
+    pub fn set_unavailable_every(&self, n: Option<u32>) {
+        self.lock().knobs.unavailable_every = n.filter(|n| *n > 0);
+    }
+
+    /// Sets the directory role of the signed-in administrator (applies to every delegated token).
+    pub fn set_caller_role(&self, role: CallerRole) {
+        self.lock().knobs.caller_role = role;
+    }
+
+    /// Deletes the service principal of a first-party resource (and the grants on it), e.g. to
+    /// model a tenant without Exchange Online. `POST /servicePrincipals {appId}` recreates it.
+    pub fn remove_resource_service_principal(&self, app_id: ClientId) {
+        self.lock().remove_sp_by_app_id(&app_id.to_string());
+    }
+
+    /// The tenant's app-management policy limit on password lifetime: `addPassword` with an
+    /// `endDateTime` further than `max` from now answers `400
+    /// CredentialInvalidLifetimeAsPerAppPolicy`. `None` (default) means no limit.
+    pub fn set_password_lifetime_limit(&self, max: Option<time::Duration>) {
+        self.lock().knobs.password_lifetime = max;
+    }
+
+    /// How many polls of a device code answer `authorization_pending` before the token is
+    /// issued (default 1).
+    pub fn set_device_code_polls_before_approval(&self, n: u32) {
+        self.lock().knobs.device_polls = n;
+    }
+
+    /// Makes the user decline the device-code sign-in: polls answer `authorization_declined`.
+    pub fn decline_device_code(&self, decline: bool) {
+        self.lock().knobs.decline = decline;
+    }
+
+    /// Adds a fault rule (see [`FaultRule`]).
+    pub fn inject_fault(&self, rule: FaultRule) {
+        self.lock().faults.push(rule);
+    }
+
+    /// The request log, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        let mut log = self.lock().log.clone();
+        log.sort_by_key(|r| r.seq);
+        log
+    }
+
+    /// Empties the request log (sequence numbers keep counting).
+    pub fn clear_requests(&self) {
+        self.lock().log.clear();
+    }
+
+    /// A typed copy of the directory.
+    pub fn snapshot(&self) -> TenantSnapshot {
+        self.lock().snapshot()
+    }
+
+    /// Adds an existing application, visible at once (no replication lag). Missing `id`,
+    /// `appId` and `createdDateTime` are generated; key credentials without a `keyId` get one.
+    pub fn seed_application(&self, app: Application) -> Application {
+        self.lock().seed_application(app)
+    }
+
+    /// Adds (or returns the existing) service principal for `app_id`, visible at once. A seeded
+    /// application's display name and app roles are copied; a first-party resource gets its
+    /// real app roles.
+    pub fn seed_service_principal_for(&self, app_id: ClientId) -> ServicePrincipal {
+        self.lock().seed_sp(&app_id.to_string())
+    }
+
+    /// Adds an app role assignment directly, without any of the checks Graph would make.
+    pub fn seed_app_role_assignment(
+        &self,
+        principal: ObjectId,
+        resource: ObjectId,
+        role: AppRoleId,
+    ) -> AppRoleAssignment {
+        self.lock().seed_assignment(
+            &principal.to_string(),
+            &resource.to_string(),
+            &role.to_string(),
+        )
+    }
+
+    /// The secret texts issued by `addPassword` for the application with this object id and
+    /// not removed since, oldest first.
+    pub fn secret_texts(&self, app_object_id: ObjectId) -> Vec<String> {
+        self.lock().secret_texts(&app_object_id.to_string())
+    }
+}
+
+fn root_url(uri: &str) -> url::Url {
+    url::Url::parse(uri).expect("the mock server's URI is a valid URL")
+}
+
+/// The wiremock responder: every request goes through [`dispatch::handle`].
+struct Responder {
+    state: Arc<Mutex<State>>,
+}
+
+impl Respond for Responder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let reply = dispatch::handle(&mut state, request);
+        let latency = state.knobs.latency;
+        drop(state);
+        let template = reply.into_template();
+        if latency.is_zero() {
+            template
+        } else {
+            template.set_delay(latency)
+        }
+    }
+}

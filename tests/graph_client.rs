@@ -1,0 +1,378 @@
+//! The Graph client over a scripted transport: retries, errors, batching, bad bodies.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Reply, fixture, scripted_graph};
+use entra_appreg::graph::models::{Application, Collection, ServicePrincipal};
+use entra_appreg::graph::{BatchItem, GraphRequest, requests};
+use entra_appreg::transport::{TransportError, TransportErrorKind};
+use entra_appreg::{Error, Graph};
+use serde_json::json;
+
+fn throttled(retry_after: &str) -> Reply {
+    Reply::json(429, fixture("error-throttled.json")).with_header("Retry-After", retry_after)
+}
+
+#[tokio::test]
+async fn throttled_request_waits_retry_after_then_succeeds() {
+    let (graph, t, sleeper) = scripted_graph(vec![
+        throttled("7"),
+        throttled("3"),
+        Reply::json(200, fixture("application-list.json")),
+    ]);
+    let list: Collection<Application> = graph
+        .send_json(&GraphRequest::get("/applications"))
+        .await
+        .unwrap();
+    assert_eq!(list.value.len(), 1);
+    assert_eq!(
+        sleeper.durations(),
+        vec![Duration::from_secs(7), Duration::from_secs(3)]
+    );
+    assert_eq!(graph.request_count(), 3);
+    let seen = t.seen();
+    // One client-request-id for all attempts of one logical request.
+    assert_eq!(
+        seen[0].header("client-request-id"),
+        seen[2].header("client-request-id")
+    );
+    assert_eq!(seen[0].header("authorization"), Some("Bearer test-token"));
+}
+
+#[tokio::test]
+async fn service_unavailable_is_retried_with_backoff() {
+    let (graph, _t, sleeper) = scripted_graph(vec![
+        Reply::raw(503, "text/plain", b"busy"),
+        Reply::raw(504, "text/plain", b"timeout"),
+        Reply::json(200, json!({"value": []})),
+    ]);
+    graph
+        .send(&GraphRequest::get("/applications"))
+        .await
+        .unwrap();
+    let waits = sleeper.durations();
+    assert_eq!(waits.len(), 2);
+    let policy = graph.retry_policy();
+    assert!(waits[0] >= policy.base_delay / 2 && waits[0] <= policy.base_delay);
+    assert!(waits[1] >= policy.base_delay && waits[1] <= policy.base_delay * 2);
+}
+
+#[tokio::test]
+async fn forbidden_is_not_retried_and_keeps_graph_ids() {
+    let (graph, t, sleeper) = scripted_graph(vec![
+        Reply::json(403, fixture("error-authorization-denied.json"))
+            .with_header("request-id", "rid-403"),
+        Reply::json(200, json!({})),
+    ]);
+    let err = graph
+        .send(&GraphRequest::post("/servicePrincipals/x/appRoleAssignedTo", &json!({})).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(t.seen().len(), 1);
+    assert!(sleeper.durations().is_empty());
+    assert_eq!(err.status(), Some(403));
+    assert_eq!(err.graph_code(), Some("Authorization_RequestDenied"));
+    assert_eq!(err.request_id(), Some("rid-403"));
+    let msg = err.to_string();
+    assert!(msg.contains("Global Administrator"), "{msg}");
+    assert!(
+        msg.contains("POST /servicePrincipals/x/appRoleAssignedTo"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn throttling_gives_up_after_the_policy_attempts() {
+    let replies = (0..10).map(|_| throttled("1")).collect();
+    let (graph, t, _) = scripted_graph(replies);
+    let err = graph
+        .send(&GraphRequest::get("/applications"))
+        .await
+        .unwrap_err();
+    assert_eq!(t.seen().len() as u32, graph.retry_policy().max_attempts);
+    assert_eq!(err.status(), Some(429));
+    assert!(err.to_string().contains("after 6 attempts"), "{err}");
+}
+
+#[tokio::test]
+async fn connection_failure_before_sending_is_retried_but_after_sending_is_not() {
+    let (graph, t, _) = scripted_graph(vec![
+        Reply::Fail(TransportError::not_sent(
+            TransportErrorKind::Connect,
+            "refused",
+        )),
+        Reply::json(200, json!({"value": []})),
+    ]);
+    graph
+        .send(&GraphRequest::get("/applications"))
+        .await
+        .unwrap();
+    assert_eq!(t.seen().len(), 2);
+
+    let (graph, t, _) = scripted_graph(vec![
+        Reply::Fail(TransportError::maybe_sent(TransportErrorKind::Io, "reset")),
+        Reply::json(201, json!({})),
+    ]);
+    let err = graph
+        .send(&GraphRequest::post("/applications", &json!({"displayName": "x"})).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(t.seen().len(), 1);
+    assert!(matches!(err, Error::Transport(_)));
+    assert!(err.may_have_reached_server());
+}
+
+#[tokio::test]
+async fn html_error_page_from_a_proxy_is_a_typed_error() {
+    let (graph, _, _) = scripted_graph(vec![Reply::raw(
+        502,
+        "text/html",
+        b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+    )]);
+    let err = graph
+        .send(&GraphRequest::get("/applications"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(502));
+    assert!(err.to_string().contains("502 Bad Gateway"), "{err}");
+}
+
+#[tokio::test]
+async fn truncated_and_empty_and_html_success_bodies_are_decode_errors() {
+    let full = fixture("application-list.json").to_string();
+    let cases = [
+        Reply::raw(200, "application/json", &full.as_bytes()[..full.len() / 2]),
+        Reply::raw(200, "application/json", b""),
+        Reply::raw(200, "text/html", b"<html>login portal</html>"),
+        Reply::json(200, json!({"value": "not a list"})),
+    ];
+    for reply in cases {
+        let (graph, _, _) = scripted_graph(vec![reply]);
+        let err = graph
+            .send_json::<Collection<Application>>(&GraphRequest::get("/applications"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Decode(_)), "{err:?}");
+    }
+}
+
+#[tokio::test]
+async fn decode_error_snippet_never_shows_a_secret() {
+    let body = br#"{"secretText":"Qx8Q~top-secret-value","keyId":12"#;
+    let (graph, _, _) = scripted_graph(vec![Reply::raw(200, "application/json", body)]);
+    let err = graph
+        .send_json::<serde_json::Value>(
+            &GraphRequest::post("/applications/x/addPassword", &json!({})).unwrap(),
+        )
+        .await
+        .unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("top-secret"), "{shown}");
+}
+
+fn batch_reply(items: serde_json::Value) -> Reply {
+    Reply::json(200, json!({ "responses": items }))
+}
+
+#[tokio::test]
+async fn batch_correlates_shuffled_replies_by_id() {
+    let (graph, t, _) = scripted_graph(vec![batch_reply(json!([
+        {"id": "b", "status": 200, "body": {"value": [{"id": "7ea9e944-71ce-443d-811c-71e8047b557a"}]}},
+        {"id": "a", "status": 200, "body": {"value": []}},
+    ]))]);
+    let replies = graph
+        .batch(vec![
+            BatchItem::new("a", GraphRequest::get("/applications")),
+            BatchItem::new("b", GraphRequest::get("/servicePrincipals")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(replies[0].id, "a");
+    assert_eq!(replies[1].id, "b");
+    let sps: Collection<ServicePrincipal> = replies[1].json().unwrap();
+    assert_eq!(sps.value.len(), 1);
+    assert_eq!(graph.request_count(), 1);
+    let sent = t.seen()[0].json();
+    assert_eq!(sent["requests"][0]["url"], "/applications");
+    assert_eq!(sent["requests"][1]["method"], "GET");
+}
+
+#[tokio::test]
+async fn batch_splits_at_twenty() {
+    let items: Vec<_> = (0..45)
+        .map(|i| {
+            BatchItem::new(
+                i.to_string(),
+                GraphRequest::get(format!("/applications/{i}")),
+            )
+        })
+        .collect();
+    let reply_for = |range: std::ops::Range<i32>| {
+        batch_reply(
+            range
+                .rev()
+                .map(|i| json!({"id": i.to_string(), "status": 200, "body": {"n": i}}))
+                .collect(),
+        )
+    };
+    let (graph, t, _) =
+        scripted_graph(vec![reply_for(0..20), reply_for(20..40), reply_for(40..45)]);
+    let replies = graph.batch(items).await.unwrap();
+    assert_eq!(replies.len(), 45);
+    for (i, r) in replies.iter().enumerate() {
+        assert_eq!(r.body.as_ref().unwrap()["n"], i);
+    }
+    let sizes: Vec<usize> = t
+        .seen()
+        .iter()
+        .map(|s| s.json()["requests"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, vec![20, 20, 5]);
+}
+
+#[tokio::test]
+async fn batch_retries_throttled_items_and_their_failed_dependents_only() {
+    let (graph, t, sleeper) = scripted_graph(vec![
+        batch_reply(json!([
+            {"id": "3", "status": 424, "body": {"error": {"code": "FailedDependency"}}},
+            {"id": "1", "status": 201, "body": {"ok": 1}},
+            {"id": "2", "status": 429, "headers": {"Retry-After": "7"}, "body": {"error": {"code": "TooManyRequests"}}},
+        ])),
+        batch_reply(json!([
+            {"id": "3", "status": 201, "body": {"ok": 3}},
+            {"id": "2", "status": 201, "body": {"ok": 2}},
+        ])),
+    ]);
+    let replies = graph
+        .batch(vec![
+            BatchItem::new("1", GraphRequest::get("/a")),
+            BatchItem::new("2", GraphRequest::get("/b")),
+            BatchItem::new("3", GraphRequest::get("/c")).depends_on("2"),
+        ])
+        .await
+        .unwrap();
+    assert!(replies.iter().all(|r| r.is_success()), "{replies:?}");
+    assert_eq!(sleeper.durations(), vec![Duration::from_secs(7)]);
+    let second = t.seen()[1].json();
+    let ids: Vec<_> = second["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!("2"), json!("3")]);
+    assert_eq!(second["requests"][1]["dependsOn"], json!(["2"]));
+}
+
+#[tokio::test]
+async fn batch_item_errors_are_returned_per_item_with_ids() {
+    let (graph, _, _) = scripted_graph(vec![batch_reply(json!([
+        {"id": "1", "status": 400, "headers": {"request-id": "rid-1"}, "body": fixture("error-duplicate-assignment.json")},
+    ]))]);
+    let replies = graph
+        .batch(vec![BatchItem::new("1", GraphRequest::get("/a"))])
+        .await
+        .unwrap();
+    let err = replies[0].check().unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    assert_eq!(err.request_id(), Some("rid-1"));
+    assert_eq!(replies[0].error_code(), Some("Request_BadRequest"));
+}
+
+#[tokio::test]
+async fn batch_with_missing_reply_or_bad_ids_is_an_error_not_a_panic() {
+    let (graph, _, _) = scripted_graph(vec![batch_reply(json!([]))]);
+    let err = graph
+        .batch(vec![BatchItem::new("1", GraphRequest::get("/a"))])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Decode(_)), "{err:?}");
+
+    let (graph, t, _) = scripted_graph(vec![]);
+    let dup = graph
+        .batch(vec![
+            BatchItem::new("1", GraphRequest::get("/a")),
+            BatchItem::new("1", GraphRequest::get("/b")),
+        ])
+        .await
+        .unwrap_err();
+    assert!(dup.is_invalid_input());
+    let forward = graph
+        .batch(vec![
+            BatchItem::new("1", GraphRequest::get("/a")).depends_on("2"),
+        ])
+        .await
+        .unwrap_err();
+    assert!(forward.is_invalid_input());
+    assert!(t.seen().is_empty());
+}
+
+#[test]
+fn builder_rejects_bad_settings_before_sending_anything() {
+    let base = || Graph::builder().token_provider(entra_appreg::auth::StaticToken::new("t"));
+    assert!(base().build().unwrap_err().is_invalid_input());
+    assert!(
+        base()
+            .tenant("not a tenant")
+            .build()
+            .unwrap_err()
+            .is_invalid_input()
+    );
+    let err = base()
+        .tenant(common::TENANT)
+        .graph_root("http://graph.example.com")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("loopback"), "{err}");
+    assert!(Graph::builder().tenant(common::TENANT).build().is_err());
+}
+
+#[tokio::test]
+async fn redirects_are_refused_by_the_default_transport() {
+    // A loopback server that answers every request with a redirect.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 302 Found\r\nLocation: http://evil.example/\r\nContent-Length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    let graph = Graph::builder()
+        .tenant(common::TENANT)
+        .graph_root(format!("http://{addr}"))
+        .token_provider(entra_appreg::auth::StaticToken::new("t"))
+        .build()
+        .unwrap();
+    let err = graph
+        .send(&GraphRequest::get("/applications"))
+        .await
+        .unwrap_err();
+    match err {
+        Error::Transport(e) => assert_eq!(e.kind(), TransportErrorKind::Redirect),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn ready_made_requests_have_the_documented_shape() {
+    let (graph, t, _) = scripted_graph(vec![Reply::json(200, json!({"value": []}))]);
+    let name = entra_appreg::UniqueName::new("contoso-backup").unwrap();
+    graph
+        .send(&requests::find_application_by_unique_name(&name))
+        .await
+        .unwrap();
+    let uri = &t.seen()[0].uri;
+    assert!(
+        uri.starts_with(
+            "http://127.0.0.1:9/v1.0/applications?$filter=uniqueName%20eq%20'contoso-backup'"
+        ),
+        "{uri}"
+    );
+}

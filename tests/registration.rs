@@ -1,0 +1,445 @@
+//! AppRegistration against the fake Graph: each profile, re-runs, admin extras, replication
+//! lag, throttling, partial consent, a missing resource service principal, role mismatches.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use common::{fake_graph, graph_round_trips, graph_writes};
+use entra_appreg::fake::{CallerRole, FakeGraph};
+use entra_appreg::graph::models::{Application, RequiredResourceAccess, ResourceAccess};
+use entra_appreg::profile::{PermissionProfile, catalog};
+use entra_appreg::registration::{AppRegistration, Change, ConsentStatus, ProgressEvent};
+use entra_appreg::{AppRoleId, ClientId, UniqueName};
+
+fn all_profiles() -> Vec<PermissionProfile> {
+    vec![
+        PermissionProfile::BackupExchange,
+        PermissionProfile::BackupSharePoint,
+        PermissionProfile::MigrationSource,
+        PermissionProfile::MigrationTarget {
+            create_mailboxes: false,
+        },
+        PermissionProfile::MigrationTarget {
+            create_mailboxes: true,
+        },
+    ]
+}
+
+/// (resource appId, role id) pairs granted to the app's service principal in the fake.
+fn granted_pairs(fake: &FakeGraph, client_id: ClientId) -> BTreeSet<(ClientId, AppRoleId)> {
+    let snap = fake.snapshot();
+    let sp = snap
+        .service_principals
+        .iter()
+        .find(|sp| sp.app_id == Some(client_id))
+        .expect("the app's service principal exists");
+    snap.app_role_assignments
+        .iter()
+        .filter(|g| Some(g.principal_id) == sp.id)
+        .map(|g| {
+            let resource = snap
+                .service_principals
+                .iter()
+                .find(|r| r.id == Some(g.resource_id))
+                .and_then(|r| r.app_id)
+                .unwrap();
+            (resource, g.app_role_id)
+        })
+        .collect()
+}
+
+fn expected_pairs(profile: &PermissionProfile) -> BTreeSet<(ClientId, AppRoleId)> {
+    profile
+        .permissions()
+        .iter()
+        .map(|p| (p.resource_app_id, p.role_id))
+        .collect()
+}
+
+fn declared_pairs(app: &Application) -> BTreeSet<(ClientId, AppRoleId)> {
+    app.required_resource_access
+        .iter()
+        .flatten()
+        .flat_map(|r| {
+            r.resource_access
+                .iter()
+                .map(move |a| (r.resource_app_id, a.id))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_profile_on_a_fresh_tenant_gets_exactly_its_permissions_in_four_round_trips() {
+    for profile in all_profiles() {
+        let fake = FakeGraph::start().await;
+        let (graph, _) = fake_graph(&fake);
+        let reg = AppRegistration::new("Contoso Backup", profile.clone()).unwrap();
+        let app = reg.apply(&graph).await.unwrap();
+        assert!(app.created && app.is_complete(), "{profile}: {app:?}");
+        assert!(app.permissions.iter().all(|p| p.granted));
+        assert_eq!(app.permissions.len(), profile.permissions().len());
+
+        let snap = fake.snapshot();
+        assert_eq!(snap.applications.len(), 1, "{profile}");
+        let stored = &snap.applications[0];
+        assert_eq!(stored.unique_name.as_deref(), Some("contoso-backup"));
+        assert_eq!(stored.sign_in_audience.as_deref(), Some("AzureADMyOrg"));
+        assert_eq!(
+            declared_pairs(stored),
+            expected_pairs(&profile),
+            "{profile}"
+        );
+        assert_eq!(
+            granted_pairs(&fake, app.client_id),
+            expected_pairs(&profile),
+            "{profile}"
+        );
+        assert_eq!(app.tenant_id, fake.tenant_id());
+
+        let trips = graph_round_trips(&fake);
+        assert_eq!(
+            trips.len(),
+            4,
+            "{profile}: {:#?}",
+            trips
+                .iter()
+                .map(|r| (&r.method, &r.path))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(app.graph_requests, 4);
+    }
+}
+
+#[tokio::test]
+async fn rerun_on_a_matching_tenant_reads_twice_and_writes_nothing() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupSharePoint).unwrap();
+    let first = reg.apply(&graph).await.unwrap();
+    let before = fake.snapshot();
+
+    fake.clear_requests();
+    let plan = reg.plan(&graph).await.unwrap();
+    assert!(plan.is_up_to_date(), "{plan}");
+    assert!(plan.to_string().contains("nothing to change"));
+
+    fake.clear_requests();
+    let again = reg.apply(&graph).await.unwrap();
+    assert!(again.changes.is_empty());
+    assert!(!again.created);
+    assert_eq!(again.client_id, first.client_id);
+    assert_eq!(graph_round_trips(&fake).len(), 2);
+    assert!(graph_writes(&fake).is_empty(), "{:?}", graph_writes(&fake));
+
+    fake.clear_requests();
+    let known = reg
+        .clone()
+        .with_client_id(first.client_id)
+        .apply(&graph)
+        .await
+        .unwrap();
+    assert!(known.changes.is_empty());
+    assert_eq!(graph_round_trips(&fake).len(), 1);
+    assert!(graph_writes(&fake).is_empty());
+    assert_eq!(fake.snapshot(), before);
+}
+
+#[tokio::test]
+async fn plan_lists_every_change_and_writes_nothing() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange).unwrap();
+    let plan = reg.plan(&graph).await.unwrap();
+    assert!(graph_writes(&fake).is_empty());
+    assert!(matches!(plan.changes[0], Change::CreateApplication { .. }));
+    assert!(plan.changes.contains(&Change::CreateServicePrincipal));
+    let grants = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c, Change::GrantRole { .. }))
+        .count();
+    assert_eq!(grants, 5);
+    assert!(plan.warnings.iter().any(|w| w.code == "ews_retirement"));
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["changes"][0]["action"], "create_application");
+    assert_eq!(json["profile"], "Backup-Exchange");
+    let text = plan.to_string();
+    assert!(
+        text.contains("grant admin consent: full_access_as_app on Office 365 Exchange Online"),
+        "{text}"
+    );
+    assert_eq!(plan.graph_requests, 1);
+    // The plan's changes are what apply then does.
+    let app = reg.apply(&graph).await.unwrap();
+    assert_eq!(app.changes, plan.changes);
+}
+
+#[tokio::test]
+async fn an_admin_added_permission_is_kept_and_reported() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let graph_app = catalog::MICROSOFT_GRAPH.app_id;
+    // An existing app with one profile permission and one extra delegated scope.
+    let extra_scope: AppRoleId = "e1fe6dd8-ba31-4d61-89e7-88639da4683d".parse().unwrap();
+    let user_read_all = catalog::by_value(graph_app, "User.Read.All").unwrap().id;
+    fake.seed_application(Application {
+        display_name: Some("Contoso Backup".into()),
+        unique_name: Some("contoso-backup".into()),
+        sign_in_audience: Some("AzureADMyOrg".into()),
+        required_resource_access: Some(vec![RequiredResourceAccess {
+            resource_app_id: graph_app,
+            resource_access: vec![
+                ResourceAccess {
+                    id: extra_scope,
+                    kind: "Scope".into(),
+                },
+                ResourceAccess::role(user_read_all),
+            ],
+        }]),
+        ..Default::default()
+    });
+    let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange).unwrap();
+    let app = reg.apply(&graph).await.unwrap();
+    assert!(!app.created);
+    assert_eq!(app.kept_permissions.len(), 1);
+    assert_eq!(app.kept_permissions[0].id, extra_scope);
+    let stored = &fake.snapshot().applications[0];
+    let declared = declared_pairs(stored);
+    assert!(
+        declared.contains(&(graph_app, extra_scope)),
+        "admin's scope was removed"
+    );
+    for pair in expected_pairs(&PermissionProfile::BackupExchange) {
+        assert!(declared.contains(&pair));
+    }
+    // The profile's permission was not declared twice.
+    let n = stored.required_resource_access.as_ref().unwrap()[0]
+        .resource_access
+        .iter()
+        .filter(|a| a.id == user_read_all)
+        .count();
+    assert_eq!(n, 1);
+    assert_eq!(
+        granted_pairs(&fake, app.client_id),
+        expected_pairs(&PermissionProfile::BackupExchange)
+    );
+}
+
+#[tokio::test]
+async fn replication_lag_is_waited_out_and_reported_through_progress() {
+    let fake = FakeGraph::start().await;
+    fake.set_replication_lag(3);
+    let (graph, sleeper) = fake_graph(&fake);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let reg = AppRegistration::new("Contoso Backup", PermissionProfile::MigrationSource)
+        .unwrap()
+        .on_progress(move |e| sink.lock().unwrap().push(e.clone()));
+    let app = reg.apply(&graph).await.unwrap();
+    assert!(app.is_complete());
+    assert_eq!(fake.snapshot().applications.len(), 1);
+    assert_eq!(
+        fake.snapshot()
+            .service_principals
+            .iter()
+            .filter(|s| s.app_id == Some(app.client_id))
+            .count(),
+        1
+    );
+    assert_eq!(
+        granted_pairs(&fake, app.client_id),
+        expected_pairs(&PermissionProfile::MigrationSource)
+    );
+    let waits: Vec<_> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, ProgressEvent::WaitingForReplication { .. }))
+        .cloned()
+        .collect();
+    assert!(!waits.is_empty());
+    assert!(!sleeper.durations().is_empty());
+    assert!(sleeper.total() < std::time::Duration::from_secs(120));
+}
+
+#[tokio::test]
+async fn replication_lag_longer_than_the_timeout_is_a_typed_error_that_a_rerun_recovers() {
+    let fake = FakeGraph::start().await;
+    fake.set_replication_lag(1000);
+    let (graph, _) = fake_graph(&fake);
+    let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange).unwrap();
+    let err = reg.apply(&graph).await.unwrap_err();
+    assert!(
+        err.status() == Some(400) || err.status() == Some(404),
+        "{err}"
+    );
+    fake.set_replication_lag(0);
+    let app = reg.apply(&graph).await.unwrap();
+    assert!(app.is_complete());
+    assert_eq!(fake.snapshot().applications.len(), 1);
+}
+
+#[tokio::test]
+async fn throttling_is_retried_and_the_result_is_exact() {
+    let fake = FakeGraph::start().await;
+    fake.set_throttle_every(Some(3), 2);
+    let (graph, sleeper) = fake_graph(&fake);
+    let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupSharePoint).unwrap();
+    let app = reg.apply(&graph).await.unwrap();
+    assert!(app.is_complete());
+    assert_eq!(fake.snapshot().applications.len(), 1);
+    assert_eq!(
+        granted_pairs(&fake, app.client_id),
+        expected_pairs(&PermissionProfile::BackupSharePoint)
+    );
+    assert!(
+        sleeper
+            .durations()
+            .contains(&std::time::Duration::from_secs(2))
+    );
+}
+
+#[tokio::test]
+async fn cloud_application_administrator_gets_a_partial_outcome_naming_the_role() {
+    let fake = FakeGraph::start().await;
+    fake.set_caller_role(CallerRole::CloudApplicationAdministrator);
+    let (graph, _) = fake_graph(&fake);
+    let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupSharePoint).unwrap();
+    let plan = reg.plan(&graph).await.unwrap();
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.code == "cannot_grant_graph_roles"),
+        "{plan}"
+    );
+    let app = reg.apply(&graph).await.unwrap();
+    let ConsentStatus::Partial(partial) = &app.consent else {
+        panic!("expected a partial outcome: {app:?}");
+    };
+    let graph_app = catalog::MICROSOFT_GRAPH.app_id;
+    assert!(
+        partial
+            .not_granted
+            .iter()
+            .all(|p| p.resource_app_id == graph_app)
+    );
+    assert_eq!(partial.not_granted.len(), 3);
+    assert!(
+        partial
+            .granted
+            .iter()
+            .all(|p| p.resource_app_id != graph_app)
+    );
+    assert_eq!(partial.granted.len(), 3);
+    assert!(partial.required_role.contains("Global Administrator"));
+    assert!(
+        partial
+            .message
+            .contains("Directory.Read.All on Microsoft Graph"),
+        "{}",
+        partial.message
+    );
+    assert!(
+        partial.message.contains("request-id"),
+        "{}",
+        partial.message
+    );
+    // A Global Administrator completes it later with a re-run.
+    fake.set_caller_role(CallerRole::GlobalAdministrator);
+    let done = reg.apply(&graph).await.unwrap();
+    assert!(done.is_complete());
+    assert_eq!(
+        granted_pairs(&fake, app.client_id),
+        expected_pairs(&PermissionProfile::BackupSharePoint)
+    );
+}
+
+#[tokio::test]
+async fn a_missing_exchange_service_principal_is_created_and_planned() {
+    let fake = FakeGraph::start().await;
+    fake.remove_resource_service_principal(catalog::EXCHANGE_ONLINE.app_id);
+    let (graph, _) = fake_graph(&fake);
+    let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange).unwrap();
+    let plan = reg.plan(&graph).await.unwrap();
+    assert!(plan.changes.iter().any(|c| matches!(c,
+        Change::CreateResourceServicePrincipal { resource_app_id, .. } if *resource_app_id == catalog::EXCHANGE_ONLINE.app_id)));
+    let app = reg.apply(&graph).await.unwrap();
+    assert!(app.is_complete());
+    assert_eq!(
+        granted_pairs(&fake, app.client_id),
+        expected_pairs(&PermissionProfile::BackupExchange)
+    );
+    assert_eq!(graph_round_trips(&fake).len(), 1 + 4, "plan read + four");
+}
+
+#[tokio::test]
+async fn an_unknown_profile_name_is_rejected_before_any_request() {
+    let fake = FakeGraph::start().await;
+    let err = "backup-onedrive".parse::<PermissionProfile>().unwrap_err();
+    assert!(err.is_invalid_input());
+    assert!(err.to_string().contains("Backup-SharePoint"));
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_role_that_does_not_match_the_tenant_stops_before_any_write() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    // A custom permission whose id belongs to another role on the tenant's Graph SP.
+    let wrong = entra_appreg::profile::Permission::with_role_id(
+        catalog::MICROSOFT_GRAPH.app_id,
+        "User.Read.All",
+        catalog::by_value(catalog::MICROSOFT_GRAPH.app_id, "Group.Read.All")
+            .unwrap()
+            .id,
+    )
+    .unwrap();
+    let profile = PermissionProfile::Custom(
+        entra_appreg::profile::CustomProfile::new("Odd", vec![wrong]).unwrap(),
+    );
+    let reg = AppRegistration::new("Contoso Backup", profile).unwrap();
+    let err = reg.apply(&graph).await.unwrap_err();
+    assert!(
+        matches!(err, entra_appreg::Error::RoleMismatch { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("User.Read.All"), "{err}");
+    assert!(graph_writes(&fake).is_empty());
+    assert!(fake.snapshot().applications.is_empty());
+}
+
+#[tokio::test]
+async fn a_unique_name_with_a_quote_round_trips() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let reg = AppRegistration::new("O'Brien Backup", PermissionProfile::MigrationSource)
+        .unwrap()
+        .with_unique_name(UniqueName::new("o'brien-backup").unwrap());
+    let first = reg.apply(&graph).await.unwrap();
+    let again = reg.apply(&graph).await.unwrap();
+    assert_eq!(first.client_id, again.client_id);
+    assert!(again.changes.is_empty());
+    assert_eq!(fake.snapshot().applications.len(), 1);
+}
+
+#[tokio::test]
+async fn a_second_concurrent_apply_ends_with_one_app_and_each_grant_once() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange).unwrap();
+    let (a, b) = tokio::join!(reg.apply(&graph), reg.apply(&graph));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.client_id, b.client_id);
+    assert_eq!(fake.snapshot().applications.len(), 1);
+    let snap = fake.snapshot();
+    let sp = snap
+        .service_principals
+        .iter()
+        .filter(|s| s.app_id == Some(a.client_id))
+        .count();
+    assert_eq!(sp, 1);
+    let grants = snap.app_role_assignments.len();
+    assert_eq!(grants, 5);
+}
