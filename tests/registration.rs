@@ -443,3 +443,47 @@ async fn a_second_concurrent_apply_ends_with_one_app_and_each_grant_once() {
     let grants = snap.app_role_assignments.len();
     assert_eq!(grants, 5);
 }
+
+#[test]
+fn the_validator_rejects_what_graph_would() {
+    let s = common::schema::GraphSchema::load();
+    let ok = serde_json::json!({"displayName": "A", "signInAudience": "AzureADMyOrg",
+        "requiredResourceAccess": [{"resourceAppId": "00000003-0000-0000-c000-000000000000",
+        "resourceAccess": [{"id": "df021288-bdef-4463-88db-98f22de89214", "type": "Role"}]}]});
+    assert_eq!(s.validate("PATCH", "/applications(uniqueName='x')", &ok), Ok(()));
+    let bad = serde_json::json!({"displayName": 5, "colour": "red",
+        "requiredResourceAccess": [{"resourceAppId": "not-a-guid", "resourceAccess": [{"id": "x"}]}],
+        "keyCredentials": [{"endDateTime": "tomorrow"}], "owners": []});
+    let errors = s.validate("POST", "/applications", &bad).unwrap_err();
+    for expected in ["displayName: expected a string", "unknown property \"colour\"", "is not a GUID", "not an RFC 3339", "navigation property"] {
+        assert!(errors.iter().any(|e| e.contains(expected)), "{expected} not in {errors:?}");
+    }
+}
+
+#[tokio::test]
+async fn every_request_body_validates_against_the_graph_schema() {
+    let schema = common::schema::GraphSchema::load();
+    let mut checked = 0;
+    for profile in all_profiles() {
+        let fake = FakeGraph::start().await;
+        let (graph, _) = fake_graph(&fake);
+        // A fresh registration, then an update that adds permissions to an existing app.
+        AppRegistration::new("Contoso Backup", PermissionProfile::MigrationSource)
+            .unwrap()
+            .apply(&graph)
+            .await
+            .unwrap();
+        AppRegistration::new("Contoso Backup", profile.clone()).unwrap().apply(&graph).await.unwrap();
+        for r in fake.requests() {
+            let Some(body) = &r.body else { continue };
+            if r.kind != entra_appreg::fake::RequestKind::Graph || r.path.ends_with("$batch") {
+                continue;
+            }
+            if let Err(errors) = schema.validate(&r.method, &r.path, body) {
+                panic!("{} {}: {errors:?}\n{body:#}", r.method, r.path);
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5 * 4, "only {checked} bodies checked");
+}

@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
+pub mod schema;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
