@@ -450,13 +450,25 @@ fn the_validator_rejects_what_graph_would() {
     let ok = serde_json::json!({"displayName": "A", "signInAudience": "AzureADMyOrg",
         "requiredResourceAccess": [{"resourceAppId": "00000003-0000-0000-c000-000000000000",
         "resourceAccess": [{"id": "df021288-bdef-4463-88db-98f22de89214", "type": "Role"}]}]});
-    assert_eq!(s.validate("PATCH", "/applications(uniqueName='x')", &ok), Ok(()));
+    assert_eq!(
+        s.validate("PATCH", "/applications(uniqueName='x')", &ok),
+        Ok(())
+    );
     let bad = serde_json::json!({"displayName": 5, "colour": "red",
         "requiredResourceAccess": [{"resourceAppId": "not-a-guid", "resourceAccess": [{"id": "x"}]}],
         "keyCredentials": [{"endDateTime": "tomorrow"}], "owners": []});
     let errors = s.validate("POST", "/applications", &bad).unwrap_err();
-    for expected in ["displayName: expected a string", "unknown property \"colour\"", "is not a GUID", "not an RFC 3339", "navigation property"] {
-        assert!(errors.iter().any(|e| e.contains(expected)), "{expected} not in {errors:?}");
+    for expected in [
+        "displayName: expected a string",
+        "unknown property \"colour\"",
+        "is not a GUID",
+        "not an RFC 3339",
+        "navigation property",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{expected} not in {errors:?}"
+        );
     }
 }
 
@@ -473,7 +485,11 @@ async fn every_request_body_validates_against_the_graph_schema() {
             .apply(&graph)
             .await
             .unwrap();
-        AppRegistration::new("Contoso Backup", profile.clone()).unwrap().apply(&graph).await.unwrap();
+        AppRegistration::new("Contoso Backup", profile.clone())
+            .unwrap()
+            .apply(&graph)
+            .await
+            .unwrap();
         for r in fake.requests() {
             let Some(body) = &r.body else { continue };
             if r.kind != entra_appreg::fake::RequestKind::Graph || r.path.ends_with("$batch") {

@@ -14,7 +14,10 @@ const PREFIX: &str = "#/components/schemas/";
 
 impl GraphSchema {
     pub fn load() -> Self {
-        let path = format!("{}/tests/fixtures/graph-schema-subset.json", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fixtures/graph-schema-subset.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let doc = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         Self { doc }
     }
@@ -23,14 +26,19 @@ impl GraphSchema {
     pub fn body_schema(&self, method: &str, path: &str) -> Option<Value> {
         let path = path.strip_prefix("/v1.0").unwrap_or(path);
         let path = path.split('?').next().unwrap_or_default();
-        let entity = |name: &str| Some(serde_json::json!({ "$ref": format!("{PREFIX}microsoft.graph.{name}") }));
+        let entity = |name: &str| {
+            Some(serde_json::json!({ "$ref": format!("{PREFIX}microsoft.graph.{name}") }))
+        };
         let action = |name: &str| self.doc["actionBodies"].get(name).cloned();
         let last = path.rsplit('/').next().unwrap_or_default();
         match (method, last) {
-            ("POST", "addPassword") | ("POST", "removePassword") | ("POST", "addKey") | ("POST", "removeKey") => {
-                action(last)
+            ("POST", "addPassword")
+            | ("POST", "removePassword")
+            | ("POST", "addKey")
+            | ("POST", "removeKey") => action(last),
+            ("POST", "appRoleAssignedTo") | ("POST", "appRoleAssignments") => {
+                entity("appRoleAssignment")
             }
-            ("POST", "appRoleAssignedTo") | ("POST", "appRoleAssignments") => entity("appRoleAssignment"),
             ("POST", "applications") => entity("application"),
             ("PATCH", _) if path.starts_with("/applications") => entity("application"),
             ("POST", "servicePrincipals") => entity("servicePrincipal"),
@@ -46,7 +54,11 @@ impl GraphSchema {
         };
         let mut errors = Vec::new();
         self.check(&schema, body, "$", &mut errors);
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     fn resolve<'a>(&'a self, node: &'a Value) -> Option<&'a Value> {
@@ -58,7 +70,9 @@ impl GraphSchema {
 
     /// Collects the properties of an object schema, following `allOf` inheritance.
     fn properties(&self, node: &Value, out: &mut serde_json::Map<String, Value>) {
-        let Some(node) = self.resolve(node) else { return };
+        let Some(node) = self.resolve(node) else {
+            return;
+        };
         if let Some(parts) = node.get("allOf").and_then(Value::as_array) {
             for p in parts {
                 self.properties(p, out);
@@ -76,11 +90,24 @@ impl GraphSchema {
             return; // a type outside the subset: accepted as is
         };
         if inst.is_null() {
-            let nullable = node.get("nullable").and_then(Value::as_bool).unwrap_or(false)
-                || node.get("enum").and_then(Value::as_array).is_some_and(|e| e.contains(&Value::Null));
-            let any_null = node.get("anyOf").and_then(Value::as_array).is_some_and(|branches| {
-                branches.iter().any(|b| b.get("enum").and_then(Value::as_array).is_some_and(|e| e.contains(&Value::Null)))
-            });
+            let nullable = node
+                .get("nullable")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+                || node
+                    .get("enum")
+                    .and_then(Value::as_array)
+                    .is_some_and(|e| e.contains(&Value::Null));
+            let any_null = node
+                .get("anyOf")
+                .and_then(Value::as_array)
+                .is_some_and(|branches| {
+                    branches.iter().any(|b| {
+                        b.get("enum")
+                            .and_then(Value::as_array)
+                            .is_some_and(|e| e.contains(&Value::Null))
+                    })
+                });
             if !(nullable || any_null) {
                 errors.push(format!("{at}: null is not allowed"));
             }
@@ -102,10 +129,13 @@ impl GraphSchema {
             return;
         }
         if node.get("x-ms-navigationProperty").and_then(Value::as_bool) == Some(true) {
-            errors.push(format!("{at}: a navigation property cannot be set in a request body"));
+            errors.push(format!(
+                "{at}: a navigation property cannot be set in a request body"
+            ));
             return;
         }
-        let is_object = node.get("allOf").is_some() || node.get("type").and_then(Value::as_str) == Some("object");
+        let is_object = node.get("allOf").is_some()
+            || node.get("type").and_then(Value::as_str) == Some("object");
         if is_object {
             let Some(obj) = inst.as_object() else {
                 errors.push(format!("{at}: expected an object"));
@@ -148,22 +178,31 @@ impl GraphSchema {
                         errors.push(format!("{at}: {s:?} is not a GUID"))
                     }
                     Some("date-time")
-                        if time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_err() =>
+                        if time::OffsetDateTime::parse(
+                            s,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .is_err() =>
                     {
                         errors.push(format!("{at}: {s:?} is not an RFC 3339 date-time"))
                     }
                     Some("base64url")
-                        if !s.chars().all(|c| c.is_ascii_alphanumeric() || "+/-_=".contains(c)) =>
+                        if !s
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "+/-_=".contains(c)) =>
                     {
                         errors.push(format!("{at}: not base64"))
                     }
                     _ => {}
                 }
             }
-            Some("boolean") if !inst.is_boolean() => errors.push(format!("{at}: expected a boolean")),
-            Some("number") | Some("integer") if !inst.is_number() => errors.push(format!("{at}: expected a number")),
+            Some("boolean") if !inst.is_boolean() => {
+                errors.push(format!("{at}: expected a boolean"))
+            }
+            Some("number") | Some("integer") if !inst.is_number() => {
+                errors.push(format!("{at}: expected a number"))
+            }
             _ => {}
         }
     }
 }
-
