@@ -480,16 +480,18 @@ async fn every_request_body_validates_against_the_graph_schema() {
         let fake = FakeGraph::start().await;
         let (graph, _) = fake_graph(&fake);
         // A fresh registration, then an update that adds permissions to an existing app.
-        AppRegistration::new("Contoso Backup", PermissionProfile::MigrationSource)
+        let first = AppRegistration::new("Contoso Backup", PermissionProfile::MigrationSource)
             .unwrap()
             .apply(&graph)
             .await
             .unwrap();
-        AppRegistration::new("Contoso Backup", profile.clone())
+        let second = AppRegistration::new("Contoso Backup", profile.clone())
             .unwrap()
             .apply(&graph)
             .await
             .unwrap();
+        assert!(first.is_complete() && second.is_complete());
+        assert_eq!(first.client_id, second.client_id);
         for r in fake.requests() {
             let Some(body) = &r.body else { continue };
             if r.kind != entra_appreg::fake::RequestKind::Graph || r.path.ends_with("$batch") {
