@@ -1,0 +1,331 @@
+//! Sign-in: device code states, client secrets, token caching, tenant resolution, redaction.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Reply, fake_graph};
+use entra_appreg::auth::{
+    ClientSecret, ClientSecretCredential, DeviceCodeCredential, DeviceCodePrompt, StaticToken,
+    TokenContext, TokenProvider,
+};
+use entra_appreg::fake::{FakeGraph, RequestKind};
+use entra_appreg::graph::models::{Application, Collection, ServicePrincipal};
+use entra_appreg::graph::{GraphRequest, requests};
+use entra_appreg::profile::PermissionProfile;
+use entra_appreg::registration::AppRegistration;
+use entra_appreg::retry::RecordingSleeper;
+use entra_appreg::{Error, Graph};
+use serde_json::json;
+
+fn device_code_graph(
+    fake: &FakeGraph,
+    tenant: String,
+) -> (Graph, RecordingSleeper, Arc<Mutex<Vec<DeviceCodePrompt>>>) {
+    let prompts = Arc::new(Mutex::new(Vec::new()));
+    let seen = prompts.clone();
+    let sleeper = RecordingSleeper::default();
+    let graph = Graph::builder()
+        .tenant(tenant)
+        .graph_root(fake.graph_root().as_str())
+        .login_root(fake.login_root().as_str())
+        .token_provider(DeviceCodeCredential::new(move |p| {
+            seen.lock().unwrap().push(p.clone())
+        }))
+        .sleeper(sleeper.clone())
+        .build()
+        .unwrap();
+    (graph, sleeper, prompts)
+}
+
+fn login_requests(fake: &FakeGraph) -> Vec<entra_appreg::fake::RecordedRequest> {
+    fake.requests()
+        .into_iter()
+        .filter(|r| r.kind == RequestKind::Login)
+        .collect()
+}
+
+#[tokio::test]
+async fn device_code_polls_while_pending_then_signs_in_once() {
+    let fake = FakeGraph::start().await;
+    fake.set_device_code_polls_before_approval(3);
+    let (graph, sleeper, prompts) = device_code_graph(&fake, fake.tenant_domain());
+    // The tenant was named by domain: its GUID comes from the token.
+    assert_eq!(graph.tenant_id().await.unwrap(), fake.tenant_id());
+    let prompts = prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 1);
+    assert!(prompts[0].message.contains(&prompts[0].user_code));
+    assert_eq!(
+        prompts[0].verification_uri,
+        "https://microsoft.com/devicelogin"
+    );
+    // Three pending polls and the approving one, each after the 5 s interval.
+    assert_eq!(sleeper.durations(), vec![Duration::from_secs(5); 4]);
+    let logins = login_requests(&fake);
+    assert!(logins[0].path.ends_with("/oauth2/v2.0/devicecode"));
+    assert_eq!(logins.len(), 1 + 4);
+    let scope = logins[0].body.as_ref().unwrap()["scope"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        scope.contains("https://graph.microsoft.com/Application.ReadWrite.All"),
+        "{scope}"
+    );
+    assert!(scope.contains("https://graph.microsoft.com/AppRoleAssignment.ReadWrite.All"));
+    assert_eq!(
+        logins[0].body.as_ref().unwrap()["client_id"],
+        "14d82eec-204b-4c2f-b7e8-296a70dab67e"
+    );
+
+    // The token is cached: Graph calls sign in no more.
+    for _ in 0..3 {
+        graph
+            .send(&GraphRequest::get("/applications"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(login_requests(&fake).len(), 5);
+}
+
+#[tokio::test]
+async fn concurrent_requests_share_one_sign_in() {
+    let fake = FakeGraph::start().await;
+    let (graph, _, prompts) = device_code_graph(&fake, fake.tenant_id().to_string());
+    let reqs: Vec<_> = (0..5)
+        .map(|_| {
+            let g = graph.clone();
+            tokio::spawn(async move { g.send(&GraphRequest::get("/applications")).await })
+        })
+        .collect();
+    for r in reqs {
+        r.await.unwrap().unwrap();
+    }
+    assert_eq!(prompts.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn declined_sign_in_stops_with_the_aadsts_code() {
+    let fake = FakeGraph::start().await;
+    fake.decline_device_code(true);
+    let (graph, _, _) = device_code_graph(&fake, fake.tenant_domain());
+    let err = graph.tenant_id().await.unwrap_err();
+    let Error::Auth(auth) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(auth.error, "authorization_declined");
+    assert!(err.aadsts_code().is_some());
+    assert!(err.correlation_id().is_some());
+    assert!(err.to_string().contains("approve"), "{err}");
+    // Polling stopped at the decline.
+    assert_eq!(login_requests(&fake).len(), 2);
+}
+
+#[tokio::test]
+async fn slow_down_adds_five_seconds_and_expired_token_stops() {
+    let code = json!({"device_code": "dc-secret", "user_code": "ABC", "verification_uri": "https://microsoft.com/devicelogin",
+                      "expires_in": 900, "interval": 2, "message": "go"});
+    let oauth = |e: &str| {
+        Reply::json(
+            400,
+            json!({"error": e, "error_description": "AADSTS70016: pending", "error_codes": [70016]}),
+        )
+    };
+    let run = |replies: Vec<Reply>| async {
+        let transport = common::Scripted::new(replies);
+        let sleeper = RecordingSleeper::default();
+        let tenant: entra_appreg::Tenant = common::TENANT.parse().unwrap();
+        let endpoints = entra_appreg::Endpoints::default()
+            .with_login_root("http://127.0.0.1:9")
+            .unwrap();
+        let ctx = TokenContext::new(&transport, &endpoints, &tenant, &sleeper);
+        let cred = DeviceCodeCredential::new(|_| {});
+        let result = cred.token(&ctx).await;
+        (result, sleeper.durations(), transport.seen())
+    };
+    let (ok, waits, _) = run(vec![
+        Reply::json(200, code.clone()),
+        oauth("authorization_pending"),
+        oauth("slow_down"),
+        Reply::json(
+            200,
+            json!({"access_token": "at", "expires_in": 3600, "token_type": "Bearer"}),
+        ),
+    ])
+    .await;
+    assert!(ok.is_ok());
+    assert_eq!(waits, [2, 2, 7].map(Duration::from_secs));
+
+    let (expired, _, seen) = run(vec![Reply::json(200, code), oauth("expired_token")]).await;
+    let err = expired.unwrap_err();
+    assert!(err.to_string().contains("expired"), "{err}");
+    assert_eq!(seen.len(), 2);
+    // The device code is a secret of the flow: never in the error.
+    assert!(!format!("{err} {err:?}").contains("dc-secret"));
+}
+
+#[tokio::test]
+async fn a_device_code_that_outlives_its_expiry_fails_without_polling_forever() {
+    let code = json!({"device_code": "d", "user_code": "U", "verification_uri": "https://x", "expires_in": 10, "interval": 5});
+    let pending = || Reply::json(400, json!({"error": "authorization_pending"}));
+    let transport = common::Scripted::new(vec![
+        Reply::json(200, code),
+        pending(),
+        pending(),
+        pending(),
+        pending(),
+    ]);
+    let sleeper = RecordingSleeper::default();
+    let tenant: entra_appreg::Tenant = common::TENANT.parse().unwrap();
+    let endpoints = entra_appreg::Endpoints::default();
+    let ctx = TokenContext::new(&transport, &endpoints, &tenant, &sleeper);
+    let err = DeviceCodeCredential::new(|_| {})
+        .token(&ctx)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("expired"), "{err}");
+    assert_eq!(sleeper.total(), Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn client_secret_signs_in_as_the_app_and_a_wrong_secret_names_aadsts7000215() {
+    let fake = FakeGraph::start().await;
+    let (admin, _) = fake_graph(&fake);
+    let app = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+        .unwrap()
+        .apply(&admin)
+        .await
+        .unwrap();
+    let reply: serde_json::Value = admin
+        .send_json(
+            &requests::add_password(
+                app.application_object_id,
+                "test",
+                time::OffsetDateTime::now_utc() + time::Duration::days(30),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let secret = reply["secretText"].as_str().unwrap().to_owned();
+
+    let as_app = |secret: &str| {
+        Graph::builder()
+            .tenant(fake.tenant_id().to_string())
+            .graph_root(fake.graph_root().as_str())
+            .login_root(fake.login_root().as_str())
+            .token_provider(ClientSecretCredential::new(
+                app.client_id,
+                ClientSecret::new(secret),
+            ))
+            .build()
+            .unwrap()
+    };
+    let token = as_app(&secret).access_token().await.unwrap();
+    let claims = token.claims().unwrap();
+    assert_eq!(claims.tid, Some(fake.tenant_id()));
+    let mut roles = claims.roles.clone();
+    roles.sort();
+    assert_eq!(
+        roles,
+        [
+            "Directory.Read.All",
+            "Group.Read.All",
+            "MailboxSettings.ReadWrite",
+            "User.Read.All"
+        ]
+    );
+
+    let err = as_app("not-the-secret").access_token().await.unwrap_err();
+    assert_eq!(err.aadsts_code(), Some(7_000_215));
+    assert!(err.correlation_id().is_some());
+    let shown = format!("{err} {err:?}");
+    assert!(
+        !shown.contains(&secret) && !shown.contains("not-the-secret"),
+        "{shown}"
+    );
+    // The form with the secret went to the fake, and its log redacts it.
+    let logged = serde_json::to_string(
+        &fake
+            .requests()
+            .iter()
+            .map(|r| r.body.clone())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    assert!(!logged.contains(&secret));
+}
+
+#[tokio::test]
+async fn unknown_tenant_and_unauthenticated_calls_are_typed_errors() {
+    let fake = FakeGraph::start().await;
+    let (graph, _, _) = device_code_graph(&fake, "nosuch.onmicrosoft.com".into());
+    let err = graph.access_token().await.unwrap_err();
+    assert_eq!(err.aadsts_code(), Some(90_002), "{err}");
+
+    let stranger = Graph::builder()
+        .tenant(fake.tenant_id().to_string())
+        .graph_root(fake.graph_root().as_str())
+        .token_provider(StaticToken::new("eyJhbGciOiJub25lIn0.eyJ0aWQiOiJ4In0.c2ln"))
+        .build()
+        .unwrap();
+    let err = stranger
+        .send(&GraphRequest::get("/applications"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    assert!(err.to_string().contains("sign in again"), "{err}");
+    assert!(!err.to_string().contains("eyJ"));
+}
+
+#[tokio::test]
+async fn debug_output_of_clients_and_credentials_shows_no_secret() {
+    let fake = FakeGraph::start().await;
+    let secret = "Qx8Q~very-secret-value";
+    let token = fake.admin_token();
+    let cred = ClientSecretCredential::new(
+        fake.tenant_id().to_string().parse().unwrap(),
+        ClientSecret::new(secret),
+    );
+    let graph = Graph::builder()
+        .tenant(fake.tenant_id().to_string())
+        .graph_root(fake.graph_root().as_str())
+        .token_provider(StaticToken::new(token.clone()))
+        .build()
+        .unwrap();
+    let fetched = graph.access_token().await.unwrap();
+    let shown = format!(
+        "{cred:?} {graph:?} {fetched:?} {:?} {:?}",
+        ClientSecret::new(secret),
+        DeviceCodeCredential::new(|_| {})
+    );
+    assert!(!shown.contains(secret), "{shown}");
+    assert!(!shown.contains(&token), "{shown}");
+    assert_eq!(fetched.expose_secret(), token);
+}
+
+#[tokio::test]
+async fn app_lookups_decode_into_typed_models() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let sps: Collection<ServicePrincipal> = graph
+        .send_json(&requests::service_principals_by_app_ids(
+            &PermissionProfile::BackupSharePoint.resource_app_ids(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(sps.value.len(), 3);
+    assert!(
+        sps.value
+            .iter()
+            .all(|sp| sp.app_roles.as_ref().is_some_and(|r| !r.is_empty()))
+    );
+    let apps: Collection<Application> = graph
+        .send_json(&requests::find_application_by_unique_name(
+            &entra_appreg::UniqueName::new("nothing-here").unwrap(),
+        ))
+        .await
+        .unwrap();
+    assert!(apps.value.is_empty());
+}
