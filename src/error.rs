@@ -54,6 +54,38 @@ pub enum Error {
         /// What the tenant has instead.
         reason: String,
     },
+    /// A tenant app-management policy refused the credential's lifetime. Nothing was added.
+    #[error(
+        "the tenant's app-management policy{} does not allow a {kind} valid for {requested_days} days. \
+         What to do: ask for a shorter lifetime, or have an admin change the policy{}",
+        policy.as_deref().map(|p| format!(" {p}")).unwrap_or_default(),
+        request_id.as_deref().map(|r| format!(". request-id {r}")).unwrap_or_default()
+    )]
+    CredentialLifetimePolicy {
+        /// Certificate or secret.
+        kind: crate::profile::CredentialKind,
+        /// The lifetime asked for, in days.
+        requested_days: i64,
+        /// The policy id Graph named.
+        policy: Option<String>,
+        /// Graph's request-id.
+        request_id: Option<String>,
+    },
+    /// A step failed after this call created a credential, and removing that credential failed
+    /// too: the credential is live, so it is handed over here instead of being lost.
+    #[error(
+        "{source}. The {} created by this run (key id {}) is still registered and could not be removed \
+         ({cleanup}); it is returned with this error: use it, or remove it from the app",
+        credential.kind(), credential.key_id()
+    )]
+    CredentialNotRemoved {
+        /// The failure that stopped the run.
+        source: Box<Error>,
+        /// Why the clean-up failed.
+        cleanup: Box<Error>,
+        /// The live credential (a secret's value is redacted in `Debug` and `Display`).
+        credential: Box<crate::credentials::IssuedCredential>,
+    },
 }
 
 impl Error {

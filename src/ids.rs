@@ -430,3 +430,83 @@ mod tests {
         assert!(UniqueName::derive_from_display_name("!!!").is_err());
     }
 }
+
+/// A certificate thumbprint as Entra shows it: SHA-1 of the DER certificate, 40 uppercase hex
+/// characters.
+///
+/// ```
+/// use entra_appreg::Thumbprint;
+/// let t: Thumbprint = "5a12660bed1a1366f714a4a62b7015f3262840f1".parse().unwrap();
+/// assert_eq!(t.as_str(), "5A12660BED1A1366F714A4A62B7015F3262840F1");
+/// assert!("5A:12".parse::<Thumbprint>().is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Thumbprint(String);
+
+impl Thumbprint {
+    /// The thumbprint of a DER certificate.
+    pub fn of_der(der: &[u8]) -> Self {
+        use sha1::Digest;
+        let digest = sha1::Sha1::digest(der);
+        Self(digest.iter().map(|b| format!("{b:02X}")).collect())
+    }
+
+    /// The 40 uppercase hex characters.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The raw 20 bytes.
+    pub fn to_bytes(&self) -> [u8; 20] {
+        let mut out = [0u8; 20];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&self.0[2 * i..2 * i + 2], 16).unwrap_or(0);
+        }
+        out
+    }
+}
+
+impl FromStr for Thumbprint {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let cleaned: String = s.trim().chars().filter(|c| *c != ' ').collect();
+        if cleaned.len() != 40 || !cleaned.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::invalid_input(
+                "thumbprint",
+                format!(
+                    "expected 40 hex characters (SHA-1 of the certificate), got {}",
+                    quote_for_error(s)
+                ),
+            ));
+        }
+        Ok(Self(cleaned.to_ascii_uppercase()))
+    }
+}
+
+impl TryFrom<String> for Thumbprint {
+    type Error = Error;
+
+    fn try_from(s: String) -> Result<Self, Error> {
+        s.parse()
+    }
+}
+
+impl From<Thumbprint> for String {
+    fn from(t: Thumbprint) -> String {
+        t.0
+    }
+}
+
+impl fmt::Display for Thumbprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Thumbprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Thumbprint({})", self.0)
+    }
+}

@@ -11,7 +11,9 @@
 
 pub mod auth;
 pub mod cloud;
+pub mod credentials;
 pub mod error;
+pub mod fleet;
 pub mod graph;
 pub mod ids;
 pub mod profile;
@@ -28,5 +30,5 @@ pub use auth::{AccessToken, TokenProvider};
 pub use cloud::{Cloud, Endpoints};
 pub use error::{Error, Result};
 pub use graph::Graph;
-pub use ids::{AppRoleId, ClientId, ObjectId, Tenant, TenantId, UniqueName};
+pub use ids::{AppRoleId, ClientId, ObjectId, Tenant, TenantId, Thumbprint, UniqueName};
 pub use transport::{GraphTransport, TransportError};

@@ -2,6 +2,7 @@
 //!
 //! - [`StaticToken`]: an access token the caller already holds.
 //! - [`ClientSecretCredential`]: client credentials with a secret (a bootstrap app).
+//! - [`ClientCertificateCredential`]: client credentials with a certificate (a signed assertion).
 //! - [`DeviceCodeCredential`]: an admin signs in on another device (the usual way for an
 //!   installer: the tenant has no app of its own yet).
 //!
@@ -22,10 +23,12 @@ use crate::ids::{Tenant, TenantId};
 use crate::retry::Sleeper;
 use crate::transport::GraphTransport;
 
+mod client_certificate;
 mod client_secret;
 mod device_code;
 pub(crate) mod oauth;
 
+pub use client_certificate::{AssertionAlgorithm, ClientCertificateCredential};
 pub use client_secret::{ClientSecret, ClientSecretCredential};
 pub use device_code::{DeviceCodeCredential, DeviceCodePrompt};
 

@@ -242,8 +242,8 @@ fn add_key(state: &mut State, i: usize, body: &Obj) -> Reply {
 }
 
 /// Validates a whole `keyCredentials` collection sent in a body against the stored one:
-/// entries that name an existing `keyId` keep it (and their `key` when none is sent), new
-/// entries need a base64 `key` and get a `keyId`.
+/// every entry needs its base64 `key` (existing ones too: the collection is replaced whole);
+/// entries keep a `keyId` they name, and new ones without one get a fresh `keyId`.
 pub(crate) fn normalize_keys(existing: &[Value], sent: &Value) -> Result<Vec<Value>, Reply> {
     let items = sent
         .as_array()
@@ -290,15 +290,13 @@ pub(crate) fn normalize_keys(existing: &[Value], sent: &Value) -> Result<Vec<Val
                     ));
                 }
             },
+            // Graph replaces the collection with what is sent: an entry without its key
+            // cannot be kept, so a client must read the keys (`$select=keyCredentials`) and
+            // send them back.
             None | Some(Value::Null) => {
-                match old.and_then(|e| e.get("key")).filter(|k| k.is_string()) {
-                    Some(k) => k.clone(),
-                    None => {
-                        return Err(Reply::bad_request(
-                            "The property \"key\" is required for a new key credential.",
-                        ));
-                    }
-                }
+                return Err(Reply::bad_request(
+                    "The property \"key\" is required for each key credential: read the existing keys with $select=keyCredentials and send them back.",
+                ));
             }
             Some(_) => return Err(invalid_value("keyCredentials")),
         };

@@ -67,7 +67,7 @@ fn decode_json_part(part: &str) -> Option<Map<String, Value>> {
 }
 
 /// Checks a client assertion: `aud`, `iss`/`sub`, lifetime, and `x5t`/`x5t#S256` against the
-/// app's registered certificates (the signature is not verified).
+/// app's registered certificates, and the signature with that certificate's public key.
 pub(crate) fn check_assertion(
     state: &State,
     app_i: usize,
@@ -151,19 +151,25 @@ pub(crate) fn check_assertion(
         })
         .filter(|k| parse_datetime(str_field(k, "endDateTime")).is_none_or(|e| e > now))
         .filter_map(|k| STANDARD.decode(str_field(k, "key")).ok())
-        .any(|der| {
-            let s1 = URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&der));
-            let s256 = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&der));
+        .find(|der| {
+            let s1 = URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(der));
+            let s256 = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(der));
             x5t.is_some_and(|t| t.trim_end_matches('=') == s1)
                 || x5t256.is_some_and(|t| t.trim_end_matches('=') == s256)
         });
-    if !registered {
+    let Some(der) = registered else {
         return Err(fail(
             700027,
             &format!(
                 "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '{}']",
                 x5t.or(x5t256).unwrap_or("")
             ),
+        ));
+    };
+    if !signature_verifies(&der, alg, parts[0], parts[1], parts[2]) {
+        return Err(fail(
+            700027,
+            "Client assertion failed signature validation.",
         ));
     }
     Ok(())
@@ -244,4 +250,36 @@ impl State {
     pub(crate) fn mint_admin_token(&mut self) -> String {
         self.mint_admin(GRAPH_CLI)
     }
+}
+
+/// Verifies a JWT signature (`RS*` or `PS*`) with the RSA key of a DER certificate.
+fn signature_verifies(
+    cert_der: &[u8],
+    alg: &str,
+    header: &str,
+    claims: &str,
+    signature: &str,
+) -> bool {
+    use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(cert_der) else {
+        return false;
+    };
+    let Ok(sig) = URL_SAFE_NO_PAD.decode(signature.trim_end_matches('=')) else {
+        return false;
+    };
+    let algorithm: &'static dyn VerificationAlgorithm = match alg {
+        "RS256" => &signature::RSA_PKCS1_2048_8192_SHA256,
+        "RS384" => &signature::RSA_PKCS1_2048_8192_SHA384,
+        "RS512" => &signature::RSA_PKCS1_2048_8192_SHA512,
+        "PS256" => &signature::RSA_PSS_2048_8192_SHA256,
+        "PS384" => &signature::RSA_PSS_2048_8192_SHA384,
+        "PS512" => &signature::RSA_PSS_2048_8192_SHA512,
+        _ => return false,
+    };
+    let key = UnparsedPublicKey::new(
+        algorithm,
+        cert.public_key().subject_public_key.data.as_ref(),
+    );
+    key.verify(format!("{header}.{claims}").as_bytes(), &sig)
+        .is_ok()
 }

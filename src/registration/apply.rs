@@ -4,9 +4,13 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::credentials::provisioner::PasswordReply;
+use crate::credentials::{CredentialKind, IssuedCredential, SecretOptions, lifetime_policy_error};
 use crate::error::{Error, Result};
-use crate::graph::models::{AppRoleAssignment, Application, Collection, ServicePrincipal};
-use crate::graph::{BatchItem, BatchItemResponse, Graph, GraphRequest, requests};
+use crate::graph::models::{
+    AppRoleAssignment, Application, Collection, KeyCredential, ServicePrincipal,
+};
+use crate::graph::{BatchItem, BatchItemResponse, Graph, requests};
 use crate::ids::{ClientId, ObjectId};
 use crate::profile::{Permission, catalog};
 use crate::retry::capped_backoff;
@@ -94,21 +98,20 @@ pub(crate) struct Applied {
     pub app_created: bool,
     pub permissions: Vec<PermissionStatus>,
     pub consent: ConsentStatus,
-    /// Replies of extra items that rode with the service principal step, by id.
-    pub extra_replies: Vec<BatchItemResponse>,
+    /// The secret this run created.
+    pub secret: Option<NewSecretOf>,
 }
 
-/// Hooks that let a credential ride in the registration's round trips.
+/// How a requested credential rides in the registration's round trips.
 #[derive(Default)]
-pub(crate) struct Riders {
-    /// keyCredentials to set when the app is created (a certificate for a fresh app).
-    pub key_credentials_on_create: Option<Vec<crate::graph::models::KeyCredential>>,
-    /// Requests (built from the app's object id) sent together with the service principal step.
-    #[allow(clippy::type_complexity)]
-    pub with_service_principal: Vec<(
-        String,
-        Box<dyn Fn(ObjectId) -> Result<GraphRequest> + Send + Sync>,
-    )>,
+pub(crate) struct CredentialSteps {
+    /// keyCredentials sent when the app is created (a certificate for a fresh app).
+    pub create_keys: Option<Vec<KeyCredential>>,
+    /// The whole keyCredentials list for an existing app (its keys, read with their `key`, plus
+    /// the new certificate).
+    pub update_keys: Option<Vec<KeyCredential>>,
+    /// A secret to create beside the service principal.
+    pub secret: Option<SecretOptions>,
 }
 
 pub(crate) async fn apply(
@@ -117,8 +120,76 @@ pub(crate) async fn apply(
     resolved: Resolved,
     observed_app: Option<Application>,
     observed_sp: Option<ServicePrincipal>,
+    resources: Vec<ServicePrincipal>,
+    creds: CredentialSteps,
+) -> Result<Applied> {
+    let mut secret: Option<NewSecretOf> = None;
+    let outcome = apply_steps(
+        graph,
+        spec,
+        resolved,
+        observed_app,
+        observed_sp,
+        resources,
+        &creds,
+        &mut secret,
+    )
+    .await;
+    match (outcome, secret) {
+        (Ok(mut applied), secret) => {
+            applied.secret = secret;
+            Ok(applied)
+        }
+        (Err(e), None) => Err(e),
+        // A secret exists that the caller will never receive: remove it, or hand it over.
+        (Err(e), Some(secret)) => Err(remove_orphan(graph, spec, e, secret).await),
+    }
+}
+
+async fn remove_orphan(
+    graph: &Graph,
+    spec: &AppRegistration,
+    error: Error,
+    secret: NewSecretOf,
+) -> Error {
+    spec.progress.started(Step::Cleanup);
+    let removal = match secret.app_object_id {
+        Some(app) => match requests::remove_password(app, secret.secret.key_id) {
+            Ok(request) => graph.send(&request).await.map(|_| ()),
+            Err(e) => Err(e),
+        },
+        None => Err(not_found("the application")),
+    };
+    spec.progress.finished(Step::Cleanup);
+    match removal {
+        Ok(()) => {
+            tracing::warn!(key_id = %secret.secret.key_id, "removed the secret this failed run created");
+            error
+        }
+        Err(cleanup) => Error::CredentialNotRemoved {
+            source: Box::new(error),
+            cleanup: Box::new(cleanup),
+            credential: Box::new(IssuedCredential::Secret(secret.secret)),
+        },
+    }
+}
+
+/// A secret created by this run, with the app it belongs to.
+pub(crate) struct NewSecretOf {
+    pub secret: crate::credentials::NewSecret,
+    pub app_object_id: Option<ObjectId>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_steps(
+    graph: &Graph,
+    spec: &AppRegistration,
+    resolved: Resolved,
+    observed_app: Option<Application>,
+    observed_sp: Option<ServicePrincipal>,
     mut resources: Vec<ServicePrincipal>,
-    riders: Riders,
+    creds: &CredentialSteps,
+    secret_out: &mut Option<NewSecretOf>,
 ) -> Result<Applied> {
     let progress = &spec.progress;
     let replication = Replication {
@@ -135,7 +206,7 @@ pub(crate) async fn apply(
                 display_name: Some(spec.display_name.clone()),
                 sign_in_audience: Some(SIGN_IN_AUDIENCE.to_owned()),
                 required_resource_access: resolved.required_resource_access.clone(),
-                key_credentials: riders.key_credentials_on_create.clone(),
+                key_credentials: creds.create_keys.clone(),
                 ..Default::default()
             };
             let upsert = requests::upsert_application(&spec.unique_name, &body)?;
@@ -172,12 +243,17 @@ pub(crate) async fn apply(
     };
 
     // 2. Everything that needs only the app: an update of the existing app, the service
-    //    principals, and riders (a secret) — together in one round trip.
+    //    principals, and a new secret — together in one round trip.
     let mut items = Vec::new();
-    if !app_created && (resolved.rename || resolved.required_resource_access.is_some()) {
+    if !app_created
+        && (resolved.rename
+            || resolved.required_resource_access.is_some()
+            || creds.update_keys.is_some())
+    {
         let patch = Application {
             display_name: resolved.rename.then(|| spec.display_name.clone()),
             required_resource_access: resolved.required_resource_access.clone(),
+            key_credentials: creds.update_keys.clone(),
             ..Default::default()
         };
         items.push(BatchItem::new(
@@ -197,11 +273,13 @@ pub(crate) async fn apply(
             requests::create_service_principal(*res)?,
         ));
     }
-    for (id, build) in &riders.with_service_principal {
-        items.push(BatchItem::new(id.clone(), build(app_object_id)?));
+    if let Some(options) = &creds.secret {
+        items.push(BatchItem::new(
+            "password",
+            requests::add_password(app_object_id, &options.display_name(), options.end())?,
+        ));
     }
     let mut service_principal_id = observed_sp.and_then(|sp| sp.id);
-    let mut extra_replies = Vec::new();
     let mut sp_created = false;
     if !items.is_empty() {
         progress.started(Step::CreateServicePrincipals);
@@ -209,16 +287,33 @@ pub(crate) async fn apply(
         let mut waited = Duration::ZERO;
         let mut attempt = 0;
         loop {
-            let replies = graph.batch(pending.clone()).await?;
+            let mut replies: Vec<(BatchItem, BatchItemResponse)> = pending
+                .iter()
+                .cloned()
+                .zip(graph.batch(pending.clone()).await?)
+                .collect();
+            // The secret first: once created, it must be handed over or removed, whatever
+            // else in this round trip failed.
+            replies.sort_by_key(|(item, _)| item.id != "password");
             let mut lagging = Vec::new();
             let mut lag_error = None;
-            for (item, reply) in pending.iter().zip(replies) {
+            for (item, reply) in replies {
                 if !reply.is_success() && app_created && is_replication_lag(&reply.error()) {
-                    lagging.push(item.clone());
+                    lagging.push(item);
                     lag_error.get_or_insert_with(|| reply.error());
                     continue;
                 }
                 match reply.id.as_str() {
+                    "password" => {
+                        let days = creds.secret.as_ref().map_or(0, |o| i64::from(o.valid_days));
+                        let created: PasswordReply = reply
+                            .json()
+                            .map_err(|e| lifetime_policy_error(e, CredentialKind::Secret, days))?;
+                        *secret_out = Some(NewSecretOf {
+                            secret: created.into_secret()?,
+                            app_object_id: Some(app_object_id),
+                        });
+                    }
                     "app" => reply.check()?,
                     "sp" => {
                         let sp =
@@ -236,7 +331,7 @@ pub(crate) async fn apply(
                         let sp = service_principal_reply(graph, &replication, res, &reply).await?;
                         resources.push(sp);
                     }
-                    _ => extra_replies.push(reply),
+                    _ => {}
                 }
             }
             if lagging.is_empty() {
@@ -336,7 +431,7 @@ pub(crate) async fn apply(
         app_created,
         permissions: statuses,
         consent,
-        extra_replies,
+        secret: None,
     })
 }
 

@@ -16,6 +16,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::credentials::provisioner::key_thumbprint;
+use crate::credentials::{
+    CredentialInfo, CredentialProvisioner, IssuedCredential, NewCredential,
+    certificate_display_name,
+};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::ids::{ClientId, ObjectId, TenantId, UniqueName, quote_for_error};
@@ -26,7 +31,6 @@ mod observe;
 mod plan;
 mod progress;
 
-pub(crate) use apply::Riders;
 pub use plan::{Change, ExistingApp, KeptPermission, Plan, SIGN_IN_AUDIENCE, Warning};
 pub(crate) use progress::ProgressSink;
 pub use progress::{ProgressEvent, Step};
@@ -56,6 +60,8 @@ pub struct AppRegistration {
     pub(crate) client_id: Option<ClientId>,
     pub(crate) progress: ProgressSink,
     pub(crate) replication_timeout: Duration,
+    pub(crate) credential: Option<NewCredential>,
+    pub(crate) retire_previous: bool,
 }
 
 impl AppRegistration {
@@ -75,7 +81,36 @@ impl AppRegistration {
             client_id: None,
             progress: ProgressSink::default(),
             replication_timeout: Self::DEFAULT_REPLICATION_TIMEOUT,
+            credential: None,
+            retire_previous: false,
         })
+    }
+
+    /// Attaches a credential in the registration's own round trips: a certificate rides in the
+    /// app's creation (or in the update of an existing app, which keeps every certificate already
+    /// there), a secret beside the service principal's creation. The profile's rule is checked
+    /// before anything is sent (Backup-SharePoint refuses a secret).
+    pub fn with_credential(mut self, credential: NewCredential) -> Self {
+        self.credential = Some(credential);
+        self
+    }
+
+    /// After the new credential is in place, removes the older credentials of the same kind that
+    /// the crate created (never those it did not create). Off by default: older ones are only
+    /// reported.
+    pub fn retire_previous_credentials(mut self, retire: bool) -> Self {
+        self.retire_previous = retire;
+        self
+    }
+
+    /// Checks everything that can be checked before a request: the credential against the
+    /// profile, lifetimes, an expired certificate or one without its key.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(c) = &self.credential {
+            self.profile.check_credential(c.kind())?;
+            c.check()?;
+        }
+        Ok(())
     }
 
     /// Sets the unique name (the key that makes re-runs find the same app).
@@ -120,6 +155,7 @@ impl AppRegistration {
     /// Reads the tenant and lists every change [`apply`](Self::apply) would make, with warnings.
     /// Writes nothing.
     pub async fn plan(&self, graph: &Graph) -> Result<Plan> {
+        self.validate()?;
         let before = graph.request_count();
         let span = tracing::info_span!("appreg.plan", unique_name = %self.unique_name);
         let _enter = span.enter();
@@ -139,16 +175,7 @@ impl AppRegistration {
     /// result's [`RegisteredApp::consent`] is [`ConsentStatus::Partial`], naming what is missing
     /// and the role that can grant it.
     pub async fn apply(&self, graph: &Graph) -> Result<RegisteredApp> {
-        self.apply_with(graph, Riders::default())
-            .await
-            .map(|(app, _)| app)
-    }
-
-    pub(crate) async fn apply_with(
-        &self,
-        graph: &Graph,
-        riders: Riders,
-    ) -> Result<(RegisteredApp, Vec<crate::graph::BatchItemResponse>)> {
+        self.validate()?;
         let before = graph.request_count();
         self.progress.started(Step::ReadTenant);
         let observed = observe::observe(graph, self).await?;
@@ -156,6 +183,12 @@ impl AppRegistration {
         let claims = graph.access_token().await?.claims();
         let resolved = plan::resolve(self, &observed, claims.as_ref())?;
         let plan = resolved.plan.clone();
+        let (steps, certificate) = self.credential_steps(&observed);
+        let older = observed
+            .app
+            .as_ref()
+            .map(crate::credentials::provisioner::list_of)
+            .unwrap_or_default();
         let applied = apply::apply(
             graph,
             self,
@@ -163,9 +196,30 @@ impl AppRegistration {
             observed.app,
             observed.client_sp,
             observed.resources,
-            riders,
+            steps,
         )
         .await?;
+        let credential = match (&self.credential, applied.secret) {
+            (_, Some(s)) => Some(IssuedCredential::Secret(s.secret)),
+            (Some(NewCredential::Certificate(cert)), _) => Some(IssuedCredential::for_certificate(
+                cert,
+                certificate.unwrap_or_default(),
+            )),
+            _ => None,
+        };
+        let mut retired = Vec::new();
+        if let Some(issued) = &credential
+            && self.retire_previous
+            && older.iter().any(|c| {
+                c.created_by_crate && c.kind == issued.kind() && c.key_id != issued.key_id()
+            })
+        {
+            self.progress.started(Step::Cleanup);
+            retired = CredentialProvisioner::new(graph, applied.app_object_id)
+                .retire_older(issued.kind(), issued.key_id())
+                .await?;
+            self.progress.finished(Step::Cleanup);
+        }
         let tenant_id = graph.tenant_id().await?;
         let app = RegisteredApp {
             tenant_id,
@@ -181,9 +235,45 @@ impl AppRegistration {
             changes: plan.changes,
             kept_permissions: plan.kept_permissions,
             warnings: plan.warnings,
+            credential,
+            retired_credentials: retired,
             graph_requests: graph.request_count() - before,
         };
-        Ok((app, applied.extra_replies))
+        Ok(app)
+    }
+
+    /// How the requested credential rides in the round trips, and the new certificate's key id.
+    fn credential_steps(
+        &self,
+        observed: &observe::Observed,
+    ) -> (apply::CredentialSteps, Option<uuid::Uuid>) {
+        let mut steps = apply::CredentialSteps::default();
+        let mut key_id = None;
+        match &self.credential {
+            Some(NewCredential::Certificate(cert)) => {
+                let existing = observed.keys.clone().unwrap_or_default();
+                if let Some(found) = existing
+                    .iter()
+                    .find(|k| key_thumbprint(k).as_ref() == Some(cert.thumbprint()))
+                {
+                    // Already registered by an earlier run: nothing to send.
+                    key_id = found.key_id;
+                } else {
+                    let new = cert.key_credential(&certificate_display_name(cert));
+                    key_id = new.key_id;
+                    if observed.app.is_none() {
+                        steps.create_keys = Some(vec![new]);
+                    } else {
+                        let mut all = existing;
+                        all.push(new);
+                        steps.update_keys = Some(all);
+                    }
+                }
+            }
+            Some(NewCredential::Secret(options)) => steps.secret = Some(options.clone()),
+            None => {}
+        }
+        (steps, key_id)
     }
 
     /// The portal procedure for this registration, as Markdown.
@@ -304,7 +394,7 @@ impl PartialConsent {
 }
 
 /// The registered app: ids the product needs, and what happened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[must_use = "check `consent`: some grants may have been refused"]
 pub struct RegisteredApp {
     /// The tenant GUID.
@@ -333,6 +423,11 @@ pub struct RegisteredApp {
     pub kept_permissions: Vec<KeptPermission>,
     /// Things to know.
     pub warnings: Vec<Warning>,
+    /// The credential this run attached (a secret's value is not serialised: read it with
+    /// [`ClientSecret::expose_secret`](crate::auth::ClientSecret::expose_secret)).
+    pub credential: Option<IssuedCredential>,
+    /// Older crate-created credentials this run removed.
+    pub retired_credentials: Vec<CredentialInfo>,
     /// HTTP requests sent to Graph by this run (a `$batch` counted once).
     pub graph_requests: u64,
 }

@@ -5,8 +5,11 @@
 //! second `$batch` reads its service principal and grants. So a tenant that already matches
 //! costs two round trips, or one with a known client id.
 
+use crate::credentials::NewCredential;
 use crate::error::Result;
-use crate::graph::models::{AppRoleAssignment, Application, Collection, ServicePrincipal};
+use crate::graph::models::{
+    AppRoleAssignment, Application, Collection, KeyCredential, ServicePrincipal,
+};
 use crate::graph::{BatchItem, BatchItemResponse, Graph, GraphRequest, requests};
 use crate::ids::ClientId;
 
@@ -19,6 +22,18 @@ pub(crate) struct Observed {
     pub resources: Vec<ServicePrincipal>,
     pub client_sp: Option<ServicePrincipal>,
     pub grants: Vec<AppRoleAssignment>,
+    /// The app's key credentials with their `key` (read only when a certificate is to be added:
+    /// the PATCH must send every existing key back).
+    pub keys: Option<Vec<KeyCredential>>,
+}
+
+fn keys_of(r: &BatchItemResponse) -> Result<Option<Vec<KeyCredential>>> {
+    if r.status == 404 {
+        return Ok(None);
+    }
+    Ok(Some(
+        r.json::<Application>()?.key_credentials.unwrap_or_default(),
+    ))
 }
 
 fn grants_of_app(app_id: ClientId) -> GraphRequest {
@@ -42,6 +57,7 @@ fn collection_or_empty<T: serde::de::DeserializeOwned>(r: &BatchItemResponse) ->
 }
 
 pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Observed> {
+    let need_keys = matches!(spec.credential, Some(NewCredential::Certificate(_)));
     let resource_ids = spec.profile.resource_app_ids();
     let mut sp_ids = resource_ids.clone();
     let mut items = Vec::with_capacity(3);
@@ -53,6 +69,13 @@ pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Obs
                 requests::find_application_by_app_id(client_id),
             ));
             items.push(BatchItem::new("grants", grants_of_app(client_id)));
+            if need_keys {
+                items.push(BatchItem::new(
+                    "keys",
+                    GraphRequest::get(format!("/applications(appId='{client_id}')"))
+                        .query("$select", "id,keyCredentials"),
+                ));
+            }
         }
         None => items.push(BatchItem::new(
             "app",
@@ -88,6 +111,7 @@ pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Obs
                 obs.grants = collection_or_empty(r)?;
                 grants_read = true;
             }
+            "keys" => obs.keys = keys_of(r)?,
             _ => {}
         }
     }
@@ -101,19 +125,26 @@ pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Obs
         obs.app = found.value.into_iter().next();
         obs.client_sp = None;
         obs.grants.clear();
+        obs.keys = None;
         grants_read = false;
     }
     if let Some(app_id) = obs.app.as_ref().and_then(|a| a.app_id)
         && !grants_read
     {
-        let replies = graph
-            .batch(vec![
-                BatchItem::new("sp", client_sp_by_app_id(app_id)),
-                BatchItem::new("grants", grants_of_app(app_id)),
-            ])
-            .await?;
+        let mut items = vec![
+            BatchItem::new("sp", client_sp_by_app_id(app_id)),
+            BatchItem::new("grants", grants_of_app(app_id)),
+        ];
+        if let Some(object_id) = obs.app.as_ref().and_then(|a| a.id).filter(|_| need_keys) {
+            items.push(BatchItem::new(
+                "keys",
+                requests::application_key_credentials(object_id),
+            ));
+        }
+        let replies = graph.batch(items).await?;
         for r in &replies {
             match r.id.as_str() {
+                "keys" => obs.keys = keys_of(r)?,
                 "sp" => {
                     obs.client_sp = r
                         .json::<Collection<ServicePrincipal>>()?

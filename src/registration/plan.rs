@@ -5,8 +5,10 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::auth::TokenClaims;
+use crate::credentials::{CredentialInfo, CredentialKind, NewCredential};
 use crate::error::{Error, Result};
 use crate::graph::models::{AppRole, RequiredResourceAccess, ResourceAccess, ServicePrincipal};
+use crate::ids::Thumbprint;
 use crate::ids::{AppRoleId, ClientId, ObjectId};
 use crate::profile::{Permission, catalog};
 
@@ -55,6 +57,19 @@ pub enum Change {
         #[serde(flatten)]
         permission: Permission,
     },
+    /// Attach a new credential.
+    AddCredential {
+        /// Certificate or secret.
+        kind: CredentialKind,
+        /// The certificate's thumbprint.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        thumbprint: Option<Thumbprint>,
+    },
+    /// Remove an older credential the crate created.
+    RetireCredential {
+        /// The credential.
+        credential: CredentialInfo,
+    },
 }
 
 impl fmt::Display for Change {
@@ -81,6 +96,13 @@ impl fmt::Display for Change {
                 "create the missing service principal of {resource} in this tenant"
             ),
             Change::GrantRole { permission } => write!(f, "grant admin consent: {permission}"),
+            Change::AddCredential { kind, thumbprint } => match thumbprint {
+                Some(t) => write!(f, "add a {kind} (thumbprint {t})"),
+                None => write!(f, "add a {kind}"),
+            },
+            Change::RetireCredential { credential } => {
+                write!(f, "remove the older crate-created {credential}")
+            }
         }
     }
 }
@@ -425,6 +447,52 @@ pub(crate) fn resolve(
         }
     }
 
+    if let Some(new) = &spec.credential {
+        let thumbprint = match new {
+            NewCredential::Certificate(c) => Some(c.thumbprint().clone()),
+            _ => None,
+        };
+        // Listed reads carry no `key`, so a certificate already registered by an earlier run
+        // is recognised only when the keys are read (apply does); the plan says it will be added.
+        changes.push(Change::AddCredential {
+            kind: new.kind(),
+            thumbprint,
+        });
+        let older: Vec<CredentialInfo> = obs
+            .app
+            .as_ref()
+            .map(crate::credentials::provisioner::list_of)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.created_by_crate && c.kind == new.kind())
+            .collect();
+        if spec.retire_previous {
+            changes.extend(
+                older
+                    .into_iter()
+                    .map(|credential| Change::RetireCredential { credential }),
+            );
+        } else if !older.is_empty() {
+            warnings.push(Warning {
+                code: "older_credentials",
+                message: format!(
+                    "the app already holds {} {} credential(s) created earlier by this tool; they stay valid until they expire. Retire them once the product uses the new one (or ask for retirement now).",
+                    older.len(),
+                    new.kind()
+                ),
+            });
+        }
+    }
+    if let Some(app) = &obs.app {
+        for expiring in
+            crate::credentials::expiry_warnings(&crate::credentials::provisioner::list_of(app), 30)
+        {
+            warnings.push(Warning {
+                code: "credential_expiring",
+                message: expiring,
+            });
+        }
+    }
     if spec.profile.uses_exchange_web_services() {
         warnings.push(Warning {
             code: "ews_retirement",

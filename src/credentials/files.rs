@@ -1,0 +1,196 @@
+//! Writing certificate files: atomically, never over an existing file unless asked, and with
+//! owner-only permissions for anything that holds key material.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// Whether a file holds key material.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sensitivity {
+    Public,
+    Secret,
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, then links it into
+/// place: a reader never sees half a file, and an existing file is replaced only when
+/// `overwrite` is set. Secret files are created with mode 0600 on Unix.
+pub(crate) fn write_atomic(
+    path: &Path,
+    bytes: &[u8],
+    sensitivity: Sensitivity,
+    overwrite: bool,
+) -> Result<()> {
+    let io = |what: &str, e: std::io::Error| {
+        Error::invalid_input("output file", format!("{what} {}: {e}", path.display()))
+    };
+    if !overwrite && path.exists() {
+        return Err(Error::invalid_input(
+            "output file",
+            format!(
+                "{} already exists; choose another folder or allow overwriting",
+                path.display()
+            ),
+        ));
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(match sensitivity {
+            Sensitivity::Secret => 0o600,
+            Sensitivity::Public => 0o644,
+        });
+    }
+    let result = (|| {
+        let mut file = options
+            .open(&tmp)
+            .map_err(|e| io("cannot create a file beside", e))?;
+        file.write_all(bytes).map_err(|e| io("cannot write", e))?;
+        file.sync_all().map_err(|e| io("cannot flush", e))?;
+        drop(file);
+        if overwrite {
+            std::fs::rename(&tmp, path).map_err(|e| io("cannot move into place", e))
+        } else {
+            // A hard link fails if the target appeared meanwhile: no silent overwrite.
+            std::fs::hard_link(&tmp, path).map_err(|e| io("cannot create", e))?;
+            let _ = std::fs::remove_file(&tmp);
+            Ok(())
+        }
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The files a certificate was written to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct CertificateFiles {
+    /// The certificate as PEM.
+    pub certificate_pem: Option<PathBuf>,
+    /// The private key as PKCS#8 PEM (owner-only).
+    pub private_key_pem: Option<PathBuf>,
+    /// The certificate as DER (`.cer`), what the Entra portal uploads.
+    pub certificate_cer: Option<PathBuf>,
+    /// Certificate and key as a password-protected PFX (owner-only).
+    pub pfx: Option<PathBuf>,
+}
+
+/// Where and how to write a certificate's files.
+#[derive(Debug, Clone)]
+pub struct CertificateOutput {
+    /// The folder (created if missing).
+    pub dir: std::path::PathBuf,
+    /// The file name stem (`<stem>.pem`, `<stem>.key.pem`, `<stem>.cer`, `<stem>.pfx`).
+    pub stem: String,
+    /// Replace existing files (default: refuse).
+    pub overwrite: bool,
+    /// Also write a PFX protected by this password.
+    pub pfx_password: Option<secrecy::SecretString>,
+    /// The PFX's encryption.
+    #[cfg(feature = "pfx")]
+    pub pfx_encryption: super::PfxEncryption,
+}
+
+impl CertificateOutput {
+    /// Files named `<stem>.*` in `dir`, no PFX, no overwriting.
+    pub fn new(dir: impl Into<std::path::PathBuf>, stem: impl Into<String>) -> Self {
+        Self {
+            dir: dir.into(),
+            stem: stem.into(),
+            overwrite: false,
+            pfx_password: None,
+            #[cfg(feature = "pfx")]
+            pfx_encryption: super::PfxEncryption::default(),
+        }
+    }
+}
+
+impl super::Certificate {
+    /// Writes the certificate (PEM and CER), its private key (PEM, owner-only) and, with a
+    /// password, a PFX (owner-only). Each file is written atomically; existing files are kept
+    /// unless `overwrite` is set (then nothing is written if any file exists).
+    pub fn write_files(&self, out: &CertificateOutput) -> Result<CertificateFiles> {
+        use secrecy::ExposeSecret;
+        if out.stem.is_empty()
+            || out.stem.contains(['/', '\\'])
+            || out.stem.chars().any(char::is_control)
+        {
+            return Err(Error::invalid_input(
+                "file name",
+                "the stem must be a plain file name",
+            ));
+        }
+        std::fs::create_dir_all(&out.dir).map_err(|e| {
+            Error::invalid_input(
+                "output folder",
+                format!("cannot create {}: {e}", out.dir.display()),
+            )
+        })?;
+        let path = |ext: &str| out.dir.join(format!("{}.{ext}", out.stem));
+        let mut planned: Vec<(PathBuf, Vec<u8>, Sensitivity)> = vec![
+            (path("pem"), self.to_pem().into_bytes(), Sensitivity::Public),
+            (path("cer"), self.der().to_vec(), Sensitivity::Public),
+        ];
+        let key = self.private_key_pem();
+        if let Some(k) = &key {
+            planned.push((
+                path("key.pem"),
+                k.expose_secret().as_bytes().to_vec(),
+                Sensitivity::Secret,
+            ));
+        }
+        #[cfg(feature = "pfx")]
+        if let Some(password) = &out.pfx_password {
+            planned.push((
+                path("pfx"),
+                self.to_pfx(password, out.pfx_encryption)?,
+                Sensitivity::Secret,
+            ));
+        }
+        #[cfg(not(feature = "pfx"))]
+        if out.pfx_password.is_some() {
+            return Err(Error::invalid_input(
+                "PFX",
+                "writing a PFX needs the `pfx` feature",
+            ));
+        }
+        if !out.overwrite
+            && let Some((existing, _, _)) = planned.iter().find(|(p, _, _)| p.exists())
+        {
+            return Err(Error::invalid_input(
+                "output file",
+                format!(
+                    "{} already exists; choose another folder or allow overwriting",
+                    existing.display()
+                ),
+            ));
+        }
+        let mut files = CertificateFiles::default();
+        for (p, bytes, sensitivity) in planned {
+            write_atomic(&p, &bytes, sensitivity, out.overwrite)?;
+            match p.extension().and_then(|e| e.to_str()) {
+                Some("cer") => files.certificate_cer = Some(p),
+                Some("pfx") => files.pfx = Some(p),
+                _ if p.to_string_lossy().ends_with(".key.pem") => files.private_key_pem = Some(p),
+                _ => files.certificate_pem = Some(p),
+            }
+        }
+        Ok(files)
+    }
+}

@@ -1,0 +1,306 @@
+//! Credentials: the certificate or secret the product signs in with, handed over safely,
+//! audited and rotated.
+//!
+//! - [`Certificate`]: generate an RSA-2048 certificate, or import one (PEM, DER, PFX), and
+//!   export it (PEM, CER, private key PEM, PFX with AES-256 or legacy 3DES).
+//! - [`NewCredential`]: what [`AppRegistration::with_credential`](crate::registration::AppRegistration::with_credential)
+//!   attaches in the registration's own round trips (a certificate rides in the app's creation,
+//!   a secret beside the service principal's).
+//! - [`CredentialProvisioner`]: add, list, rotate and remove credentials of an existing app.
+//! - [`ConnectionDetails`]: what the product's connection wizard asks for.
+//!
+//! Credentials the crate creates carry a display name starting with [`CREATED_BY`], so a
+//! re-run can recognise them; credentials it did not create are never removed.
+
+use std::fmt;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::auth::ClientSecret;
+use crate::error::{Error, Result};
+use crate::ids::Thumbprint;
+
+pub mod certificate;
+mod connection;
+mod files;
+#[cfg(feature = "pfx")]
+mod pfx;
+pub(crate) mod provisioner;
+mod verify;
+
+pub use certificate::Certificate;
+pub use connection::ConnectionDetails;
+pub use files::{CertificateFiles, CertificateOutput};
+#[cfg(feature = "pfx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pfx")))]
+pub use pfx::PfxEncryption;
+pub use provisioner::{CredentialProvisioner, Rotation};
+pub use verify::{SignInCheck, verify_sign_in};
+
+/// The prefix of the display name of every credential the crate creates.
+pub const CREATED_BY: &str = "entra-appreg";
+
+/// The default lifetime of a client secret: two years.
+pub const DEFAULT_SECRET_DAYS: u32 = 730;
+
+/// The longest secret lifetime the crate asks for.
+pub const MAX_SECRET_DAYS: u32 = 3650;
+
+/// The kind of a credential.
+pub use crate::profile::CredentialKind;
+
+/// Options for a new client secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretOptions {
+    /// What the secret is for (shown in the portal after the [`CREATED_BY`] prefix).
+    pub description: String,
+    /// Lifetime in days (1 to 3650; default 730).
+    pub valid_days: u32,
+}
+
+impl Default for SecretOptions {
+    fn default() -> Self {
+        Self {
+            description: "client secret".into(),
+            valid_days: DEFAULT_SECRET_DAYS,
+        }
+    }
+}
+
+impl SecretOptions {
+    /// A secret valid for `valid_days`.
+    pub fn valid_for_days(valid_days: u32) -> Self {
+        Self {
+            valid_days,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.valid_days == 0 || self.valid_days > MAX_SECRET_DAYS {
+            return Err(Error::invalid_input(
+                "lifetime",
+                format!(
+                    "a secret must be valid for 1 to {MAX_SECRET_DAYS} days, not {}",
+                    self.valid_days
+                ),
+            ));
+        }
+        if self.description.chars().any(char::is_control) || self.description.chars().count() > 200
+        {
+            return Err(Error::invalid_input(
+                "secret description",
+                "must be printable and at most 200 characters",
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn display_name(&self) -> String {
+        format!(
+            "{CREATED_BY}: {} {}",
+            self.description,
+            OffsetDateTime::now_utc().date()
+        )
+    }
+
+    pub(crate) fn end(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + time::Duration::days(i64::from(self.valid_days))
+    }
+}
+
+/// The display name the crate gives a certificate it registers.
+pub(crate) fn certificate_display_name(cert: &Certificate) -> String {
+    format!("{CREATED_BY}: {}", cert.subject())
+}
+
+/// A credential to attach.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum NewCredential {
+    /// Register this certificate (its public part only is uploaded).
+    Certificate(Box<Certificate>),
+    /// Create a client secret.
+    Secret(SecretOptions),
+}
+
+impl NewCredential {
+    /// Its kind.
+    pub fn kind(&self) -> CredentialKind {
+        match self {
+            NewCredential::Certificate(_) => CredentialKind::Certificate,
+            NewCredential::Secret(_) => CredentialKind::Secret,
+        }
+    }
+
+    /// Checks what can be checked without the tenant (lifetimes, an expired certificate, a
+    /// certificate without its private key).
+    pub fn check(&self) -> Result<()> {
+        match self {
+            NewCredential::Certificate(c) => c.check_usable(true),
+            NewCredential::Secret(s) => s.check(),
+        }
+    }
+}
+
+/// A new client secret: shown once, by Graph, in the reply that created it.
+///
+/// `Debug` and `Serialize` never include the value; read it with [`ClientSecret::expose_secret`].
+#[derive(Debug, Clone, Serialize)]
+pub struct NewSecret {
+    /// The credential id.
+    pub key_id: uuid::Uuid,
+    /// The secret.
+    #[serde(skip)]
+    pub secret: ClientSecret,
+    /// The first characters, as the portal shows them.
+    pub hint: Option<String>,
+    /// The display name.
+    pub display_name: String,
+    /// Start of validity.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub start: Option<OffsetDateTime>,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires: Option<OffsetDateTime>,
+}
+
+/// The credential a call attached.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum IssuedCredential {
+    /// A certificate.
+    Certificate {
+        /// The keyCredential id.
+        key_id: uuid::Uuid,
+        /// Its thumbprint.
+        thumbprint: Thumbprint,
+        /// Start of validity.
+        #[serde(with = "time::serde::rfc3339")]
+        not_before: OffsetDateTime,
+        /// End of validity.
+        #[serde(with = "time::serde::rfc3339")]
+        not_after: OffsetDateTime,
+    },
+    /// A client secret.
+    Secret(NewSecret),
+}
+
+impl IssuedCredential {
+    /// The credential id.
+    pub fn key_id(&self) -> uuid::Uuid {
+        match self {
+            IssuedCredential::Certificate { key_id, .. } => *key_id,
+            IssuedCredential::Secret(s) => s.key_id,
+        }
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> CredentialKind {
+        match self {
+            IssuedCredential::Certificate { .. } => CredentialKind::Certificate,
+            IssuedCredential::Secret(_) => CredentialKind::Secret,
+        }
+    }
+
+    /// When it expires.
+    pub fn expires(&self) -> Option<OffsetDateTime> {
+        match self {
+            IssuedCredential::Certificate { not_after, .. } => Some(*not_after),
+            IssuedCredential::Secret(s) => s.expires,
+        }
+    }
+
+    pub(crate) fn for_certificate(cert: &Certificate, key_id: uuid::Uuid) -> Self {
+        IssuedCredential::Certificate {
+            key_id,
+            thumbprint: cert.thumbprint().clone(),
+            not_before: cert.not_before(),
+            not_after: cert.not_after(),
+        }
+    }
+}
+
+/// A credential of an application, as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CredentialInfo {
+    /// Certificate or secret.
+    pub kind: CredentialKind,
+    /// The credential id.
+    pub key_id: uuid::Uuid,
+    /// Its display name.
+    pub display_name: Option<String>,
+    /// Start of validity.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub start: Option<OffsetDateTime>,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires: Option<OffsetDateTime>,
+    /// The certificate's thumbprint (certificates whose key was read).
+    pub thumbprint: Option<Thumbprint>,
+    /// Whether the crate created it (its display name starts with [`CREATED_BY`]).
+    pub created_by_crate: bool,
+}
+
+impl CredentialInfo {
+    /// Whether it expires within `days` from now (or has expired).
+    pub fn expires_within(&self, days: u32) -> bool {
+        self.expires
+            .is_some_and(|e| e <= OffsetDateTime::now_utc() + time::Duration::days(i64::from(days)))
+    }
+}
+
+impl fmt::Display for CredentialInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.key_id)?;
+        if let Some(t) = &self.thumbprint {
+            write!(f, " (thumbprint {t})")?;
+        }
+        if let Some(n) = &self.display_name {
+            write!(f, " \"{n}\"")?;
+        }
+        match self.expires {
+            Some(e) => write!(f, ", expires {}", e.date()),
+            None => write!(f, ", no expiry"),
+        }
+    }
+}
+
+/// Warnings for credentials that expire within `days`.
+pub fn expiry_warnings(credentials: &[CredentialInfo], days: u32) -> Vec<String> {
+    let now = OffsetDateTime::now_utc();
+    credentials
+        .iter()
+        .filter(|c| c.expires_within(days))
+        .map(|c| match c.expires {
+            Some(e) if e <= now => format!("{c} has expired: rotate it"),
+            _ => format!("{c} expires within {days} days: rotate it"),
+        })
+        .collect()
+}
+
+pub(crate) fn is_created_by_crate(display_name: Option<&str>) -> bool {
+    display_name.is_some_and(|n| n.starts_with(CREATED_BY))
+}
+
+/// Maps Graph's lifetime-policy refusal to a clear error.
+pub(crate) fn lifetime_policy_error(e: Error, kind: CredentialKind, days: i64) -> Error {
+    match &e {
+        Error::Graph(g) if g.code.as_deref() == Some("CredentialInvalidLifetimeAsPerAppPolicy") => {
+            let policy = g.message.as_deref().and_then(|m| {
+                let start = m.find("policy '")? + 8;
+                let len = m[start..].find('\'')?;
+                Some(m[start..start + len].to_owned())
+            });
+            Error::CredentialLifetimePolicy {
+                kind,
+                requested_days: days,
+                policy,
+                request_id: g.request_id.clone(),
+            }
+        }
+        _ => e,
+    }
+}

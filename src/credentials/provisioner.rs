@@ -1,0 +1,307 @@
+//! Adding, listing, rotating and removing the credentials of an existing application.
+
+use serde::Serialize;
+
+use super::{
+    Certificate, CredentialInfo, CredentialKind, IssuedCredential, NewCredential, NewSecret,
+    SecretOptions, certificate_display_name, is_created_by_crate, lifetime_policy_error,
+};
+use crate::auth::ClientSecret;
+use crate::error::{Error, Result};
+use crate::graph::models::{Application, KeyCredential};
+use crate::graph::{Graph, requests};
+use crate::ids::{ObjectId, Thumbprint};
+use crate::profile::PermissionProfile;
+
+/// Manages the credentials of one application.
+///
+/// ```no_run
+/// # async fn run(graph: entra_appreg::Graph, app: entra_appreg::ObjectId) -> entra_appreg::Result<()> {
+/// use entra_appreg::credentials::{Certificate, CredentialProvisioner, NewCredential};
+/// let provisioner = CredentialProvisioner::new(&graph, app);
+/// for c in provisioner.list().await? {
+///     println!("{c}");
+/// }
+/// let cert = Certificate::generate("Contoso Backup", 365)?;
+/// let rotation = provisioner.rotate(NewCredential::Certificate(Box::new(cert))).await?;
+/// println!("retired {} older credentials", rotation.removed.len());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct CredentialProvisioner<'g> {
+    graph: &'g Graph,
+    app: ObjectId,
+    profile: Option<PermissionProfile>,
+}
+
+/// The outcome of [`CredentialProvisioner::rotate`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Rotation {
+    /// The new credential, in place before anything was removed.
+    pub issued: IssuedCredential,
+    /// The older crate-created credentials of the same kind that were removed.
+    pub removed: Vec<CredentialInfo>,
+}
+
+impl<'g> CredentialProvisioner<'g> {
+    /// Manages the application with this object id.
+    pub fn new(graph: &'g Graph, application_object_id: ObjectId) -> Self {
+        Self {
+            graph,
+            app: application_object_id,
+            profile: None,
+        }
+    }
+
+    /// Applies the profile's credential rule (Backup-SharePoint: certificates only) before any
+    /// request is sent.
+    pub fn for_profile(mut self, profile: PermissionProfile) -> Self {
+        self.profile = Some(profile);
+        self
+    }
+
+    fn check(&self, new: &NewCredential) -> Result<()> {
+        if let Some(p) = &self.profile {
+            p.check_credential(new.kind())?;
+        }
+        new.check()
+    }
+
+    /// Reads the app's key credentials with their keys (`$select=keyCredentials`, the only read
+    /// that returns them) and its password credentials.
+    async fn read(&self) -> Result<Application> {
+        self.graph
+            .send_json(
+                &crate::graph::GraphRequest::get(format!("/applications/{}", self.app))
+                    .query("$select", "id,keyCredentials,passwordCredentials"),
+            )
+            .await
+    }
+
+    /// Every credential of the app, with expiry and whether the crate created it.
+    pub async fn list(&self) -> Result<Vec<CredentialInfo>> {
+        Ok(list_of(&self.read().await?))
+    }
+
+    /// Adds a credential.
+    pub async fn add(&self, new: &NewCredential) -> Result<IssuedCredential> {
+        self.check(new)?;
+        match new {
+            NewCredential::Certificate(cert) => self.add_certificate(cert).await,
+            NewCredential::Secret(options) => {
+                self.add_secret(options).await.map(IssuedCredential::Secret)
+            }
+        }
+    }
+
+    /// Registers a certificate: reads the existing keys and PATCHes the whole list with the new
+    /// one appended, so every certificate already there survives.
+    pub async fn add_certificate(&self, cert: &Certificate) -> Result<IssuedCredential> {
+        if let Some(p) = &self.profile {
+            p.check_credential(CredentialKind::Certificate)?;
+        }
+        cert.check_usable(true)?;
+        let app = self.read().await?;
+        let mut keys = app.key_credentials.unwrap_or_default();
+        if let Some(existing) = keys
+            .iter()
+            .find(|k| key_thumbprint(k).as_ref() == Some(cert.thumbprint()))
+        {
+            // Already registered (a re-run after a lost reply): nothing to add.
+            return Ok(IssuedCredential::for_certificate(
+                cert,
+                existing.key_id.unwrap_or_default(),
+            ));
+        }
+        let new = cert.key_credential(&certificate_display_name(cert));
+        let key_id = new.key_id.unwrap_or_default();
+        keys.push(new);
+        let days = (cert.not_after() - cert.not_before()).whole_days();
+        self.patch_keys(keys)
+            .await
+            .map_err(|e| lifetime_policy_error(e, CredentialKind::Certificate, days))?;
+        Ok(IssuedCredential::for_certificate(cert, key_id))
+    }
+
+    async fn patch_keys(&self, keys: Vec<KeyCredential>) -> Result<()> {
+        let body = Application {
+            key_credentials: Some(keys),
+            ..Default::default()
+        };
+        self.graph
+            .send(&requests::update_application(self.app, &body)?)
+            .await
+            .map(|_| ())
+    }
+
+    /// Creates a client secret (`addPassword`). A Backup-SharePoint provisioner refuses before
+    /// sending anything.
+    pub async fn add_secret(&self, options: &SecretOptions) -> Result<NewSecret> {
+        if let Some(p) = &self.profile {
+            p.check_credential(CredentialKind::Secret)?;
+        }
+        options.check()?;
+        let request = requests::add_password(self.app, &options.display_name(), options.end())?;
+        let reply: PasswordReply = self.graph.send_json(&request).await.map_err(|e| {
+            lifetime_policy_error(e, CredentialKind::Secret, i64::from(options.valid_days))
+        })?;
+        reply.into_secret()
+    }
+
+    /// Removes crate-created credentials by id. Credentials the crate did not create are refused
+    /// (an error, before anything is removed).
+    pub async fn remove(&self, key_ids: &[uuid::Uuid]) -> Result<Vec<CredentialInfo>> {
+        let app = self.read().await?;
+        let all = list_of(&app);
+        let chosen: Vec<CredentialInfo> = all
+            .iter()
+            .filter(|c| key_ids.contains(&c.key_id))
+            .cloned()
+            .collect();
+        if let Some(foreign) = chosen.iter().find(|c| !c.created_by_crate) {
+            return Err(Error::invalid_input(
+                "credential",
+                format!(
+                    "{foreign} was not created by {}; it is left alone",
+                    super::CREATED_BY
+                ),
+            ));
+        }
+        self.remove_listed(&app, &chosen).await?;
+        Ok(chosen)
+    }
+
+    async fn remove_listed(&self, app: &Application, chosen: &[CredentialInfo]) -> Result<()> {
+        let certs: Vec<uuid::Uuid> = chosen
+            .iter()
+            .filter(|c| c.kind == CredentialKind::Certificate)
+            .map(|c| c.key_id)
+            .collect();
+        if !certs.is_empty() {
+            let keep: Vec<KeyCredential> = app
+                .key_credentials
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|k| !k.key_id.is_some_and(|id| certs.contains(&id)))
+                .collect();
+            self.patch_keys(keep).await?;
+        }
+        for secret in chosen.iter().filter(|c| c.kind == CredentialKind::Secret) {
+            let removed = self
+                .graph
+                .send(&requests::remove_password(self.app, secret.key_id)?)
+                .await;
+            match removed {
+                // Already gone (a re-run after a lost reply).
+                Err(e) if e.status() == Some(404) => {}
+                other => {
+                    other?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a new credential, then removes the older crate-created credentials of the same kind:
+    /// overlap, never a gap. Credentials the crate did not create are untouched.
+    pub async fn rotate(&self, new: NewCredential) -> Result<Rotation> {
+        self.check(&new)?;
+        let issued = self.add(&new).await?;
+        let removed = self.retire_older(new.kind(), issued.key_id()).await?;
+        Ok(Rotation { issued, removed })
+    }
+
+    /// Removes the crate-created credentials of `kind` other than `keep`. Credentials the crate
+    /// did not create are untouched.
+    pub async fn retire_older(
+        &self,
+        kind: CredentialKind,
+        keep: uuid::Uuid,
+    ) -> Result<Vec<CredentialInfo>> {
+        let app = self.read().await?;
+        let older: Vec<CredentialInfo> = list_of(&app)
+            .into_iter()
+            .filter(|c| c.created_by_crate && c.kind == kind && c.key_id != keep)
+            .collect();
+        if !older.is_empty() {
+            self.remove_listed(&app, &older).await?;
+        }
+        Ok(older)
+    }
+}
+
+/// The thumbprint of a key credential whose `key` was read.
+pub(crate) fn key_thumbprint(k: &KeyCredential) -> Option<Thumbprint> {
+    use base64::Engine;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(k.key.as_deref()?)
+        .ok()?;
+    Some(Thumbprint::of_der(&der))
+}
+
+pub(crate) fn list_of(app: &Application) -> Vec<CredentialInfo> {
+    let certs = app.key_credentials.iter().flatten().filter_map(|k| {
+        Some(CredentialInfo {
+            kind: CredentialKind::Certificate,
+            key_id: k.key_id?,
+            display_name: k.display_name.clone(),
+            start: k.start_date_time,
+            expires: k.end_date_time,
+            thumbprint: key_thumbprint(k),
+            created_by_crate: is_created_by_crate(k.display_name.as_deref()),
+        })
+    });
+    let secrets = app.password_credentials.iter().flatten().filter_map(|p| {
+        Some(CredentialInfo {
+            kind: CredentialKind::Secret,
+            key_id: p.key_id?,
+            display_name: p.display_name.clone(),
+            start: p.start_date_time,
+            expires: p.end_date_time,
+            thumbprint: None,
+            created_by_crate: is_created_by_crate(p.display_name.as_deref()),
+        })
+    });
+    certs.chain(secrets).collect()
+}
+
+/// The reply of `addPassword`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PasswordReply {
+    key_id: Option<uuid::Uuid>,
+    secret_text: Option<String>,
+    hint: Option<String>,
+    display_name: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    start_date_time: Option<time::OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    end_date_time: Option<time::OffsetDateTime>,
+}
+
+impl PasswordReply {
+    pub(crate) fn into_secret(self) -> Result<NewSecret> {
+        let missing = |what: &str| {
+            Error::decode(crate::error::DecodeError::new(
+                "the reply to addPassword",
+                format!("it has no {what}"),
+                b"",
+            ))
+        };
+        Ok(NewSecret {
+            key_id: self.key_id.ok_or_else(|| missing("keyId"))?,
+            secret: ClientSecret::new(self.secret_text.ok_or_else(|| missing("secretText"))?),
+            hint: self.hint,
+            display_name: self.display_name.unwrap_or_default(),
+            start: self.start_date_time,
+            expires: self.end_date_time,
+        })
+    }
+}
+
+impl std::fmt::Debug for PasswordReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordReply(<redacted>)")
+    }
+}

@@ -1,0 +1,663 @@
+//! Certificates and secrets: generation, import, export, upload without loss, no orphans,
+//! rotation, sign-in as the new app.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{fake_graph, graph_round_trips, graph_writes};
+use entra_appreg::auth::{AssertionAlgorithm, ClientCertificateCredential, ClientSecretCredential};
+use entra_appreg::credentials::{
+    Certificate, CertificateOutput, ConnectionDetails, CredentialKind, CredentialProvisioner,
+    IssuedCredential, NewCredential, PfxEncryption, SecretOptions, verify_sign_in,
+};
+use entra_appreg::fake::{FakeGraph, Fault, FaultRule};
+use entra_appreg::graph::models::{Application, KeyCredential};
+use entra_appreg::profile::PermissionProfile;
+use entra_appreg::registration::AppRegistration;
+use entra_appreg::{Error, Graph};
+use secrecy::{ExposeSecret, SecretString};
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/certs/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn cert() -> Certificate {
+    Certificate::generate("Contoso Backup", 365).unwrap()
+}
+
+#[test]
+fn x5t_headers_are_the_thumbprint_in_base64url() {
+    use base64::Engine;
+    let c = cert();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c.x5t())
+        .unwrap();
+    let hex: String = raw.iter().map(|b| format!("{b:02X}")).collect();
+    assert_eq!(hex, c.thumbprint().as_str());
+    use sha2::Digest;
+    let s256 =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(c.der()));
+    assert_eq!(c.x5t_s256(), s256);
+}
+
+#[test]
+fn imports_refuse_weak_non_rsa_expired_and_keyless_certificates() {
+    let weak =
+        Certificate::from_pem(&(fixture("rsa1024.pem") + &fixture("rsa1024.key.pem"))).unwrap_err();
+    assert!(weak.to_string().contains("1024 bits"), "{weak}");
+    let ec = Certificate::from_pem(&fixture("ec.pem")).unwrap_err();
+    assert!(ec.to_string().contains("not RSA"), "{ec}");
+    let ec_key =
+        Certificate::from_pem(&(fixture("pkcs1.pem") + &fixture("ec.key.pem"))).unwrap_err();
+    assert!(ec_key.to_string().contains("not an RSA key"), "{ec_key}");
+
+    // PKCS#1 keys are accepted and converted.
+    let pkcs1 = Certificate::from_pem(&(fixture("pkcs1.pem") + &fixture("pkcs1.key.pem"))).unwrap();
+    assert!(pkcs1.has_private_key());
+    assert_eq!(pkcs1.key_bits(), 2048);
+
+    // Expired: a certificate whose validity ended yesterday.
+    let key = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+        .unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+    params.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    let old = params.self_signed(&key).unwrap();
+    let expired = Certificate::from_pem(&(old.pem() + &key.serialize_pem())).unwrap();
+    let err = expired.check_usable(true).unwrap_err();
+    assert!(err.to_string().contains("expired"), "{err}");
+    assert!(
+        NewCredential::Certificate(Box::new(expired))
+            .check()
+            .is_err()
+    );
+
+    let keyless = Certificate::from_der(cert().der()).unwrap();
+    assert!(
+        keyless
+            .check_usable(true)
+            .unwrap_err()
+            .to_string()
+            .contains("private key")
+    );
+    assert!(Certificate::from_pem("not pem").is_err());
+    assert!(Certificate::from_der(b"\x30\x03\x02\x01").is_err());
+}
+
+#[test]
+fn pfx_opens_with_its_password_only_in_both_encryptions() {
+    let c = cert();
+    let password = SecretString::from("correct horse".to_owned());
+    for enc in [PfxEncryption::Aes256, PfxEncryption::LegacyTripleDes] {
+        let pfx = c.to_pfx(&password, enc).unwrap();
+        let back = Certificate::from_pfx(&pfx, &password).unwrap();
+        assert_eq!(back.thumbprint(), c.thumbprint());
+        assert!(back.has_private_key());
+        let wrong = Certificate::from_pfx(&pfx, &SecretString::from("wrong".to_owned()));
+        assert!(wrong.is_err(), "{enc:?} opened with a wrong password");
+    }
+    assert!(
+        c.to_pfx(&SecretString::from(String::new()), PfxEncryption::Aes256)
+            .is_err()
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn files_are_owner_only_for_keys_and_never_overwritten_unless_asked() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("appreg-files-{}", uuid::Uuid::new_v4()));
+    let c = cert();
+    let mut out = CertificateOutput::new(&dir, "contoso");
+    out.pfx_password = Some(SecretString::from("pw".to_owned()));
+    let files = c.write_files(&out).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(files.private_key_pem.as_ref().unwrap()), 0o600);
+    assert_eq!(mode(files.pfx.as_ref().unwrap()), 0o600);
+    assert_eq!(
+        std::fs::read(files.certificate_cer.as_ref().unwrap()).unwrap(),
+        c.der()
+    );
+    let reread = Certificate::from_file(files.private_key_pem.as_ref().unwrap(), None);
+    assert!(reread.is_err(), "a key file alone is not a certificate");
+    let pem = std::fs::read_to_string(files.certificate_pem.as_ref().unwrap()).unwrap()
+        + &std::fs::read_to_string(files.private_key_pem.as_ref().unwrap()).unwrap();
+    assert_eq!(
+        Certificate::from_pem(&pem).unwrap().thumbprint(),
+        c.thumbprint()
+    );
+
+    // A second certificate with the same names: refused, and the first files are intact.
+    let other = cert();
+    let err = other.write_files(&out).unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    assert_eq!(
+        std::fs::read(files.certificate_cer.as_ref().unwrap()).unwrap(),
+        c.der()
+    );
+    out.overwrite = true;
+    other.write_files(&out).unwrap();
+    assert_eq!(
+        std::fs::read(files.certificate_cer.as_ref().unwrap()).unwrap(),
+        other.der()
+    );
+    // No temporary files left behind.
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn fresh_registration_with_a_certificate_or_secret_takes_four_round_trips() {
+    for credential in [
+        NewCredential::Certificate(Box::new(cert())),
+        NewCredential::Secret(SecretOptions::default()),
+    ] {
+        let fake = FakeGraph::start().await;
+        let (graph, _) = fake_graph(&fake);
+        let kind = credential.kind();
+        let app = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+            .unwrap()
+            .with_credential(credential)
+            .apply(&graph)
+            .await
+            .unwrap();
+        assert_eq!(graph_round_trips(&fake).len(), 4, "{kind}");
+        let stored = &fake.snapshot().applications[0];
+        match app.credential.as_ref().unwrap() {
+            IssuedCredential::Certificate { key_id, .. } => {
+                let keys = stored.key_credentials.as_ref().unwrap();
+                assert_eq!(keys.len(), 1);
+                assert_eq!(keys[0].key_id, Some(*key_id));
+                assert!(
+                    keys[0]
+                        .display_name
+                        .as_deref()
+                        .unwrap()
+                        .starts_with("entra-appreg")
+                );
+            }
+            IssuedCredential::Secret(s) => {
+                let secrets = fake.secret_texts(app.application_object_id);
+                assert_eq!(secrets, vec![s.secret.expose_secret().to_owned()]);
+                assert_eq!(stored.password_credentials.as_ref().unwrap().len(), 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        // The secret is never serialised with the result.
+        let json = serde_json::to_string(&app).unwrap();
+        for s in fake.secret_texts(app.application_object_id) {
+            assert!(!json.contains(&s));
+            assert!(!format!("{app:?}").contains(&s));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_secret_for_sharepoint_backup_is_refused_before_any_request() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupSharePoint)
+        .unwrap()
+        .with_credential(NewCredential::Secret(SecretOptions::default()));
+    for err in [
+        reg.plan(&graph).await.unwrap_err(),
+        reg.apply(&graph).await.unwrap_err(),
+    ] {
+        assert!(err.is_invalid_input());
+        assert!(
+            err.to_string()
+                .contains("SharePoint Online accepts only certificates"),
+            "{err}"
+        );
+    }
+    let provisioner = CredentialProvisioner::new(
+        &graph,
+        entra_appreg::ObjectId::from_uuid(uuid::Uuid::new_v4()),
+    )
+    .for_profile(PermissionProfile::BackupSharePoint);
+    assert!(
+        provisioner
+            .add_secret(&SecretOptions::default())
+            .await
+            .is_err()
+    );
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+}
+
+#[tokio::test]
+async fn zero_or_too_long_lifetimes_are_refused_before_any_request() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    for days in [0, 100_000] {
+        let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+            .unwrap()
+            .with_credential(NewCredential::Secret(SecretOptions::valid_for_days(days)));
+        assert!(reg.apply(&graph).await.unwrap_err().is_invalid_input());
+    }
+    assert!(Certificate::generate("x", 0).is_err());
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_lifetime_policy_refusal_names_the_policy_and_leaves_no_secret() {
+    let fake = FakeGraph::start().await;
+    fake.set_password_lifetime_limit(Some(time::Duration::days(180)));
+    let (graph, _) = fake_graph(&fake);
+    let err = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+        .unwrap()
+        .with_credential(NewCredential::Secret(SecretOptions::valid_for_days(365)))
+        .apply(&graph)
+        .await
+        .unwrap_err();
+    let Error::CredentialLifetimePolicy {
+        kind,
+        requested_days,
+        ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!((*kind, *requested_days), (CredentialKind::Secret, 365));
+    assert!(err.to_string().contains("shorter lifetime"), "{err}");
+    assert!(
+        fake.snapshot().applications[0]
+            .password_credentials
+            .iter()
+            .flatten()
+            .next()
+            .is_none()
+    );
+    // Within the policy, a re-run completes.
+    let app = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+        .unwrap()
+        .with_credential(NewCredential::Secret(SecretOptions::valid_for_days(90)))
+        .apply(&graph)
+        .await
+        .unwrap();
+    assert!(app.is_complete() && app.credential.is_some());
+}
+
+#[tokio::test]
+async fn a_failure_after_add_password_removes_the_secret() {
+    let fake = FakeGraph::start().await;
+    fake.inject_fault(
+        FaultRule::new(Fault::Status {
+            status: 500,
+            retry_after: None,
+        })
+        .path_contains("appRoleAssignedTo")
+        .times(100),
+    );
+    let (graph, _) = fake_graph(&fake);
+    let err = AppRegistration::new("Contoso Backup", PermissionProfile::MigrationSource)
+        .unwrap()
+        .with_credential(NewCredential::Secret(SecretOptions::default()))
+        .apply(&graph)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(500), "{err}");
+    let app = &fake.snapshot().applications[0];
+    assert!(
+        app.password_credentials.iter().flatten().next().is_none(),
+        "orphaned secret: {app:?}"
+    );
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.path.ends_with("/removePassword"))
+    );
+}
+
+#[tokio::test]
+async fn a_secret_that_cannot_be_removed_is_returned_inside_the_error() {
+    let fake = FakeGraph::start().await;
+    for fragment in ["appRoleAssignedTo", "removePassword"] {
+        fake.inject_fault(
+            FaultRule::new(Fault::Status {
+                status: 500,
+                retry_after: None,
+            })
+            .path_contains(fragment)
+            .times(100),
+        );
+    }
+    let (graph, _) = fake_graph(&fake);
+    let err = AppRegistration::new("Contoso Backup", PermissionProfile::MigrationSource)
+        .unwrap()
+        .with_credential(NewCredential::Secret(SecretOptions::default()))
+        .apply(&graph)
+        .await
+        .unwrap_err();
+    let Error::CredentialNotRemoved { credential, .. } = &err else {
+        panic!("{err:?}")
+    };
+    let IssuedCredential::Secret(secret) = credential.as_ref() else {
+        panic!()
+    };
+    let live = fake.secret_texts(fake.snapshot().applications[0].id.unwrap());
+    assert_eq!(live, vec![secret.secret.expose_secret().to_owned()]);
+    assert!(!err.to_string().contains(secret.secret.expose_secret()));
+    assert!(!format!("{err:?}").contains(secret.secret.expose_secret()));
+    assert!(err.to_string().contains("could not be removed"), "{err}");
+}
+
+#[tokio::test]
+async fn adding_a_certificate_to_an_existing_app_keeps_every_certificate_already_there() {
+    use base64::Engine;
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let admin_cert = cert();
+    let mut existing = admin_cert.key_credential("uploaded by an admin");
+    existing.key_id = Some(uuid::Uuid::new_v4());
+    fake.seed_application(Application {
+        display_name: Some("Contoso Backup".into()),
+        unique_name: Some("contoso-backup".into()),
+        sign_in_audience: Some("AzureADMyOrg".into()),
+        key_credentials: Some(vec![existing.clone()]),
+        ..Default::default()
+    });
+    let new = cert();
+    let app = AppRegistration::new("Contoso Backup", PermissionProfile::MigrationSource)
+        .unwrap()
+        .with_credential(NewCredential::Certificate(Box::new(new.clone())))
+        .apply(&graph)
+        .await
+        .unwrap();
+    let keys: Vec<KeyCredential> = fake.snapshot().applications[0]
+        .key_credentials
+        .clone()
+        .unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().any(|k| k.key_id == existing.key_id));
+    assert!(
+        keys.iter()
+            .any(|k| Some(k.key_id.unwrap()) == app.credential.as_ref().map(|c| c.key_id()))
+    );
+    // Both keys are the real certificates (read back with $select=keyCredentials).
+    let with_keys: Application = graph
+        .send_json(&entra_appreg::graph::requests::application_key_credentials(
+            app.application_object_id,
+        ))
+        .await
+        .unwrap();
+    let ders: Vec<Vec<u8>> = with_keys
+        .key_credentials
+        .unwrap()
+        .iter()
+        .map(|k| {
+            base64::engine::general_purpose::STANDARD
+                .decode(k.key.as_ref().unwrap())
+                .unwrap()
+        })
+        .collect();
+    assert!(ders.contains(&admin_cert.der().to_vec()) && ders.contains(&new.der().to_vec()));
+
+    // The provisioner keeps both too, and a re-run with the same certificate adds nothing.
+    let third = cert();
+    let provisioner = CredentialProvisioner::new(&graph, app.application_object_id);
+    provisioner.add_certificate(&third).await.unwrap();
+    provisioner.add_certificate(&third).await.unwrap();
+    assert_eq!(
+        fake.snapshot().applications[0]
+            .key_credentials
+            .as_ref()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn rotation_adds_before_it_removes_and_never_touches_foreign_credentials() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let app = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+        .unwrap()
+        .with_credential(NewCredential::Secret(SecretOptions::default()))
+        .apply(&graph)
+        .await
+        .unwrap();
+    let first = app.credential.unwrap().key_id();
+    // A secret an admin made by hand.
+    let foreign: serde_json::Value = graph
+        .send_json(
+            &entra_appreg::graph::requests::add_password(
+                app.application_object_id,
+                "made in the portal",
+                time::OffsetDateTime::now_utc() + time::Duration::days(10),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let provisioner = CredentialProvisioner::new(&graph, app.application_object_id);
+    fake.clear_requests();
+    let rotation = provisioner
+        .rotate(NewCredential::Secret(SecretOptions::default()))
+        .await
+        .unwrap();
+    assert_eq!(
+        rotation
+            .removed
+            .iter()
+            .map(|c| c.key_id)
+            .collect::<Vec<_>>(),
+        vec![first]
+    );
+    let listed = provisioner.list().await.unwrap();
+    let ids: Vec<_> = listed.iter().map(|c| c.key_id.to_string()).collect();
+    assert!(ids.contains(&foreign["keyId"].as_str().unwrap().to_owned()));
+    assert!(ids.contains(&rotation.issued.key_id().to_string()));
+    assert_eq!(listed.len(), 2);
+    // Overlap: the add came before the remove.
+    let writes: Vec<String> = graph_writes(&fake).iter().map(|r| r.path.clone()).collect();
+    let add = writes
+        .iter()
+        .position(|p| p.ends_with("addPassword"))
+        .unwrap();
+    let remove = writes
+        .iter()
+        .position(|p| p.ends_with("removePassword"))
+        .unwrap();
+    assert!(add < remove, "{writes:?}");
+    // Removing a foreign credential is refused.
+    let foreign_id: uuid::Uuid = foreign["keyId"].as_str().unwrap().parse().unwrap();
+    assert!(provisioner.remove(&[foreign_id]).await.is_err());
+    // Expiry audit: the admin's secret expires within 30 days.
+    let warnings = entra_appreg::credentials::expiry_warnings(&listed, 30);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+}
+
+#[tokio::test]
+async fn a_rerun_can_retire_the_older_certificates_it_created() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let reg = |c: Certificate| {
+        AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+            .unwrap()
+            .with_credential(NewCredential::Certificate(Box::new(c)))
+    };
+    let first = reg(cert()).apply(&graph).await.unwrap();
+    assert!(first.is_complete());
+    let plan = reg(cert()).plan(&graph).await.unwrap();
+    assert!(
+        plan.warnings.iter().any(|w| w.code == "older_credentials"),
+        "{plan}"
+    );
+    let newest = cert();
+    let app = reg(newest.clone())
+        .retire_previous_credentials(true)
+        .apply(&graph)
+        .await
+        .unwrap();
+    assert_eq!(app.retired_credentials.len(), 1);
+    let keys = fake.snapshot().applications[0]
+        .key_credentials
+        .clone()
+        .unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].key_id, app.credential.as_ref().map(|c| c.key_id()));
+}
+
+async fn sign_in_as(
+    fake: &FakeGraph,
+    provider: impl entra_appreg::TokenProvider + 'static,
+) -> Graph {
+    Graph::builder()
+        .tenant(fake.tenant_id().to_string())
+        .graph_root(fake.graph_root().as_str())
+        .login_root(fake.login_root().as_str())
+        .token_provider(provider)
+        .sleeper(entra_appreg::retry::RecordingSleeper::default())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_new_app_signs_in_with_its_certificate_and_its_token_carries_the_profile_roles() {
+    let fake = FakeGraph::start().await;
+    let (admin, _) = fake_graph(&fake);
+    let c = cert();
+    let profile = PermissionProfile::BackupSharePoint;
+    let app = AppRegistration::new("Contoso Backup", profile.clone())
+        .unwrap()
+        .with_credential(NewCredential::Certificate(Box::new(c.clone())))
+        .apply(&admin)
+        .await
+        .unwrap();
+    for alg in [AssertionAlgorithm::Rs256, AssertionAlgorithm::Ps256] {
+        let credential = ClientCertificateCredential::new(app.client_id, c.clone())
+            .unwrap()
+            .with_algorithm(alg);
+        let as_app = sign_in_as(&fake, credential).await;
+        let provider = ClientCertificateCredential::new(app.client_id, c.clone())
+            .unwrap()
+            .with_algorithm(alg);
+        let check = verify_sign_in(&as_app, &provider, &profile, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(check.is_complete(), "{alg:?}: {check:?}");
+        let mut roles = check.roles.clone();
+        roles.sort();
+        assert_eq!(
+            roles,
+            ["Directory.Read.All", "Group.Read.All", "User.Read.All"]
+        );
+    }
+    // A certificate that is not registered is refused by the fake (thumbprint check)...
+    let stranger = ClientCertificateCredential::new(app.client_id, cert()).unwrap();
+    let err = sign_in_as(&fake, stranger)
+        .await
+        .access_token()
+        .await
+        .unwrap_err();
+    assert_eq!(err.aadsts_code(), Some(700_027), "{err}");
+    // ...and so is an assertion signed with another key under the registered thumbprint.
+    let forged = {
+        let real = ClientCertificateCredential::new(app.client_id, c.clone())
+            .unwrap()
+            .assertion(&fake.token_endpoint())
+            .unwrap();
+        let other = ClientCertificateCredential::new(app.client_id, cert())
+            .unwrap()
+            .assertion(&fake.token_endpoint())
+            .unwrap();
+        let parts: Vec<&str> = real.expose_secret().split('.').collect();
+        let sig = other.expose_secret().rsplit('.').next().unwrap().to_owned();
+        format!("{}.{}.{sig}", parts[0], parts[1])
+    };
+    let body = format!(
+        "grant_type=client_credentials&client_id={}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={forged}",
+        app.client_id
+    );
+    let reply = reqwest::Client::new()
+        .post(fake.token_endpoint())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 401);
+    assert!(reply.text().await.unwrap().contains("signature"));
+}
+
+#[tokio::test]
+async fn verify_waits_out_a_new_secret_that_has_not_replicated() {
+    let fake = FakeGraph::start().await;
+    let (admin, _) = fake_graph(&fake);
+    let profile = PermissionProfile::BackupExchange;
+    let app = AppRegistration::new("Contoso Backup", profile.clone())
+        .unwrap()
+        .with_credential(NewCredential::Secret(SecretOptions::default()))
+        .apply(&admin)
+        .await
+        .unwrap();
+    let Some(IssuedCredential::Secret(secret)) = &app.credential else {
+        panic!()
+    };
+    fake.set_replication_lag(2);
+    // A second secret, created now, lags at the token endpoint.
+    let fresh = CredentialProvisioner::new(&admin, app.application_object_id)
+        .add_secret(&SecretOptions::default())
+        .await
+        .unwrap();
+    let provider = ClientSecretCredential::new(app.client_id, fresh.secret.clone());
+    let sleeper = entra_appreg::retry::RecordingSleeper::default();
+    let as_app = Graph::builder()
+        .tenant(fake.tenant_id().to_string())
+        .graph_root(fake.graph_root().as_str())
+        .login_root(fake.login_root().as_str())
+        .token_provider(entra_appreg::auth::StaticToken::new("unused"))
+        .sleeper(sleeper.clone())
+        .build()
+        .unwrap();
+    let check = verify_sign_in(&as_app, &provider, &profile, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert!(check.is_complete(), "{check:?}");
+    assert!(check.attempts > 1, "the lag was not exercised: {check:?}");
+    assert!(!sleeper.durations().is_empty());
+    assert_ne!(secret.key_id, fresh.key_id);
+}
+
+#[tokio::test]
+async fn connection_details_show_the_secret_only_when_asked() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let app = AppRegistration::new(
+        "Contoso Backup",
+        PermissionProfile::MigrationTarget {
+            create_mailboxes: true,
+        },
+    )
+    .unwrap()
+    .with_credential(NewCredential::Secret(SecretOptions::default()))
+    .apply(&graph)
+    .await
+    .unwrap();
+    let details = ConnectionDetails {
+        tenant_id: app.tenant_id,
+        client_id: app.client_id,
+        credential: app.credential.clone(),
+        files: None,
+    };
+    let secret = fake.secret_texts(app.application_object_id).pop().unwrap();
+    let without = details.to_json(false).to_string();
+    assert!(!without.contains(&secret));
+    assert!(!details.to_string().contains(&secret));
+    assert!(!format!("{details:?}").contains(&secret));
+    let with = details.to_json(true);
+    assert_eq!(with["credential"]["secret"], secret);
+    assert_eq!(with["tenant_id"], fake.tenant_id().to_string());
+    assert_eq!(with["credential"]["type"], "secret");
+    assert!(details.to_string().contains(&app.client_id.to_string()));
+}
