@@ -505,3 +505,65 @@ async fn every_request_body_validates_against_the_graph_schema() {
     }
     assert!(checked >= 5 * 4, "only {checked} bodies checked");
 }
+
+#[tokio::test]
+async fn audit_rotate_and_remove_work_on_the_existing_app() {
+    use entra_appreg::credentials::{NewCredential, SecretOptions};
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange).unwrap();
+    assert!(reg.audit(&graph, 30).await.unwrap().is_none());
+    assert!(reg.remove(&graph).await.unwrap().is_none());
+    assert!(
+        reg.rotate(&graph, NewCredential::Secret(SecretOptions::default()))
+            .await
+            .unwrap_err()
+            .is_invalid_input()
+    );
+
+    let app = reg
+        .clone()
+        .with_credential(NewCredential::Secret(SecretOptions::default()))
+        .apply(&graph)
+        .await
+        .unwrap();
+    let audit = reg.audit(&graph, 30).await.unwrap().unwrap();
+    assert!(audit.is_healthy(), "{audit:?}");
+    assert_eq!(audit.credentials.len(), 1);
+
+    // An admin revokes one grant: the audit names it.
+    let snap = fake.snapshot();
+    let grant = snap
+        .app_role_assignments
+        .iter()
+        .find(|g| g.principal_id == app.service_principal_id)
+        .unwrap();
+    graph
+        .send(
+            &entra_appreg::graph::requests::revoke_app_role(app.service_principal_id, grant)
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let audit = reg.audit(&graph, 30).await.unwrap().unwrap();
+    assert_eq!(audit.missing.len(), 1, "{:?}", audit.missing);
+    assert!(matches!(audit.missing[0], Change::GrantRole { .. }));
+
+    let rotation = reg
+        .rotate(&graph, NewCredential::Secret(SecretOptions::default()))
+        .await
+        .unwrap();
+    assert_eq!(rotation.removed.len(), 1);
+
+    let removed = reg.remove(&graph).await.unwrap().unwrap();
+    assert_eq!(removed.client_id, app.client_id);
+    let snap = fake.snapshot();
+    assert!(snap.applications.is_empty());
+    assert_eq!(snap.deleted_applications.len(), 1);
+    assert!(
+        !snap
+            .service_principals
+            .iter()
+            .any(|s| s.app_id == Some(app.client_id))
+    );
+}

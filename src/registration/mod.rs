@@ -280,6 +280,109 @@ impl AppRegistration {
     pub fn manual_instructions(&self) -> String {
         self.profile.manual_instructions(&self.display_name)
     }
+
+    /// Finds the app (by client id when given, else by unique name). Reads only.
+    pub async fn find(&self, graph: &Graph) -> Result<Option<ExistingApp>> {
+        Ok(self.plan_without_credential(graph).await?.application)
+    }
+
+    async fn plan_without_credential(&self, graph: &Graph) -> Result<Plan> {
+        let mut bare = self.clone();
+        bare.credential = None;
+        bare.plan(graph).await
+    }
+
+    /// Compares an existing app with the profile: missing permissions and grants (the plan's
+    /// changes), permissions outside the profile, and every credential with its expiry. Reads
+    /// only. `None` when the app does not exist.
+    pub async fn audit(&self, graph: &Graph, expiry_warning_days: u32) -> Result<Option<Audit>> {
+        let plan = self.plan_without_credential(graph).await?;
+        let Some(app) = plan.application.clone() else {
+            return Ok(None);
+        };
+        let credentials = CredentialProvisioner::new(graph, app.object_id)
+            .list()
+            .await?;
+        let expiring = crate::credentials::expiry_warnings(&credentials, expiry_warning_days);
+        Ok(Some(Audit {
+            application: app,
+            missing: plan.changes,
+            extra_permissions: plan.kept_permissions,
+            credentials,
+            expiring,
+            warnings: plan.warnings,
+        }))
+    }
+
+    /// Adds a new credential to the existing app, then removes the older ones of the same kind
+    /// that the crate created (overlap, never a gap). The profile's credential rule applies.
+    pub async fn rotate(
+        &self,
+        graph: &Graph,
+        credential: NewCredential,
+    ) -> Result<crate::credentials::Rotation> {
+        self.profile.check_credential(credential.kind())?;
+        credential.check()?;
+        let app = self
+            .find(graph)
+            .await?
+            .ok_or_else(|| self.not_registered())?;
+        CredentialProvisioner::new(graph, app.object_id)
+            .for_profile(self.profile.clone())
+            .rotate(credential)
+            .await
+    }
+
+    /// Deletes the app (Entra keeps it in deleted items for 30 days; its service principal and
+    /// grants go with it). Returns what was deleted, or `None` when there was nothing to delete.
+    pub async fn remove(&self, graph: &Graph) -> Result<Option<ExistingApp>> {
+        let Some(app) = self.find(graph).await? else {
+            return Ok(None);
+        };
+        match graph
+            .send(&crate::graph::requests::delete_application(app.object_id))
+            .await
+        {
+            Ok(_) => Ok(Some(app)),
+            // Gone meanwhile (another run, or a lost reply): nothing left to delete.
+            Err(e) if e.status() == Some(404) => Ok(Some(app)),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn not_registered(&self) -> Error {
+        Error::invalid_input(
+            "application",
+            format!(
+                "no app registration with unique name {} exists in this tenant: register it first",
+                self.unique_name
+            ),
+        )
+    }
+}
+
+/// An existing app compared with its profile.
+#[derive(Debug, Clone, Serialize)]
+pub struct Audit {
+    /// The app.
+    pub application: ExistingApp,
+    /// What is missing: the changes `apply` would make (permissions, service principal, grants).
+    pub missing: Vec<Change>,
+    /// Declared permissions outside the profile.
+    pub extra_permissions: Vec<KeptPermission>,
+    /// Every credential, with expiry and whether the crate created it.
+    pub credentials: Vec<CredentialInfo>,
+    /// Credentials expiring soon (or expired).
+    pub expiring: Vec<String>,
+    /// Other things to know.
+    pub warnings: Vec<Warning>,
+}
+
+impl Audit {
+    /// Whether the app matches its profile and no credential is about to expire.
+    pub fn is_healthy(&self) -> bool {
+        self.missing.is_empty() && self.expiring.is_empty()
+    }
 }
 
 impl fmt::Debug for AppRegistration {
