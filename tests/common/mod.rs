@@ -1,7 +1,10 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
+pub mod faulty;
 pub mod schema;
+#[cfg(feature = "fake-graph")]
+pub mod tenant;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,432 @@
+//! The fault matrix: a fresh registration with one fault injected at each Graph request of the
+//! flow (and at each kind of item inside its `$batch` requests), for every profile.
+//!
+//! Each case must either complete with the exact expected tenant state, or fail with a typed
+//! error after which a re-run completes it. No application, service principal or grant is ever
+//! duplicated, not even in the state the failed run leaves behind. Faults that the client
+//! promises to absorb (429 with `Retry-After`, 503, a reset before anything was sent, a 503
+//! after the server acted) must not fail the run at all.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::faulty::{FaultyTransport, Hook, ItemMatch, WireFault};
+use common::tenant::{
+    all_profiles, check_converged, check_no_duplicates, check_result, graph_over, label,
+    registration, reqwest_transport,
+};
+use entra_appreg::Error;
+use entra_appreg::fake::{FakeGraph, Fault, FaultRule, RequestKind};
+use entra_appreg::profile::{PermissionProfile, catalog};
+use entra_appreg::transport::GraphTransport;
+use futures::StreamExt;
+
+/// The faults of the matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum FaultKind {
+    /// 429 with `Retry-After: 7`.
+    Throttled,
+    /// 503 without `Retry-After`.
+    Unavailable,
+    /// A connection reset before the request reached the server.
+    ResetBeforeSend,
+    /// A connection reset after the server acted on the request.
+    ResetAfterServerActed,
+    /// The server acted, then answered 500.
+    ActedThen500,
+    /// The server acted, then answered 503 (so the client retries a write that happened).
+    ActedThen503,
+    /// 404 `Request_ResourceNotFound`, as a replica that has not seen the object yet.
+    Lag404,
+    /// 400 "…does not reference a valid application object".
+    Lag400,
+}
+
+impl FaultKind {
+    const ALL: [FaultKind; 8] = [
+        FaultKind::Throttled,
+        FaultKind::Unavailable,
+        FaultKind::ResetBeforeSend,
+        FaultKind::ResetAfterServerActed,
+        FaultKind::ActedThen500,
+        FaultKind::ActedThen503,
+        FaultKind::Lag404,
+        FaultKind::Lag400,
+    ];
+
+    /// Whether the fault can hit one item of a `$batch` (a connection fails whole requests).
+    fn applies_to_items(self) -> bool {
+        !matches!(
+            self,
+            FaultKind::ResetBeforeSend | FaultKind::ResetAfterServerActed
+        )
+    }
+
+    /// Whether the client promises to absorb the fault without failing.
+    fn must_complete(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Throttled
+                | FaultKind::Unavailable
+                | FaultKind::ResetBeforeSend
+                | FaultKind::ActedThen503
+        )
+    }
+
+    /// The status the fake logs when its fault rule fires.
+    fn fake_status(self) -> Option<u16> {
+        match self {
+            FaultKind::Throttled => Some(429),
+            FaultKind::Unavailable | FaultKind::ActedThen503 => Some(503),
+            FaultKind::ActedThen500 => Some(500),
+            FaultKind::Lag404 => Some(404),
+            _ => None,
+        }
+    }
+
+    fn fake_fault(self) -> Option<Fault> {
+        Some(match self {
+            FaultKind::Throttled => Fault::Status {
+                status: 429,
+                retry_after: Some(7),
+            },
+            FaultKind::Unavailable => Fault::Status {
+                status: 503,
+                retry_after: None,
+            },
+            FaultKind::ActedThen500 => Fault::ActThenFail { status: 500 },
+            FaultKind::ActedThen503 => Fault::ActThenFail { status: 503 },
+            FaultKind::Lag404 => Fault::ReplicationLag,
+            _ => return None,
+        })
+    }
+}
+
+/// Where in request `k` the fault lands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Target {
+    /// The whole HTTP request (for a `$batch`: the envelope).
+    Request,
+    /// The first item of the `$batch` with this method and path (relative to `/v1.0`). A service
+    /// principal's id in the path is written `{sp:APPID}` and resolved when request `k` is sent,
+    /// as it may not exist before the run creates it.
+    Item { method: String, path: String },
+}
+
+/// The tenant the registration starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Start {
+    /// A tenant with the first-party resource service principals and nothing else.
+    Fresh,
+    /// The same without Exchange Online's service principal, which the flow must create.
+    NoExchange,
+}
+
+impl Start {
+    async fn tenant(self) -> FakeGraph {
+        let fake = FakeGraph::start().await;
+        if self == Start::NoExchange {
+            fake.remove_resource_service_principal(catalog::EXCHANGE_ONLINE.app_id);
+        }
+        fake
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Case {
+    profile: PermissionProfile,
+    start: Start,
+    k: u64,
+    target: Target,
+    fault: FaultKind,
+}
+
+impl fmt::Display for Case {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({:?}) request {} {:?}: {:?}",
+            label(&self.profile),
+            self.start,
+            self.k,
+            self.target,
+            self.fault
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Outcome {
+    CompletedFirstRun,
+    CompletedOnRerun,
+}
+
+/// The Graph round trips of an unfaulted fresh registration, with the items of each `$batch`
+/// (method and path relative to `/v1.0`), first of each kind only.
+async fn baseline(
+    profile: &PermissionProfile,
+    start: Start,
+    base: &Arc<dyn GraphTransport>,
+) -> Vec<(String, String, Vec<(String, String)>)> {
+    let fake = start.tenant().await;
+    let (graph, _) = graph_over(&fake, base.clone());
+    let reg = registration(profile);
+    let app = reg
+        .apply(&graph)
+        .await
+        .expect("the unfaulted run completes");
+    let converged = check_converged(&fake, &reg).expect("the unfaulted run converges");
+    check_result(&app, &converged, &reg).expect("the unfaulted result is exact");
+    let log: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.kind == RequestKind::Graph)
+        .collect();
+    let sps = fake.snapshot().service_principals;
+    let strip = |p: &str| {
+        let p = p.strip_prefix("/v1.0").unwrap_or(p);
+        p.split('/')
+            .map(|seg| {
+                sps.iter()
+                    .find(|sp| sp.id.is_some_and(|id| id.to_string() == seg))
+                    .and_then(|sp| sp.app_id)
+                    .map_or_else(|| seg.to_owned(), |a| format!("{{sp:{a}}}"))
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    log.iter()
+        .filter(|r| r.batch.is_none())
+        .map(|top| {
+            let mut items: Vec<(String, String)> = Vec::new();
+            for item in log.iter().filter(|r| r.batch == Some(top.seq)) {
+                let key = (item.method.clone(), strip(&item.path));
+                if !items.contains(&key) {
+                    items.push(key);
+                }
+            }
+            (top.method.clone(), strip(&top.path), items)
+        })
+        .collect()
+}
+
+/// Replaces each `{sp:APPID}` in `path` with the id that service principal has now.
+fn resolve(fake: &FakeGraph, path: &str) -> String {
+    let sps = fake.snapshot().service_principals;
+    path.split('/')
+        .map(|seg| {
+            seg.strip_prefix("{sp:")
+                .and_then(|rest| rest.strip_suffix('}'))
+                .and_then(|app_id| {
+                    sps.iter()
+                        .find(|sp| sp.app_id.is_some_and(|a| a.to_string() == app_id))
+                })
+                .and_then(|sp| sp.id)
+                .map_or_else(|| seg.to_owned(), |id| id.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+async fn run_case(case: &Case, base: &Arc<dyn GraphTransport>) -> Result<Outcome, String> {
+    let fake = Arc::new(case.start.tenant().await);
+    let mut wire = None;
+    let transport: Arc<dyn GraphTransport> = match case.fault.fake_fault() {
+        Some(fault) => {
+            let rule = FaultRule::new(fault).nth_request(case.k);
+            match &case.target {
+                Target::Request => {
+                    fake.inject_fault(rule);
+                    base.clone()
+                }
+                Target::Item { method, path } => {
+                    let (fake, method, path) = (fake.clone(), method.clone(), path.clone());
+                    Arc::new(Hook::new(base.clone(), case.k, move || {
+                        let path = format!("/v1.0{}", resolve(&fake, &path));
+                        fake.inject_fault(rule.clone().method(method.as_str()).path_contains(path));
+                    }))
+                }
+            }
+        }
+        None => {
+            let fault = match (case.fault, &case.target) {
+                (FaultKind::ResetBeforeSend, _) => WireFault::ResetBeforeSend,
+                (FaultKind::ResetAfterServerActed, _) => WireFault::ResetAfterServerActed,
+                (FaultKind::Lag400, Target::Request) => WireFault::LagBadRequest { item: None },
+                (FaultKind::Lag400, Target::Item { method, path }) => {
+                    let (fake, method, path) = (fake.clone(), method.clone(), path.clone());
+                    WireFault::LagBadRequest {
+                        item: Some(ItemMatch::new(move |m, url| {
+                            m == method
+                                && url.split('?').next() == Some(resolve(&fake, &path).as_str())
+                        })),
+                    }
+                }
+                (other, _) => unreachable!("{other:?} is injected by the fake"),
+            };
+            let t = Arc::new(FaultyTransport::new(base.clone(), case.k, fault));
+            wire = Some(t.clone());
+            t
+        }
+    };
+    let (graph, sleeper) = graph_over(&fake, transport);
+    let reg = registration(&case.profile);
+    let first = reg.apply(&graph).await;
+
+    // The fault must really have been injected, or the case proves nothing.
+    let fired = match (&wire, case.fault.fake_status()) {
+        (Some(t), _) => t.fired(),
+        (None, Some(status)) => fake.requests().iter().any(|r| r.status == status),
+        (None, None) => false,
+    };
+    if !fired {
+        return Err("the fault was never injected".into());
+    }
+    check_no_duplicates(&fake).map_err(|e| format!("after the first run: {e}"))?;
+
+    let outcome = match first {
+        Ok(app) => {
+            let converged = check_converged(&fake, &reg)?;
+            check_result(&app, &converged, &reg)?;
+            if case.fault == FaultKind::Throttled
+                && !sleeper.durations().contains(&Duration::from_secs(7))
+            {
+                return Err(format!(
+                    "Retry-After was not honoured: waits {:?}",
+                    sleeper.durations()
+                ));
+            }
+            Outcome::CompletedFirstRun
+        }
+        Err(e) => {
+            if case.fault.must_complete() {
+                return Err(format!("the client should have absorbed the fault: {e}"));
+            }
+            let typed = match (&e, case.fault) {
+                (Error::Transport(t), FaultKind::ResetAfterServerActed) => {
+                    t.may_have_reached_server()
+                }
+                (Error::Graph(_) | Error::Decode(_), _) => true,
+                _ => false,
+            };
+            if !typed || e.to_string().is_empty() {
+                return Err(format!("not the expected typed error: {e:?}"));
+            }
+            let (graph, _) = graph_over(&fake, base.clone());
+            let app = reg
+                .apply(&graph)
+                .await
+                .map_err(|e| format!("the re-run failed: {e}"))?;
+            let converged = check_converged(&fake, &reg).map_err(|e| format!("re-run: {e}"))?;
+            check_result(&app, &converged, &reg).map_err(|e| format!("re-run: {e}"))?;
+            Outcome::CompletedOnRerun
+        }
+    };
+    Ok(outcome)
+}
+
+/// Every case of the matrix: for each profile (and Backup-Exchange on a tenant without
+/// Exchange's service principal), each round trip `k` of the unfaulted flow, each fault on the
+/// whole request, and each item-level fault on each kind of item of a `$batch`.
+async fn cases(base: &Arc<dyn GraphTransport>) -> Vec<Case> {
+    let mut starts: Vec<(PermissionProfile, Start)> = all_profiles()
+        .into_iter()
+        .map(|p| (p, Start::Fresh))
+        .collect();
+    starts.push((PermissionProfile::BackupExchange, Start::NoExchange));
+    let mut out = Vec::new();
+    for (profile, start) in starts {
+        let trips = baseline(&profile, start, base).await;
+        assert_eq!(trips.len(), 4, "{}: {trips:?}", label(&profile));
+        for (i, (_, _, items)) in trips.iter().enumerate() {
+            let k = i as u64 + 1;
+            let mut targets = vec![Target::Request];
+            targets.extend(items.iter().map(|(method, path)| Target::Item {
+                method: method.clone(),
+                path: path.clone(),
+            }));
+            for target in targets {
+                for fault in FaultKind::ALL {
+                    if target != Target::Request && !fault.applies_to_items() {
+                        continue;
+                    }
+                    out.push(Case {
+                        profile: profile.clone(),
+                        start,
+                        k,
+                        target: target.clone(),
+                        fault,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Cases per profile: 4 round trips × 8 faults, plus 6 item faults per kind of batch item
+/// (2 reads, 1 service principal, 1 grant item per resource).
+const EXPECTED_CASES: usize = 62 // Backup-Exchange: grants on Exchange and Graph
+    + 68 // Backup-SharePoint: grants on Exchange, Graph and SharePoint
+    + 62 // Migration-Source
+    + 62 // Migration-Target
+    + 62 // Migration-Target with mailbox creation
+    + 62; // Backup-Exchange without Exchange's service principal
+
+#[tokio::test]
+async fn every_fault_at_every_request_completes_or_fails_typed_and_a_rerun_completes() {
+    let base = reqwest_transport();
+    let cases = cases(&base).await;
+    let results: Vec<(Case, Result<Outcome, String>)> = futures::stream::iter(cases)
+        .map(|case| {
+            let base = base.clone();
+            async move {
+                let r = run_case(&case, &base).await;
+                (case, r)
+            }
+        })
+        .buffer_unordered(6)
+        .collect()
+        .await;
+
+    if std::env::var_os("FAULT_MATRIX_DETAIL").is_some() {
+        for (case, r) in &results {
+            eprintln!("{case}: {r:?}");
+        }
+    }
+    let mut per_fault: BTreeMap<FaultKind, BTreeMap<Outcome, usize>> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for (case, r) in &results {
+        match r {
+            Ok(o) => {
+                *per_fault
+                    .entry(case.fault)
+                    .or_default()
+                    .entry(*o)
+                    .or_default() += 1
+            }
+            Err(e) => failures.push(format!("{case}: {e}")),
+        }
+    }
+    let first: usize = per_fault
+        .values()
+        .filter_map(|m| m.get(&Outcome::CompletedFirstRun))
+        .sum();
+    let rerun: usize = per_fault
+        .values()
+        .filter_map(|m| m.get(&Outcome::CompletedOnRerun))
+        .sum();
+    eprintln!(
+        "fault matrix: {} cases, {first} completed on the first run, {rerun} failed with a typed error and completed on a re-run, {} broke the promise; by fault: {per_fault:?}",
+        results.len(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(results.len(), EXPECTED_CASES, "the matrix changed size");
+    // Both outcomes occur: the matrix exercises the retries and the re-runs.
+    assert!(first > 0 && rerun > 0);
+}
