@@ -1,5 +1,6 @@
 //! Registers a Backup-Exchange app in an embedded fake tenant: sign in with the device code
-//! flow, print the plan, apply it, apply it again (nothing to do), and print request counts.
+//! flow, print the plan, apply it with a new certificate, print what the product's connection
+//! wizard needs, apply it again (nothing to do), and print request counts.
 //!
 //! ```sh
 //! cargo run --example quickstart
@@ -10,6 +11,7 @@
 
 use entra_appreg::Graph;
 use entra_appreg::auth::DeviceCodeCredential;
+use entra_appreg::credentials::{Certificate, ConnectionDetails, NewCredential};
 use entra_appreg::fake::FakeGraph;
 use entra_appreg::graph::models::{Collection, ServicePrincipal};
 use entra_appreg::graph::requests;
@@ -59,11 +61,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let registration = AppRegistration::new("Contoso Backup for Microsoft 365", profile)?
         .on_progress(|event| eprintln!("  … {event}"));
 
-    let plan = registration.plan(&graph).await?;
+    // The product signs in with a certificate: RSA 2048, SHA-256, valid for a year. (A real
+    // installer writes it to disk first, with `Certificate::write_files`, so the key is never lost.)
+    let certificate = Certificate::generate(registration.display_name(), 365)?;
+    let with_certificate = registration
+        .clone()
+        .with_credential(NewCredential::Certificate(Box::new(certificate)));
+
+    let plan = with_certificate.plan(&graph).await?;
     println!("{plan}");
 
     let before = graph.request_count();
-    let app = registration.apply(&graph).await?;
+    let app = with_certificate.apply(&graph).await?;
     println!(
         "Registered: client id {}, tenant {}, service principal {}",
         app.client_id, app.tenant_id, app.service_principal_id
@@ -80,6 +89,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         graph.request_count() - before,
         app.changes.len()
     );
+    let details = ConnectionDetails {
+        tenant_id: app.tenant_id,
+        client_id: app.client_id,
+        credential: app.credential.clone(),
+        files: None,
+    };
+    println!("Type this into the product's connection wizard:\n{details}");
 
     let again = registration.apply(&graph).await?;
     println!(

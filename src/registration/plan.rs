@@ -454,10 +454,25 @@ pub(crate) fn resolve(
         };
         // Listed reads carry no `key`, so a certificate already registered by an earlier run
         // is recognised only when the keys are read (apply does); the plan says it will be added.
-        changes.push(Change::AddCredential {
-            kind: new.kind(),
-            thumbprint,
-        });
+        // In apply's order: with the app's creation or update.
+        let at = changes
+            .iter()
+            .position(|c| {
+                !matches!(
+                    c,
+                    Change::CreateApplication { .. }
+                        | Change::RenameApplication { .. }
+                        | Change::AddPermissions { .. }
+                )
+            })
+            .unwrap_or(changes.len());
+        changes.insert(
+            at,
+            Change::AddCredential {
+                kind: new.kind(),
+                thumbprint,
+            },
+        );
         let older: Vec<CredentialInfo> = obs
             .app
             .as_ref()
