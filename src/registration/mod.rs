@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::credentials::provisioner::key_thumbprint;
 use crate::credentials::{
@@ -155,17 +156,26 @@ impl AppRegistration {
     /// Reads the tenant and lists every change [`apply`](Self::apply) would make, with warnings.
     /// Writes nothing.
     pub async fn plan(&self, graph: &Graph) -> Result<Plan> {
+        let span = tracing::info_span!("appreg.plan", unique_name = %self.unique_name, profile = %self.profile);
+        async {
+            let before = graph.request_count();
+            let (_, mut resolved) = self.read_and_resolve(graph).await?;
+            resolved.plan.graph_requests = graph.request_count() - before;
+            Ok(resolved.plan)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Validates the spec, reads the tenant and computes what would change.
+    async fn read_and_resolve(&self, graph: &Graph) -> Result<(observe::Observed, plan::Resolved)> {
         self.validate()?;
-        let before = graph.request_count();
-        let span = tracing::info_span!("appreg.plan", unique_name = %self.unique_name);
-        let _enter = span.enter();
         self.progress.started(Step::ReadTenant);
         let observed = observe::observe(graph, self).await?;
         self.progress.finished(Step::ReadTenant);
         let claims = graph.access_token().await?.claims();
-        let mut resolved = plan::resolve(self, &observed, claims.as_ref())?;
-        resolved.plan.graph_requests = graph.request_count() - before;
-        Ok(resolved.plan)
+        let resolved = plan::resolve(self, &observed, claims.as_ref())?;
+        Ok((observed, resolved))
     }
 
     /// Converges the tenant to this registration and returns what exists now.
@@ -175,13 +185,13 @@ impl AppRegistration {
     /// result's [`RegisteredApp::consent`] is [`ConsentStatus::Partial`], naming what is missing
     /// and the role that can grant it.
     pub async fn apply(&self, graph: &Graph) -> Result<RegisteredApp> {
-        self.validate()?;
+        let span = tracing::info_span!("appreg.apply", unique_name = %self.unique_name, profile = %self.profile);
+        self.apply_inner(graph).instrument(span).await
+    }
+
+    async fn apply_inner(&self, graph: &Graph) -> Result<RegisteredApp> {
         let before = graph.request_count();
-        self.progress.started(Step::ReadTenant);
-        let observed = observe::observe(graph, self).await?;
-        self.progress.finished(Step::ReadTenant);
-        let claims = graph.access_token().await?.claims();
-        let resolved = plan::resolve(self, &observed, claims.as_ref())?;
+        let (observed, resolved) = self.read_and_resolve(graph).await?;
         let plan = resolved.plan.clone();
         let (steps, certificate) = self.credential_steps(&observed);
         let older = observed
