@@ -1,0 +1,294 @@
+//! Crash and resume: the run is stopped after its k-th Graph request (the `apply` future is
+//! dropped, as a killed installer's would be), then run again with a fresh client. The tenant
+//! converges: exactly one app, one service principal, each grant exactly once.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::faulty::KillSwitch;
+use common::tenant::{
+    all_profiles, check_converged, check_no_duplicates, check_result, graph_over, label,
+    registration, reqwest_transport,
+};
+use entra_appreg::fake::FakeGraph;
+use entra_appreg::profile::{PermissionProfile, catalog};
+use entra_appreg::transport::GraphTransport;
+use futures::StreamExt;
+
+/// How a killed run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Killed {
+    /// Stopped before its next request.
+    Stopped,
+    /// It needed no more requests than it was allowed, and finished.
+    Finished,
+}
+
+/// Runs `apply` letting `allowed` Graph requests through, and drops it at the next one.
+async fn run_killed_after(
+    fake: &FakeGraph,
+    profile: &PermissionProfile,
+    allowed: u64,
+    base: &Arc<dyn GraphTransport>,
+) -> Result<Killed, String> {
+    let (switch, killed) = KillSwitch::new(base.clone(), allowed);
+    let (graph, _) = graph_over(fake, Arc::new(switch));
+    let reg = registration(profile);
+    let outcome = tokio::select! {
+        biased;
+        _ = killed.notified() => Killed::Stopped,
+        r = reg.apply(&graph) => {
+            let app = r.map_err(|e| format!("a run that was not killed failed: {e}"))?;
+            let converged = check_converged(fake, &reg)?;
+            check_result(&app, &converged, &reg)?;
+            Killed::Finished
+        }
+    };
+    check_no_duplicates(fake).map_err(|e| format!("after the kill at {allowed}: {e}"))?;
+    Ok(outcome)
+}
+
+/// Kills successive runs after the given numbers of requests, then runs to the end.
+async fn crash_then_resume(
+    profile: &PermissionProfile,
+    fake: &FakeGraph,
+    kills: &[u64],
+    base: &Arc<dyn GraphTransport>,
+) -> Result<Vec<Killed>, String> {
+    let mut outcomes = Vec::new();
+    for &allowed in kills {
+        outcomes.push(run_killed_after(fake, profile, allowed, base).await?);
+    }
+    let reg = registration(profile);
+    let (graph, _) = graph_over(fake, base.clone());
+    let app = reg
+        .apply(&graph)
+        .await
+        .map_err(|e| format!("the resumed run failed: {e}"))?;
+    let converged = check_converged(fake, &reg).map_err(|e| format!("resumed: {e}"))?;
+    check_result(&app, &converged, &reg).map_err(|e| format!("resumed: {e}"))?;
+    // And once more: nothing left to do.
+    let again = reg
+        .apply(&graph)
+        .await
+        .map_err(|e| format!("the run after resuming failed: {e}"))?;
+    if !again.changes.is_empty() || again.graph_requests > 2 {
+        return Err(format!(
+            "a converged tenant still had changes: {:?} in {} requests",
+            again.changes, again.graph_requests
+        ));
+    }
+    Ok(outcomes)
+}
+
+fn report(what: &str, results: &[(String, Result<Vec<Killed>, String>)]) -> usize {
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|(case, r)| r.as_ref().err().map(|e| format!("{case}: {e}")))
+        .collect();
+    let stopped = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .flatten()
+        .filter(|k| **k == Killed::Stopped)
+        .count();
+    eprintln!(
+        "{what}: {} cases, {stopped} runs killed mid-flow, {} failed",
+        results.len(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    stopped
+}
+
+/// The round trips of a fresh registration, for every profile.
+const FRESH_ROUND_TRIPS: u64 = 4;
+
+#[tokio::test]
+async fn a_run_killed_after_any_request_is_completed_by_the_next_run() {
+    let base = reqwest_transport();
+    let mut cases = Vec::new();
+    for profile in all_profiles() {
+        for allowed in 0..=FRESH_ROUND_TRIPS {
+            cases.push((profile.clone(), false, vec![allowed]));
+        }
+    }
+    // A tenant without Exchange's service principal: the flow creates it too.
+    for allowed in 0..=FRESH_ROUND_TRIPS {
+        cases.push((PermissionProfile::BackupExchange, true, vec![allowed]));
+    }
+    let results: Vec<_> = futures::stream::iter(cases)
+        .map(|(profile, no_exchange, kills)| {
+            let base = base.clone();
+            async move {
+                let fake = FakeGraph::start().await;
+                if no_exchange {
+                    fake.remove_resource_service_principal(catalog::EXCHANGE_ONLINE.app_id);
+                }
+                let r = crash_then_resume(&profile, &fake, &kills, &base).await;
+                let name = format!(
+                    "{}{} killed after {kills:?}",
+                    label(&profile),
+                    if no_exchange { " (no Exchange SP)" } else { "" }
+                );
+                (name, r)
+            }
+        })
+        .buffer_unordered(6)
+        .collect()
+        .await;
+    let stopped = report("crash points", &results);
+    assert_eq!(results.len(), 6 * 5);
+    // Every kill point short of the end really stopped a run mid-flow.
+    assert_eq!(stopped, 6 * 4);
+}
+
+#[tokio::test]
+async fn two_successive_kills_at_every_pair_of_points_still_converge() {
+    let base = reqwest_transport();
+    let mut cases = Vec::new();
+    for profile in [
+        PermissionProfile::BackupExchange,
+        PermissionProfile::BackupSharePoint,
+    ] {
+        for first in 1..FRESH_ROUND_TRIPS {
+            // The second run starts from a partial tenant and needs at most four round trips.
+            for second in 0..=4 {
+                cases.push((profile.clone(), vec![first, second]));
+            }
+        }
+    }
+    let results: Vec<_> = futures::stream::iter(cases)
+        .map(|(profile, kills)| {
+            let base = base.clone();
+            async move {
+                let fake = FakeGraph::start().await;
+                let r = crash_then_resume(&profile, &fake, &kills, &base).await;
+                (format!("{} killed after {kills:?}", label(&profile)), r)
+            }
+        })
+        .buffer_unordered(6)
+        .collect()
+        .await;
+    report("double crash points", &results);
+    assert_eq!(results.len(), 2 * 3 * 5);
+}
+
+/// Kills a run after `allowed` requests while Entra lags `lag` requests behind, then re-runs
+/// until the tenant converges (at most `max_runs` runs). Every failed re-run must be a typed
+/// Graph error and leave nothing duplicated. Returns how many re-runs it took.
+async fn resume_under_lag(
+    lag: u32,
+    allowed: u64,
+    max_runs: usize,
+    base: &Arc<dyn GraphTransport>,
+) -> Result<usize, String> {
+    let profile = PermissionProfile::BackupExchange;
+    let fake = FakeGraph::start().await;
+    fake.set_replication_lag(lag);
+    run_killed_after(&fake, &profile, allowed, base).await?;
+    let reg = registration(&profile);
+    let mut errors = Vec::new();
+    for run in 1..=max_runs {
+        let (graph, _) = graph_over(&fake, base.clone());
+        match reg.apply(&graph).await {
+            Ok(app) => {
+                let converged = check_converged(&fake, &reg)?;
+                check_result(&app, &converged, &reg)?;
+                return Ok(run);
+            }
+            Err(e @ entra_appreg::Error::Graph(_)) => {
+                check_no_duplicates(&fake)?;
+                errors.push(e.to_string());
+            }
+            Err(e) => return Err(format!("not a Graph error: {e:?}")),
+        }
+    }
+    Err(format!("no convergence in {max_runs} runs: {errors:#?}"))
+}
+
+#[tokio::test]
+async fn a_run_killed_while_replication_lags_converges_over_reruns() {
+    // Entra has not replicated what the killed run created when the next run starts: re-runs
+    // may fail (typed, nothing duplicated), and the tenant converges within a few of them.
+    let base = reqwest_transport();
+    let mut results = Vec::new();
+    let mut reruns = Vec::new();
+    for lag in 1..=3 {
+        for allowed in 1..FRESH_ROUND_TRIPS {
+            let r = resume_under_lag(lag, allowed, 4, &base).await;
+            if let Ok(n) = &r {
+                reruns.push(*n);
+            }
+            results.push((
+                format!("lag {lag}, killed after {allowed}"),
+                r.map(|_| vec![Killed::Stopped]),
+            ));
+        }
+    }
+    report("crash points with replication lag", &results);
+    eprintln!("runs needed after the kill: {reruns:?}");
+}
+
+#[tokio::test]
+#[ignore = "a run resumed while Entra has not replicated the app the killed run created fails: \
+            the upsert answers 409 Request_MultipleObjectsWithSameKeyValue, which apply returns \
+            as an error instead of reading the app back as it does after a 204"]
+async fn a_run_killed_while_replication_lags_is_completed_by_the_next_run() {
+    let base = reqwest_transport();
+    let mut failures = Vec::new();
+    for lag in 1..=3 {
+        for allowed in 1..FRESH_ROUND_TRIPS {
+            if let Err(e) = resume_under_lag(lag, allowed, 1, &base).await {
+                failures.push(format!("lag {lag}, killed after {allowed}: {e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn a_run_dropped_at_any_moment_with_requests_in_flight_is_completed_by_the_next_run() {
+    // Wall-clock kills while replies are delayed: the future is dropped with a request in
+    // flight, after the fake has acted on it but before its reply arrives.
+    let base = reqwest_transport();
+    let mut results = Vec::new();
+    for profile in [
+        PermissionProfile::BackupSharePoint,
+        PermissionProfile::MigrationTarget {
+            create_mailboxes: true,
+        },
+    ] {
+        for millis in (0..=39).step_by(3) {
+            let fake = FakeGraph::start().await;
+            fake.set_latency(Duration::from_millis(5));
+            let reg = registration(&profile);
+            let (graph, _) = graph_over(&fake, base.clone());
+            let killed =
+                tokio::time::timeout(Duration::from_millis(millis), reg.apply(&graph)).await;
+            let stopped = killed.is_err();
+            fake.set_latency(Duration::ZERO);
+            let r = async {
+                check_no_duplicates(&fake)?;
+                let (graph, _) = graph_over(&fake, base.clone());
+                let app = reg
+                    .apply(&graph)
+                    .await
+                    .map_err(|e| format!("the resumed run failed: {e}"))?;
+                let converged = check_converged(&fake, &reg)?;
+                check_result(&app, &converged, &reg)?;
+                Ok(vec![if stopped {
+                    Killed::Stopped
+                } else {
+                    Killed::Finished
+                }])
+            }
+            .await;
+            results.push((format!("{} dropped after {millis} ms", label(&profile)), r));
+        }
+    }
+    let stopped = report("in-flight drops", &results);
+    assert!(stopped >= 10, "only {stopped} runs were dropped mid-flow");
+}
