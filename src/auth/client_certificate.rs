@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::oauth::{TokenReply, post_form_ok};
+use super::oauth::client_credentials;
 use super::{AccessToken, TokenCache, TokenContext, TokenProvider};
 use crate::credentials::Certificate;
 use crate::error::{Error, Result};
@@ -142,27 +142,19 @@ impl TokenProvider for ClientCertificateCredential {
                     .endpoints
                     .oauth_url(&ctx.tenant.as_path_segment(), "token");
                 let assertion = self.assertion(&audience)?;
-                let scope = self
-                    .scope
-                    .clone()
-                    .unwrap_or_else(|| ctx.endpoints.graph_scope());
-                let client_id = self.client_id.to_string();
-                let reply: TokenReply = post_form_ok(
+                client_credentials(
                     ctx,
-                    "token",
+                    self.client_id,
+                    self.scope.as_deref(),
                     &[
-                        ("grant_type", "client_credentials"),
-                        ("client_id", &client_id),
                         (
                             "client_assertion_type",
                             "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
                         ),
                         ("client_assertion", assertion.expose_secret()),
-                        ("scope", &scope),
                     ],
                 )
-                .await?;
-                Ok(reply.into_token())
+                .await
             })
             .await
     }

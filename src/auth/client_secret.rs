@@ -5,7 +5,7 @@ use std::fmt;
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::oauth::{TokenReply, post_form_ok};
+use super::oauth::client_credentials;
 use super::{AccessToken, TokenCache, TokenContext, TokenProvider};
 use crate::error::Result;
 use crate::ids::ClientId;
@@ -79,23 +79,13 @@ impl TokenProvider for ClientSecretCredential {
     async fn token(&self, ctx: &TokenContext<'_>) -> Result<AccessToken> {
         self.cache
             .get_or_fetch(|| async {
-                let scope = self
-                    .scope
-                    .clone()
-                    .unwrap_or_else(|| ctx.endpoints.graph_scope());
-                let client_id = self.client_id.to_string();
-                let reply: TokenReply = post_form_ok(
+                client_credentials(
                     ctx,
-                    "token",
-                    &[
-                        ("grant_type", "client_credentials"),
-                        ("client_id", &client_id),
-                        ("client_secret", self.secret.expose_secret()),
-                        ("scope", &scope),
-                    ],
+                    self.client_id,
+                    self.scope.as_deref(),
+                    &[("client_secret", self.secret.expose_secret())],
                 )
-                .await?;
-                Ok(reply.into_token())
+                .await
             })
             .await
     }

@@ -139,6 +139,26 @@ pub(crate) async fn post_form_ok<T: DeserializeOwned>(
     }
 }
 
+/// The client-credentials grant for `client_id`, with the app's proof of identity (`proof`:
+/// a secret or a signed assertion) and the scope (the cloud's Graph `.default` unless given).
+pub(crate) async fn client_credentials(
+    ctx: &TokenContext<'_>,
+    client_id: crate::ids::ClientId,
+    scope: Option<&str>,
+    proof: &[(&str, &str)],
+) -> Result<AccessToken> {
+    let scope = scope.map_or_else(|| ctx.endpoints.graph_scope(), str::to_owned);
+    let client_id = client_id.to_string();
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id.as_str()),
+        ("scope", scope.as_str()),
+    ];
+    form.extend_from_slice(proof);
+    let reply: TokenReply = post_form_ok(ctx, "token", &form).await?;
+    Ok(reply.into_token())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
