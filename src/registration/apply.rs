@@ -198,7 +198,9 @@ async fn apply_steps(
         timeout: spec.replication_timeout,
     };
 
-    // 1. The application.
+    // 1. The application. `fresh`: it did not exist when the tenant was read, so it is seconds
+    // old (created by this run, or by another one racing it) and may not have replicated yet.
+    let fresh = observed_app.is_none();
     let (app_object_id, client_id, app_created) = match observed_app {
         None => {
             progress.started(Step::WriteApplication);
@@ -245,7 +247,7 @@ async fn apply_steps(
     // 2. Everything that needs only the app: an update of the existing app, the service
     //    principals, and a new secret — together in one round trip.
     let mut items = Vec::new();
-    if !app_created
+    if !fresh
         && (resolved.rename
             || resolved.required_resource_access.is_some()
             || creds.update_keys.is_some())
@@ -298,7 +300,7 @@ async fn apply_steps(
             let mut lagging = Vec::new();
             let mut lag_error = None;
             for (item, reply) in replies {
-                if !reply.is_success() && app_created && is_replication_lag(&reply.error()) {
+                if !reply.is_success() && fresh && is_replication_lag(&reply.error()) {
                     lagging.push(item);
                     lag_error.get_or_insert_with(|| reply.error());
                     continue;
