@@ -121,6 +121,58 @@ impl CertificateOutput {
     }
 }
 
+impl CertificateOutput {
+    /// The paths [`Certificate::write_files`](super::Certificate::write_files) writes for a
+    /// certificate with its private key: `<stem>.pem`, `<stem>.key.pem`, `<stem>.cer`, and
+    /// `<stem>.pfx` when a PFX password is set.
+    pub fn planned_files(&self) -> CertificateFiles {
+        let path = |ext: &str| self.dir.join(format!("{}.{ext}", self.stem));
+        CertificateFiles {
+            certificate_pem: Some(path("pem")),
+            private_key_pem: Some(path("key.pem")),
+            certificate_cer: Some(path("cer")),
+            pfx: self.pfx_password.as_ref().map(|_| path("pfx")),
+        }
+    }
+
+    /// Checks, without writing anything, that
+    /// [`Certificate::write_files`](super::Certificate::write_files) would not meet an existing
+    /// file (unless `overwrite` is set). A caller runs it before signing in or sending anything,
+    /// so a collision is reported while nothing has changed yet; `write_files` checks again.
+    ///
+    /// ```
+    /// use entra_appreg::credentials::CertificateOutput;
+    /// let dir = std::env::temp_dir().join(format!("appreg-doc-{}", std::process::id()));
+    /// let out = CertificateOutput::new(&dir, "contoso-backup");
+    /// assert!(out.check_available().is_ok());
+    /// ```
+    pub fn check_available(&self) -> Result<()> {
+        if self.overwrite {
+            return Ok(());
+        }
+        let planned = self.planned_files();
+        let existing = [
+            &planned.certificate_pem,
+            &planned.private_key_pem,
+            &planned.certificate_cer,
+            &planned.pfx,
+        ]
+        .into_iter()
+        .flatten()
+        .find(|p| p.exists());
+        match existing {
+            Some(p) => Err(Error::invalid_input(
+                "output file",
+                format!(
+                    "{} already exists; choose another folder or allow overwriting",
+                    p.display()
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 impl super::Certificate {
     /// Writes the certificate (PEM and CER), its private key (PEM, owner-only) and, with a
     /// password, a PFX (owner-only). Each file is written atomically; existing files are kept
@@ -192,5 +244,32 @@ impl super::Certificate {
             }
         }
         Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_available_names_the_first_existing_file_and_writes_nothing() {
+        let dir = std::env::temp_dir().join(format!("appreg-check-{}", uuid::Uuid::new_v4()));
+        let mut out = CertificateOutput::new(&dir, "contoso");
+        assert!(
+            out.check_available().is_ok(),
+            "a missing folder is available"
+        );
+        assert!(!dir.exists(), "the check writes nothing");
+        assert_eq!(out.planned_files().pfx, None);
+        out.pfx_password = Some(secrecy::SecretString::from("pw".to_owned()));
+        let pfx = out.planned_files().pfx.unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&pfx, b"x").unwrap();
+        let err = out.check_available().unwrap_err();
+        assert!(err.is_invalid_input());
+        assert!(err.to_string().contains("contoso.pfx"), "{err}");
+        out.overwrite = true;
+        assert!(out.check_available().is_ok());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
