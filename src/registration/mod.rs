@@ -75,6 +75,32 @@ impl AppRegistration {
         let display_name = display_name.into();
         validate_display_name(&display_name)?;
         let unique_name = UniqueName::derive_from_display_name(&display_name)?;
+        Self::with_names(display_name, unique_name, profile)
+    }
+
+    /// An app named `display_name` whose unique name is given rather than derived: needed when
+    /// no unique name can be derived (a display name without ASCII letters or digits), where
+    /// [`new`](Self::new) followed by [`with_unique_name`](Self::with_unique_name) would fail.
+    ///
+    /// ```
+    /// use entra_appreg::UniqueName;
+    /// use entra_appreg::profile::PermissionProfile;
+    /// use entra_appreg::registration::AppRegistration;
+    /// let r = AppRegistration::with_names(
+    ///     "バックアップ",
+    ///     UniqueName::new("contoso-backup-jp").unwrap(),
+    ///     PermissionProfile::BackupExchange,
+    /// )
+    /// .unwrap();
+    /// assert_eq!(r.unique_name().as_str(), "contoso-backup-jp");
+    /// ```
+    pub fn with_names(
+        display_name: impl Into<String>,
+        unique_name: UniqueName,
+        profile: PermissionProfile,
+    ) -> Result<Self> {
+        let display_name = display_name.into();
+        validate_display_name(&display_name)?;
         Ok(Self {
             display_name,
             unique_name,
