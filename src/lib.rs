@@ -6,6 +6,7 @@
 //!   with rustls. Without it, bring your own [`GraphTransport`].
 //! - **`fake-graph`**: [`fake::FakeGraph`], a stateful fake Entra tenant served on loopback, for
 //!   tests, demos and installers' own test suites.
+//! - **`cli`**: the `appreg` command-line tool for installers (clap); the library never needs it.
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

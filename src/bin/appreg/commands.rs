@@ -1,0 +1,432 @@
+//! The five commands, each a short sequence of library calls.
+//!
+//! Every command checks all its input before it signs in, so a bad input exits 2 with nothing
+//! sent. `register` and `rotate` write the new certificate's files after the sign-in and before
+//! the first Graph write, so the private key exists on disk before the certificate is
+//! registered anywhere.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use entra_appreg::credentials::{
+    Certificate, CertificateFiles, CertificateOutput, CredentialKind, CredentialProvisioner,
+    DEFAULT_SECRET_DAYS, NewCredential, PfxEncryption, SecretOptions, certificate,
+};
+use entra_appreg::profile::PermissionProfile;
+use entra_appreg::registration::{AppRegistration, Change, ConsentStatus, Warning};
+use entra_appreg::{Graph, TenantId, UniqueName};
+
+use crate::args::{
+    AppArgs, AuditArgs, AuthMethod, Command, ConnectArgs, CredentialArgs, CredentialChoice,
+    PlanArgs, RegisterArgs, RemoveArgs, RotateArgs,
+};
+use crate::connect;
+use crate::failure::Failure;
+use crate::output::{self, Outcome};
+use crate::ui::Ui;
+
+/// Runs a command.
+pub async fn run(command: Command, ui: &Ui) -> Result<Outcome, Failure> {
+    match command {
+        Command::Register(a) => register(a, ui).await,
+        Command::Plan(a) => plan(a, ui).await,
+        Command::Audit(a) => audit(a, ui).await,
+        Command::Rotate(a) => rotate(a, ui).await,
+        Command::Remove(a) => remove(a, ui).await,
+    }
+}
+
+/// The connection options of a command (for `--json`).
+pub fn connect_args(command: &Command) -> &ConnectArgs {
+    match command {
+        Command::Register(a) => &a.connect,
+        Command::Plan(a) => &a.connect,
+        Command::Audit(a) => &a.connect,
+        Command::Rotate(a) => &a.connect,
+        Command::Remove(a) => &a.connect,
+    }
+}
+
+fn profile(app: &AppArgs) -> Result<PermissionProfile, Failure> {
+    let profile = app.profile.clone().ok_or_else(|| {
+        Failure::usage(format!(
+            "--profile is required: one of {}",
+            PermissionProfile::NAMES.join(", ").to_lowercase()
+        ))
+    })?;
+    Ok(profile.with_mailbox_creation(app.create_mailboxes)?)
+}
+
+/// Which names a command needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Names {
+    /// `--name` (the unique name defaults to one derived from it).
+    DisplayName,
+    /// `--name` or `--unique-name`: the app is only looked up.
+    Either,
+}
+
+fn registration(
+    app: &AppArgs,
+    profile: PermissionProfile,
+    names: Names,
+) -> Result<AppRegistration, Failure> {
+    let unique = app
+        .unique_name
+        .as_deref()
+        .map(UniqueName::new)
+        .transpose()?;
+    let display = match (&app.name, &unique) {
+        (Some(name), _) => name.clone(),
+        (None, Some(u)) if names == Names::Either => u.as_str().to_owned(),
+        _ if names == Names::Either => {
+            return Err(Failure::usage(
+                "--name <DISPLAY NAME> or --unique-name <NAME> is required",
+            ));
+        }
+        _ => return Err(Failure::usage("--name <DISPLAY NAME> is required")),
+    };
+    let registration = match unique {
+        Some(u) => AppRegistration::with_names(display, u, profile)?,
+        None => AppRegistration::new(display, profile)?,
+    };
+    Ok(registration)
+}
+
+/// File names for a certificate: the unique name made safe for a file name.
+fn file_stem(unique_name: &UniqueName) -> String {
+    UniqueName::derive_from_display_name(unique_name.as_str())
+        .map(|u| u.as_str().to_owned())
+        .unwrap_or_else(|_| "appreg".to_owned())
+}
+
+/// A certificate's common name: the display name, cut to what X.509 allows.
+fn common_name(display_name: &str) -> String {
+    let cn: String = display_name.chars().take(64).collect();
+    cn.trim().to_owned()
+}
+
+/// The new credential, checked, with where a certificate's files go.
+enum Prepared {
+    Certificate {
+        certificate: Box<Certificate>,
+        output: CertificateOutput,
+    },
+    Secret(SecretOptions),
+    None,
+}
+
+impl Prepared {
+    fn new_credential(&self) -> Option<NewCredential> {
+        match self {
+            Prepared::Certificate { certificate, .. } => {
+                Some(NewCredential::Certificate(certificate.clone()))
+            }
+            Prepared::Secret(options) => Some(NewCredential::Secret(options.clone())),
+            Prepared::None => None,
+        }
+    }
+
+    /// Writes a certificate's files (refusing existing ones). Nothing for a secret.
+    fn write_files(&self) -> Result<Option<CertificateFiles>, Failure> {
+        match self {
+            Prepared::Certificate {
+                certificate,
+                output,
+            } => Ok(Some(certificate.write_files(output)?)),
+            _ => Ok(None),
+        }
+    }
+}
+
+fn prepare_credential(
+    args: &CredentialArgs,
+    connect: &ConnectArgs,
+    profile: &PermissionProfile,
+    display_name: &str,
+    stem: String,
+) -> Result<Prepared, Failure> {
+    let prepared = match args.credential {
+        CredentialChoice::None => {
+            if args.valid_days.is_some() {
+                return Err(Failure::usage(
+                    "--valid-days applies to a new certificate or secret, not to --credential none",
+                ));
+            }
+            return Ok(Prepared::None);
+        }
+        CredentialChoice::Secret => {
+            profile.check_credential(CredentialKind::Secret)?;
+            Prepared::Secret(SecretOptions::valid_for_days(
+                args.valid_days.unwrap_or(DEFAULT_SECRET_DAYS),
+            ))
+        }
+        CredentialChoice::Certificate => {
+            profile.check_credential(CredentialKind::Certificate)?;
+            let dir = std::path::absolute(&args.out)
+                .map_err(|e| Failure::usage(format!("--out {}: {e}", args.out.display())))?;
+            let mut output = CertificateOutput::new(dir, stem);
+            output.pfx_password = connect::pfx_password(connect)?;
+            if args.legacy_pfx {
+                output.pfx_encryption = PfxEncryption::LegacyTripleDes;
+            }
+            let certificate = Certificate::generate(
+                &common_name(display_name),
+                args.valid_days.unwrap_or(certificate::DEFAULT_VALID_DAYS),
+            )?;
+            Prepared::Certificate {
+                certificate: Box::new(certificate),
+                output,
+            }
+        }
+    };
+    if let Some(new) = prepared.new_credential() {
+        new.check()?;
+    }
+    Ok(prepared)
+}
+
+async fn signed_in(connect: &ConnectArgs, ui: &Ui) -> Result<(Graph, TenantId), Failure> {
+    let graph = connect::build_graph(connect, ui)?;
+    let tenant_id = connect::sign_in(&graph, ui, connect.auth == AuthMethod::DeviceCode).await?;
+    Ok((graph, tenant_id))
+}
+
+fn show_warnings(ui: &Ui, warnings: &[Warning]) {
+    for w in warnings {
+        ui.line(&format!("warning: {w}"));
+    }
+}
+
+async fn register(a: RegisterArgs, ui: &Ui) -> Result<Outcome, Failure> {
+    let profile = profile(&a.app)?;
+    let mut registration = registration(&a.app, profile.clone(), Names::DisplayName)?;
+    let prepared = prepare_credential(
+        &a.credential,
+        &a.connect,
+        &profile,
+        registration.display_name(),
+        file_stem(registration.unique_name()),
+    )?;
+    if let Some(new) = prepared.new_credential() {
+        registration = registration.with_credential(new);
+    }
+    let progress = ui.clone();
+    let registration = registration
+        .retire_previous_credentials(a.retire_previous)
+        .on_progress(move |event| progress.progress(event));
+    registration.validate()?;
+    if let Prepared::Certificate { output, .. } = &prepared {
+        output.check_available()?;
+    }
+
+    let (graph, _) = signed_in(&a.connect, ui).await?;
+    let files = prepared.write_files()?;
+    if let Some(f) = &files
+        && let Some(dir) = f.private_key_pem.as_ref().and_then(|p| p.parent())
+    {
+        ui.line(&format!(
+            "Wrote the new certificate and its private key to {}.",
+            dir.display()
+        ));
+    }
+    let app = registration.apply(&graph).await.map_err(|e| {
+        let failure = Failure::from(e);
+        match &files {
+            Some(f) => failure.with_files(f.clone()),
+            None => failure,
+        }
+    })?;
+    show_warnings(ui, &app.warnings);
+    if let ConsentStatus::Partial(partial) = &app.consent {
+        ui.line(&format!("partial: {}", partial.message));
+    }
+    Ok(output::registered(
+        &app,
+        files.as_ref(),
+        graph.request_count(),
+    ))
+}
+
+async fn plan(a: PlanArgs, ui: &Ui) -> Result<Outcome, Failure> {
+    let profile = profile(&a.app)?;
+    let mut registration = registration(&a.app, profile.clone(), Names::DisplayName)?;
+    // A certificate made for the plan only: it is never written or sent.
+    let prepared = prepare_credential(
+        &a.credential,
+        &a.connect,
+        &profile,
+        registration.display_name(),
+        file_stem(registration.unique_name()),
+    )?;
+    if let Some(new) = prepared.new_credential() {
+        registration = registration.with_credential(new);
+    }
+    let progress = ui.clone();
+    let registration = registration
+        .retire_previous_credentials(a.retire_previous)
+        .on_progress(move |event| progress.progress(event));
+    registration.validate()?;
+    let collision = match &prepared {
+        Prepared::Certificate { output, .. } => output.check_available().err(),
+        _ => None,
+    };
+
+    let (graph, tenant_id) = signed_in(&a.connect, ui).await?;
+    let mut plan = registration.plan(&graph).await?;
+    for change in &mut plan.changes {
+        if let Change::AddCredential { thumbprint, .. } = change {
+            // register generates its own certificate: this one's thumbprint means nothing.
+            *thumbprint = None;
+        }
+    }
+    if let Some(e) = collision {
+        plan.warnings.push(Warning {
+            code: "output_files_exist",
+            message: format!("register would stop before signing in: {e}"),
+        });
+    }
+    if a.connect.json {
+        // The human summary lists the warnings itself.
+        show_warnings(ui, &plan.warnings);
+    }
+    Ok(output::plan(&plan, tenant_id, graph.request_count()))
+}
+
+async fn audit(a: AuditArgs, ui: &Ui) -> Result<Outcome, Failure> {
+    let profile = profile(&a.app)?;
+    let progress = ui.clone();
+    let registration = registration(&a.app, profile, Names::DisplayName)?
+        .on_progress(move |event| progress.progress(event));
+    let (graph, tenant_id) = signed_in(&a.connect, ui).await?;
+    let audit = registration
+        .audit(&graph, a.expiry_warning_days)
+        .await?
+        .ok_or_else(|| Failure::not_registered(registration.unique_name().as_str()))?;
+    show_warnings(ui, &audit.warnings);
+    Ok(output::audit(
+        &audit,
+        tenant_id,
+        registration.unique_name().as_str(),
+        registration.profile().name(),
+        graph.request_count(),
+    ))
+}
+
+async fn rotate(a: RotateArgs, ui: &Ui) -> Result<Outcome, Failure> {
+    let profile = profile(&a.app)?;
+    if a.credential.credential == CredentialChoice::None {
+        return Err(Failure::usage(
+            "rotate needs a new credential: --credential certificate or --credential secret",
+        ));
+    }
+    let progress = ui.clone();
+    let registration = registration(&a.app, profile.clone(), Names::Either)?
+        .on_progress(move |event| progress.progress(event));
+    let stem = format!(
+        "{}-{}",
+        file_stem(registration.unique_name()),
+        time::OffsetDateTime::now_utc().date()
+    );
+    let prepared = prepare_credential(
+        &a.credential,
+        &a.connect,
+        &profile,
+        registration.display_name(),
+        stem,
+    )?;
+    if let Prepared::Certificate { output, .. } = &prepared {
+        output.check_available()?;
+    }
+    let Some(new) = prepared.new_credential() else {
+        unreachable!("credential none was refused above");
+    };
+
+    let (graph, tenant_id) = signed_in(&a.connect, ui).await?;
+    let app = registration
+        .find(&graph)
+        .await?
+        .ok_or_else(|| Failure::not_registered(registration.unique_name().as_str()))?;
+    let files = prepared.write_files()?;
+    ui.wait(format!("adding the new {}", new.kind()));
+    let rotation = CredentialProvisioner::new(&graph, app.object_id)
+        .for_profile(profile)
+        .rotate(new)
+        .await;
+    ui.done_waiting();
+    let rotation = rotation.map_err(|e| {
+        let failure = Failure::from(e);
+        match &files {
+            Some(f) => failure.with_files(f.clone()),
+            None => failure,
+        }
+    })?;
+    Ok(output::rotated(
+        &rotation,
+        tenant_id,
+        app.client_id,
+        app.object_id,
+        registration.unique_name().as_str(),
+        files.as_ref(),
+        graph.request_count(),
+    ))
+}
+
+fn confirm(ui: &Ui, question: &str) -> Result<bool, Failure> {
+    ui.done_waiting();
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{question} Type yes to confirm: ");
+    let _ = err.flush();
+    drop(err);
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::usage(format!("cannot read the confirmation: {e}")))?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "yes" | "y"
+    ))
+}
+
+async fn remove(a: RemoveArgs, ui: &Ui) -> Result<Outcome, Failure> {
+    // The profile does not matter for a deletion; it is only checked when given.
+    let profile = match &a.app.profile {
+        Some(_) => profile(&a.app)?,
+        None => PermissionProfile::BackupExchange,
+    };
+    let progress = ui.clone();
+    let registration = registration(&a.app, profile, Names::Either)?
+        .on_progress(move |event| progress.progress(event));
+    if !a.yes && !std::io::stdin().is_terminal() {
+        return Err(Failure::usage(
+            "remove asks for confirmation on a terminal, and stdin is not one: pass --yes to delete without asking",
+        ));
+    }
+    let (graph, tenant_id) = signed_in(&a.connect, ui).await?;
+    let unique_name = registration.unique_name().as_str().to_owned();
+    if !a.yes {
+        let Some(app) = registration.find(&graph).await? else {
+            return Ok(output::removed(
+                None,
+                tenant_id,
+                &unique_name,
+                graph.request_count(),
+            ));
+        };
+        let question = format!(
+            "Delete the app registration \"{}\" (client id {}, unique name {unique_name}) from tenant {tenant_id}?",
+            app.display_name.as_deref().unwrap_or(""),
+            app.client_id
+        );
+        if !confirm(ui, &question)? {
+            return Err(Failure::cancelled("not confirmed: nothing was deleted"));
+        }
+    }
+    let removed = registration.remove(&graph).await?;
+    Ok(output::removed(
+        removed.as_ref(),
+        tenant_id,
+        &unique_name,
+        graph.request_count(),
+    ))
+}

@@ -1,0 +1,118 @@
+//! Building the Graph client from the options, and signing in.
+
+use entra_appreg::auth::{
+    ClientCertificateCredential, ClientSecret, ClientSecretCredential, DeviceCodeCredential,
+    StaticToken,
+};
+use entra_appreg::credentials::Certificate;
+use entra_appreg::{ClientId, Graph, TenantId};
+use secrecy::SecretString;
+
+use crate::args::{AuthMethod, CLIENT_SECRET_ENV, ConnectArgs, TOKEN_ENV};
+use crate::failure::Failure;
+use crate::ui::Ui;
+
+/// A non-empty environment variable, or a usage error that names it and why it is needed.
+fn required_env(var: &str, why: &str) -> Result<String, Failure> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Ok(v),
+        Ok(_) => Err(Failure::usage(format!(
+            "the environment variable {var} is empty; it must hold {why}"
+        ))),
+        Err(_) => Err(Failure::usage(format!(
+            "the environment variable {var} is not set; it must hold {why}"
+        ))),
+    }
+}
+
+/// The PFX password from the variable named by `--pfx-password-env`, if given.
+pub fn pfx_password(connect: &ConnectArgs) -> Result<Option<SecretString>, Failure> {
+    match &connect.pfx_password_env {
+        None => Ok(None),
+        Some(var) => {
+            if var.is_empty() {
+                return Err(Failure::usage(
+                    "--pfx-password-env needs the name of an environment variable",
+                ));
+            }
+            let value = required_env(var, "the PFX password (named by --pfx-password-env)")?;
+            Ok(Some(SecretString::from(value)))
+        }
+    }
+}
+
+fn client_id(connect: &ConnectArgs, auth: &str) -> Result<ClientId, Failure> {
+    let raw = connect
+        .client_id
+        .as_deref()
+        .ok_or_else(|| Failure::usage(format!("--auth {auth} needs --client-id <GUID>")))?;
+    Ok(raw.parse::<ClientId>()?)
+}
+
+/// Checks the sign-in options and builds the client. Nothing is sent.
+pub fn build_graph(connect: &ConnectArgs, ui: &Ui) -> Result<Graph, Failure> {
+    let tenant = connect.tenant.as_deref().ok_or_else(|| {
+        Failure::usage(
+            "--tenant <GUID|DOMAIN> (or the environment variable ENTRA_TENANT) is required",
+        )
+    })?;
+    let mut builder = Graph::builder().tenant(tenant).cloud(connect.cloud);
+    if let Some(url) = &connect.graph_url {
+        builder = builder.graph_root(url);
+    }
+    if let Some(url) = &connect.login_url {
+        builder = builder.login_root(url);
+    }
+    builder = match connect.auth {
+        AuthMethod::DeviceCode => {
+            let ui = ui.clone();
+            builder.token_provider(DeviceCodeCredential::new(move |prompt| {
+                ui.device_prompt(prompt)
+            }))
+        }
+        AuthMethod::Token => builder.token_provider(StaticToken::new(required_env(
+            TOKEN_ENV,
+            "an access token for Microsoft Graph (--auth token)",
+        )?)),
+        AuthMethod::ClientSecret => {
+            let id = client_id(connect, "client-secret")?;
+            let secret = required_env(
+                CLIENT_SECRET_ENV,
+                "the client secret of --client-id (--auth client-secret)",
+            )?;
+            builder.token_provider(ClientSecretCredential::new(id, ClientSecret::new(secret)))
+        }
+        AuthMethod::ClientCertificate => {
+            let id = client_id(connect, "client-certificate")?;
+            let path = connect.certificate.as_deref().ok_or_else(|| {
+                Failure::usage("--auth client-certificate needs --certificate <PEM|PFX>")
+            })?;
+            let certificate = match &connect.certificate_key {
+                Some(key) => {
+                    let read = |p: &std::path::Path| {
+                        std::fs::read_to_string(p).map_err(|e| {
+                            Failure::usage(format!("cannot read {}: {e}", p.display()))
+                        })
+                    };
+                    Certificate::from_pem(&format!("{}\n{}", read(path)?, read(key)?))?
+                }
+                None => Certificate::from_file(path, pfx_password(connect)?.as_ref())?,
+            };
+            builder.token_provider(ClientCertificateCredential::new(id, certificate)?)
+        }
+    };
+    Ok(builder.build()?)
+}
+
+/// Signs in now (the device-code prompt appears here), before anything is written, and
+/// returns the tenant GUID. `prompted`: the sign-in was interactive, so say when it is done.
+pub async fn sign_in(graph: &Graph, ui: &Ui, prompted: bool) -> Result<TenantId, Failure> {
+    let signed_in = graph.access_token().await;
+    ui.done_waiting();
+    signed_in?;
+    let tenant_id = graph.tenant_id().await?;
+    if prompted {
+        ui.line(&format!("Signed in to tenant {tenant_id}."));
+    }
+    Ok(tenant_id)
+}

@@ -1,0 +1,97 @@
+//! `appreg`: registers an application for a Microsoft 365 backup or migration product in a
+//! Microsoft Entra ID tenant, for installers and admins.
+//!
+//! A thin layer over the `entra_appreg` library: parse the options, call the library, print the
+//! result. With `--json`, stdout holds exactly one JSON object (the result, or an error
+//! object); everything for humans goes to stderr.
+//!
+//! Exit codes: 0 done; 2 bad usage or input (nothing was changed); 3 partial (registered, but
+//! some grants were refused); 1 any other failure.
+
+mod args;
+mod commands;
+mod connect;
+mod failure;
+mod output;
+mod ui;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+use crate::args::Cli;
+use crate::failure::Failure;
+use crate::ui::Ui;
+
+fn print_json(value: &serde_json::Value) {
+    let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".to_owned());
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+fn fail(failure: &Failure, json: bool) -> ExitCode {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "error: {}", failure.message);
+    drop(err);
+    if json {
+        print_json(&failure.to_json());
+    }
+    ExitCode::from(failure.exit_code)
+}
+
+fn main() -> ExitCode {
+    let raw: Vec<OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&raw) {
+        Ok(cli) => cli,
+        Err(e) => {
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+                || !args::wants_json(&raw)
+            {
+                // Help and version exit 0; usage errors exit 2 with clap's message.
+                e.exit();
+            }
+            let _ = e.print();
+            let message = e.to_string();
+            let message = message
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
+            print_json(&Failure::usage(message).to_json());
+            return ExitCode::from(failure::EXIT_USAGE);
+        }
+    };
+    let json = commands::connect_args(&cli.command).json;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return fail(
+                &Failure::other(format!("cannot start the async runtime: {e}")),
+                json,
+            );
+        }
+    };
+    let ui = Ui::new();
+    let result = runtime.block_on(commands::run(cli.command, &ui));
+    ui.finish();
+    match result {
+        Ok(outcome) => {
+            if json {
+                print_json(&outcome.json);
+            } else {
+                let mut out = std::io::stdout().lock();
+                let _ = write!(out, "{}", outcome.human);
+                let _ = out.flush();
+            }
+            ExitCode::from(outcome.exit_code)
+        }
+        Err(failure) => fail(&failure, json),
+    }
+}
