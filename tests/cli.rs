@@ -1,0 +1,1173 @@
+//! The `appreg` binary against a fake tenant: every command, every profile, both credential
+//! types, `--json` parsed, and every exit code.
+//!
+//! The binary runs as a child process; the fake serves it from this test's multi-thread
+//! runtime while a blocking task waits for the child.
+#![cfg(feature = "cli")]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use entra_appreg::fake::{CallerRole, FakeGraph, Fault, FaultRule, RequestKind};
+use serde_json::Value;
+
+/// What a run of the binary left.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// stdout as the one JSON object it must be: nothing before or after it.
+    fn json(&self) -> Value {
+        let value: Value = serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not one JSON value ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        });
+        assert!(value.is_object(), "{value}");
+        value
+    }
+
+    fn expect(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// A fake tenant, a scratch folder as the working directory, and the binary's options to reach
+/// the fake with `--auth token`.
+struct Tenant {
+    fake: FakeGraph,
+    dir: PathBuf,
+}
+
+impl Tenant {
+    async fn start() -> Self {
+        Self::with(FakeGraph::builder().replication_lag(0).start().await)
+    }
+
+    fn with(fake: FakeGraph) -> Self {
+        let dir = std::env::temp_dir().join(format!("appreg-cli-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { fake, dir }
+    }
+
+    fn endpoints(&self) -> Vec<String> {
+        let uri = self.fake.uri();
+        vec![
+            "--tenant".into(),
+            self.fake.tenant_domain(),
+            "--graph-url".into(),
+            uri.clone(),
+            "--login-url".into(),
+            uri,
+        ]
+    }
+
+    /// `appreg <command> <endpoints> --auth token <args>` with the admin's token.
+    async fn run(&self, command: &str, args: &[&str]) -> Run {
+        let mut all = vec![command.to_owned()];
+        all.extend(self.endpoints());
+        all.extend(["--auth".into(), "token".into()]);
+        all.extend(args.iter().map(|a| a.to_string()));
+        self.run_raw(all, vec![("ENTRA_APPREG_TOKEN", self.fake.admin_token())])
+            .await
+    }
+
+    /// The binary with exactly these arguments and extra environment variables.
+    async fn run_raw(&self, args: Vec<String>, env: Vec<(&str, String)>) -> Run {
+        let env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || run_binary(&args, &env, &dir))
+            .await
+            .unwrap()
+    }
+
+    /// Graph round trips the fake saw (a `$batch` counted once).
+    fn round_trips(&self) -> usize {
+        self.fake
+            .requests()
+            .iter()
+            .filter(|r| r.kind == RequestKind::Graph && r.batch.is_none())
+            .count()
+    }
+
+    fn graph_writes(&self) -> usize {
+        self.fake
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.kind == RequestKind::Graph && r.method != "GET" && r.path != "/v1.0/$batch"
+            })
+            .count()
+    }
+}
+
+impl Drop for Tenant {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn run_binary(args: &[String], env: &[(String, String)], dir: &Path) -> Run {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_appreg"))
+        .args(args)
+        .env_remove("ENTRA_TENANT")
+        .env_remove("ENTRA_APPREG_TOKEN")
+        .env_remove("ENTRA_APPREG_CLIENT_SECRET")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the appreg binary runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+const PROFILES: [(&str, &[&str], usize); 5] = [
+    ("backup-exchange", &[], 5),
+    ("backup-sharepoint", &[], 6),
+    ("migration-source", &[], 4),
+    ("migration-target", &[], 4),
+    ("migration-target", &["--create-mailboxes"], 7),
+];
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} is not a string in {v}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn register_json_has_the_contract_keys_and_writes_owner_only_key_files_first() {
+    let t = Tenant::start().await;
+    let out = t.dir.join("certs");
+    let mut args = t.endpoints();
+    args.splice(0..0, ["register".to_owned()]);
+    args.extend(
+        [
+            "--auth",
+            "token",
+            "--profile",
+            "backup-exchange",
+            "--name",
+            "Contoso Backup",
+            "--out",
+            out.to_str().unwrap(),
+            "--pfx-password-env",
+            "CONTOSO_PFX",
+            "--valid-days",
+            "200",
+            "--json",
+        ]
+        .map(String::from),
+    );
+    let run = t
+        .run_raw(
+            args,
+            vec![
+                ("ENTRA_APPREG_TOKEN", t.fake.admin_token()),
+                ("CONTOSO_PFX", "pfx password".into()),
+            ],
+        )
+        .await;
+    run.expect(0);
+    let v = run.json();
+    let snapshot = t.fake.snapshot();
+    let app = &snapshot.applications[0];
+    assert_eq!(str_of(&v, "tenant_id"), t.fake.tenant_id().to_string());
+    assert_eq!(str_of(&v, "client_id"), app.app_id.unwrap().to_string());
+    assert_eq!(
+        str_of(&v, "application_object_id"),
+        app.id.unwrap().to_string()
+    );
+    let sp = snapshot
+        .service_principals
+        .iter()
+        .find(|sp| sp.app_id == app.app_id)
+        .unwrap();
+    assert_eq!(
+        str_of(&v, "service_principal_id"),
+        sp.id.unwrap().to_string()
+    );
+    assert_eq!(str_of(&v, "unique_name"), "contoso-backup");
+    assert_eq!(str_of(&v, "display_name"), "Contoso Backup");
+    assert_eq!(str_of(&v, "profile"), "Backup-Exchange");
+    assert_eq!(v["consent"]["status"], "complete");
+    let permissions = v["permissions"].as_array().unwrap();
+    assert_eq!(permissions.len(), 5);
+    for p in permissions {
+        for key in ["resource", "resource_app_id", "value", "role_id"] {
+            assert!(p[key].is_string(), "{key} in {p}");
+        }
+        assert_eq!(p["granted"], true, "{p}");
+    }
+    assert!(
+        permissions
+            .iter()
+            .any(|p| p["value"] == "full_access_as_app"
+                && p["role_id"] == "dc890d15-9560-4a4c-9b7f-a736ec74ec40")
+    );
+    let warnings = v["warnings"].as_array().unwrap();
+    assert!(warnings.iter().any(|w| w["code"] == "ews_retirement"));
+
+    // The certificate: registered, described, and on disk.
+    let c = &v["credential"];
+    assert_eq!(c["type"], "certificate");
+    let thumbprint = str_of(c, "thumbprint");
+    assert_eq!(thumbprint.len(), 40);
+    let not_before = time::OffsetDateTime::parse(
+        str_of(c, "not_before"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let not_after = time::OffsetDateTime::parse(
+        str_of(c, "not_after"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!((200..=201).contains(&(not_after - not_before).whole_days()));
+    let keys = app.key_credentials.as_ref().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].key_id.unwrap().to_string(), str_of(c, "key_id"));
+    let files = &c["files"];
+    let path = |key: &str| PathBuf::from(str_of(files, key));
+    for key in [
+        "certificate_pem",
+        "private_key_pem",
+        "certificate_cer",
+        "pfx",
+    ] {
+        assert!(path(key).is_file(), "{key}: {files}");
+        assert!(path(key).starts_with(&out), "{key}: {files}");
+    }
+    assert_eq!(path("certificate_pem"), out.join("contoso-backup.pem"));
+    let cert = entra_appreg::credentials::Certificate::from_file(
+        &path("pfx"),
+        Some(&secrecy::SecretString::from("pfx password".to_owned())),
+    )
+    .unwrap();
+    assert_eq!(cert.thumbprint().as_str(), thumbprint);
+    assert!(cert.has_private_key());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |key: &str| std::fs::metadata(path(key)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("private_key_pem"), 0o600);
+        assert_eq!(mode("pfx"), 0o600);
+    }
+
+    // Four round trips on a fresh tenant, as counted by the fake.
+    assert_eq!(v["graph_requests"], 4);
+    assert_eq!(t.round_trips(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn register_every_profile_ends_with_the_connection_wizard() {
+    for (profile, extra, count) in PROFILES {
+        let t = Tenant::start().await;
+        let mut args = vec!["--profile", profile, "--name", "Contoso Migration"];
+        args.extend_from_slice(extra);
+        let run = t.run("register", &args).await;
+        run.expect(0);
+        let app = &t.fake.snapshot().applications[0];
+        let client_id = app.app_id.unwrap().to_string();
+        let wizard = run
+            .stdout
+            .split("Type this into the product's connection wizard:")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{profile}: no wizard block in\n{}", run.stdout));
+        assert!(
+            wizard.contains(&format!("Application (client) ID: {client_id}")),
+            "{wizard}"
+        );
+        assert!(wizard.contains(&format!("Directory (tenant) ID:   {}", t.fake.tenant_id())));
+        assert!(wizard.contains("Certificate thumbprint:"), "{wizard}");
+        assert!(wizard.contains("contoso-migration.key.pem"), "{wizard}");
+        assert_eq!(
+            run.stdout.matches("granted    ").count(),
+            count,
+            "{profile}: {}",
+            run.stdout
+        );
+        assert!(!run.stdout.contains("NOT granted"));
+        let grants = t.fake.snapshot().app_role_assignments.len();
+        assert!(grants >= count, "{profile}: {grants} grants");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_is_printed_once_in_json_and_once_in_the_summary() {
+    let t = Tenant::start().await;
+    let run = t
+        .run(
+            "register",
+            &[
+                "--profile",
+                "migration-source",
+                "--name",
+                "Contoso Migration",
+                "--credential",
+                "secret",
+                "--valid-days",
+                "90",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(0);
+    let v = run.json();
+    let c = &v["credential"];
+    assert_eq!(c["type"], "secret");
+    let object_id = str_of(&v, "application_object_id").parse().unwrap();
+    let issued = t.fake.secret_texts(object_id);
+    assert_eq!(issued.len(), 1);
+    assert_eq!(str_of(c, "secret"), issued[0]);
+    assert!(c["key_id"].is_string() && c["expires"].is_string(), "{c}");
+    assert!(
+        !run.stderr.contains(&issued[0]),
+        "the secret leaked to stderr"
+    );
+    assert_eq!(run.stdout.matches(&issued[0]).count(), 1);
+    let no_files: Vec<_> = std::fs::read_dir(&t.dir).unwrap().collect();
+    assert!(no_files.is_empty(), "a secret writes no file");
+
+    // Without --json: once, with the note, and never on stderr.
+    let t = Tenant::start().await;
+    let run = t
+        .run(
+            "register",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "Contoso Backup",
+                "--credential",
+                "secret",
+            ],
+        )
+        .await;
+    run.expect(0);
+    let object_id = t.fake.snapshot().applications[0].id.unwrap();
+    let secret = &t.fake.secret_texts(object_id)[0];
+    assert_eq!(
+        run.stdout.matches(secret.as_str()).count(),
+        1,
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("shown only this once"));
+    assert!(!run.stderr.contains(secret.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_exits_2_before_anything_is_sent() {
+    let t = Tenant::start().await;
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        (
+            "secret for SharePoint",
+            vec![
+                "--profile",
+                "backup-sharepoint",
+                "--name",
+                "X",
+                "--credential",
+                "secret",
+            ],
+            "SharePoint Online accepts only certificates",
+        ),
+        (
+            "unknown profile",
+            vec!["--profile", "backup-teams", "--name", "X"],
+            "valid profiles are",
+        ),
+        (
+            "missing profile",
+            vec!["--name", "X"],
+            "--profile is required",
+        ),
+        (
+            "lifetime out of range",
+            vec![
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "X",
+                "--valid-days",
+                "0",
+            ],
+            "1 to 3650 days",
+        ),
+        (
+            "mailboxes on the wrong profile",
+            vec![
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "X",
+                "--create-mailboxes",
+            ],
+            "Migration-Target",
+        ),
+        (
+            "unset PFX password variable",
+            vec![
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "X",
+                "--pfx-password-env",
+                "NO_SUCH_VARIABLE_FOR_APPREG",
+            ],
+            "NO_SUCH_VARIABLE_FOR_APPREG",
+        ),
+    ];
+    for (label, args, says) in cases {
+        let mut with_json = args.clone();
+        with_json.push("--json");
+        let run = t.run("register", &with_json).await;
+        run.expect(2);
+        let v = run.json();
+        assert_eq!(v["exit_code"], 2, "{label}");
+        let message = str_of(&v["error"], "message");
+        assert!(message.contains(says), "{label}: {message}");
+        assert!(run.stderr.contains(says), "{label}: {}", run.stderr);
+        assert!(t.fake.requests().is_empty(), "{label}: a request was sent");
+    }
+
+    // A tenant that is neither a GUID nor a domain, or none at all.
+    let run = t
+        .run_raw(
+            [
+                "plan",
+                "--tenant",
+                "not a tenant",
+                "--auth",
+                "token",
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "X",
+                "--json",
+            ]
+            .map(String::from)
+            .to_vec(),
+            vec![("ENTRA_APPREG_TOKEN", t.fake.admin_token())],
+        )
+        .await;
+    run.expect(2);
+    assert_eq!(run.json()["error"]["kind"], "invalid_input");
+    let run = t
+        .run_raw(
+            ["audit", "--profile", "backup-exchange", "--name", "X"]
+                .map(String::from)
+                .to_vec(),
+            vec![],
+        )
+        .await;
+    run.expect(2);
+    assert!(run.stderr.contains("--tenant"), "{}", run.stderr);
+    // ENTRA_TENANT stands in for --tenant; a missing token is then the problem.
+    let run = t
+        .run_raw(
+            [
+                "audit",
+                "--auth",
+                "token",
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "X",
+            ]
+            .map(String::from)
+            .to_vec(),
+            vec![("ENTRA_TENANT", "contoso.onmicrosoft.com".into())],
+        )
+        .await;
+    run.expect(2);
+    assert!(run.stderr.contains("ENTRA_APPREG_TOKEN"), "{}", run.stderr);
+    // Plain http is for loopback only.
+    let run = t
+        .run(
+            "plan",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "X",
+                "--graph-url",
+                "http://graph.example.com",
+            ],
+        )
+        .await;
+    run.expect(2);
+    // client-secret without a client id.
+    let run = t
+        .run_raw(
+            [
+                "plan",
+                "--tenant",
+                "contoso.onmicrosoft.com",
+                "--auth",
+                "client-secret",
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "X",
+            ]
+            .map(String::from)
+            .to_vec(),
+            vec![],
+        )
+        .await;
+    run.expect(2);
+    assert!(run.stderr.contains("--client-id"), "{}", run.stderr);
+    assert!(t.fake.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_existing_output_file_exits_2_and_is_kept() {
+    let t = Tenant::start().await;
+    std::fs::write(t.dir.join("contoso-backup.key.pem"), b"an older key").unwrap();
+    let run = t
+        .run(
+            "register",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "Contoso Backup",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(2);
+    let v = run.json();
+    assert!(
+        str_of(&v["error"], "message").contains("already exists"),
+        "{v}"
+    );
+    assert_eq!(
+        std::fs::read(t.dir.join("contoso-backup.key.pem")).unwrap(),
+        b"an older key"
+    );
+    assert!(t.fake.requests().is_empty(), "nothing is sent");
+    assert!(t.fake.snapshot().applications.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_errors_exit_2_and_help_and_version_exit_0() {
+    let t = Tenant::start().await;
+    let run = t.run_raw(vec!["--help".into()], vec![]).await;
+    run.expect(0);
+    assert!(run.stdout.contains("register") && run.stdout.contains("Exit codes"));
+    let run = t
+        .run_raw(vec!["register".into(), "--help".into()], vec![])
+        .await;
+    run.expect(0);
+    assert!(run.stdout.contains("--pfx-password-env"));
+    let run = t.run_raw(vec!["--version".into()], vec![]).await;
+    run.expect(0);
+    assert!(run.stdout.starts_with("appreg "));
+    let run = t.run_raw(vec!["frobnicate".into()], vec![]).await;
+    run.expect(2);
+    assert!(run.stdout.is_empty());
+    let run = t
+        .run_raw(
+            ["register", "--no-such-flag", "--json"]
+                .map(String::from)
+                .to_vec(),
+            vec![],
+        )
+        .await;
+    run.expect(2);
+    let v = run.json();
+    assert_eq!(v["error"]["kind"], "usage");
+    assert_eq!(v["exit_code"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cloud_application_administrator_gets_exit_3_naming_the_role() {
+    let t = Tenant::start().await;
+    t.fake
+        .set_caller_role(CallerRole::CloudApplicationAdministrator);
+    let run = t
+        .run(
+            "register",
+            &[
+                "--profile",
+                "backup-sharepoint",
+                "--name",
+                "Contoso Backup",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(3);
+    let v = run.json();
+    assert_eq!(v["consent"]["status"], "partial");
+    let role = str_of(&v["consent"], "required_role");
+    assert!(role.contains("Global Administrator"), "{role}");
+    assert!(
+        run.stderr.contains("Global Administrator"),
+        "{}",
+        run.stderr
+    );
+    for p in v["permissions"].as_array().unwrap() {
+        let graph = p["resource"] == "Microsoft Graph";
+        assert_eq!(p["granted"], !graph, "{p}");
+    }
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "cannot_grant_graph_roles")
+    );
+    // The app and its certificate are registered all the same.
+    assert!(v["credential"]["thumbprint"].is_string());
+    assert_eq!(t.fake.snapshot().applications.len(), 1);
+
+    // Human mode: same exit code, the message on stderr.
+    let run = t
+        .run(
+            "register",
+            &[
+                "--profile",
+                "backup-sharepoint",
+                "--name",
+                "Contoso Backup",
+                "--credential",
+                "none",
+            ],
+        )
+        .await;
+    run.expect(3);
+    assert!(run.stdout.contains("NOT granted"));
+    assert!(
+        run.stderr.contains("Privileged Role Administrator"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_graph_failure_exits_1_with_the_request_id_and_keeps_the_key() {
+    let t = Tenant::start().await;
+    t.fake.inject_fault(
+        FaultRule::new(Fault::Status {
+            status: 500,
+            retry_after: None,
+        })
+        .method("PATCH"),
+    );
+    let run = t
+        .run(
+            "register",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "Contoso Backup",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(1);
+    let v = run.json();
+    assert_eq!(v["exit_code"], 1);
+    let e = &v["error"];
+    assert_eq!(e["kind"], "graph");
+    assert_eq!(e["status"], 500);
+    let request_id = str_of(e, "request_id");
+    assert!(str_of(e, "message").contains(request_id));
+    assert!(
+        run.stderr.contains(&format!("request-id {request_id}")),
+        "{}",
+        run.stderr
+    );
+    // The certificate was written before the first write; the error says where.
+    assert!(e["certificate_files"]["private_key_pem"].is_string(), "{e}");
+    assert!(t.dir.join("contoso-backup.key.pem").is_file());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_sign_in_exits_1_with_the_aadsts_code_and_correlation_id() {
+    let t = Tenant::start().await;
+    let mut args = t.endpoints();
+    args.splice(0..0, ["audit".to_owned()]);
+    args.extend(
+        [
+            "--auth",
+            "client-secret",
+            "--client-id",
+            "6f1c1d55-3b5e-4a8e-9a55-0d6d2c3c6b11",
+            "--profile",
+            "backup-exchange",
+            "--name",
+            "X",
+            "--json",
+        ]
+        .map(String::from),
+    );
+    let run = t
+        .run_raw(
+            args,
+            vec![("ENTRA_APPREG_CLIENT_SECRET", "not-the-secret".into())],
+        )
+        .await;
+    run.expect(1);
+    let e = &run.json()["error"];
+    assert_eq!(e["kind"], "auth");
+    let aadsts = str_of(e, "aadsts");
+    assert!(aadsts.starts_with("AADSTS"), "{aadsts}");
+    assert!(e["correlation_id"].is_string(), "{e}");
+    assert!(run.stderr.contains(aadsts), "{}", run.stderr);
+    assert!(!run.stderr.contains("not-the-secret"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_writes_nothing_and_says_what_register_would_do() {
+    let t = Tenant::start().await;
+    let run = t
+        .run(
+            "plan",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "Contoso Backup",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(0);
+    let v = run.json();
+    assert_eq!(v["up_to_date"], false);
+    assert_eq!(str_of(&v, "tenant_id"), t.fake.tenant_id().to_string());
+    let actions: Vec<&str> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions[0], "create_application");
+    assert!(actions.contains(&"create_service_principal"));
+    assert_eq!(actions.iter().filter(|a| **a == "grant_role").count(), 5);
+    let add = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["action"] == "add_credential")
+        .unwrap();
+    assert_eq!(add["kind"], "certificate");
+    assert!(add.get("thumbprint").is_none(), "{add}");
+    assert_eq!(t.graph_writes(), 0);
+    assert!(t.fake.snapshot().applications.is_empty());
+    assert!(
+        std::fs::read_dir(&t.dir).unwrap().next().is_none(),
+        "plan writes no file"
+    );
+
+    t.run(
+        "register",
+        &[
+            "--profile",
+            "backup-exchange",
+            "--name",
+            "Contoso Backup",
+            "--credential",
+            "none",
+        ],
+    )
+    .await
+    .expect(0);
+    let run = t
+        .run(
+            "plan",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "Contoso Backup",
+                "--credential",
+                "none",
+            ],
+        )
+        .await;
+    run.expect(0);
+    assert!(run.stdout.contains("nothing to change"), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_reports_credentials_missing_grants_and_unknown_apps() {
+    let t = Tenant::start().await;
+    let run = t
+        .run(
+            "audit",
+            &[
+                "--profile",
+                "migration-target",
+                "--name",
+                "Contoso Migration",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(2);
+    assert_eq!(run.json()["error"]["kind"], "not_registered");
+
+    t.run(
+        "register",
+        &[
+            "--profile",
+            "migration-target",
+            "--name",
+            "Contoso Migration",
+        ],
+    )
+    .await
+    .expect(0);
+    let run = t
+        .run(
+            "audit",
+            &[
+                "--profile",
+                "migration-target",
+                "--name",
+                "Contoso Migration",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(0);
+    let v = run.json();
+    assert_eq!(v["healthy"], true, "{v}");
+    assert_eq!(v["missing"].as_array().unwrap().len(), 0);
+    let credentials = v["credentials"].as_array().unwrap();
+    assert_eq!(credentials.len(), 1);
+    assert_eq!(credentials[0]["kind"], "certificate");
+    assert_eq!(credentials[0]["created_by_crate"], true);
+
+    // Against a larger profile: the mailbox permissions are missing.
+    let run = t
+        .run(
+            "audit",
+            &[
+                "--profile",
+                "migration-target",
+                "--create-mailboxes",
+                "--name",
+                "Contoso Migration",
+            ],
+        )
+        .await;
+    run.expect(0);
+    assert!(run.stdout.contains("User.ReadWrite.All"), "{}", run.stdout);
+    assert!(run.stdout.contains("Needs attention"), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotate_adds_a_new_credential_then_retires_the_older_one() {
+    let t = Tenant::start().await;
+    let first = t
+        .run(
+            "register",
+            &[
+                "--profile",
+                "backup-sharepoint",
+                "--name",
+                "Contoso Backup",
+                "--json",
+            ],
+        )
+        .await;
+    first.expect(0);
+    let old = first.json()["credential"]["key_id"].clone();
+    let run = t
+        .run(
+            "rotate",
+            &[
+                "--profile",
+                "backup-sharepoint",
+                "--unique-name",
+                "contoso-backup",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(0);
+    let v = run.json();
+    assert_eq!(v["client_id"], first.json()["client_id"]);
+    let c = &v["credential"];
+    assert_eq!(c["type"], "certificate");
+    let retired = v["retired_credentials"].as_array().unwrap();
+    assert_eq!(retired.len(), 1);
+    assert_eq!(retired[0]["key_id"], old);
+    let keys = t.fake.snapshot().applications[0]
+        .key_credentials
+        .clone()
+        .unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].key_id.unwrap().to_string(), str_of(c, "key_id"));
+    let stem = format!("contoso-backup-{}", time::OffsetDateTime::now_utc().date());
+    assert_eq!(
+        PathBuf::from(str_of(&c["files"], "private_key_pem")),
+        t.dir.join(format!("{stem}.key.pem"))
+    );
+    assert!(
+        t.dir.join("contoso-backup.key.pem").is_file(),
+        "the first key is kept"
+    );
+
+    // A secret for SharePoint is refused before anything is sent.
+    t.fake.clear_requests();
+    let run = t
+        .run(
+            "rotate",
+            &[
+                "--profile",
+                "backup-sharepoint",
+                "--name",
+                "Contoso Backup",
+                "--credential",
+                "secret",
+            ],
+        )
+        .await;
+    run.expect(2);
+    assert!(t.fake.requests().is_empty());
+
+    // Secrets rotate too, and an unknown app is exit 2.
+    let t = Tenant::start().await;
+    t.run(
+        "register",
+        &[
+            "--profile",
+            "backup-exchange",
+            "--name",
+            "Contoso Backup",
+            "--credential",
+            "secret",
+        ],
+    )
+    .await
+    .expect(0);
+    let run = t
+        .run(
+            "rotate",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "Contoso Backup",
+                "--credential",
+                "secret",
+            ],
+        )
+        .await;
+    run.expect(0);
+    let object_id = t.fake.snapshot().applications[0].id.unwrap();
+    let secrets = t.fake.secret_texts(object_id);
+    assert_eq!(secrets.len(), 1, "the older secret is retired");
+    assert_eq!(run.stdout.matches(secrets[0].as_str()).count(), 1);
+    let run = t
+        .run(
+            "rotate",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--unique-name",
+                "nobody",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(2);
+    assert_eq!(run.json()["error"]["kind"], "not_registered");
+    assert!(
+        !t.dir
+            .join(format!(
+                "nobody-{}.key.pem",
+                time::OffsetDateTime::now_utc().date()
+            ))
+            .exists()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remove_needs_confirmation_or_yes_and_is_idempotent() {
+    let t = Tenant::start().await;
+    t.run(
+        "register",
+        &[
+            "--profile",
+            "backup-exchange",
+            "--name",
+            "Contoso Backup",
+            "--credential",
+            "none",
+        ],
+    )
+    .await
+    .expect(0);
+    // No terminal, no --yes: refused before anything is sent.
+    t.fake.clear_requests();
+    let run = t
+        .run("remove", &["--unique-name", "contoso-backup", "--json"])
+        .await;
+    run.expect(2);
+    assert!(str_of(&run.json()["error"], "message").contains("--yes"));
+    assert!(t.fake.requests().is_empty());
+    assert_eq!(t.fake.snapshot().applications.len(), 1);
+
+    let run = t
+        .run(
+            "remove",
+            &["--unique-name", "contoso-backup", "--yes", "--json"],
+        )
+        .await;
+    run.expect(0);
+    let v = run.json();
+    assert_eq!(v["removed"], true);
+    assert_eq!(
+        str_of(&v["application"], "client_id"),
+        t.fake.snapshot().deleted_applications[0]
+            .app_id
+            .unwrap()
+            .to_string()
+    );
+    assert!(t.fake.snapshot().applications.is_empty());
+
+    let run = t
+        .run("remove", &["--name", "Contoso Backup", "--yes"])
+        .await;
+    run.expect(0);
+    assert!(run.stdout.contains("nothing to delete"), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn device_code_sign_in_prompts_on_stderr_and_keeps_stdout_for_json() {
+    let t = Tenant::start().await;
+    t.fake.set_device_code_polls_before_approval(0);
+    let mut args = t.endpoints();
+    args.splice(0..0, ["plan".to_owned()]);
+    args.extend(
+        [
+            "--profile",
+            "backup-exchange",
+            "--name",
+            "Contoso Backup",
+            "--json",
+        ]
+        .map(String::from),
+    );
+    let run = t.run_raw(args, vec![]).await;
+    run.expect(0);
+    let v = run.json();
+    assert_eq!(str_of(&v, "tenant_id"), t.fake.tenant_id().to_string());
+    assert!(run.stderr.contains("devicelogin"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("waiting for the sign-in"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Signed in to tenant"), "{}", run.stderr);
+    assert!(!run.stderr.contains('\r'), "no spinner without a terminal");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_new_app_can_sign_in_with_its_secret_or_certificate() {
+    let t = Tenant::start().await;
+    let run = t
+        .run(
+            "register",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "Contoso Backup",
+                "--credential",
+                "secret",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(0);
+    let v = run.json();
+    let client_id = str_of(&v, "client_id").to_owned();
+    let secret = str_of(&v["credential"], "secret").to_owned();
+    let mut args = t.endpoints();
+    args.splice(0..0, ["audit".to_owned()]);
+    args.extend(
+        [
+            "--auth",
+            "client-secret",
+            "--client-id",
+            &client_id,
+            "--profile",
+            "backup-exchange",
+            "--name",
+            "Contoso Backup",
+            "--json",
+        ]
+        .map(String::from),
+    );
+    let run = t
+        .run_raw(args, vec![("ENTRA_APPREG_CLIENT_SECRET", secret)])
+        .await;
+    run.expect(0);
+    assert_eq!(run.json()["application"]["client_id"], client_id.as_str());
+
+    let t = Tenant::start().await;
+    let run = t
+        .run(
+            "register",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "Contoso Backup",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(0);
+    let v = run.json();
+    let client_id = str_of(&v, "client_id").to_owned();
+    let files = &v["credential"]["files"];
+    let mut args = t.endpoints();
+    args.splice(0..0, ["audit".to_owned()]);
+    args.extend(
+        [
+            "--auth",
+            "client-certificate",
+            "--client-id",
+            &client_id,
+            "--certificate",
+            str_of(files, "certificate_pem"),
+            "--certificate-key",
+            str_of(files, "private_key_pem"),
+            "--profile",
+            "backup-exchange",
+            "--name",
+            "Contoso Backup",
+            "--json",
+        ]
+        .map(String::from),
+    );
+    let run = t.run_raw(args, vec![]).await;
+    run.expect(0);
+    assert_eq!(run.json()["healthy"], true);
+}
