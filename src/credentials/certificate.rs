@@ -114,7 +114,8 @@ impl Certificate {
             .self_signed(&key)
             .map_err(|e| cert_error(format!("signing the certificate failed: {e}")))?;
         let key_der = SecretBox::new(Box::new(key.serialized_der().to_vec()));
-        Self::from_parts(cert.der().to_vec(), Some(key_der))
+        // The key was made here for this certificate: no need to parse it back and compare.
+        Self::parse(cert.der().to_vec(), Some(key_der), KeyCheck::Trusted)
     }
 
     /// Reads a certificate (and its private key, when present) from PEM text: `CERTIFICATE`,
@@ -189,6 +190,10 @@ impl Certificate {
     }
 
     pub(crate) fn from_parts(der: Vec<u8>, key_pkcs8: Option<SecretBox<Vec<u8>>>) -> Result<Self> {
+        Self::parse(der, key_pkcs8, KeyCheck::MustMatch)
+    }
+
+    fn parse(der: Vec<u8>, key_pkcs8: Option<SecretBox<Vec<u8>>>, check: KeyCheck) -> Result<Self> {
         let (_, parsed) = x509_parser::parse_x509_certificate(&der)
             .map_err(|_| cert_error("the data is not an X.509 certificate in DER form"))?;
         let spki = parsed.public_key();
@@ -206,7 +211,7 @@ impl Certificate {
                 "the certificate's RSA key has {key_bits} bits; Entra refuses sign-in with less than {MIN_RSA_BITS} (AADSTS50032)"
             )));
         }
-        if let Some(key) = &key_pkcs8 {
+        if let Some(key) = key_pkcs8.as_ref().filter(|_| check == KeyCheck::MustMatch) {
             let pair = aws_lc_rs::rsa::KeyPair::from_pkcs8(key.expose_secret())
                 .map_err(|_| cert_error("the private key is not an RSA key in PKCS#8 form"))?;
             use aws_lc_rs::signature::KeyPair as _;
@@ -337,6 +342,13 @@ impl Certificate {
             end_date_time: Some(self.not_after),
         }
     }
+}
+
+/// Whether an imported private key must be checked against the certificate.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyCheck {
+    MustMatch,
+    Trusted,
 }
 
 fn pkcs1_to_pkcs8(pkcs1: &[u8]) -> Result<SecretBox<Vec<u8>>> {
