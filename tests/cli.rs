@@ -1171,3 +1171,52 @@ async fn the_new_app_can_sign_in_with_its_secret_or_certificate() {
     run.expect(0);
     assert_eq!(run.json()["healthy"], true);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_that_could_not_be_cleaned_up_is_handed_over_with_the_error() {
+    let t = Tenant::start().await;
+    let fail = |path: &str| {
+        FaultRule::new(Fault::Status {
+            status: 500,
+            retry_after: None,
+        })
+        .path_contains(path)
+        .times(20)
+    };
+    t.fake.inject_fault(fail("appRoleAssignedTo"));
+    t.fake.inject_fault(fail("removePassword"));
+    let args = [
+        "--profile",
+        "backup-exchange",
+        "--name",
+        "Contoso Backup",
+        "--credential",
+        "secret",
+    ];
+    let mut with_json = args.to_vec();
+    with_json.push("--json");
+    let run = t.run("register", &with_json).await;
+    run.expect(1);
+    let v = run.json();
+    let e = &v["error"];
+    assert_eq!(e["kind"], "credential_not_removed", "{e}");
+    assert_eq!(e["status"], 500);
+    let object_id = t.fake.snapshot().applications[0].id.unwrap();
+    let live = t.fake.secret_texts(object_id);
+    assert_eq!(live.len(), 1);
+    assert_eq!(str_of(&e["credential"], "secret"), live[0]);
+    assert!(!run.stderr.contains(live[0].as_str()));
+
+    // Without --json the value is printed once on stdout, never on stderr.
+    let run = t.run("register", &args).await;
+    run.expect(1);
+    let live = t.fake.secret_texts(object_id);
+    let newest = live.last().unwrap();
+    assert_eq!(
+        run.stdout.matches(newest.as_str()).count(),
+        1,
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stderr.contains(newest.as_str()));
+}

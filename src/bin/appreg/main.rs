@@ -39,6 +39,18 @@ fn fail(failure: &Failure, json: bool) -> ExitCode {
     drop(err);
     if json {
         print_json(&failure.to_json());
+    } else if let Some(secret) = failure
+        .details
+        .credential
+        .as_ref()
+        .and_then(|c| c["secret"].as_str())
+    {
+        // A secret that is live despite the failure: handed over once, as on success.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "Client secret value:     {secret}\n  (the secret above is still registered on the app; shown only this once: use it, or remove it from the app)"
+        );
     }
     ExitCode::from(failure.exit_code)
 }
