@@ -1220,3 +1220,34 @@ async fn a_secret_that_could_not_be_cleaned_up_is_handed_over_with_the_error() {
     );
     assert!(!run.stderr.contains(newest.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replication_waits_show_on_stderr_as_plain_lines() {
+    let t = Tenant::with(FakeGraph::builder().replication_lag(1).start().await);
+    let run = t
+        .run(
+            "register",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "Contoso Backup",
+                "--credential",
+                "none",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(0);
+    assert_eq!(run.json()["consent"]["status"], "complete");
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("waiting for Entra to replicate"))
+        .unwrap_or_else(|| panic!("no wait shown:\n{}", run.stderr));
+    assert!(
+        line.contains("next in") && line.contains("waited"),
+        "{line}"
+    );
+    assert!(!run.stderr.contains('\r'), "no spinner without a terminal");
+}
