@@ -40,6 +40,20 @@ pub(crate) fn snippet(body: &[u8]) -> String {
     out
 }
 
+/// At most this many characters of an identifier from a reply are kept.
+pub(crate) const SHORT_CHARS: usize = 120;
+
+/// An identifier from a reply (a request id, a correlation id, a content type), bounded in
+/// length and without control characters: a reply controls these, and errors must stay short.
+pub(crate) fn short(text: &str) -> String {
+    let mut chars = text.chars().filter(|c| !c.is_control());
+    let mut out: String = chars.by_ref().take(SHORT_CHARS).collect();
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// Replaces the values of sensitive fields, JWT-looking tokens and PEM blocks with `<redacted>`.
 pub(crate) fn scrub(text: &str) -> String {
     let text = scrub_pem(text);
@@ -203,6 +217,14 @@ mod tests {
         let s = scrub("a -----BEGIN PRIVATE KEY-----\nMIIEvQ\n-----END PRIVATE KEY----- b");
         assert!(!s.contains("MIIEvQ"), "{s}");
         assert!(s.ends_with(" b"));
+    }
+
+    #[test]
+    fn short_identifiers_are_bounded_and_printable() {
+        assert_eq!(short("4b1c-\r\n9f"), "4b1c-9f");
+        let s = short(&"r".repeat(5_000_000));
+        assert_eq!(s.chars().count(), SHORT_CHARS + 1);
+        assert!(s.ends_with('…'));
     }
 
     #[test]

@@ -39,8 +39,8 @@ impl OAuthErrorBody {
             error: self.error.chars().take(80).collect(),
             description,
             aadsts,
-            correlation_id: self.correlation_id,
-            trace_id: self.trace_id,
+            correlation_id: self.correlation_id.map(|s| redact::short(&s)),
+            trace_id: self.trace_id.map(|s| redact::short(&s)),
         }
     }
 }
@@ -121,7 +121,7 @@ pub(crate) async fn post_form<T: DeserializeOwned>(
                 .headers()
                 .get(http::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+                .map(redact::short);
             Err(Error::decode(d))
         }
     }

@@ -242,8 +242,8 @@ pub(crate) fn decode_json<T: DeserializeOwned>(
     let fail = |reason: String| {
         let mut d = DecodeError::new(format!("the reply to {request}"), reason, body);
         d.status = status;
-        d.content_type = content_type.map(str::to_owned);
-        d.request_id = request_id.map(str::to_owned);
+        d.content_type = content_type.map(redact::short);
+        d.request_id = request_id.map(redact::short);
         Error::decode(d)
     };
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -341,12 +341,14 @@ pub(crate) fn graph_error(
         request_id: headers
             .lookup("request-id")
             .map(str::to_owned)
-            .or(inner.request_id),
+            .or(inner.request_id)
+            .map(|s| redact::short(&s)),
         client_request_id: headers
             .lookup("client-request-id")
             .map(str::to_owned)
-            .or(inner.client_request_id),
-        date: inner.date,
+            .or(inner.client_request_id)
+            .map(|s| redact::short(&s)),
+        date: inner.date.map(|s| redact::short(&s)),
         request: request.to_owned(),
         attempts,
         retry_after: headers
