@@ -113,7 +113,7 @@ impl AccessToken {
         let secret = SecretString::from(token.into());
         let expires_at = decode_claims(secret.expose_secret())
             .and_then(|c| c.exp)
-            .map(|exp| SystemTime::UNIX_EPOCH + Duration::from_secs(exp));
+            .and_then(|exp| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(exp)));
         Self { secret, expires_at }
     }
 
@@ -121,7 +121,8 @@ impl AccessToken {
     pub fn with_lifetime(token: impl Into<String>, lifetime: Duration) -> Self {
         Self {
             secret: SecretString::from(token.into()),
-            expires_at: Some(SystemTime::now() + lifetime),
+            // A lifetime past what the clock can represent is no known expiry, not a panic.
+            expires_at: SystemTime::now().checked_add(lifetime),
         }
     }
 
