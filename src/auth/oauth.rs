@@ -31,7 +31,15 @@ impl OAuthErrorBody {
             .copied()
             .or_else(|| self.error_description.as_deref().and_then(aadsts_in));
         let description = self.error_description.map(|d| {
-            let d = redact::scrub(d.lines().next().unwrap_or_default());
+            // Scrub a prefix only: 400 characters are kept of what may be megabytes.
+            let first: String = d
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(2_000)
+                .collect();
+            let d = redact::scrub(&first);
             d.chars().take(400).collect::<String>()
         });
         AuthError {

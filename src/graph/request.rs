@@ -322,8 +322,11 @@ pub(crate) fn graph_error(
         }
     };
     let bounded = |s: String| -> String {
-        let s = redact::scrub(&s);
-        if s.chars().count() > 500 {
+        // Only a prefix is scrubbed: at most 500 characters are kept, and a message can be
+        // megabytes long (scrubbing it whole costs seconds).
+        let long = s.chars().nth(2_000).is_some();
+        let s = redact::scrub(&s.chars().take(2_000).collect::<String>());
+        if long || s.chars().count() > 500 {
             s.chars().take(500).collect::<String>() + "…"
         } else {
             s
