@@ -89,6 +89,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         o.latency.as_millis(),
         o.in_flight
     );
+    let rss_with_fakes = memory_mib("VmRSS");
 
     let quiet = o.quiet;
     let fleet = Fleet::builder()
@@ -151,7 +152,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.peak_in_flight,
         report.elapsed.as_secs_f64()
     );
+    if let (Some(fakes_only), Some(peak)) = (rss_with_fakes, memory_mib("VmHWM")) {
+        println!(
+            "memory: peak {peak:.0} MiB resident, of which {fakes_only:.0} MiB before the fleet started (the fakes)"
+        );
+    }
+
+    // Dropping a fake stops its server: wiremock waits for that on a tokio lock inside a
+    // non-tokio `block_on`, which spins for ever once this task's cooperative budget is spent
+    // (after about 128 drops in one poll). Yielding between drops renews the budget.
+    for fake in fakes {
+        drop(fake);
+        tokio::task::yield_now().await;
+    }
     Ok(())
+}
+
+/// A memory figure of this process from /proc (Linux), in MiB.
+fn memory_mib(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 /// The status and Graph error code, or the start of the message.
