@@ -826,7 +826,8 @@ async fn certificates_add_key_and_client_assertions() {
     let c = Client::new(&fake);
     let (id, app_id) = create_app(&c, "Cert").await;
     create_sp(&c, &app_id).await;
-    let der = b"0\x82\x01\x0a fake certificate bytes".to_vec();
+    let certificate = entra_appreg::credentials::Certificate::generate("Cert", 30).unwrap();
+    let der = certificate.der().to_vec();
     let proof = format!(
         "{}.{}.sig",
         URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#),
@@ -908,12 +909,26 @@ async fn certificates_add_key_and_client_assertions() {
             .await
         }
     };
-    let ok = token(assertion(&x5t, &fake.token_endpoint())).await;
+    let signer =
+        entra_appreg::auth::ClientCertificateCredential::new(app_id.parse().unwrap(), certificate)
+            .unwrap();
+    let signed = |aud: &str| {
+        use secrecy::ExposeSecret;
+        signer.assertion(aud).unwrap().expose_secret().to_owned()
+    };
+    let ok = token(signed(&fake.token_endpoint())).await;
     assert_eq!(ok.status, 200, "{:?}", ok.body);
     let bad_thumb = token(assertion("AAAA", &fake.token_endpoint())).await;
     assert_eq!(bad_thumb.json()["error_codes"], json!([700027]));
-    let bad_aud = token(assertion(
-        &x5t,
+    let bad_signature = token(assertion(&x5t, &fake.token_endpoint())).await;
+    assert_eq!(bad_signature.status, 401);
+    assert!(
+        bad_signature.json()["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("signature")
+    );
+    let bad_aud = token(signed(
         "https://login.microsoftonline.com/x/oauth2/v2.0/token",
     ))
     .await;
