@@ -40,11 +40,19 @@ impl OAuthErrorBody {
                 .take(2_000)
                 .collect();
             let d = redact::scrub(&first);
-            d.chars().take(400).collect::<String>()
+            d.chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(400)
+                .collect::<String>()
         });
         AuthError {
             status: Some(status),
-            error: self.error.chars().take(80).collect(),
+            error: self
+                .error
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(80)
+                .collect(),
             description,
             aadsts,
             correlation_id: self.correlation_id.map(|s| redact::short(&s)),
