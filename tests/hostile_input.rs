@@ -30,8 +30,8 @@ use serde_json::{Value, json};
 const CASES: u32 = 256;
 /// The longest `Display` of an error, whatever the reply held.
 const MAX_DISPLAY: usize = 4_000;
-/// The longest `Debug` of an error.
-const MAX_DEBUG: usize = 6_000;
+/// The longest `Debug` of an error (which escapes each unprintable character in up to ten).
+const MAX_DEBUG: usize = 12_000;
 
 thread_local! {
     static RT: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
@@ -136,7 +136,8 @@ fn graph_routing_with(
     (graph, sent, sleeper)
 }
 
-/// The error is one of `allowed` and its `Display` and `Debug` are bounded.
+/// The error is one of `allowed`, its `Display` is printable, and its `Display` and `Debug` are
+/// bounded.
 fn typed_and_bounded(e: &Error, allowed: &[&str]) -> Result<(), TestCaseError> {
     let kind = match e {
         Error::Graph(_) => "graph",
@@ -150,6 +151,12 @@ fn typed_and_bounded(e: &Error, allowed: &[&str]) -> Result<(), TestCaseError> {
     let head: String = shown.chars().take(300).collect();
     prop_assert!(allowed.contains(&kind), "{kind} error: {head}");
     prop_assert!(!shown.is_empty());
+    // A reply's control characters (a newline, a terminal escape) never reach an error's text.
+    prop_assert!(
+        !shown.chars().any(char::is_control),
+        "a control character in: {:?}",
+        shown.chars().take(600).collect::<String>()
+    );
     let n = shown.chars().count();
     prop_assert!(n <= MAX_DISPLAY, "Display is {n} characters: {head}…");
     let n = format!("{e:?}").chars().count();
