@@ -119,8 +119,11 @@ impl Fleet {
     /// outcome per tenant, in the order given. The registration's own progress callback is
     /// replaced by the fleet's [`FleetEvent::Progress`] events.
     ///
-    /// For a job that differs per tenant (a client id remembered from an earlier run, a
-    /// credential step after the registration), use [`Fleet::run`].
+    /// A credential set on the registration
+    /// ([`AppRegistration::with_credential`]) is attached in every tenant: a new secret in
+    /// each, but the *same* certificate everywhere. For a certificate per tenant, or anything
+    /// else that differs per tenant (a client id remembered from an earlier run), use
+    /// [`Fleet::run`].
     pub async fn register(
         &self,
         tenants: impl IntoIterator<Item = FleetTenant>,
@@ -139,6 +142,11 @@ impl Fleet {
     ///
     /// The job gets a [`TenantRun`]: the tenant's [`Graph`] client (built from the tenant's
     /// [`GraphBuilder`] over the fleet's transport) and a way to report progress.
+    ///
+    /// The jobs run concurrently on the task that awaits `run` (they are not spawned, so they
+    /// may borrow from the caller). Keep CPU-heavy work such as RSA key generation (tens of
+    /// milliseconds each) out of them — generate certificates beforehand, or on a blocking
+    /// thread — or it holds up every tenant in flight.
     ///
     /// ```no_run
     /// # async fn demo(fleet: entra_appreg::fleet::Fleet, tenants: Vec<entra_appreg::fleet::FleetTenant>,
