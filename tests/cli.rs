@@ -555,7 +555,7 @@ async fn an_existing_output_file_exits_2_and_is_kept() {
     run.expect(2);
     let v = run.json();
     assert!(
-        str_of(&v["error"], "message").contains("already exists"),
+        str_of(&v["error"], "message").contains("choose another folder"),
         "{v}"
     );
     assert_eq!(
@@ -699,7 +699,37 @@ async fn a_graph_failure_exits_1_with_the_request_id_and_keeps_the_key() {
     );
     // The certificate was written before the first write; the error says where.
     assert!(e["certificate_files"]["private_key_pem"].is_string(), "{e}");
-    assert!(t.dir.join("contoso-backup.key.pem").is_file());
+    let key = std::fs::read(t.dir.join("contoso-backup.key.pem")).unwrap();
+
+    // Running it again finishes the job with the same certificate: the key on disk is the one
+    // registered, exactly once.
+    let run = t
+        .run(
+            "register",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "Contoso Backup",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(0);
+    let v = run.json();
+    assert_eq!(
+        std::fs::read(t.dir.join("contoso-backup.key.pem")).unwrap(),
+        key
+    );
+    let pem = std::fs::read_to_string(t.dir.join("contoso-backup.pem")).unwrap();
+    let on_disk = entra_appreg::credentials::Certificate::from_pem(&pem).unwrap();
+    assert_eq!(
+        str_of(&v["credential"], "thumbprint"),
+        on_disk.thumbprint().as_str()
+    );
+    let apps = t.fake.snapshot().applications;
+    assert_eq!(apps.len(), 1);
+    assert_eq!(apps[0].key_credentials.as_ref().map(Vec::len), Some(1));
 }
 
 #[tokio::test(flavor = "multi_thread")]

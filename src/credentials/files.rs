@@ -135,6 +135,72 @@ impl CertificateOutput {
         }
     }
 
+    /// The certificate an earlier run wrote here, so that a re-run after a failure uses the key
+    /// already on disk instead of stopping at the existing files: `Ok(None)` when none of the
+    /// files exist, the certificate with its files when the PEM certificate and private key
+    /// exist, belong together and are usable (and the PFX too, when one is asked for), and an
+    /// error when only some of them exist or they do not fit.
+    pub fn load_existing(&self) -> Result<Option<(super::Certificate, CertificateFiles)>> {
+        let planned = self.planned_files();
+        let all = [
+            &planned.certificate_pem,
+            &planned.private_key_pem,
+            &planned.certificate_cer,
+            &planned.pfx,
+        ];
+        if !all.iter().copied().flatten().any(|p| p.exists()) {
+            return Ok(None);
+        }
+        let incomplete = |why: String| {
+            Error::invalid_input(
+                "output file",
+                format!(
+                    "{} holds files of an earlier certificate for {}, but {why}; choose another folder",
+                    self.dir.display(),
+                    self.stem
+                ),
+            )
+        };
+        let read = |p: &Option<PathBuf>| -> Result<String> {
+            let p = p.as_ref().expect("planned");
+            std::fs::read_to_string(p)
+                .map_err(|e| incomplete(format!("{} cannot be read ({e})", p.display())))
+        };
+        let pem = read(&planned.certificate_pem)? + &read(&planned.private_key_pem)?;
+        let certificate = super::Certificate::from_pem(&pem).map_err(|e| {
+            incomplete(format!(
+                "they are not a usable certificate with its key ({e})"
+            ))
+        })?;
+        certificate
+            .check_usable(true)
+            .map_err(|e| incomplete(e.to_string()))?;
+        let mut files = planned.clone();
+        if planned
+            .certificate_cer
+            .as_ref()
+            .is_some_and(|p| !p.exists())
+        {
+            files.certificate_cer = None;
+        }
+        if let (Some(p), Some(password)) = (&planned.pfx, &self.pfx_password) {
+            #[cfg(feature = "pfx")]
+            {
+                let bytes = std::fs::read(p).map_err(|e| {
+                    incomplete(format!("the PFX {} cannot be read ({e})", p.display()))
+                })?;
+                let from_pfx = super::Certificate::from_pfx(&bytes, password)
+                    .map_err(|e| incomplete(e.to_string()))?;
+                if from_pfx.thumbprint() != certificate.thumbprint() {
+                    return Err(incomplete("the PFX holds another certificate".into()));
+                }
+            }
+            #[cfg(not(feature = "pfx"))]
+            let _ = (p, password);
+        }
+        Ok(Some((certificate, files)))
+    }
+
     /// Checks, without writing anything, that
     /// [`Certificate::write_files`](super::Certificate::write_files) would not meet an existing
     /// file (unless `overwrite` is set). A caller runs it before signing in or sending anything,

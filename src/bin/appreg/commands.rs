@@ -110,6 +110,8 @@ enum Prepared {
     Certificate {
         certificate: Box<Certificate>,
         output: CertificateOutput,
+        /// The files of an earlier run's certificate, reused instead of a new one.
+        existing: Option<CertificateFiles>,
     },
     Secret(SecretOptions),
     None,
@@ -126,14 +128,32 @@ impl Prepared {
         }
     }
 
-    /// Writes a certificate's files (refusing existing ones). Nothing for a secret.
+    /// Writes a new certificate's files (refusing existing ones), or returns the files of the
+    /// earlier run's certificate being reused. Nothing for a secret.
     fn write_files(&self) -> Result<Option<CertificateFiles>, Failure> {
         match self {
             Prepared::Certificate {
+                existing: Some(files),
+                ..
+            } => Ok(Some(files.clone())),
+            Prepared::Certificate {
                 certificate,
                 output,
+                existing: None,
             } => Ok(Some(certificate.write_files(output)?)),
             _ => Ok(None),
+        }
+    }
+
+    /// Checks, before signing in, that a new certificate's files can be written.
+    fn check_available(&self) -> Result<(), Failure> {
+        match self {
+            Prepared::Certificate {
+                output,
+                existing: None,
+                ..
+            } => Ok(output.check_available()?),
+            _ => Ok(()),
         }
     }
 }
@@ -169,13 +189,22 @@ fn prepare_credential(
             if args.legacy_pfx {
                 output.pfx_encryption = PfxEncryption::LegacyTripleDes;
             }
-            let certificate = Certificate::generate(
-                &common_name(display_name),
-                args.valid_days.unwrap_or(certificate::DEFAULT_VALID_DAYS),
-            )?;
-            Prepared::Certificate {
-                certificate: Box::new(certificate),
-                output,
+            // A re-run after a failure finds the certificate it wrote before: it registers that
+            // one (already registered: nothing to add) instead of stopping at the files.
+            match output.load_existing()? {
+                Some((certificate, files)) => Prepared::Certificate {
+                    certificate: Box::new(certificate),
+                    output,
+                    existing: Some(files),
+                },
+                None => Prepared::Certificate {
+                    certificate: Box::new(Certificate::generate(
+                        &common_name(display_name),
+                        args.valid_days.unwrap_or(certificate::DEFAULT_VALID_DAYS),
+                    )?),
+                    output,
+                    existing: None,
+                },
             }
         }
     };
@@ -215,9 +244,7 @@ async fn register(a: RegisterArgs, ui: &Ui) -> Result<Outcome, Failure> {
         .retire_previous_credentials(a.retire_previous)
         .on_progress(move |event| progress.progress(event));
     registration.validate()?;
-    if let Prepared::Certificate { output, .. } = &prepared {
-        output.check_available()?;
-    }
+    prepared.check_available()?;
 
     let (graph, _) = signed_in(&a.connect, ui).await?;
     let files = prepared.write_files()?;
@@ -266,10 +293,7 @@ async fn plan(a: PlanArgs, ui: &Ui) -> Result<Outcome, Failure> {
         .retire_previous_credentials(a.retire_previous)
         .on_progress(move |event| progress.progress(event));
     registration.validate()?;
-    let collision = match &prepared {
-        Prepared::Certificate { output, .. } => output.check_available().err(),
-        _ => None,
-    };
+    let collision = prepared.check_available().err();
 
     let (graph, tenant_id) = signed_in(&a.connect, ui).await?;
     let mut plan = registration.plan(&graph).await?;
@@ -282,7 +306,7 @@ async fn plan(a: PlanArgs, ui: &Ui) -> Result<Outcome, Failure> {
     if let Some(e) = collision {
         plan.warnings.push(Warning {
             code: "output_files_exist",
-            message: format!("register would stop before signing in: {e}"),
+            message: format!("register would stop before signing in: {}", e.message),
         });
     }
     if a.connect.json {
@@ -334,9 +358,7 @@ async fn rotate(a: RotateArgs, ui: &Ui) -> Result<Outcome, Failure> {
         registration.display_name(),
         stem,
     )?;
-    if let Prepared::Certificate { output, .. } = &prepared {
-        output.check_available()?;
-    }
+    prepared.check_available()?;
     let Some(new) = prepared.new_credential() else {
         unreachable!("credential none was refused above");
     };
