@@ -58,7 +58,35 @@ pub(crate) fn short(text: &str) -> String {
 pub(crate) fn scrub(text: &str) -> String {
     let text = scrub_pem(text);
     let text = scrub_fields(&text);
+    let text = scrub_bearer(&text);
     scrub_jwts(&text)
+}
+
+/// Blanks the credential after `Bearer ` (any case): a proxy's error page that echoes the
+/// request's `Authorization` header may carry a token that is not shaped like a JWT.
+fn scrub_bearer(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(found) = lower[i..].find("bearer") {
+        let after = i + found + "bearer".len();
+        let rest = &text[after..];
+        let gap = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+        let token_start = after + gap;
+        // RFC 6750's b64token characters.
+        let len = text[token_start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "-._~+/=".contains(c)))
+            .unwrap_or(text.len() - token_start);
+        out.push_str(&text[i..token_start]);
+        if gap > 0 && len > 0 {
+            out.push_str("<redacted>");
+        } else {
+            out.push_str(&text[token_start..token_start + len]);
+        }
+        i = token_start + len;
+    }
+    out.push_str(&text[i..]);
+    out
 }
 
 fn scrub_pem(text: &str) -> String {
@@ -217,6 +245,16 @@ mod tests {
         let s = scrub("a -----BEGIN PRIVATE KEY-----\nMIIEvQ\n-----END PRIVATE KEY----- b");
         assert!(!s.contains("MIIEvQ"), "{s}");
         assert!(s.ends_with(" b"));
+    }
+
+    #[test]
+    fn bearer_credentials_of_any_shape_are_blanked() {
+        let s = scrub("authorization: Bearer opaque-7f3a9c2e~x/y+z=\nAccept: */*");
+        assert!(!s.contains("opaque"), "{s}");
+        assert!(s.ends_with("<redacted>\nAccept: */*"), "{s}");
+        assert_eq!(scrub("BEARER\tabc def"), "BEARER\t<redacted> def");
+        assert_eq!(scrub("a bearer, then"), "a bearer, then");
+        assert_eq!(scrub("ends with bearer"), "ends with bearer");
     }
 
     #[test]
