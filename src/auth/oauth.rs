@@ -106,16 +106,32 @@ pub(crate) async fn post_form<T: DeserializeOwned>(
         .extend_pairs(form.iter())
         .finish()
         .into_bytes();
-    let request = http::Request::post(&url)
-        .header(
-            http::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        )
-        .header(http::header::ACCEPT, "application/json")
-        .body(body)
-        .map_err(|e| Error::invalid_input("login URL", e.to_string()))?;
+    let request = || {
+        http::Request::post(&url)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header(http::header::ACCEPT, "application/json")
+            .body(body.clone())
+            .map_err(|e| Error::invalid_input("login URL", e.to_string()))
+    };
     tracing::debug!(endpoint = leaf, tenant = %ctx.tenant, "sign-in request");
-    let response = ctx.transport.send(request).await?;
+    // A request that never left (a connection failure before sending) is sent again, as Graph
+    // requests are: one network hiccup must not throw away a device-code sign-in half done.
+    let policy = crate::retry::RetryPolicy::default();
+    let mut attempt = 0;
+    let response = loop {
+        attempt += 1;
+        match ctx.transport.send(request()?).await {
+            Err(e) if !e.may_have_reached_server() && attempt < policy.max_attempts => {
+                let wait = policy.backoff(attempt);
+                tracing::warn!(error = %e, ?wait, attempt, "sign-in request not sent; retrying");
+                ctx.sleeper.sleep(wait).await;
+            }
+            outcome => break outcome?,
+        }
+    };
     let status = response.status().as_u16();
     let body = response.body();
     let context = || format!("the reply of the {leaf} endpoint");
