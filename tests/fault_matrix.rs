@@ -14,7 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::faulty::{FaultyTransport, Hook, ItemMatch, WireFault};
+use common::faulty::{FaultyTransport, Hook, ItemMatch, LoginFault, WireFault};
 use common::tenant::{
     all_profiles, check_converged, check_no_duplicates, check_result, graph_over, label,
     registration, reqwest_transport,
@@ -429,4 +429,57 @@ async fn every_fault_at_every_request_completes_or_fails_typed_and_a_rerun_compl
     assert_eq!(results.len(), EXPECTED_CASES, "the matrix changed size");
     // Both outcomes occur: the matrix exercises the retries and the re-runs.
     assert!(first > 0 && rerun > 0);
+}
+
+/// Sign-in requests of a device-code sign-in that the fake approves after two polls: the
+/// device-code request, two pending polls, the poll that gets the token.
+const DEVICE_CODE_REQUESTS: u64 = 4;
+
+#[tokio::test]
+async fn a_reset_at_any_sign_in_request_is_retried_or_fails_typed_and_signing_in_again_works() {
+    let base = reqwest_transport();
+    let mut cases = 0;
+    for nth in 1..=DEVICE_CODE_REQUESTS {
+        for fault in [WireFault::ResetBeforeSend, WireFault::ResetAfterServerActed] {
+            let fake = FakeGraph::builder()
+                .device_code_polls_before_approval(2)
+                .start()
+                .await;
+            let faulty = Arc::new(LoginFault::new(base.clone(), nth, fault.clone()));
+            let device = |t: Arc<dyn GraphTransport>| {
+                entra_appreg::Graph::builder()
+                    .tenant(fake.tenant_domain())
+                    .graph_root(fake.graph_root().as_str())
+                    .login_root(fake.login_root().as_str())
+                    .token_provider(entra_appreg::auth::DeviceCodeCredential::new(|_| {}))
+                    .shared_transport(t)
+                    .sleeper(entra_appreg::retry::RecordingSleeper::default())
+                    .build()
+                    .unwrap()
+            };
+            let graph = device(faulty.clone());
+            let r = graph.tenant_id().await;
+            assert!(
+                faulty.fired(),
+                "request {nth} {fault:?}: the fault was not injected"
+            );
+            match (&fault, r) {
+                (_, Ok(id)) => assert_eq!(id, fake.tenant_id()),
+                (WireFault::ResetAfterServerActed, Err(Error::Transport(t)))
+                    if t.may_have_reached_server() =>
+                {
+                    let again = device(base.clone()).tenant_id().await;
+                    assert_eq!(
+                        again.unwrap(),
+                        fake.tenant_id(),
+                        "request {nth}: signing in again"
+                    );
+                }
+                (_, Err(e)) => panic!("request {nth} {fault:?}: {e}"),
+            }
+            cases += 1;
+        }
+    }
+    eprintln!("sign-in faults: {cases} cases");
+    assert_eq!(cases, 2 * DEVICE_CODE_REQUESTS);
 }

@@ -188,6 +188,60 @@ impl GraphTransport for FaultyTransport {
     }
 }
 
+/// Wraps a transport and injects a connection reset at the `nth` sign-in request (1-based;
+/// Graph requests are not counted): [`WireFault::ResetBeforeSend`] or
+/// [`WireFault::ResetAfterServerActed`].
+pub struct LoginFault {
+    inner: Arc<dyn GraphTransport>,
+    nth: u64,
+    fault: WireFault,
+    count: AtomicU64,
+    fired: AtomicBool,
+}
+
+impl LoginFault {
+    pub fn new(inner: Arc<dyn GraphTransport>, nth: u64, fault: WireFault) -> Self {
+        Self {
+            inner,
+            nth,
+            fault,
+            count: AtomicU64::new(0),
+            fired: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the fault was injected.
+    pub fn fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl GraphTransport for LoginFault {
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        if is_graph(&request) || self.count.fetch_add(1, Ordering::SeqCst) + 1 != self.nth {
+            return self.inner.send(request).await;
+        }
+        self.fired.store(true, Ordering::SeqCst);
+        match self.fault {
+            WireFault::ResetAfterServerActed => {
+                drop(self.inner.send(request).await);
+                Err(TransportError::maybe_sent(
+                    TransportErrorKind::Io,
+                    "connection reset by peer while reading the reply",
+                ))
+            }
+            _ => Err(TransportError::not_sent(
+                TransportErrorKind::Io,
+                "connection reset by peer before the request was written",
+            )),
+        }
+    }
+}
+
 /// Calls a hook just before the `nth` Graph request (1-based) is sent: to inject a fault whose
 /// target only exists once the run has created it, say.
 pub struct Hook {
