@@ -342,7 +342,11 @@ impl FakeGraphBuilder {
             })
             .mount(&server)
             .await;
-        FakeGraph { server, state }
+        FakeGraph {
+            uri: server.uri(),
+            server: Some(server),
+            state,
+        }
     }
 }
 
@@ -350,14 +354,29 @@ impl FakeGraphBuilder {
 ///
 /// Dropping it stops the server.
 pub struct FakeGraph {
-    server: MockServer,
+    /// Always `Some` until dropped.
+    server: Option<MockServer>,
+    uri: String,
     state: Arc<Mutex<State>>,
+}
+
+impl Drop for FakeGraph {
+    fn drop(&mut self) {
+        // wiremock's MockServer blocks on a tokio lock when dropped; dropping many inside one
+        // task poll can exhaust tokio's cooperative budget and spin forever. A plain thread has
+        // no budget to run out of.
+        if let Some(server) = self.server.take() {
+            let _ = std::thread::Builder::new()
+                .name("fake-graph-drop".into())
+                .spawn(move || drop(server));
+        }
+    }
 }
 
 impl std::fmt::Debug for FakeGraph {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeGraph")
-            .field("uri", &self.server.uri())
+            .field("uri", &self.uri)
             .finish_non_exhaustive()
     }
 }
@@ -384,25 +403,25 @@ impl FakeGraph {
 
     /// The server's base URI, `http://127.0.0.1:PORT` (no trailing slash).
     pub fn uri(&self) -> String {
-        self.server.uri()
+        self.uri.clone()
     }
 
     /// The Graph root to configure a client with: the server root. Graph paths are served under
     /// `/v1.0/...` (the client appends the version).
     pub fn graph_root(&self) -> url::Url {
-        root_url(&self.server.uri())
+        root_url(&self.uri)
     }
 
     /// The login root (same server): `/{tenant}/oauth2/v2.0/{token,devicecode}` below it.
     pub fn login_root(&self) -> url::Url {
-        root_url(&self.server.uri())
+        root_url(&self.uri)
     }
 
     /// The token endpoint of this tenant, by GUID: the `aud` a client assertion must carry.
     pub fn token_endpoint(&self) -> String {
         format!(
             "{}/{}/oauth2/v2.0/token",
-            self.server.uri(),
+            self.uri.clone(),
             self.tenant_id()
         )
     }
