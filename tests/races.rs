@@ -352,9 +352,6 @@ async fn two_runs_while_replication_lags_end_with_one_app_and_each_grant_once() 
 }
 
 #[tokio::test]
-#[ignore = "under replication lag the losing run's upsert answers 409 \
-            Request_MultipleObjectsWithSameKeyValue for the winner's not-yet-replicated app, and \
-            apply returns it as an error instead of reading the app back"]
 async fn two_runs_while_replication_lags_both_succeed() {
     let base = reqwest_transport();
     let mut results = Vec::new();

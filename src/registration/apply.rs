@@ -33,6 +33,12 @@ pub(crate) fn is_replication_lag(e: &Error) -> bool {
     }
 }
 
+/// Whether the create-if-missing upsert was refused because the app exists but has not
+/// replicated to where the upsert ran (409 on the alternate key): nothing was written.
+pub(crate) fn is_upsert_conflict(e: &Error) -> bool {
+    matches!(e, Error::Graph(g) if g.status == 409 && g.request.starts_with("PATCH /applications(uniqueName="))
+}
+
 /// The duplicate-grant reply: the role is already granted.
 fn is_duplicate_grant(r: &BatchItemResponse) -> bool {
     r.status == 400

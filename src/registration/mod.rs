@@ -217,24 +217,47 @@ impl AppRegistration {
 
     async fn apply_inner(&self, graph: &Graph) -> Result<RegisteredApp> {
         let before = graph.request_count();
-        let (observed, resolved) = self.read_and_resolve(graph).await?;
-        let plan = resolved.plan.clone();
-        let (steps, certificate) = self.credential_steps(&observed);
-        let older = observed
-            .app
-            .as_ref()
-            .map(crate::credentials::provisioner::list_of)
-            .unwrap_or_default();
-        let applied = apply::apply(
+        let replication = apply::Replication {
             graph,
-            self,
-            resolved,
-            observed.app,
-            observed.client_sp,
-            observed.resources,
-            steps,
-        )
-        .await?;
+            progress: &self.progress,
+            timeout: self.replication_timeout,
+        };
+        let mut waited = Duration::ZERO;
+        let mut attempt = 0;
+        let (plan, certificate, older, applied) = loop {
+            let (observed, resolved) = self.read_and_resolve(graph).await?;
+            let plan = resolved.plan.clone();
+            let (steps, certificate) = self.credential_steps(&observed);
+            let older = observed
+                .app
+                .as_ref()
+                .map(crate::credentials::provisioner::list_of)
+                .unwrap_or_default();
+            let outcome = apply::apply(
+                graph,
+                self,
+                resolved,
+                observed.app,
+                observed.client_sp,
+                observed.resources,
+                steps,
+            )
+            .await;
+            match outcome {
+                // The app exists, but the read did not see it: it was created seconds ago (by a
+                // run that was killed, or one racing this one). Nothing was written; read again
+                // once Entra has caught up, and carry on from what is there.
+                Err(e) if apply::is_upsert_conflict(&e) && waited < self.replication_timeout => {
+                    attempt += 1;
+                    let wait = replication.next_wait(attempt, waited);
+                    replication
+                        .wait("the application", attempt, wait, waited)
+                        .await;
+                    waited += wait;
+                }
+                other => break (plan, certificate, older, other?),
+            }
+        };
         let credential = match (&self.credential, applied.secret) {
             (_, Some(s)) => Some(IssuedCredential::Secret(s.secret)),
             (Some(NewCredential::Certificate(cert)), _) => Some(IssuedCredential::for_certificate(
