@@ -9,6 +9,9 @@
 //! - `registration/fresh_zero_latency_client_cpu`: the same run, but the time reported is the CPU
 //!   time of the thread that runs the registration (a current-thread runtime: the crate, reqwest
 //!   and hyper's client side). The fake answers on its own thread, so its cost is not counted.
+//! - `registration/fresh_with_certificate_zero_latency_client_cpu`: the same CPU measure with a
+//!   certificate riding in the app's creation (generated once before measuring: key generation
+//!   is `benches/certificate.rs`'s subject).
 //! - `fleet/200_tenants_100ms_32_in_flight`: a Backup-Exchange registration in 200 fake tenants
 //!   with 100 ms per request, 32 in flight. The fakes start once, before measuring; each
 //!   iteration registers a new app, so every tenant is fresh.
@@ -19,6 +22,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use entra_appreg::Graph;
 use entra_appreg::auth::StaticToken;
+use entra_appreg::credentials::{Certificate, NewCredential};
 use entra_appreg::fake::FakeGraph;
 use entra_appreg::fleet::{Fleet, FleetTenant};
 use entra_appreg::profile::PermissionProfile;
@@ -62,12 +66,18 @@ fn fresh_registrations(
     rt: &tokio::runtime::Runtime,
     iters: u64,
     clock: fn() -> Duration,
+    certificate: Option<&Certificate>,
 ) -> Duration {
     rt.block_on(async {
         let fake = FakeGraph::start().await;
         let graph = graph_builder(&fake).build().expect("client");
-        let registrations: Vec<AppRegistration> =
-            (0..iters).map(|_| fresh_registration()).collect();
+        let registrations: Vec<AppRegistration> = (0..iters)
+            .map(|_| match certificate {
+                Some(c) => fresh_registration()
+                    .with_credential(NewCredential::Certificate(Box::new(c.clone()))),
+                None => fresh_registration(),
+            })
+            .collect();
         let start = clock();
         for registration in &registrations {
             let app = registration.apply(&graph).await.expect("registered");
@@ -90,10 +100,14 @@ fn registration(c: &mut Criterion) {
     let mut group = c.benchmark_group("registration");
     group.sample_size(30);
     group.bench_function("fresh_zero_latency", |b| {
-        b.iter_custom(|iters| fresh_registrations(&rt, iters, wall_clock))
+        b.iter_custom(|iters| fresh_registrations(&rt, iters, wall_clock, None))
     });
     group.bench_function("fresh_zero_latency_client_cpu", |b| {
-        b.iter_custom(|iters| fresh_registrations(&rt, iters, thread_cpu_time))
+        b.iter_custom(|iters| fresh_registrations(&rt, iters, thread_cpu_time, None))
+    });
+    let certificate = Certificate::generate("Contoso Backup", 365).expect("certificate");
+    group.bench_function("fresh_with_certificate_zero_latency_client_cpu", |b| {
+        b.iter_custom(|iters| fresh_registrations(&rt, iters, thread_cpu_time, Some(&certificate)))
     });
     group.finish();
 }
