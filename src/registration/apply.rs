@@ -553,7 +553,7 @@ fn require<T>(v: Option<T>, field: &str) -> Result<T> {
     })
 }
 
-fn not_found(what: &str) -> Error {
+pub(crate) fn not_found(what: &str) -> Error {
     Error::graph(crate::error::GraphError {
         status: 404,
         code: Some("Request_ResourceNotFound".into()),

@@ -227,7 +227,7 @@ impl AppRegistration {
         let (plan, certificate, older, applied) = loop {
             let (observed, resolved) = self.read_and_resolve(graph).await?;
             let plan = resolved.plan.clone();
-            let (steps, certificate) = self.credential_steps(&observed);
+            let (steps, certificate) = self.credential_steps(&observed)?;
             let older = observed
                 .app
                 .as_ref()
@@ -305,11 +305,16 @@ impl AppRegistration {
     fn credential_steps(
         &self,
         observed: &observe::Observed,
-    ) -> (apply::CredentialSteps, Option<uuid::Uuid>) {
+    ) -> Result<(apply::CredentialSteps, Option<uuid::Uuid>)> {
         let mut steps = apply::CredentialSteps::default();
         let mut key_id = None;
         match &self.credential {
             Some(NewCredential::Certificate(cert)) => {
+                // The PATCH replaces the whole list: without the existing keys, it would delete
+                // them. An app whose keys could not be read (not replicated yet) is left alone.
+                if observed.app.is_some() && observed.keys.is_none() {
+                    return Err(apply::not_found("the application's key credentials"));
+                }
                 let existing = observed.keys.clone().unwrap_or_default();
                 if let Some(found) = existing
                     .iter()
@@ -332,7 +337,7 @@ impl AppRegistration {
             Some(NewCredential::Secret(options)) => steps.secret = Some(options.clone()),
             None => {}
         }
-        (steps, key_id)
+        Ok((steps, key_id))
     }
 
     /// The portal procedure for this registration, as Markdown.
