@@ -184,6 +184,8 @@ async fn remove_orphan(
 pub(crate) struct NewSecretOf {
     pub secret: crate::credentials::NewSecret,
     pub app_object_id: Option<ObjectId>,
+    /// The request was sent more than once: another secret may exist that nobody received.
+    pub maybe_duplicated: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -295,11 +297,15 @@ async fn apply_steps(
         let mut waited = Duration::ZERO;
         let mut attempt = 0;
         loop {
+            let sent = graph.request_count();
             let mut replies: Vec<(BatchItem, BatchItemResponse)> = pending
                 .iter()
                 .cloned()
                 .zip(graph.batch(pending.clone()).await?)
                 .collect();
+            // Sent more than once (a retry after a 5xx or a throttled item): an earlier
+            // attempt may have created a secret whose reply was lost.
+            let resent = graph.request_count() - sent > 1;
             // The secret first: once created, it must be handed over or removed, whatever
             // else in this round trip failed.
             replies.sort_by_key(|(item, _)| item.id != "password");
@@ -320,6 +326,7 @@ async fn apply_steps(
                         *secret_out = Some(NewSecretOf {
                             secret: created.into_secret()?,
                             app_object_id: Some(app_object_id),
+                            maybe_duplicated: resent,
                         });
                     }
                     "app" => reply.check()?,

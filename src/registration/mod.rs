@@ -258,6 +258,7 @@ impl AppRegistration {
                 other => break (plan, certificate, older, other?),
             }
         };
+        let maybe_duplicated = applied.secret.as_ref().is_some_and(|s| s.maybe_duplicated);
         let credential = match (&self.credential, applied.secret) {
             (_, Some(s)) => Some(IssuedCredential::Secret(s.secret)),
             (Some(NewCredential::Certificate(cert)), _) => Some(IssuedCredential::for_certificate(
@@ -269,9 +270,10 @@ impl AppRegistration {
         let mut retired = Vec::new();
         if let Some(issued) = &credential
             && self.retire_previous
-            && older.iter().any(|c| {
-                c.created_by_crate && c.kind == issued.kind() && c.key_id != issued.key_id()
-            })
+            && (maybe_duplicated
+                || older.iter().any(|c| {
+                    c.created_by_crate && c.kind == issued.kind() && c.key_id != issued.key_id()
+                }))
         {
             self.progress.started(Step::Cleanup);
             retired = CredentialProvisioner::new(graph, applied.app_object_id)
