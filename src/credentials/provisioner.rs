@@ -193,8 +193,13 @@ impl<'g> CredentialProvisioner<'g> {
                 .send(&requests::remove_password(self.app, secret.key_id)?)
                 .await;
             match removed {
-                // Already gone (a re-run after a lost reply).
-                Err(e) if e.status() == Some(404) => {}
+                // Already gone (a retry or a re-run after a lost reply). A 404 names the app,
+                // not the credential: it is not a removal.
+                Err(Error::Graph(g))
+                    if g.status == 400
+                        && g.message
+                            .as_deref()
+                            .is_some_and(|m| m.starts_with("No credential with keyId")) => {}
                 other => {
                     other?;
                 }

@@ -268,6 +268,7 @@ impl AppRegistration {
             _ => None,
         };
         let mut retired = Vec::new();
+        let mut warnings = plan.warnings;
         if let Some(issued) = &credential
             && self.retire_previous
             && (maybe_duplicated
@@ -276,9 +277,21 @@ impl AppRegistration {
                 }))
         {
             self.progress.started(Step::Cleanup);
-            retired = CredentialProvisioner::new(graph, applied.app_object_id)
+            // The new credential is in place: failing to retire the older ones must not lose
+            // it (a secret is shown only in this result). Say so, and let a re-run retire them.
+            match CredentialProvisioner::new(graph, applied.app_object_id)
                 .retire_older(issued.kind(), issued.key_id())
-                .await?;
+                .await
+            {
+                Ok(r) => retired = r,
+                Err(e) => warnings.push(Warning {
+                    code: "older_credentials_not_retired",
+                    message: format!(
+                        "the new {} is in place, but older ones this tool created could not be removed: {e}. Run this again with retirement on to remove them.",
+                        issued.kind()
+                    ),
+                }),
+            }
             self.progress.finished(Step::Cleanup);
         }
         let tenant_id = graph.tenant_id().await?;
@@ -295,7 +308,7 @@ impl AppRegistration {
             consent: applied.consent,
             changes: plan.changes,
             kept_permissions: plan.kept_permissions,
-            warnings: plan.warnings,
+            warnings,
             credential,
             retired_credentials: retired,
             graph_requests: graph.request_count() - before,

@@ -139,7 +139,7 @@ impl fmt::Display for KeptPermission {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Warning {
     /// A stable code: `ews_retirement`, `cannot_grant_graph_roles`, `client_id_unique_name_mismatch`,
-    /// `sign_in_audience`.
+    /// `sign_in_audience`, `older_credentials`, `older_credentials_not_retired`.
     pub code: &'static str,
     /// What to know and do.
     pub message: String,
