@@ -232,3 +232,115 @@ pub fn check_result(
     }
     Ok(())
 }
+
+/// A credential the caller holds after a run: the certificate it registered, or a secret a run
+/// returned (in its result or inside `Error::CredentialNotRemoved`).
+#[derive(Clone, Copy)]
+pub enum Held<'a> {
+    Certificate(&'a entra_appreg::credentials::Certificate),
+    Secret(&'a entra_appreg::credentials::NewSecret),
+}
+
+/// Credentials "an admin" made by hand on an existing app: the crate must never touch them.
+#[derive(Clone, Debug)]
+pub struct AdminCredentials {
+    pub key: entra_appreg::graph::models::KeyCredential,
+    pub secret: entra_appreg::graph::models::PasswordCredential,
+}
+
+impl AdminCredentials {
+    /// A certificate uploaded and a secret made in the portal.
+    pub fn new(cert: &entra_appreg::credentials::Certificate) -> Self {
+        let mut key = cert.key_credential("uploaded by an admin");
+        key.key_id = Some(uuid::Uuid::new_v4());
+        let now = time::OffsetDateTime::now_utc();
+        let secret = entra_appreg::graph::models::PasswordCredential {
+            key_id: Some(uuid::Uuid::new_v4()),
+            display_name: Some("made in the portal".into()),
+            hint: Some("Adm".into()),
+            start_date_time: Some(now),
+            end_date_time: Some(now + time::Duration::days(90)),
+        };
+        Self { key, secret }
+    }
+}
+
+fn is_crate_created(name: Option<&str>) -> bool {
+    name.is_some_and(|n| n.starts_with(entra_appreg::credentials::CREATED_BY))
+}
+
+/// The app's credentials are exactly: the one crate-created credential the caller holds, the
+/// admin's credentials when given (unchanged), and nothing else — no orphaned secret, no
+/// second copy of the certificate, no older crate-created credential left behind.
+pub fn check_credentials(
+    fake: &FakeGraph,
+    held: Held<'_>,
+    admin: Option<&AdminCredentials>,
+) -> Result<(), String> {
+    use base64::Engine;
+    let snap = fake.snapshot();
+    let [app] = snap.applications.as_slice() else {
+        return Err(format!("{} applications", snap.applications.len()));
+    };
+    let keys = app.key_credentials.clone().unwrap_or_default();
+    let secrets = app.password_credentials.clone().unwrap_or_default();
+    let (ours_k, theirs_k): (Vec<_>, Vec<_>) = keys
+        .iter()
+        .partition(|k| is_crate_created(k.display_name.as_deref()));
+    let (ours_s, theirs_s): (Vec<_>, Vec<_>) = secrets
+        .iter()
+        .partition(|s| is_crate_created(s.display_name.as_deref()));
+    match admin {
+        Some(a) => {
+            if theirs_k.len() != 1 || *theirs_k[0] != a.key {
+                return Err(format!("the admin's certificate changed: {theirs_k:?}"));
+            }
+            if theirs_s.len() != 1 || *theirs_s[0] != a.secret {
+                return Err(format!("the admin's secret changed: {theirs_s:?}"));
+            }
+        }
+        None if !theirs_k.is_empty() || !theirs_s.is_empty() => {
+            return Err(format!(
+                "credentials nobody asked for: {theirs_k:?} {theirs_s:?}"
+            ));
+        }
+        None => {}
+    }
+    match held {
+        Held::Certificate(cert) => {
+            if !ours_s.is_empty() {
+                return Err(format!("crate-created secrets: {ours_s:?}"));
+            }
+            let [key] = ours_k.as_slice() else {
+                return Err(format!(
+                    "{} crate-created certificates, expected the caller's once: {ours_k:?}",
+                    ours_k.len()
+                ));
+            };
+            let der = key
+                .key
+                .as_deref()
+                .and_then(|k| base64::engine::general_purpose::STANDARD.decode(k).ok());
+            if der.as_deref() != Some(cert.der()) {
+                return Err("the registered certificate is not the caller's".into());
+            }
+        }
+        Held::Secret(secret) => {
+            if !ours_k.is_empty() {
+                return Err(format!("crate-created certificates: {ours_k:?}"));
+            }
+            let ids: Vec<_> = ours_s.iter().map(|s| s.key_id).collect();
+            if ids != [Some(secret.key_id)] {
+                return Err(format!(
+                    "live crate-created secrets {ids:?}, expected only the caller's {}",
+                    secret.key_id
+                ));
+            }
+            let texts = fake.secret_texts(app.id.ok_or("the app has no id")?);
+            if !texts.iter().any(|t| t == secret.secret.expose_secret()) {
+                return Err("the caller's secret text is not live".into());
+            }
+        }
+    }
+    Ok(())
+}
