@@ -1,6 +1,7 @@
 //! Crash and resume: the run is stopped after its k-th Graph request (the `apply` future is
 //! dropped, as a killed installer's would be), then run again with a fresh client. The tenant
-//! converges: exactly one app, one service principal, each grant exactly once.
+//! converges: exactly one app, one service principal, each grant exactly once; with a
+//! credential, the only crate-created one is the one the caller holds.
 
 mod common;
 
@@ -9,10 +10,12 @@ use std::time::Duration;
 
 use common::faulty::KillSwitch;
 use common::tenant::{
-    all_profiles, check_converged, check_no_duplicates, check_result, graph_over, label,
-    registration, reqwest_transport,
+    AdminCredentials, Held, all_profiles, check_converged, check_credentials, check_no_duplicates,
+    check_result, graph_over, label, registration, reqwest_transport,
 };
+use entra_appreg::credentials::{Certificate, IssuedCredential, NewCredential, SecretOptions};
 use entra_appreg::fake::FakeGraph;
+use entra_appreg::graph::models::Application;
 use entra_appreg::profile::{PermissionProfile, catalog};
 use entra_appreg::transport::GraphTransport;
 use futures::StreamExt;
@@ -288,4 +291,130 @@ async fn a_run_dropped_at_any_moment_with_requests_in_flight_is_completed_by_the
     }
     let stopped = report("in-flight drops", &results);
     assert!(stopped >= 10, "only {stopped} runs were dropped mid-flow");
+}
+
+/// The credential a crash case attaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cred {
+    Certificate,
+    Secret,
+}
+
+/// Kills a run with a credential after `allowed` Graph requests, then runs again with
+/// `retire_previous_credentials(true)`: one app, grants once, and the only crate-created
+/// credential is the one the caller holds (its certificate, or the secret the last run
+/// returned); the admin's credentials, when seeded, are untouched.
+async fn credential_crash_then_resume(
+    cred: Cred,
+    admin: Option<&AdminCredentials>,
+    cert: &Certificate,
+    allowed: u64,
+    base: &Arc<dyn GraphTransport>,
+) -> Result<Killed, String> {
+    let fake = FakeGraph::start().await;
+    if let Some(a) = admin {
+        fake.seed_application(Application {
+            display_name: Some("Contoso Backup".into()),
+            unique_name: Some("contoso-backup".into()),
+            sign_in_audience: Some("AzureADMyOrg".into()),
+            key_credentials: Some(vec![a.key.clone()]),
+            password_credentials: Some(vec![a.secret.clone()]),
+            ..Default::default()
+        });
+    }
+    let reg = {
+        let reg = registration(&PermissionProfile::BackupExchange);
+        match cred {
+            Cred::Certificate => {
+                reg.with_credential(NewCredential::Certificate(Box::new(cert.clone())))
+            }
+            Cred::Secret => reg.with_credential(NewCredential::Secret(SecretOptions::default())),
+        }
+        .retire_previous_credentials(true)
+    };
+    let (switch, killed) = KillSwitch::new(base.clone(), allowed);
+    let (graph, _) = graph_over(&fake, Arc::new(switch));
+    let outcome = tokio::select! {
+        biased;
+        _ = killed.notified() => Killed::Stopped,
+        r = reg.apply(&graph) => {
+            let _ = r.map_err(|e| format!("a run that was not killed failed: {e}"))?;
+            Killed::Finished
+        }
+    };
+    check_no_duplicates(&fake).map_err(|e| format!("after the kill: {e}"))?;
+    let (graph, _) = graph_over(&fake, base.clone());
+    let app = reg
+        .apply(&graph)
+        .await
+        .map_err(|e| format!("the resumed run failed: {e}"))?;
+    let converged = check_converged(&fake, &reg).map_err(|e| format!("resumed: {e}"))?;
+    check_result(&app, &converged, &reg).map_err(|e| format!("resumed: {e}"))?;
+    if app
+        .warnings
+        .iter()
+        .any(|w| w.code == "older_credentials_not_retired")
+    {
+        return Err(format!("resumed: {:?}", app.warnings));
+    }
+    let held = match (cred, &app.credential) {
+        (Cred::Certificate, Some(IssuedCredential::Certificate { thumbprint, .. }))
+            if thumbprint == cert.thumbprint() =>
+        {
+            Held::Certificate(cert)
+        }
+        (Cred::Secret, Some(IssuedCredential::Secret(s))) => Held::Secret(s),
+        (_, other) => return Err(format!("the resumed run's credential: {other:?}")),
+    };
+    check_credentials(&fake, held, admin).map_err(|e| format!("resumed: {e}"))?;
+    Ok(outcome)
+}
+
+/// Round trips of a registration with a credential: 4 on a fresh tenant; on an existing app,
+/// 2 reads, the update batch and the grants.
+const CREDENTIAL_ROUND_TRIPS: u64 = 4;
+
+#[tokio::test]
+async fn a_run_with_a_credential_killed_after_any_request_leaves_only_the_credential_held() {
+    let base = reqwest_transport();
+    let cert = Certificate::generate("Contoso Backup", 365).unwrap();
+    let admin = AdminCredentials::new(&Certificate::generate("Admin", 365).unwrap());
+    let mut cases = Vec::new();
+    for cred in [Cred::Certificate, Cred::Secret] {
+        for seeded in [false, true] {
+            for allowed in 0..=CREDENTIAL_ROUND_TRIPS {
+                cases.push((cred, seeded, allowed));
+            }
+        }
+    }
+    let results: Vec<_> = futures::stream::iter(cases)
+        .map(|(cred, seeded, allowed)| {
+            let (base, cert, admin) = (base.clone(), &cert, &admin);
+            async move {
+                let r = credential_crash_then_resume(
+                    cred,
+                    seeded.then_some(admin),
+                    cert,
+                    allowed,
+                    &base,
+                )
+                .await;
+                let name = format!(
+                    "Backup-Exchange with a {cred:?}{} killed after {allowed}",
+                    if seeded {
+                        " (existing app, admin credentials)"
+                    } else {
+                        ""
+                    }
+                );
+                (name, r.map(|k| vec![k]))
+            }
+        })
+        .buffer_unordered(6)
+        .collect()
+        .await;
+    let stopped = report("credential crash points", &results);
+    assert_eq!(results.len(), 2 * 2 * 5);
+    // Every kill short of the last round trip stopped a run mid-flow.
+    assert_eq!(stopped, 2 * 2 * 4);
 }
