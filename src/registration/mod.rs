@@ -216,7 +216,11 @@ impl AppRegistration {
     }
 
     async fn apply_inner(&self, graph: &Graph) -> Result<RegisteredApp> {
+        self.validate()?;
         let before = graph.request_count();
+        // Resolved before anything is written: once a secret exists, nothing may fail that
+        // would lose it.
+        let tenant_id = graph.tenant_id().await?;
         let replication = apply::Replication {
             graph,
             progress: &self.progress,
@@ -294,7 +298,6 @@ impl AppRegistration {
             }
             self.progress.finished(Step::Cleanup);
         }
-        let tenant_id = graph.tenant_id().await?;
         let app = RegisteredApp {
             tenant_id,
             client_id: applied.client_id,

@@ -138,8 +138,14 @@ impl fmt::Display for KeptPermission {
 /// Something the admin should know; nothing stops.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Warning {
-    /// A stable code: `ews_retirement`, `cannot_grant_graph_roles`, `client_id_unique_name_mismatch`,
-    /// `sign_in_audience`, `older_credentials`, `older_credentials_not_retired`.
+    /// A stable code:
+    /// - `ews_retirement`: the profile uses Exchange Web Services, which Microsoft is retiring;
+    /// - `cannot_grant_graph_roles`: the signed-in account cannot grant Microsoft Graph roles;
+    /// - `client_id_unique_name_mismatch`: the app found by client id has another unique name;
+    /// - `sign_in_audience`: the existing app is not single-tenant (left as is);
+    /// - `older_credentials`: older credentials created by the crate remain valid;
+    /// - `older_credentials_not_retired`: retiring them failed; run again to finish;
+    /// - `credential_expiring`: a credential of the app expires within 30 days.
     pub code: &'static str,
     /// What to know and do.
     pub message: String,
