@@ -194,8 +194,11 @@ impl Certificate {
     }
 
     fn parse(der: Vec<u8>, key_pkcs8: Option<SecretBox<Vec<u8>>>, check: KeyCheck) -> Result<Self> {
-        let (_, parsed) = x509_parser::parse_x509_certificate(&der)
+        let (rest, parsed) = x509_parser::parse_x509_certificate(&der)
             .map_err(|_| cert_error("the data is not an X.509 certificate in DER form"))?;
+        // Bytes after the certificate are not part of it: the thumbprint and the uploaded key
+        // are the certificate's own.
+        let length = der.len() - rest.len();
         let spki = parsed.public_key();
         let key_bits = match spki.parsed() {
             Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => rsa.key_size(),
@@ -222,11 +225,18 @@ impl Certificate {
             }
         }
         let validity = parsed.validity();
+        let subject = parsed.subject().to_string();
+        let (not_before, not_after) = (
+            validity.not_before.to_datetime(),
+            validity.not_after.to_datetime(),
+        );
+        let mut der = der;
+        der.truncate(length);
         Ok(Self {
             thumbprint: Thumbprint::of_der(&der),
-            subject: parsed.subject().to_string(),
-            not_before: validity.not_before.to_datetime(),
-            not_after: validity.not_after.to_datetime(),
+            subject,
+            not_before,
+            not_after,
             key_bits,
             key_pkcs8,
             der,
