@@ -121,8 +121,11 @@ impl Certificate {
     /// Reads a certificate (and its private key, when present) from PEM text: `CERTIFICATE`,
     /// with `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY` (PKCS#1).
     pub fn from_pem(pem_text: &str) -> Result<Self> {
-        let blocks = pem::parse_many(pem_text)
-            .map_err(|e| cert_error(format!("the PEM text cannot be read: {e}")))?;
+        let blocks = pem::parse_many(pem_text).map_err(|e| {
+            // The parser quotes the text's tags: bounded, without its control characters.
+            let e = crate::redact::short(&e.to_string());
+            cert_error(format!("the PEM text cannot be read: {e}"))
+        })?;
         let mut cert = None;
         let mut key = None;
         for block in blocks {
