@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use entra_appreg::auth::{ClientSecret, ClientSecretCredential, DeviceCodeCredential, StaticToken};
+use entra_appreg::credentials::{Certificate, NewCredential, PfxEncryption, SecretOptions};
 use entra_appreg::graph::models::{AppRoleAssignment, Application, Collection, ServicePrincipal};
 use entra_appreg::graph::{BatchItem, GraphRequest};
 use entra_appreg::profile::{Permission, PermissionProfile, catalog};
@@ -23,6 +24,7 @@ use entra_appreg::{ClientId, Error, Graph, Tenant, UniqueName};
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -50,9 +52,22 @@ where
     S: Strategy,
     S::Value: Debug,
 {
+    check_cases(name, CASES, strategy, test);
+}
+
+/// Runs a property for `cases` cases and prints how many ran.
+fn check_cases<S>(
+    name: &str,
+    cases: u32,
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) where
+    S: Strategy,
+    S::Value: Debug,
+{
     let ran = AtomicUsize::new(0);
     let mut runner = TestRunner::new(Config {
-        cases: CASES,
+        cases,
         failure_persistence: None,
         ..Config::default()
     });
@@ -66,7 +81,7 @@ where
     }
     let ran = ran.load(Ordering::Relaxed);
     eprintln!("property {name}: {ran} cases");
-    assert!(ran >= CASES as usize, "{name}: only {ran} cases ran");
+    assert!(ran >= cases as usize, "{name}: only {ran} cases ran");
 }
 
 // ----- replies -----------------------------------------------------------------------------
@@ -1284,4 +1299,470 @@ fn token_lifetimes_at_the_edges_of_time_are_accepted_without_panicking() {
     }
     eprintln!("token lifetime edges: {probes} probes");
     assert_eq!(probes, 7 + 6);
+}
+
+// ----- certificates --------------------------------------------------------------------------
+
+/// One real certificate with its key, made once.
+fn real() -> &'static Certificate {
+    static REAL: std::sync::OnceLock<Certificate> = std::sync::OnceLock::new();
+    REAL.get_or_init(|| Certificate::generate("Contoso Backup", 365).expect("a certificate"))
+}
+
+fn real_pem() -> String {
+    real().to_pem() + real().private_key_pem().unwrap().expose_secret()
+}
+
+fn pfx_password() -> SecretString {
+    SecretString::from("correct horse".to_owned())
+}
+
+/// The real certificate as a PFX, in both encryptions.
+fn real_pfx() -> &'static [(PfxEncryption, Vec<u8>); 2] {
+    static PFX: std::sync::OnceLock<[(PfxEncryption, Vec<u8>); 2]> = std::sync::OnceLock::new();
+    PFX.get_or_init(|| {
+        [PfxEncryption::Aes256, PfxEncryption::LegacyTripleDes]
+            .map(|e| (e, real().to_pfx(&pfx_password(), e).expect("a PFX")))
+    })
+}
+
+fn cert_fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/certs/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// A message signed with the certificate's private key verifies with the certificate's public
+/// key: an imported key is the certificate's, whole.
+fn signs_verifiably(c: &Certificate) -> bool {
+    let Some(key) = c.private_key_pem() else {
+        return false;
+    };
+    let key = pem::parse(key.expose_secret()).unwrap().into_contents();
+    let Ok(pair) = aws_lc_rs::rsa::KeyPair::from_pkcs8(&key) else {
+        return false;
+    };
+    let message = b"a client assertion";
+    let mut signature = vec![0u8; pair.public_modulus_len()];
+    if pair
+        .sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            message,
+            &mut signature,
+        )
+        .is_err()
+    {
+        return false;
+    }
+    let (_, parsed) = x509_parser::parse_x509_certificate(c.der()).unwrap();
+    let public = &parsed.public_key().subject_public_key.data;
+    aws_lc_rs::signature::UnparsedPublicKey::new(
+        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+        public.as_ref(),
+    )
+    .verify(message, &signature)
+    .is_ok()
+}
+
+/// An import's outcome: a certificate (with a whole key when it has one) or a typed, bounded
+/// error.
+fn imported(r: Result<Certificate, Error>) -> Result<Option<Certificate>, TestCaseError> {
+    match r {
+        Ok(c) => {
+            prop_assert!(c.key_bits() >= 2048, "{c:?}");
+            prop_assert!(
+                !c.has_private_key() || signs_verifiably(&c),
+                "a key that does not sign for its certificate: {c:?}"
+            );
+            Ok(Some(c))
+        }
+        Err(e) => {
+            typed_and_bounded(&e, &["invalid input"])?;
+            Ok(None)
+        }
+    }
+}
+
+/// PEM blocks of any label and contents, among any text.
+fn pem_like() -> BoxedStrategy<String> {
+    let block = (
+        prop::sample::select(vec![
+            "CERTIFICATE",
+            "PRIVATE KEY",
+            "RSA PRIVATE KEY",
+            "EC PRIVATE KEY",
+            "ENCRYPTED PRIVATE KEY",
+            "PUBLIC KEY",
+            "X509 CRL",
+        ]),
+        vec(any::<u8>(), 0..1_500),
+    )
+        .prop_map(|(label, bytes)| pem::encode(&pem::Pem::new(label, bytes)));
+    prop_oneof![
+        2 => vec(block, 1..4).prop_map(|b| b.concat()),
+        1 => "\\PC{0,400}",
+        1 => ".{0,400}",
+        1 => ("[ -~]{0,20}", "[A-Z ]{0,12}", "[A-Za-z0-9+/=\\n]{0,600}").prop_map(|(a, l, b)| {
+            format!("{a}-----BEGIN {l}-----\n{b}\n-----END {l}-----\n")
+        }),
+    ]
+    .boxed()
+}
+
+#[test]
+fn any_pem_text_gives_a_certificate_or_a_typed_error() {
+    // Tags the parser quotes back, with a terminal escape and a line break in them.
+    for text in [
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END \u{1b}[31mCERTIFICATE-----\n",
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE,----\r\n-----\n",
+    ] {
+        let e = Certificate::from_pem(text).unwrap_err();
+        typed_and_bounded(&e, &["invalid input"]).unwrap();
+    }
+    check("certificate PEM text", pem_like(), |text| {
+        imported(Certificate::from_pem(&text)).map(|_| ())
+    });
+}
+
+#[test]
+fn valid_pem_truncated_at_every_length_gives_a_typed_error_or_the_certificate() {
+    let text = real_pem();
+    let mut keyed = 0;
+    for n in 0..=text.len() {
+        let Some(c) = imported(Certificate::from_pem(&text[..n]))
+            .unwrap_or_else(|e| panic!("truncated at {n}: {e}"))
+        else {
+            continue;
+        };
+        assert_eq!(c.thumbprint(), real().thumbprint(), "truncated at {n}");
+        if c.has_private_key() {
+            // Only the whole text, or the text without some of its last line end, has the key.
+            let kept = &text[..n];
+            assert!(
+                kept.trim_end().ends_with("-----END PRIVATE KEY-----"),
+                "a key from {kept:?}"
+            );
+            keyed += 1;
+        }
+    }
+    assert!(keyed >= 1, "the whole text lost its key");
+    eprintln!("truncated PEM: {} lengths", text.len() + 1);
+}
+
+/// `bytes` with the byte at `at` XORed with `mask` (never 0).
+fn flipped(bytes: &[u8], at: prop::sample::Index, mask: u8) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    let i = at.index(b.len());
+    b[i] ^= mask;
+    b
+}
+
+#[test]
+fn valid_pem_with_a_flipped_byte_gives_a_typed_error_or_a_whole_certificate() {
+    let text = real_pem().into_bytes();
+    check(
+        "certificate PEM with a flipped byte",
+        (any::<prop::sample::Index>(), 1u8..=255),
+        |(at, mask)| {
+            let text = String::from_utf8_lossy(&flipped(&text, at, mask)).into_owned();
+            imported(Certificate::from_pem(&text)).map(|_| ())
+        },
+    );
+    // The same in the DER of the certificate or of the key, PEM-encoded again.
+    let cert = real().der().to_vec();
+    let key = pem::parse(real().private_key_pem().unwrap().expose_secret())
+        .unwrap()
+        .into_contents();
+    check(
+        "certificate and key DER with a flipped byte",
+        (any::<bool>(), any::<prop::sample::Index>(), 1u8..=255),
+        |(in_key, at, mask)| {
+            let (c, k) = if in_key {
+                (cert.clone(), flipped(&key, at, mask))
+            } else {
+                (flipped(&cert, at, mask), key.clone())
+            };
+            let text = pem::encode(&pem::Pem::new("CERTIFICATE", c))
+                + &pem::encode(&pem::Pem::new("PRIVATE KEY", k));
+            imported(Certificate::from_pem(&text)).map(|_| ())
+        },
+    );
+}
+
+#[test]
+fn any_der_bytes_give_a_certificate_or_a_typed_error() {
+    let der = real().der().to_vec();
+    let strategy = prop_oneof![
+        vec(any::<u8>(), 0..2_000),
+        (any::<prop::sample::Index>(), 1u8..=255)
+            .prop_map(move |(at, mask)| flipped(&der, at, mask)),
+    ];
+    check("certificate DER bytes", strategy, |bytes| {
+        if let Some(c) = imported(Certificate::from_der(&bytes))? {
+            prop_assert!(!c.has_private_key());
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn a_real_der_truncated_at_every_length_is_refused() {
+    let der = real().der();
+    for n in 0..der.len() {
+        let r = Certificate::from_der(&der[..n]);
+        let e = r
+            .map(|c| c.thumbprint().clone())
+            .expect_err(&format!("truncated at {n} accepted"));
+        typed_and_bounded(&e, &["invalid input"]).unwrap();
+    }
+    assert_eq!(
+        Certificate::from_der(der).unwrap().thumbprint(),
+        real().thumbprint()
+    );
+    eprintln!("truncated DER: {} lengths", der.len() + 1);
+}
+
+#[test]
+fn a_real_der_with_bytes_after_it_is_refused_or_read_as_itself() {
+    // The thumbprint and the uploaded key are the certificate's own, never the trailing bytes'.
+    for tail in [&b"\0"[..], b"\n", b"\r\n", b"junk", &[0x30, 0x00]] {
+        let mut bytes = real().der().to_vec();
+        bytes.extend_from_slice(tail);
+        if let Ok(c) = Certificate::from_der(&bytes) {
+            assert_eq!(c.thumbprint(), real().thumbprint(), "tail {tail:?}");
+            assert_eq!(c.der(), real().der(), "tail {tail:?}");
+        }
+    }
+}
+
+#[test]
+fn any_pfx_bytes_give_a_certificate_or_a_typed_error() {
+    let pfx = real_pfx()[0].1.clone();
+    let strategy = prop_oneof![
+        3 => vec(any::<u8>(), 0..3_000),
+        1 => (any::<prop::sample::Index>(), 1u8..=255).prop_map(move |(at, mask)| flipped(&pfx, at, mask)),
+    ];
+    check_cases("PFX bytes", 128, strategy, |bytes| {
+        imported(Certificate::from_pfx(&bytes, &pfx_password())).map(|_| ())
+    });
+}
+
+#[test]
+fn a_real_pfx_truncated_or_opened_with_a_wrong_password_is_refused() {
+    let mut lengths = 0;
+    for (encryption, pfx) in real_pfx() {
+        for n in 0..pfx.len() {
+            let e = Certificate::from_pfx(&pfx[..n], &pfx_password())
+                .map(|c| c.thumbprint().clone())
+                .expect_err(&format!("{encryption:?} truncated at {n} accepted"));
+            typed_and_bounded(&e, &["invalid input"]).unwrap();
+            lengths += 1;
+        }
+        for wrong in [
+            "",
+            "correct horse ",
+            "Correct horse",
+            "correct\0horse",
+            "ćorrect horse",
+        ] {
+            let e = Certificate::from_pfx(pfx, &SecretString::from(wrong.to_owned()))
+                .map(|c| c.thumbprint().clone())
+                .expect_err(&format!("{encryption:?} opened with {wrong:?}"));
+            typed_and_bounded(&e, &["invalid input"]).unwrap();
+        }
+        let back = Certificate::from_pfx(pfx, &pfx_password()).unwrap();
+        assert_eq!(back.thumbprint(), real().thumbprint());
+    }
+    eprintln!("truncated PFX: {lengths} lengths");
+}
+
+#[test]
+fn any_file_gives_a_certificate_or_a_typed_error() {
+    let dir = std::env::temp_dir().join(format!("appreg-hostile-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("input");
+    let pem = real_pem().into_bytes();
+    let pfx = real_pfx()[1].1.clone();
+    let strategy = prop_oneof![
+        vec(any::<u8>(), 0..2_000),
+        vec(any::<u8>(), 0..200).prop_map(|b| [&b"-----BEGIN CERTIFICATE-----\n"[..], &b].concat()),
+        vec(any::<u8>(), 0..200).prop_map(|b| [&b"\xff\xfe-----BEGIN"[..], &b].concat()),
+        (0..pem.len()).prop_map(move |n| pem[..n].to_vec()),
+        (0..pfx.len()).prop_map(move |n| pfx[..n].to_vec()),
+    ];
+    check_cases("certificate files", 128, strategy, |bytes| {
+        std::fs::write(&path, &bytes).unwrap();
+        imported(Certificate::from_file(&path, None))?;
+        imported(Certificate::from_file(&path, Some(&pfx_password())))?;
+        Ok(())
+    });
+    // Nothing there, a folder, an empty file.
+    std::fs::write(&path, b"").unwrap();
+    for p in [dir.join("missing.pem"), dir.clone(), path.clone()] {
+        let e = Certificate::from_file(&p, None).unwrap_err();
+        typed_and_bounded(&e, &["invalid input"]).unwrap();
+    }
+    // The real files read back.
+    std::fs::write(&path, real_pem()).unwrap();
+    assert!(
+        Certificate::from_file(&path, None)
+            .unwrap()
+            .has_private_key()
+    );
+    std::fs::write(&path, &real_pfx()[0].1).unwrap();
+    assert!(
+        Certificate::from_file(&path, Some(&pfx_password()))
+            .unwrap()
+            .has_private_key()
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A client whose transport counts every request (Graph and sign-in) and answers none.
+fn counting_graph() -> (Graph, Arc<AtomicUsize>) {
+    let sent = Arc::new(AtomicUsize::new(0));
+    let count = sent.clone();
+    let transport = move |_req: http::Request<Vec<u8>>| {
+        count.fetch_add(1, Ordering::Relaxed);
+        async move {
+            Ok::<_, TransportError>(
+                http::Response::builder()
+                    .status(599)
+                    .body(Vec::new())
+                    .unwrap(),
+            )
+        }
+    };
+    let graph = Graph::builder()
+        .tenant(common::TENANT)
+        .graph_root("http://127.0.0.1:9")
+        .login_root("http://127.0.0.1:9")
+        .token_provider(StaticToken::new("t.t.t"))
+        .transport(transport)
+        .sleeper(RecordingSleeper::default())
+        .build()
+        .unwrap();
+    (graph, sent)
+}
+
+/// A certificate made with rcgen, valid from `from` to `to` days from now, with its key.
+fn certificate_valid(from: i64, to: i64) -> Certificate {
+    let key = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+        .unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.not_before = time::OffsetDateTime::now_utc() + time::Duration::days(from);
+    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(to);
+    let cert = params.self_signed(&key).unwrap();
+    Certificate::from_pem(&(cert.pem() + &key.serialize_pem())).unwrap()
+}
+
+#[test]
+fn unusable_credentials_are_rejected_before_any_request() {
+    let (graph, sent) = counting_graph();
+    let secret = |days| NewCredential::Secret(SecretOptions::valid_for_days(days));
+    let certificate = |c: Certificate| NewCredential::Certificate(Box::new(c));
+    let cases: Vec<(&str, PermissionProfile, NewCredential)> = vec![
+        (
+            "a secret of 0 days",
+            PermissionProfile::BackupExchange,
+            secret(0),
+        ),
+        (
+            "a secret of 3651 days",
+            PermissionProfile::MigrationSource,
+            secret(3_651),
+        ),
+        (
+            "a secret of 10^6 days",
+            PermissionProfile::BackupExchange,
+            secret(1_000_000),
+        ),
+        (
+            "a secret of u32::MAX days",
+            PermissionProfile::BackupExchange,
+            secret(u32::MAX),
+        ),
+        (
+            "a secret for Backup-SharePoint",
+            PermissionProfile::BackupSharePoint,
+            secret(365),
+        ),
+        (
+            "a secret with a newline in its description",
+            PermissionProfile::BackupExchange,
+            NewCredential::Secret(SecretOptions {
+                description: "a\nb".into(),
+                ..SecretOptions::default()
+            }),
+        ),
+        (
+            "an expired certificate",
+            PermissionProfile::BackupExchange,
+            certificate(certificate_valid(-30, -1)),
+        ),
+        (
+            "a certificate valid from next week",
+            PermissionProfile::BackupSharePoint,
+            certificate(certificate_valid(7, 30)),
+        ),
+        (
+            "a certificate without its key",
+            PermissionProfile::BackupSharePoint,
+            certificate(Certificate::from_der(real().der()).unwrap()),
+        ),
+    ];
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (what, profile, credential) in cases {
+        let reg = AppRegistration::new("Contoso Backup", profile)
+            .unwrap()
+            .with_credential(credential);
+        for (call, r) in [
+            ("plan", block_on(reg.plan(&graph)).map(|_| ())),
+            ("apply", block_on(reg.apply(&graph)).map(|_| ())),
+        ] {
+            checked += 1;
+            let n = sent.load(Ordering::Relaxed);
+            match r {
+                Err(e) if e.is_invalid_input() && n == 0 => {}
+                Err(e) => failures.push(format!("{what} ({call}): {n} requests, then {e}")),
+                Ok(()) => failures.push(format!("{what} ({call}): accepted, {n} requests")),
+            }
+        }
+    }
+    // A certificate of 0 days, or too long, is refused at generation; a 1024-bit one at import.
+    for days in [0, 3_651, u32::MAX] {
+        checked += 1;
+        match Certificate::generate("Contoso Backup", days) {
+            Err(e) if e.is_invalid_input() => {}
+            other => failures.push(format!("a certificate of {days} days: {other:?}")),
+        }
+    }
+    let weak_cert = cert_fixture("rsa1024.pem");
+    let weak_der = pem::parse(&weak_cert).unwrap().into_contents();
+    for (what, r) in [
+        (
+            "PEM with its key",
+            Certificate::from_pem(&(weak_cert.clone() + &cert_fixture("rsa1024.key.pem"))),
+        ),
+        ("PEM alone", Certificate::from_pem(&weak_cert)),
+        ("DER", Certificate::from_der(&weak_der)),
+    ] {
+        checked += 1;
+        match r {
+            Err(e) if e.is_invalid_input() && e.to_string().contains("1024 bits") => {}
+            other => failures.push(format!("a 1024-bit certificate ({what}): {other:?}")),
+        }
+    }
+    // The control: a usable certificate reaches the transport.
+    let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+        .unwrap()
+        .with_credential(certificate(real().clone()));
+    assert!(block_on(reg.plan(&graph)).is_err());
+    assert!(sent.load(Ordering::Relaxed) > 0, "the control sent nothing");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!("unusable credentials rejected before any request: {checked} checks");
 }
