@@ -94,6 +94,22 @@ fn parse_guid(s: &str, what: &'static str) -> Result<Uuid, Error> {
     })
 }
 
+/// Whether a character must not appear in a name an admin reads: a control character, or an
+/// invisible formatting character (zero-width, bidirectional override, byte-order mark) that can
+/// make a name look like another one in the portal.
+pub(crate) fn is_hidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
+}
+
 /// Quotes caller input for an error message, bounded and with control characters escaped.
 pub(crate) fn quote_for_error(s: &str) -> String {
     let mut out: String = s.chars().take(80).flat_map(char::escape_debug).collect();
@@ -261,11 +277,11 @@ impl UniqueName {
                 ),
             ));
         }
-        if name.chars().any(char::is_control) {
+        if name.chars().any(is_hidden_char) {
             return Err(Error::invalid_input(
                 "unique name",
                 format!(
-                    "must not contain control characters: {}",
+                    "must not contain control or invisible formatting characters: {}",
                     quote_for_error(&name)
                 ),
             ));
@@ -415,6 +431,8 @@ mod tests {
         assert!(UniqueName::new("a".repeat(256)).is_ok());
         assert!(UniqueName::new("a".repeat(257)).is_err());
         assert!(UniqueName::new("line\nbreak").is_err());
+        assert!(UniqueName::new("contoso\u{202E}pukcab").is_err());
+        assert!(UniqueName::new("contoso\u{200B}backup").is_err());
         assert!(UniqueName::new(" padded").is_err());
         assert_eq!(UniqueName::new("it's").unwrap().odata_literal(), "'it''s'");
     }

@@ -329,3 +329,33 @@ async fn app_lookups_decode_into_typed_models() {
         .unwrap();
     assert!(apps.value.is_empty());
 }
+
+#[tokio::test]
+async fn the_device_code_prompt_shows_only_printable_bounded_text() {
+    let hostile = format!("Sign in\u{1b}[2J\r\nnow{}", "x".repeat(10_000));
+    let code = json!({"device_code": "d", "user_code": "AB\u{202E}C", "verification_uri": "https://microsoft.com/devicelogin",
+                      "expires_in": 900, "interval": 5, "message": hostile});
+    let transport = common::Scripted::new(vec![
+        Reply::json(200, code),
+        Reply::json(200, json!({"access_token": "at", "expires_in": 3600})),
+    ]);
+    let sleeper = RecordingSleeper::default();
+    let tenant: entra_appreg::Tenant = common::TENANT.parse().unwrap();
+    let endpoints = entra_appreg::Endpoints::default();
+    let ctx = TokenContext::new(&transport, &endpoints, &tenant, &sleeper);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    DeviceCodeCredential::new(move |p| sink.lock().unwrap().push(p.clone()))
+        .token(&ctx)
+        .await
+        .unwrap();
+    let prompt = seen.lock().unwrap()[0].clone();
+    assert!(
+        !prompt.message.chars().any(char::is_control),
+        "{:?}",
+        &prompt.message[..40]
+    );
+    assert!(prompt.message.chars().count() <= 1024);
+    assert!(prompt.message.starts_with("Sign in[2Jnow"));
+    assert_eq!(prompt.user_code, "ABC");
+}

@@ -567,3 +567,24 @@ async fn audit_rotate_and_remove_work_on_the_existing_app() {
             .any(|s| s.app_id == Some(app.client_id))
     );
 }
+
+#[test]
+fn names_with_invisible_or_control_characters_are_refused() {
+    for name in [
+        "Contoso\u{202E}pukcaB",
+        "Contoso\u{200B}Backup",
+        "Contoso\nBackup",
+        "Contoso\u{FEFF}",
+    ] {
+        let err = AppRegistration::new(name, PermissionProfile::BackupExchange).unwrap_err();
+        assert!(err.is_invalid_input(), "{name:?}");
+        assert!(err.to_string().contains("invisible"), "{err}");
+    }
+    assert!(
+        AppRegistration::new(
+            "Contoso Sauvegarde — été",
+            PermissionProfile::BackupExchange
+        )
+        .is_ok()
+    );
+}

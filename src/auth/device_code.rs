@@ -102,15 +102,24 @@ impl DeviceCodeCredential {
         )
         .await?;
         let expires_in = Duration::from_secs(code.expires_in.clamp(1, 3600));
+        // What the login endpoint says goes to the admin's screen: printable and bounded.
+        let shown = |s: &str, max: usize| -> String {
+            s.chars()
+                .filter(|c| !crate::ids::is_hidden_char(*c))
+                .take(max)
+                .collect()
+        };
+        let user_code = shown(&code.user_code, 64);
+        let verification_uri = shown(&code.verification_uri, 512);
         (self.prompt)(&DeviceCodePrompt {
-            user_code: code.user_code.clone(),
-            verification_uri: code.verification_uri.clone(),
-            message: code.message.clone().unwrap_or_else(|| {
-                format!(
-                    "To sign in, open {} and enter the code {}.",
-                    code.verification_uri, code.user_code
-                )
-            }),
+            message: match &code.message {
+                Some(m) => shown(m, 1024),
+                None => {
+                    format!("To sign in, open {verification_uri} and enter the code {user_code}.")
+                }
+            },
+            user_code,
+            verification_uri,
             expires_in,
         });
         let mut interval = Duration::from_secs(code.interval.unwrap_or(5).clamp(1, 60));

@@ -84,7 +84,7 @@ impl Certificate {
     /// safe choice, see [`DEFAULT_VALID_DAYS`]).
     pub fn generate(common_name: &str, valid_days: u32) -> Result<Self> {
         let cn = common_name.trim();
-        if cn.is_empty() || cn.chars().any(char::is_control) || cn.chars().count() > 64 {
+        if cn.is_empty() || cn.chars().any(crate::ids::is_hidden_char) || cn.chars().count() > 64 {
             return Err(cert_error(
                 "the common name must be 1 to 64 printable characters",
             ));

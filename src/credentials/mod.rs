@@ -87,7 +87,8 @@ impl SecretOptions {
                 ),
             ));
         }
-        if self.description.chars().any(char::is_control) || self.description.chars().count() > 200
+        if self.description.chars().any(crate::ids::is_hidden_char)
+            || self.description.chars().count() > 200
         {
             return Err(Error::invalid_input(
                 "secret description",
@@ -112,7 +113,14 @@ impl SecretOptions {
 
 /// The display name the crate gives a certificate it registers.
 pub(crate) fn certificate_display_name(cert: &Certificate) -> String {
-    format!("{CREATED_BY}: {}", cert.subject())
+    // An imported certificate's subject is not ours to trust: keep it printable and bounded.
+    let subject: String = cert
+        .subject()
+        .chars()
+        .filter(|c| !crate::ids::is_hidden_char(*c))
+        .take(200)
+        .collect();
+    format!("{CREATED_BY}: {subject}")
 }
 
 /// A credential to attach.

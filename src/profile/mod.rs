@@ -162,7 +162,7 @@ impl CustomProfile {
     /// permission is present (SharePoint app-only access accepts only certificates).
     pub fn new(name: impl Into<String>, permissions: Vec<Permission>) -> Result<Self, Error> {
         let name = name.into();
-        if name.trim().is_empty() || name.chars().any(char::is_control) {
+        if name.trim().is_empty() || name.chars().any(crate::ids::is_hidden_char) {
             return Err(Error::invalid_input(
                 "profile name",
                 "must be printable and not empty",

@@ -490,11 +490,11 @@ fn validate_display_name(name: &str) -> Result<()> {
             format!("is {len} characters long; Graph allows at most {MAX_DISPLAY_NAME}"),
         ));
     }
-    if name.chars().any(char::is_control) {
+    if name.chars().any(crate::ids::is_hidden_char) {
         return Err(Error::invalid_input(
             "display name",
             format!(
-                "must not contain control characters: {}",
+                "must not contain control or invisible formatting characters: {}",
                 quote_for_error(name)
             ),
         ));
