@@ -226,12 +226,20 @@ fn show_warnings(ui: &Ui, warnings: &[Warning]) {
     }
 }
 
-async fn register(a: RegisterArgs, ui: &Ui) -> Result<Outcome, Failure> {
-    let profile = profile(&a.app)?;
-    let mut registration = registration(&a.app, profile.clone(), Names::DisplayName)?;
+/// The registration `register` and `plan` work on, with its credential prepared and every
+/// input checked: nothing has been sent yet.
+fn prepared_registration(
+    app: &AppArgs,
+    credential: &CredentialArgs,
+    connect: &ConnectArgs,
+    retire_previous: bool,
+    ui: &Ui,
+) -> Result<(AppRegistration, Prepared), Failure> {
+    let profile = profile(app)?;
+    let mut registration = registration(app, profile.clone(), Names::DisplayName)?;
     let prepared = prepare_credential(
-        &a.credential,
-        &a.connect,
+        credential,
+        connect,
         &profile,
         registration.display_name(),
         file_stem(registration.unique_name()),
@@ -241,9 +249,15 @@ async fn register(a: RegisterArgs, ui: &Ui) -> Result<Outcome, Failure> {
     }
     let progress = ui.clone();
     let registration = registration
-        .retire_previous_credentials(a.retire_previous)
+        .retire_previous_credentials(retire_previous)
         .on_progress(move |event| progress.progress(event));
     registration.validate()?;
+    Ok((registration, prepared))
+}
+
+async fn register(a: RegisterArgs, ui: &Ui) -> Result<Outcome, Failure> {
+    let (registration, prepared) =
+        prepared_registration(&a.app, &a.credential, &a.connect, a.retire_previous, ui)?;
     prepared.check_available()?;
 
     let (graph, _) = signed_in(&a.connect, ui).await?;
@@ -251,10 +265,13 @@ async fn register(a: RegisterArgs, ui: &Ui) -> Result<Outcome, Failure> {
     if let Some(f) = &files
         && let Some(dir) = f.private_key_pem.as_ref().and_then(|p| p.parent())
     {
-        ui.line(&format!(
-            "Wrote the new certificate and its private key to {}.",
-            dir.display()
-        ));
+        let what = match &prepared {
+            Prepared::Certificate {
+                existing: Some(_), ..
+            } => "Using the certificate and private key an earlier run wrote in",
+            _ => "Wrote the new certificate and its private key to",
+        };
+        ui.line(&format!("{what} {}.", dir.display()));
     }
     let app = registration.apply(&graph).await.map_err(|e| {
         let failure = Failure::from(e);
@@ -275,24 +292,9 @@ async fn register(a: RegisterArgs, ui: &Ui) -> Result<Outcome, Failure> {
 }
 
 async fn plan(a: PlanArgs, ui: &Ui) -> Result<Outcome, Failure> {
-    let profile = profile(&a.app)?;
-    let mut registration = registration(&a.app, profile.clone(), Names::DisplayName)?;
-    // A certificate made for the plan only: it is never written or sent.
-    let prepared = prepare_credential(
-        &a.credential,
-        &a.connect,
-        &profile,
-        registration.display_name(),
-        file_stem(registration.unique_name()),
-    )?;
-    if let Some(new) = prepared.new_credential() {
-        registration = registration.with_credential(new);
-    }
-    let progress = ui.clone();
-    let registration = registration
-        .retire_previous_credentials(a.retire_previous)
-        .on_progress(move |event| progress.progress(event));
-    registration.validate()?;
+    // A new certificate made here is for the plan only: it is never written or sent.
+    let (registration, prepared) =
+        prepared_registration(&a.app, &a.credential, &a.connect, a.retire_previous, ui)?;
     let collision = prepared.check_available().err();
 
     let (graph, tenant_id) = signed_in(&a.connect, ui).await?;
