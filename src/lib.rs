@@ -4,6 +4,8 @@
 //!
 //! - **`reqwest`** (default): [`transport::ReqwestTransport`], the HTTP transport built on reqwest
 //!   with rustls. Without it, bring your own [`GraphTransport`].
+//! - **`pfx`** (default): PFX (PKCS#12) import and export of certificates
+//!   (`credentials::PfxEncryption`), through p12-keystore.
 //! - **`fake-graph`**: [`fake::FakeGraph`], a stateful fake Entra tenant served on loopback, for
 //!   tests, demos and installers' own test suites.
 //! - **`cli`**: the `appreg` command-line tool for installers (clap); the library never needs it.
