@@ -391,6 +391,40 @@ pub(crate) fn context(base: &str, set: &str, select: Option<&[String]>, suffix: 
     Value::String(format!("{base}/v1.0/$metadata#{set}{sel}{suffix}"))
 }
 
+/// The `$filter` of a collection read over `filterable` properties of `resource`, or the reply
+/// Graph gives for a filter it cannot run.
+pub(crate) fn filter_of(
+    query: &[(String, String)],
+    filterable: &[&str],
+    resource: &str,
+) -> Result<Option<Filter>, Reply> {
+    match query_option(query, "filter").map(|f| parse_filter(f, filterable)) {
+        Some(Ok(f)) => Ok(Some(f)),
+        Some(Err(e)) => Err(filter_error(e, resource)),
+        None => Ok(None),
+    }
+}
+
+/// A collection reply, `{"@odata.context", "value"}`, with the query's `$top` applied.
+pub(crate) fn collection_reply(
+    base: &str,
+    set: &str,
+    select: Option<&[String]>,
+    query: &[(String, String)],
+    mut value: Vec<Value>,
+) -> Reply {
+    if let Some(top) = query_option(query, "top").and_then(|t| t.trim().parse::<usize>().ok()) {
+        value.truncate(top);
+    }
+    Reply::json(
+        200,
+        serde_json::json!({
+            "@odata.context": context(base, set, select, ""),
+            "value": value,
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::dispatch::{Caller, GraphReq, method_not_allowed, object_key, segment_not_found};
-use super::odata::{context, filter_error, parse_filter, parse_select, project, query_option};
+use super::odata::{collection_reply, context, filter_of, parse_select, project, query_option};
 use super::reply::Reply;
 use super::seed::MICROSOFT_TENANT;
 use super::state::{Entry, Key, Lookup, Obj, State, eq_ci, is_guid, new_guid, str_field, visible};
@@ -283,25 +283,20 @@ fn list(state: &mut State, req: &GraphReq) -> Reply {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let filter = match query_option(&req.query, "filter").map(|f| parse_filter(f, FILTERABLE)) {
-        Some(Ok(f)) => Some(f),
-        Some(Err(e)) => return filter_error(e, "ServicePrincipal"),
-        None => None,
+    let filter = match filter_of(&req.query, FILTERABLE, "ServicePrincipal") {
+        Ok(f) => f,
+        Err(r) => return r,
     };
-    let top = query_option(&req.query, "top").and_then(|t| t.trim().parse::<usize>().ok());
-    let mut value: Vec<Value> = visible(&mut state.sps, filter.as_ref())
+    let value: Vec<Value> = visible(&mut state.sps, filter.as_ref())
         .into_iter()
         .map(|o| Value::Object(project(o, select.as_deref())))
         .collect();
-    if let Some(top) = top {
-        value.truncate(top);
-    }
-    Reply::json(
-        200,
-        json!({
-            "@odata.context": context(&state.base_uri, "servicePrincipals", select.as_deref(), ""),
-            "value": value,
-        }),
+    collection_reply(
+        &state.base_uri,
+        "servicePrincipals",
+        select.as_deref(),
+        &req.query,
+        value,
     )
 }
 
