@@ -6,6 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
+use common::tenant::expected_pairs;
 use common::{fake_graph, graph_round_trips, graph_writes};
 use entra_appreg::fake::{CallerRole, FakeGraph};
 use entra_appreg::graph::models::{Application, RequiredResourceAccess, ResourceAccess};
@@ -47,14 +48,6 @@ fn granted_pairs(fake: &FakeGraph, client_id: ClientId) -> BTreeSet<(ClientId, A
                 .unwrap();
             (resource, g.app_role_id)
         })
-        .collect()
-}
-
-fn expected_pairs(profile: &PermissionProfile) -> BTreeSet<(ClientId, AppRoleId)> {
-    profile
-        .permissions()
-        .iter()
-        .map(|p| (p.resource_app_id, p.role_id))
         .collect()
 }
 
