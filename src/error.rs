@@ -71,6 +71,19 @@ pub enum Error {
         /// Graph's request-id.
         request_id: Option<String>,
     },
+    /// An object this run created (or saw created seconds ago) did not become visible within the
+    /// replication timeout. What was written stays; a later run continues from it.
+    #[error(
+        "{what} did not appear within {} s: Entra has not replicated it yet. What to do: run this \
+         again in a few minutes (it continues from what exists), or allow a longer replication timeout",
+        waited.as_secs()
+    )]
+    NotReplicated {
+        /// What was awaited ("the application", …).
+        what: String,
+        /// How long it was awaited.
+        waited: Duration,
+    },
     /// A step failed after this call created a credential, and removing that credential failed
     /// too: the credential is live, so it is handed over here instead of being lost.
     #[error(

@@ -321,13 +321,13 @@ async fn app_lookups_decode_into_typed_models() {
             .iter()
             .all(|sp| sp.app_roles.as_ref().is_some_and(|r| !r.is_empty()))
     );
-    let apps: Collection<Application> = graph
-        .send_json(&requests::find_application_by_unique_name(
+    let missing = graph
+        .send_json::<Application>(&requests::application_by_unique_name(
             &entra_appreg::UniqueName::new("nothing-here").unwrap(),
         ))
         .await
-        .unwrap();
-    assert!(apps.value.is_empty());
+        .unwrap_err();
+    assert_eq!(missing.status(), Some(404));
 }
 
 #[tokio::test]

@@ -237,15 +237,88 @@ async fn upsert_answers_201_with_body_then_204_with_empty_body() {
         )
         .await;
     assert_eq!(immutable.status, 400);
-    // Lookup by uniqueName is case-insensitive.
+    // The alternate-key read is case-insensitive, and 404 when there is no such app.
     let found = c
+        .call(
+            "GET",
+            "/v1.0/applications(uniqueName='IT''S-BACKUP')?$select=id,uniqueName",
+            None,
+        )
+        .await;
+    assert_eq!(found.status, 200);
+    assert_eq!(found.json()["id"], id);
+    let none = c
+        .call("GET", "/v1.0/applications(uniqueName='nobody')", None)
+        .await;
+    assert_eq!(
+        (none.status, none.code()),
+        (404, "Request_ResourceNotFound")
+    );
+    // `uniqueName` has no `$filter` note on the application resource: Graph refuses it.
+    let filtered = c
         .call(
             "GET",
             "/v1.0/applications?$filter=uniqueName%20eq%20'IT''S-BACKUP'",
             None,
         )
         .await;
-    assert_eq!(found.json()["value"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (filtered.status, filtered.code()),
+        (400, "Request_UnsupportedQuery")
+    );
+}
+
+#[tokio::test]
+async fn unique_name_can_be_set_by_id_only_while_null() {
+    let fake = FakeGraph::start().await;
+    let c = Client::new(&fake);
+    let (id, _) = create_app(&c, "Named later").await;
+    let path = format!("/v1.0/applications/{id}");
+    let set = c
+        .call("PATCH", &path, Some(json!({"uniqueName": "named-later"})))
+        .await;
+    assert_eq!(set.status, 204);
+    let read = c
+        .call("GET", "/v1.0/applications(uniqueName='named-later')", None)
+        .await;
+    assert_eq!(read.json()["id"], id.as_str());
+    let again = c
+        .call("PATCH", &path, Some(json!({"uniqueName": "renamed"})))
+        .await;
+    assert_eq!(again.status, 400);
+}
+
+#[tokio::test]
+async fn filters_accept_only_documented_properties_and_operators() {
+    let fake = FakeGraph::start().await;
+    let c = Client::new(&fake);
+    let app_id = "00000003-0000-0000-c000-000000000000";
+    for (query, status) in [
+        (
+            format!("/v1.0/applications?$filter=appId eq '{app_id}'"),
+            200,
+        ),
+        (
+            format!("/v1.0/applications?$filter=appId in ('{app_id}')"),
+            400,
+        ),
+        (
+            format!("/v1.0/servicePrincipals?$filter=appId in ('{app_id}')"),
+            200,
+        ),
+        ("/v1.0/applications?$filter=displayName eq 'x'".into(), 200),
+        (
+            "/v1.0/applications?$filter=signInAudience in ('AzureADMyOrg')".into(),
+            400,
+        ),
+        ("/v1.0/applications?$filter=notes eq 'x'".into(), 400),
+    ] {
+        let r = c.call("GET", &query, None).await;
+        assert_eq!(r.status, status, "{query}");
+        if status == 400 {
+            assert_eq!(r.code(), "Request_UnsupportedQuery", "{query}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -306,18 +379,20 @@ async fn key_is_null_in_every_read_except_select_key_credentials_on_one_object()
         .call("GET", "/v1.0/applications?$select=id,keyCredentials", None)
         .await;
     assert!(list.json()["value"][0]["keyCredentials"][0]["key"].is_null());
-    for p in [
-        format!("{path}?$select=keyCredentials"),
-        format!("/v1.0/applications(appId='{app_id}')?$select=keyCredentials"),
-    ] {
-        let selected = c.call("GET", &p, None).await;
-        assert_eq!(
-            selected.json()["keyCredentials"][0]["key"],
-            der.as_str(),
-            "{p}"
-        );
-        assert!(selected.json().get("displayName").is_none());
-    }
+    let selected = c
+        .call("GET", &format!("{path}?$select=keyCredentials"), None)
+        .await;
+    assert_eq!(selected.json()["keyCredentials"][0]["key"], der.as_str());
+    assert!(selected.json().get("displayName").is_none());
+    // `key` is documented only for a read by object id.
+    let by_app_id = c
+        .call(
+            "GET",
+            &format!("/v1.0/applications(appId='{app_id}')?$select=keyCredentials"),
+            None,
+        )
+        .await;
+    assert!(by_app_id.json()["keyCredentials"][0]["key"].is_null());
     // Sending the list back keeps the keyId; a wrong type/usage pair is refused.
     let again = json!({"keyCredentials": [{"keyId": key_id, "type": "AsymmetricX509Cert",
         "usage": "Verify", "key": der}]});
@@ -441,9 +516,15 @@ async fn service_principal_too_soon_after_its_app_is_400_until_replicated() {
     let now = c.call("POST", "/v1.0/servicePrincipals", Some(sp)).await;
     assert_eq!(now.status, 201);
     // The new SP lags too: a grant naming it is refused until it replicated.
+    // Both answers real Graph gives are modelled, in turn.
     let sp_id = now.json()["id"].as_str().unwrap().to_owned();
     let graph = resource_sp(&c, GRAPH).await;
-    assert_eq!(grant(&c, &sp_id, &graph, USER_READ_ALL).await.status, 404);
+    let first = grant(&c, &sp_id, &graph, USER_READ_ALL).await;
+    assert_eq!(first.status, 400);
+    assert_eq!(
+        first.json()["error"]["message"],
+        "Not a valid reference update."
+    );
     assert_eq!(grant(&c, &sp_id, &graph, USER_READ_ALL).await.status, 404);
     assert_eq!(grant(&c, &sp_id, &graph, USER_READ_ALL).await.status, 201);
     assert_eq!(
@@ -1310,7 +1391,7 @@ async fn seeded_objects_are_visible_at_once_and_filters_select() {
     let got = c
         .call(
             "GET",
-            "/v1.0/applications?$filter=uniqueName eq 'EXISTING'&$select=id,displayName",
+            "/v1.0/applications?$filter=displayName eq 'EXISTING'&$select=id,displayName",
             None,
         )
         .await;

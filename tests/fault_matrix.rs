@@ -600,13 +600,13 @@ async fn cases(starts: Vec<(PermissionProfile, Start, Cred)>, ctx: &Ctx) -> Vec<
 }
 
 /// Cases per profile: 4 round trips × 8 faults, plus 6 item faults per kind of batch item
-/// (2 reads, 1 service principal, 1 grant item per resource).
-const EXPECTED_CASES: usize = 62 // Backup-Exchange: grants on Exchange and Graph
-    + 68 // Backup-SharePoint: grants on Exchange, Graph and SharePoint
-    + 62 // Migration-Source
-    + 62 // Migration-Target
-    + 62 // Migration-Target with mailbox creation
-    + 62; // Backup-Exchange without Exchange's service principal
+/// (2 reads, the new app's collections, 1 service principal, 1 grant item per resource).
+const EXPECTED_CASES: usize = 68 // Backup-Exchange: grants on Exchange and Graph
+    + 74 // Backup-SharePoint: grants on Exchange, Graph and SharePoint
+    + 68 // Migration-Source
+    + 68 // Migration-Target
+    + 68 // Migration-Target with mailbox creation
+    + 68; // Backup-Exchange without Exchange's service principal
 
 /// Runs every case, 6 at a time, and reports them; returns (cases, completed on the first
 /// run, completed on a re-run), after asserting that none broke the promise.
@@ -681,12 +681,12 @@ async fn every_fault_at_every_request_completes_or_fails_typed_and_a_rerun_compl
     assert_eq!(n, EXPECTED_CASES, "the matrix changed size");
 }
 
-/// Cases with a credential. On a fresh tenant the certificate rides in the app's creation (no
-/// new request or item), the secret's `addPassword` in the service principal's `$batch` (one
-/// more kind of item: 6 more cases).
-const EXPECTED_CREDENTIAL_CASES: usize = 62 // Backup-Exchange, certificate
-    + 68 // Backup-Exchange, secret
-    + 68 // Backup-SharePoint, certificate
+/// Cases with a credential. On a fresh tenant the certificate rides with the new app's
+/// collections (no new request or item), the secret's `addPassword` in the service principal's
+/// `$batch` (one more kind of item: 6 more cases).
+const EXPECTED_CREDENTIAL_CASES: usize = 68 // Backup-Exchange, certificate
+    + 74 // Backup-Exchange, secret
+    + 74 // Backup-SharePoint, certificate
     + EXISTING_CERTIFICATE_CASES
     + EXISTING_SECRET_CASES;
 

@@ -362,17 +362,18 @@ async fn redirects_are_refused_by_the_default_transport() {
 
 #[tokio::test]
 async fn ready_made_requests_have_the_documented_shape() {
-    let (graph, t, _) = scripted_graph(vec![Reply::json(200, json!({"value": []}))]);
+    let (graph, t, _) = scripted_graph(vec![Reply::json(200, json!({"id": "x"}))]);
     let name = entra_appreg::UniqueName::new("contoso-backup").unwrap();
     graph
-        .send(&requests::find_application_by_unique_name(&name))
+        .send(&requests::application_by_unique_name(&name))
         .await
         .unwrap();
     let uri = &t.seen()[0].uri;
     assert!(
         uri.starts_with(
-            "http://127.0.0.1:9/v1.0/applications?$filter=uniqueName%20eq%20'contoso-backup'"
+            "http://127.0.0.1:9/v1.0/applications(uniqueName='contoso-backup')?$select="
         ),
         "{uri}"
     );
+    assert!(!uri.contains("$filter"), "{uri}");
 }

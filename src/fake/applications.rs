@@ -3,7 +3,9 @@
 use serde_json::{Map, Value, json};
 
 use super::dispatch::{GraphReq, method_not_allowed, object_key, segment_not_found};
-use super::odata::{collection_reply, context, filter_of, parse_select, project, query_option};
+use super::odata::{
+    Filterable, collection_reply, context, filter_of, parse_select, project, query_option,
+};
 use super::reply::Reply;
 use super::state::{
     Entry, Key, Lookup, Obj, State, eq_ci, fmt_datetime, new_guid, now, str_field, visible,
@@ -72,13 +74,14 @@ const READ_ONLY: &[&str] = &[
     "uniqueName",
 ];
 
-const FILTERABLE: &[&str] = &[
-    "appId",
-    "id",
-    "uniqueName",
-    "displayName",
-    "signInAudience",
-    "publisherDomain",
+/// What Microsoft's application resource page documents as filterable, with its operators.
+/// `uniqueName` has no `$filter` note: filtering on it is refused, as Graph refuses it.
+const FILTERABLE: &[Filterable] = &[
+    ("appId", &["eq"]),
+    ("id", &["eq", "ne", "in"]),
+    ("displayName", &["eq", "ne", "in", "startsWith"]),
+    ("signInAudience", &["eq", "ne"]),
+    ("publisherDomain", &["eq", "ne", "startsWith"]),
 ];
 
 const AUDIENCES: &[&str] = &[
@@ -236,9 +239,12 @@ fn get(state: &mut State, req: &GraphReq, key: &Key) -> Reply {
     let Some(i) = state.find_app(key).found() else {
         return Reply::not_found(&key.display());
     };
-    let include_key = select
-        .as_ref()
-        .is_some_and(|s| s.iter().any(|p| p == "keyCredentials"));
+    // `key` is documented only for `GET /applications/{id}?$select=keyCredentials` (the
+    // keyCredential resource page); an alternate-key read returns it as null.
+    let include_key = matches!(key, Key::Id(_))
+        && select
+            .as_ref()
+            .is_some_and(|s| s.iter().any(|p| p == "keyCredentials"));
     Reply::json(
         200,
         entity(state, &state.apps[i].json, select.as_deref(), include_key),
@@ -264,7 +270,7 @@ fn create(state: &mut State, req: &GraphReq) -> Reply {
         return r;
     }
     let reply = Reply::json(201, entity(state, &obj, None, false));
-    let lag = state.new_lag();
+    let lag = state.new_object_lag();
     state.apps.push(Entry { json: obj, lag });
     reply
 }
@@ -275,7 +281,13 @@ fn patch(state: &mut State, req: &GraphReq, key: &Key) -> Reply {
         Err(r) => return r,
     };
     let upsert = matches!(key, Key::UniqueName(_)) && req.prefers("create-if-missing");
-    match state.find_app(key) {
+    let lookup = match state.find_app(key) {
+        // Upsert documents only 201, 204 and 404: an app that exists is updated (204), whether
+        // or not a plain read would see it yet.
+        Lookup::Lagging if upsert => state.app_index(key).map_or(Lookup::Missing, Lookup::Found),
+        other => other,
+    };
+    match lookup {
         Lookup::Found(i) => {
             let mut obj = state.apps[i].json.clone();
             if let Err(r) = apply_fields(&mut obj, &body, false) {
@@ -284,11 +296,6 @@ fn patch(state: &mut State, req: &GraphReq, key: &Key) -> Reply {
             state.apps[i].json = obj;
             Reply::no_content()
         }
-        Lookup::Lagging if upsert => Reply::error(
-            409,
-            "Request_MultipleObjectsWithSameKeyValue",
-            "Another object with the same value for property uniqueName already exists.",
-        ),
         Lookup::Missing if upsert => {
             if body
                 .get("displayName")
@@ -306,7 +313,7 @@ fn patch(state: &mut State, req: &GraphReq, key: &Key) -> Reply {
             }
             let reply = Reply::json(201, entity(state, &obj, None, false))
                 .with_header("Preference-Applied", "create-if-missing");
-            let lag = state.new_lag();
+            let lag = state.new_object_lag();
             state.apps.push(Entry { json: obj, lag });
             reply
         }
@@ -336,10 +343,19 @@ fn apply_fields(obj: &mut Obj, body: &Obj, creating: bool) -> Result<(), Reply> 
                 (Some(a), b) => a == b,
                 (None, b) => b.is_null(),
             };
+            // "Can be updated only if null and is immutable once set" (Update application).
+            if prop == "uniqueName"
+                && !creating
+                && obj.get(prop).is_none_or(Value::is_null)
+                && v.as_str().is_some_and(|u| !u.trim().is_empty())
+            {
+                obj.insert(prop.to_owned(), v.clone());
+                continue;
+            }
             if !same {
                 return Err(if prop == "uniqueName" {
                     Reply::bad_request(
-                        "Property 'uniqueName' is immutable: it can be set only when the application is created by PATCH /applications(uniqueName='…') with 'Prefer: create-if-missing'.",
+                        "Property 'uniqueName' is immutable: it can be set only while it is null, or when the application is created by PATCH /applications(uniqueName='…') with 'Prefer: create-if-missing'.",
                     )
                 } else {
                     Reply::bad_request(format!("Property '{prop}' is read-only and cannot be set."))
@@ -464,6 +480,9 @@ fn restore(state: &mut State, id: &str) -> Reply {
         )),
     );
     body.insert("@odata.type".into(), json!("#microsoft.graph.application"));
-    state.apps.push(Entry { json: app, lag: 0 });
+    state.apps.push(Entry {
+        json: app,
+        lag: super::state::Lag::NONE,
+    });
     Reply::json(200, Value::Object(body))
 }

@@ -9,7 +9,7 @@ use super::dispatch::{Caller, GraphReq};
 use super::odata::{filter_error, parse_filter, project, query_option};
 use super::reply::Reply;
 use super::seed::GRAPH_APP_ID;
-use super::state::{Key, Obj, State, fmt_datetime, is_guid, now, random_bytes, str_field};
+use super::state::{Key, Lookup, Obj, State, fmt_datetime, is_guid, now, random_bytes, str_field};
 
 const FILTERABLE: &[&str] = &["principalId", "resourceId", "appRoleId"];
 const PROPS: &[&str] = &[
@@ -133,8 +133,10 @@ pub(crate) fn create(
         }
     }
     let (principal_id, resource_id, role_id) = (&ids[0], &ids[1], &ids[2]);
-    let Some(path_i) = state.find_sp(key).found() else {
-        return Reply::not_found(&key.display());
+    let path_i = match state.find_sp(key) {
+        Lookup::Found(i) => i,
+        Lookup::Lagging => return state.grant_lag_reply(&key.display()),
+        Lookup::Missing => return Reply::not_found(&key.display()),
     };
     let path_id = str_field(&state.sps[path_i].json, "id").to_owned();
     let (body_side, body_id) = if to {
@@ -148,8 +150,10 @@ pub(crate) fn create(
         ));
     }
     let other = if to { principal_id } else { resource_id };
-    if state.find_sp(&Key::Id(other.clone())).found().is_none() {
-        return Reply::not_found(other);
+    match state.find_sp(&Key::Id(other.clone())) {
+        Lookup::Found(_) => {}
+        Lookup::Lagging => return state.grant_lag_reply(other),
+        Lookup::Missing => return Reply::not_found(other),
     }
     let Some(resource_i) = state.sp_index(&Key::Id(resource_id.clone())) else {
         return Reply::not_found(resource_id);

@@ -103,6 +103,20 @@ impl CallerRole {
     }
 }
 
+/// How the fake answers an app role assignment that names a service principal which has not
+/// replicated yet. Real Graph gives either answer (GRAPH.md §4; Terraform's azuread provider
+/// waits out both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum GrantLagAnswer {
+    /// `404 Request_ResourceNotFound`.
+    NotFound,
+    /// `400 Request_BadRequest` "Not a valid reference update.".
+    InvalidReferenceUpdate,
+    /// The two in turn, starting with the 400.
+    #[default]
+    Alternate,
+}
+
 /// Which endpoint family a [`RecordedRequest`] went to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RequestKind {
@@ -275,6 +289,21 @@ impl FakeGraphBuilder {
     /// See [`FakeGraph::set_replication_lag`].
     pub fn replication_lag(mut self, requests: u32) -> Self {
         self.knobs.replication_lag = requests;
+        self
+    }
+
+    /// Makes every application and service principal created from now on invisible for this
+    /// long in real time (on top of [`replication_lag`](Self::replication_lag)): for measuring how
+    /// soon a client notices an object once it has replicated. Default zero.
+    pub fn replication_delay(mut self, d: Duration) -> Self {
+        self.knobs.replication_delay = d;
+        self
+    }
+
+    /// Which answer a grant naming a service principal that has not replicated gets (default:
+    /// [`GrantLagAnswer::Alternate`]).
+    pub fn grant_lag_answer(mut self, answer: GrantLagAnswer) -> Self {
+        self.knobs.grant_lag_answer = answer;
         self
     }
 
@@ -464,7 +493,7 @@ impl FakeGraph {
         let s = &mut *guard;
         s.knobs.replication_lag = requests;
         for e in s.apps.iter_mut().chain(s.sps.iter_mut()) {
-            e.lag = e.lag.min(requests);
+            e.lag.requests = e.lag.requests.min(requests);
         }
         for secret in &mut s.secrets {
             secret.lag = secret.lag.min(requests);

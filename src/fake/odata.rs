@@ -331,6 +331,25 @@ pub(crate) fn filter_error(e: FilterError, resource: &str) -> Reply {
 }
 
 impl Filter {
+    /// The first (property, operator) of the filter that `allowed` does not list.
+    fn unsupported_operator(&self, allowed: &[Filterable]) -> Option<(String, &'static str)> {
+        let check = |prop: &str, op: &'static str| {
+            let ok = allowed
+                .iter()
+                .any(|(p, ops)| p.eq_ignore_ascii_case(prop) && ops.contains(&op));
+            (!ok).then(|| (prop.to_owned(), op))
+        };
+        match self {
+            Filter::Eq(p, _, true) => check(p, "eq"),
+            Filter::Eq(p, _, false) => check(p, "ne"),
+            Filter::In(p, _) => check(p, "in"),
+            Filter::StartsWith(p, _) => check(p, "startsWith"),
+            Filter::And(a, b) | Filter::Or(a, b) => a
+                .unsupported_operator(allowed)
+                .or_else(|| b.unsupported_operator(allowed)),
+        }
+    }
+
     /// Whether an object matches (strings compared case-insensitively).
     pub fn matches(&self, obj: &Obj) -> bool {
         let field = |p: &str| obj.get(p).and_then(Value::as_str);
@@ -391,17 +410,32 @@ pub(crate) fn context(base: &str, set: &str, select: Option<&[String]>, suffix: 
     Value::String(format!("{base}/v1.0/$metadata#{set}{sel}{suffix}"))
 }
 
+/// A property a collection can be filtered on, with the operators Microsoft documents for it
+/// (the "Supports `$filter` (…)" note of the resource's page): `eq`, `ne`, `in`, `startsWith`.
+pub(crate) type Filterable = (&'static str, &'static [&'static str]);
+
 /// The `$filter` of a collection read over `filterable` properties of `resource`, or the reply
-/// Graph gives for a filter it cannot run.
+/// Graph gives for a filter it cannot run: a property without a `$filter` note, or an operator
+/// the note does not list, is `400 Request_UnsupportedQuery`.
 pub(crate) fn filter_of(
     query: &[(String, String)],
-    filterable: &[&str],
+    filterable: &[Filterable],
     resource: &str,
 ) -> Result<Option<Filter>, Reply> {
-    match query_option(query, "filter").map(|f| parse_filter(f, filterable)) {
-        Some(Ok(f)) => Ok(Some(f)),
-        Some(Err(e)) => Err(filter_error(e, resource)),
-        None => Ok(None),
+    let props: Vec<&str> = filterable.iter().map(|(p, _)| *p).collect();
+    let Some(text) = query_option(query, "filter") else {
+        return Ok(None);
+    };
+    let filter = parse_filter(text, &props).map_err(|e| filter_error(e, resource))?;
+    match filter.unsupported_operator(filterable) {
+        Some((prop, op)) => Err(Reply::error(
+            400,
+            "Request_UnsupportedQuery",
+            format!(
+                "Unsupported query filter clause specified: operator '{op}' on property '{prop}' of resource '{resource}'."
+            ),
+        )),
+        None => Ok(Some(filter)),
     }
 }
 

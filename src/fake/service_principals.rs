@@ -3,7 +3,9 @@
 use serde_json::{Map, Value, json};
 
 use super::dispatch::{Caller, GraphReq, method_not_allowed, object_key, segment_not_found};
-use super::odata::{collection_reply, context, filter_of, parse_select, project, query_option};
+use super::odata::{
+    Filterable, collection_reply, context, filter_of, parse_select, project, query_option,
+};
 use super::reply::Reply;
 use super::seed::MICROSOFT_TENANT;
 use super::state::{Entry, Key, Lookup, Obj, State, eq_ci, is_guid, new_guid, str_field, visible};
@@ -64,7 +66,13 @@ const READ_ONLY: &[&str] = &[
     "verifiedPublisher",
 ];
 
-const FILTERABLE: &[&str] = &["appId", "id", "displayName", "servicePrincipalType"];
+/// What Microsoft's servicePrincipal resource page documents as filterable, with its operators.
+const FILTERABLE: &[Filterable] = &[
+    ("appId", &["eq", "ne", "in", "startsWith"]),
+    ("id", &["eq", "ne", "in"]),
+    ("displayName", &["eq", "ne", "in", "startsWith"]),
+    ("servicePrincipalType", &["eq", "ne"]),
+];
 
 /// Routes `/servicePrincipals...`.
 pub(crate) fn route(
@@ -79,7 +87,7 @@ pub(crate) fn route(
         Ok(None) => {
             return match req.method.as_str() {
                 "GET" => list(state, req),
-                "POST" => create(state, req),
+                "POST" => create(state, req, caller),
                 _ => method_not_allowed(),
             };
         }
@@ -89,7 +97,7 @@ pub(crate) fn route(
     match &rest[used..] {
         [] => match method {
             "GET" => get(state, req, &key),
-            "PATCH" => patch(state, req, &key),
+            "PATCH" => patch(state, req, caller, &key),
             "DELETE" => delete(state, &key),
             _ => method_not_allowed(),
         },
@@ -182,6 +190,16 @@ fn no_backing_application(app_id: &str) -> Reply {
     ))
 }
 
+/// The answer to a caller holding only `Application.ReadWrite.OwnedBy` that creates a service
+/// principal for an app which has not replicated (GRAPH.md §4; Terraform azuread retries it).
+fn owned_by_backing_application() -> Reply {
+    Reply::error(
+        403,
+        "Authorization_RequestDenied",
+        "When using this permission, the backing application of the service principal being created must in the local tenant",
+    )
+}
+
 fn already_exists(app_id: &str) -> Reply {
     Reply::error(
         409,
@@ -193,12 +211,18 @@ fn already_exists(app_id: &str) -> Reply {
 }
 
 /// Creates the service principal for `app_id` as a request would (using up the app's lag).
-fn create_for(state: &mut State, app_id: &str) -> Result<Obj, Reply> {
+fn create_for(state: &mut State, caller: &Caller, app_id: &str) -> Result<Obj, Reply> {
     if state.sp_index(&Key::AppId(app_id.to_owned())).is_some() {
         return Err(already_exists(app_id));
     }
     match state.find_app(&Key::AppId(app_id.to_owned())) {
         Lookup::Found(i) => Ok(state.sp_for_app(&state.apps[i].json)),
+        Lookup::Lagging
+            if matches!(caller, Caller::App { .. })
+                && !caller.app_has_any(&["Application.ReadWrite.All"]) =>
+        {
+            Err(owned_by_backing_application())
+        }
         Lookup::Lagging => Err(no_backing_application(app_id)),
         Lookup::Missing => state
             .first_party_seed(app_id)
@@ -249,7 +273,7 @@ fn entity(state: &State, sp: &Obj, select: Option<&[String]>) -> Value {
     Value::Object(out)
 }
 
-fn create(state: &mut State, req: &GraphReq) -> Reply {
+fn create(state: &mut State, req: &GraphReq, caller: &Caller) -> Reply {
     let body = match req.json_object() {
         Ok(b) => b.clone(),
         Err(r) => return r,
@@ -259,7 +283,7 @@ fn create(state: &mut State, req: &GraphReq) -> Reply {
         Some(a) => return no_backing_application(a),
         None => return Reply::bad_request("Property 'appId' is required."),
     };
-    let mut sp = match create_for(state, &app_id) {
+    let mut sp = match create_for(state, caller, &app_id) {
         Ok(sp) => sp,
         Err(r) => return r,
     };
@@ -267,7 +291,7 @@ fn create(state: &mut State, req: &GraphReq) -> Reply {
         return r;
     }
     let reply = Reply::json(201, entity(state, &sp, None));
-    let lag = state.new_lag();
+    let lag = state.new_object_lag();
     state.sps.push(Entry { json: sp, lag });
     reply
 }
@@ -311,7 +335,7 @@ fn get(state: &mut State, req: &GraphReq, key: &Key) -> Reply {
     }
 }
 
-fn patch(state: &mut State, req: &GraphReq, key: &Key) -> Reply {
+fn patch(state: &mut State, req: &GraphReq, caller: &Caller, key: &Key) -> Reply {
     let body = match req.json_object() {
         Ok(b) => b.clone(),
         Err(r) => return r,
@@ -328,7 +352,7 @@ fn patch(state: &mut State, req: &GraphReq, key: &Key) -> Reply {
         }
         Lookup::Lagging if upsert => already_exists(&key.display()),
         Lookup::Missing if upsert => {
-            let mut sp = match create_for(state, &key.display().to_ascii_lowercase()) {
+            let mut sp = match create_for(state, caller, &key.display().to_ascii_lowercase()) {
                 Ok(sp) => sp,
                 Err(r) => return r,
             };
@@ -337,7 +361,7 @@ fn patch(state: &mut State, req: &GraphReq, key: &Key) -> Reply {
             }
             let reply = Reply::json(201, entity(state, &sp, None))
                 .with_header("Preference-Applied", "create-if-missing");
-            let lag = state.new_lag();
+            let lag = state.new_object_lag();
             state.sps.push(Entry { json: sp, lag });
             reply
         }

@@ -19,6 +19,8 @@ pub(crate) type Obj = Map<String, Value>;
 pub(crate) struct Knobs {
     pub latency: Duration,
     pub replication_lag: u32,
+    pub replication_delay: Duration,
+    pub grant_lag_answer: super::GrantLagAnswer,
     pub throttle_every: Option<u32>,
     pub retry_after: u32,
     pub unavailable_every: Option<u32>,
@@ -33,6 +35,8 @@ impl Default for Knobs {
         Self {
             latency: Duration::ZERO,
             replication_lag: 0,
+            replication_delay: Duration::ZERO,
+            grant_lag_answer: super::GrantLagAnswer::Alternate,
             throttle_every: None,
             retry_after: 2,
             unavailable_every: None,
@@ -44,11 +48,42 @@ impl Default for Knobs {
     }
 }
 
-/// A directory object with its remaining replication lag (requests that will not see it yet).
+/// A directory object with its remaining replication lag.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub json: Obj,
-    pub lag: u32,
+    pub lag: Lag,
+}
+
+/// How long an object stays invisible: to a number of requests that reference it, and until a
+/// moment in (real) time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Lag {
+    pub requests: u32,
+    pub until: Option<std::time::Instant>,
+}
+
+impl Lag {
+    /// Visible at once.
+    pub const NONE: Lag = Lag {
+        requests: 0,
+        until: None,
+    };
+
+    /// Whether a request that references the object still misses it; uses up one request.
+    pub fn tick(&mut self) -> bool {
+        let timed = self.until.is_some_and(|t| std::time::Instant::now() < t);
+        if self.requests > 0 {
+            self.requests -= 1;
+            return true;
+        }
+        timed
+    }
+
+    /// Whether the object is still invisible, without using anything up.
+    pub fn pending(&self) -> bool {
+        self.requests > 0 || self.until.is_some_and(|t| std::time::Instant::now() < t)
+    }
 }
 
 /// A client secret issued by `addPassword`.
@@ -157,6 +192,8 @@ pub(crate) struct State {
     /// `$batch` envelopes answered (for the shuffle).
     pub batch_count: u64,
     pub shuffle_seed: u64,
+    /// Grants answered with lag so far (to alternate the two lag answers).
+    pub grant_lag_count: u64,
 }
 
 impl State {
@@ -184,10 +221,14 @@ impl State {
             top_level_count: 0,
             batch_count: 0,
             shuffle_seed: u64::from(random_bytes(1)[0]),
+            grant_lag_count: 0,
         };
         for seed in first_party {
             let sp = state.sp_from_first_party(&seed, true);
-            state.sps.push(Entry { json: sp, lag: 0 });
+            state.sps.push(Entry {
+                json: sp,
+                lag: Lag::NONE,
+            });
         }
         state
     }
@@ -237,9 +278,35 @@ impl State {
         }
     }
 
-    /// The lag a newly created object gets.
+    /// The answer to a grant that names a service principal which has not replicated: 404, or
+    /// 400 "Not a valid reference update." (both seen from real Graph, GRAPH.md §4).
+    pub fn grant_lag_reply(&mut self, key: &str) -> super::reply::Reply {
+        use super::GrantLagAnswer;
+        self.grant_lag_count += 1;
+        let invalid_reference = match self.knobs.grant_lag_answer {
+            GrantLagAnswer::NotFound => false,
+            GrantLagAnswer::InvalidReferenceUpdate => true,
+            GrantLagAnswer::Alternate => self.grant_lag_count % 2 == 1,
+        };
+        if invalid_reference {
+            super::reply::Reply::bad_request("Not a valid reference update.")
+        } else {
+            super::reply::Reply::not_found(key)
+        }
+    }
+
+    /// The lag (in requests) a newly created secret gets.
     pub fn new_lag(&self) -> u32 {
         self.knobs.replication_lag
+    }
+
+    /// The lag a newly created directory object gets.
+    pub fn new_object_lag(&self) -> Lag {
+        Lag {
+            requests: self.knobs.replication_lag,
+            until: (!self.knobs.replication_delay.is_zero())
+                .then(|| std::time::Instant::now() + self.knobs.replication_delay),
+        }
     }
 
     pub fn snapshot(&self) -> TenantSnapshot {
@@ -299,7 +366,10 @@ impl State {
             }
         }
         let typed = serde_json::from_value(Value::Object(obj.clone())).unwrap_or(app);
-        self.apps.push(Entry { json: obj, lag: 0 });
+        self.apps.push(Entry {
+            json: obj,
+            lag: Lag::NONE,
+        });
         typed
     }
 
@@ -313,7 +383,10 @@ impl State {
                     o.insert("appOwnerOrganizationId".into(), Value::Null);
                     o
                 });
-                self.sps.push(Entry { json: sp, lag: 0 });
+                self.sps.push(Entry {
+                    json: sp,
+                    lag: Lag::NONE,
+                });
                 self.sps.len() - 1
             }
         };
@@ -355,11 +428,8 @@ pub(crate) fn visible<'a>(
         .filter_map(|e| {
             match filter {
                 Some(f) if !f.matches(&e.json) => return None,
-                Some(_) if e.lag > 0 => {
-                    e.lag -= 1;
-                    return None;
-                }
-                None if e.lag > 0 => return None,
+                Some(_) if e.lag.tick() => return None,
+                None if e.lag.pending() => return None,
                 _ => {}
             }
             let e: &'a Entry = e;
@@ -375,11 +445,13 @@ fn lookup(entries: &mut [Entry], key: &Key) -> Lookup {
         .find(|(_, e)| key.matches(&e.json))
     {
         None => Lookup::Missing,
-        Some((_, e)) if e.lag > 0 => {
-            e.lag -= 1;
-            Lookup::Lagging
+        Some((i, e)) => {
+            if e.lag.tick() {
+                Lookup::Lagging
+            } else {
+                Lookup::Found(i)
+            }
         }
-        Some((i, _)) => Lookup::Found(i),
     }
 }
 

@@ -1,7 +1,30 @@
 //! Ready-made [`GraphRequest`]s for the calls the crate makes (GRAPH.md §3).
 //!
 //! Higher layers build requests here instead of writing URLs, so every path, filter and
-//! header lives in one place and can ride alone or inside a `$batch`.
+//! header lives in one place and can ride alone or inside a `$batch`. The crate sends **only**
+//! these request forms, each documented by Microsoft (Graph v1.0):
+//!
+//! | request | form | Microsoft reference |
+//! |---|---|---|
+//! | [`application_by_unique_name`] | `GET /applications(uniqueName='…')?$select=…` | the `uniqueName` alternate key of [Upsert application](https://learn.microsoft.com/graph/api/application-upsert), read as PowerShell's [`Get-MgApplicationByUniqueName`](https://learn.microsoft.com/powershell/module/microsoft.graph.applications/get-mgapplicationbyuniquename) does |
+//! | [`find_application_by_app_id`] | `GET /applications?$filter=appId eq '…'&$select=…` | [List applications](https://learn.microsoft.com/graph/api/application-list); [application](https://learn.microsoft.com/graph/api/resources/application): `appId` supports `$filter` (`eq`) |
+//! | [`application_key_credentials`] | `GET /applications/{id}?$select=id,keyCredentials` | [keyCredential: `key` only with `$select` on a read by object id](https://learn.microsoft.com/graph/api/resources/keycredential) |
+//! | [`upsert_application`] | `PATCH /applications(uniqueName='…')` + `Prefer: create-if-missing` | [Upsert application](https://learn.microsoft.com/graph/api/application-upsert) |
+//! | [`update_application`] | `PATCH /applications/{id}` | [Update application](https://learn.microsoft.com/graph/api/application-update) |
+//! | [`delete_application`] | `DELETE /applications/{id}` | [Delete application](https://learn.microsoft.com/graph/api/application-delete) |
+//! | [`add_password`] | `POST /applications/{id}/addPassword` | [application: addPassword](https://learn.microsoft.com/graph/api/application-addpassword) |
+//! | [`remove_password`] | `POST /applications/{id}/removePassword` | [application: removePassword](https://learn.microsoft.com/graph/api/application-removepassword) |
+//! | [`service_principals_by_app_ids`] | `GET /servicePrincipals?$filter=appId in (…)&$select=…` | [List servicePrincipals](https://learn.microsoft.com/graph/api/serviceprincipal-list), [servicePrincipal](https://learn.microsoft.com/graph/api/resources/serviceprincipal): `appId` supports `$filter` (`eq`, `in`) |
+//! | [`service_principal_by_app_id`] | `GET /servicePrincipals?$filter=appId eq '…'&$select=…` | as above |
+//! | [`create_service_principal`] | `POST /servicePrincipals` | [Create servicePrincipal](https://learn.microsoft.com/graph/api/serviceprincipal-post-serviceprincipals) |
+//! | [`grant_app_role`] | `POST /servicePrincipals/{resource}/appRoleAssignedTo` | [Grant an appRoleAssignment for a service principal](https://learn.microsoft.com/graph/api/serviceprincipal-post-approleassignedto) |
+//! | [`app_role_assignments`] | `GET /servicePrincipals/{id}/appRoleAssignments` | [List appRoleAssignments granted to a service principal](https://learn.microsoft.com/graph/api/serviceprincipal-list-approleassignments) |
+//! | [`app_role_assignments_by_app_id`] | `GET /servicePrincipals(appId='…')/appRoleAssignments` | as above (alternate key `appId`) |
+//! | [`revoke_app_role`] | `DELETE /servicePrincipals/{id}/appRoleAssignments/{id}` | [Delete appRoleAssignment](https://learn.microsoft.com/graph/api/serviceprincipal-delete-approleassignments) |
+//! | [`crate::graph::Graph::batch`] | `POST /$batch` (at most 20 requests) | [Combine multiple requests in one HTTP call using JSON batching](https://learn.microsoft.com/graph/json-batching) |
+//!
+//! Never sent: `$filter` on `uniqueName` (not filterable: Graph answers 400
+//! `Request_UnsupportedQuery`), and paging through every service principal of a tenant.
 
 use time::OffsetDateTime;
 
@@ -14,14 +37,17 @@ use crate::ids::{AppRoleId, ClientId, ObjectId, UniqueName};
 /// The application properties read when looking an app up.
 pub const APPLICATION_SELECT: &str = "id,appId,displayName,uniqueName,signInAudience,requiredResourceAccess,keyCredentials,passwordCredentials";
 
-/// `GET /applications?$filter=uniqueName eq '…'`: an empty collection when there is none.
-pub fn find_application_by_unique_name(name: &UniqueName) -> GraphRequest {
-    GraphRequest::get("/applications")
-        .query(
-            "$filter",
-            &format!("uniqueName eq {}", name.odata_literal()),
-        )
-        .query("$select", APPLICATION_SELECT)
+/// `GET /applications(uniqueName='…')?$select=…`: the app by its alternate key, **404** when
+/// there is none. Graph documents no `$filter` on `uniqueName`, so this is the only way to find
+/// an app by its unique name
+/// (the key of [Upsert application](https://learn.microsoft.com/graph/api/application-upsert);
+/// PowerShell's `Get-MgApplicationByUniqueName` sends this read). Works inside `$batch`.
+pub fn application_by_unique_name(name: &UniqueName) -> GraphRequest {
+    GraphRequest::get(format!(
+        "/applications(uniqueName={})",
+        encode_path_literal(&name.odata_literal())
+    ))
+    .query("$select", APPLICATION_SELECT)
 }
 
 /// `GET /applications?$filter=appId eq '…'`.
@@ -91,6 +117,14 @@ pub fn service_principals_by_app_ids(app_ids: &[ClientId]) -> GraphRequest {
         .query("$select", "id,appId,displayName,appRoles")
 }
 
+/// `GET /servicePrincipals?$filter=appId eq '…'&$select=id,appId,displayName`: an app's own
+/// service principal (an empty collection when it has none).
+pub fn service_principal_by_app_id(app_id: ClientId) -> GraphRequest {
+    GraphRequest::get("/servicePrincipals")
+        .query("$filter", &format!("appId eq '{app_id}'"))
+        .query("$select", "id,appId,displayName")
+}
+
 /// `POST /servicePrincipals {appId}`: 409 if one exists.
 pub fn create_service_principal(app_id: ClientId) -> Result<GraphRequest> {
     GraphRequest::post(
@@ -116,6 +150,15 @@ pub fn app_role_assignments(principal: ObjectId) -> GraphRequest {
     GraphRequest::get(format!("/servicePrincipals/{principal}/appRoleAssignments"))
 }
 
+/// `GET /servicePrincipals(appId='…')/appRoleAssignments`: the grants an app holds, by its
+/// client id (alternate key), so they can be read in the same round trip as its service
+/// principal; 404 when the app has no service principal.
+pub fn app_role_assignments_by_app_id(app_id: ClientId) -> GraphRequest {
+    GraphRequest::get(format!(
+        "/servicePrincipals(appId='{app_id}')/appRoleAssignments"
+    ))
+}
+
 /// `DELETE /servicePrincipals/{principal}/appRoleAssignments/{id}`: revokes one grant.
 pub fn revoke_app_role(
     principal: ObjectId,
@@ -134,16 +177,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unique_name_with_quote_is_escaped_in_filter_and_key() {
+    fn unique_name_with_quote_is_escaped_in_the_alternate_key() {
         let n = UniqueName::new("o'brien & co").unwrap();
+        let read = application_by_unique_name(&n);
         assert_eq!(
-            find_application_by_unique_name(&n)
-                .path()
-                .split('&')
-                .next()
-                .unwrap(),
-            "/applications?$filter=uniqueName%20eq%20'o''brien%20%26%20co'"
+            read.path().split('?').next().unwrap(),
+            "/applications(uniqueName='o''brien%20%26%20co')"
         );
+        assert!(!read.path().contains("$filter"));
         let r = upsert_application(&n, &Application::default()).unwrap();
         assert_eq!(r.path(), "/applications(uniqueName='o''brien%20%26%20co')");
         assert!(

@@ -1,8 +1,12 @@
 //! Carrying out a plan: converge the tenant in as few sequential round trips as the
 //! dependency chain allows (app → service principal → grants).
-
-use std::future::Future;
-use std::time::Duration;
+//!
+//! No write replaces a collection (`requiredResourceAccess`, `keyCredentials`) whose current
+//! content this run has not read: the create-if-missing upsert carries only the app's name and
+//! audience; the collections follow in the service principal's round trip, by the app's object
+//! id, once the upsert said the app is new (201). A 204 means the app existed after all (a run
+//! racing this one, or a read that lagged): nothing else is written, and the caller reads the
+//! app and starts over from what is there.
 
 use crate::credentials::provisioner::PasswordReply;
 use crate::credentials::{CredentialKind, IssuedCredential, SecretOptions, lifetime_policy_error};
@@ -13,88 +17,11 @@ use crate::graph::models::{
 use crate::graph::{BatchItem, BatchItemResponse, Graph, requests};
 use crate::ids::{ClientId, ObjectId};
 use crate::profile::{Permission, catalog};
-use crate::retry::capped_backoff;
 
 use super::plan::{Resolved, SIGN_IN_AUDIENCE, verify_role};
-use super::progress::{ProgressEvent, ProgressSink, Step};
+use super::progress::Step;
+use super::replication::{Poll, Replication, is_app_lag, is_grant_lag};
 use super::{AppRegistration, ConsentStatus, PartialConsent, PermissionStatus};
-
-/// Whether an error is how Entra reports an object that has not replicated yet (GRAPH.md §4).
-pub(crate) fn is_replication_lag(e: &Error) -> bool {
-    match e {
-        Error::Graph(g) => {
-            (g.status == 404 && g.code.as_deref() == Some("Request_ResourceNotFound"))
-                || (g.status == 400
-                    && g.message.as_deref().is_some_and(|m| {
-                        m.contains("does not reference a valid application object")
-                    }))
-        }
-        _ => false,
-    }
-}
-
-/// Whether the create-if-missing upsert was refused because the app exists but has not
-/// replicated to where the upsert ran (409 on the alternate key): nothing was written.
-pub(crate) fn is_upsert_conflict(e: &Error) -> bool {
-    matches!(e, Error::Graph(g) if g.status == 409 && g.request.starts_with("PATCH /applications(uniqueName="))
-}
-
-/// The duplicate-grant reply: the role is already granted.
-fn is_duplicate_grant(r: &BatchItemResponse) -> bool {
-    r.status == 400
-        && r.body
-            .as_ref()
-            .and_then(|b| b.pointer("/error/message"))
-            .and_then(|m| m.as_str())
-            .is_some_and(|m| m.contains("already exists"))
-}
-
-/// Waits out replication lag on objects this run created: retries `op` while it fails with a
-/// replication error, with capped exponential back-off, up to the registration's timeout.
-pub(crate) struct Replication<'a> {
-    pub graph: &'a Graph,
-    pub progress: &'a ProgressSink,
-    pub timeout: Duration,
-}
-
-impl Replication<'_> {
-    pub(crate) const BASE: Duration = Duration::from_secs(1);
-    pub(crate) const CAP: Duration = Duration::from_secs(16);
-
-    pub(crate) async fn retry<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
-        let mut waited = Duration::ZERO;
-        let mut attempt = 0;
-        loop {
-            match op().await {
-                Err(e) if is_replication_lag(&e) && waited < self.timeout => {
-                    attempt += 1;
-                    let wait = self.next_wait(attempt, waited);
-                    self.wait(what, attempt, wait, waited).await;
-                    waited += wait;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    pub(crate) fn next_wait(&self, attempt: u32, waited: Duration) -> Duration {
-        capped_backoff(Self::BASE, Self::CAP, attempt).min(self.timeout.saturating_sub(waited))
-    }
-
-    pub(crate) async fn wait(&self, what: &str, attempt: u32, wait: Duration, waited: Duration) {
-        self.progress.emit(ProgressEvent::WaitingForReplication {
-            what: what.to_owned(),
-            attempt,
-            retry_in: wait,
-            waited,
-        });
-        self.graph.sleeper().sleep(wait).await;
-    }
-}
 
 /// What `apply` produced, before it is turned into a [`RegisteredApp`](super::RegisteredApp).
 pub(crate) struct Applied {
@@ -108,10 +35,19 @@ pub(crate) struct Applied {
     pub secret: Option<NewSecretOf>,
 }
 
+/// How a run of `apply` ended.
+pub(crate) enum Outcome {
+    /// The tenant converged.
+    Applied(Box<Applied>),
+    /// The upsert answered 204: the app exists although the read did not see it. Only its
+    /// name and audience were written; read it and plan again.
+    AppExisted,
+}
+
 /// How a requested credential rides in the registration's round trips.
 #[derive(Default)]
 pub(crate) struct CredentialSteps {
-    /// keyCredentials sent when the app is created (a certificate for a fresh app).
+    /// keyCredentials for an app this run creates (a certificate for a fresh app).
     pub create_keys: Option<Vec<KeyCredential>>,
     /// The whole keyCredentials list for an existing app (its keys, read with their `key`, plus
     /// the new certificate).
@@ -120,32 +56,31 @@ pub(crate) struct CredentialSteps {
     pub secret: Option<SecretOptions>,
 }
 
+/// What the tenant read found, handed to `apply`.
+pub(crate) struct Found {
+    pub app: Option<Application>,
+    pub client_sp: Option<ServicePrincipal>,
+    pub resources: Vec<ServicePrincipal>,
+    /// The app was created seconds ago by another run (the upsert answered 204 after a read
+    /// that did not see it): its dependents may meet replication lag.
+    pub app_is_young: bool,
+}
+
 pub(crate) async fn apply(
     graph: &Graph,
     spec: &AppRegistration,
     resolved: Resolved,
-    observed_app: Option<Application>,
-    observed_sp: Option<ServicePrincipal>,
-    resources: Vec<ServicePrincipal>,
+    found: Found,
     creds: CredentialSteps,
-) -> Result<Applied> {
+) -> Result<Outcome> {
     let mut secret: Option<NewSecretOf> = None;
-    let outcome = apply_steps(
-        graph,
-        spec,
-        resolved,
-        observed_app,
-        observed_sp,
-        resources,
-        &creds,
-        &mut secret,
-    )
-    .await;
+    let outcome = apply_steps(graph, spec, resolved, found, &creds, &mut secret).await;
     match (outcome, secret) {
-        (Ok(mut applied), secret) => {
+        (Ok(Outcome::Applied(mut applied)), secret) => {
             applied.secret = secret;
-            Ok(applied)
+            Ok(Outcome::Applied(applied))
         }
+        (Ok(other), _) => Ok(other),
         (Err(e), None) => Err(e),
         // A secret exists that the caller will never receive: remove it, or hand it over.
         (Err(e), Some(secret)) => Err(remove_orphan(graph, spec, e, secret).await),
@@ -159,12 +94,9 @@ async fn remove_orphan(
     secret: NewSecretOf,
 ) -> Error {
     spec.progress.started(Step::Cleanup);
-    let removal = match secret.app_object_id {
-        Some(app) => match requests::remove_password(app, secret.secret.key_id) {
-            Ok(request) => graph.send(&request).await.map(|_| ()),
-            Err(e) => Err(e),
-        },
-        None => Err(not_found("the application")),
+    let removal = match requests::remove_password(secret.app_object_id, secret.secret.key_id) {
+        Ok(request) => graph.send(&request).await.map(|_| ()),
+        Err(e) => Err(e),
     };
     spec.progress.finished(Step::Cleanup);
     match removal {
@@ -183,232 +115,122 @@ async fn remove_orphan(
 /// A secret created by this run, with the app it belongs to.
 pub(crate) struct NewSecretOf {
     pub secret: crate::credentials::NewSecret,
-    pub app_object_id: Option<ObjectId>,
+    pub app_object_id: ObjectId,
     /// The request was sent more than once: another secret may exist that nobody received.
     pub maybe_duplicated: bool,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The items of the round trip after the app's: each id says what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dependent {
+    /// The app's update (collections, name).
+    App,
+    /// The app's own service principal.
+    ServicePrincipal,
+    /// A missing first-party resource service principal.
+    Resource(ClientId),
+    /// A new secret.
+    Password,
+}
+
+impl Dependent {
+    fn id(self) -> String {
+        match self {
+            Dependent::App => "app".into(),
+            Dependent::ServicePrincipal => "sp".into(),
+            Dependent::Resource(r) => format!("res-{r}"),
+            Dependent::Password => "password".into(),
+        }
+    }
+
+    fn parse(id: &str) -> Option<Self> {
+        match id {
+            "app" => Some(Dependent::App),
+            "sp" => Some(Dependent::ServicePrincipal),
+            "password" => Some(Dependent::Password),
+            _ => id
+                .strip_prefix("res-")
+                .and_then(|r| r.parse().ok())
+                .map(Dependent::Resource),
+        }
+    }
+}
+
+/// The app the registration works on, once it exists.
+struct AppIds {
+    object_id: ObjectId,
+    client_id: ClientId,
+    /// Created by this run's upsert (201).
+    created: bool,
+}
+
 async fn apply_steps(
     graph: &Graph,
     spec: &AppRegistration,
     resolved: Resolved,
-    observed_app: Option<Application>,
-    observed_sp: Option<ServicePrincipal>,
-    mut resources: Vec<ServicePrincipal>,
+    found: Found,
     creds: &CredentialSteps,
     secret_out: &mut Option<NewSecretOf>,
-) -> Result<Applied> {
-    let progress = &spec.progress;
+) -> Result<Outcome> {
     let replication = Replication {
         graph,
-        progress,
+        progress: &spec.progress,
         timeout: spec.replication_timeout,
     };
-
-    // 1. The application. `fresh`: it did not exist when the tenant was read, so it is seconds
-    // old (created by this run, or by another one racing it) and may not have replicated yet.
-    let fresh = observed_app.is_none();
-    let (app_object_id, client_id, app_created) = match observed_app {
-        None => {
-            progress.started(Step::WriteApplication);
-            let body = Application {
-                display_name: Some(spec.display_name.clone()),
-                sign_in_audience: Some(SIGN_IN_AUDIENCE.to_owned()),
-                required_resource_access: resolved.required_resource_access.clone(),
-                key_credentials: creds.create_keys.clone(),
-                ..Default::default()
-            };
-            let upsert = requests::upsert_application(&spec.unique_name, &body)?;
-            let response = graph.send(&upsert).await?;
-            let created = response.status() == 201;
-            let app: Application = match response.json_opt::<Application>()? {
-                Some(app) => app,
-                // 204: the app appeared since the read (another run): read it back by its key.
-                None => {
-                    replication
-                        .retry("the application", || async {
-                            let found: Collection<Application> = graph
-                                .send_json(&requests::find_application_by_unique_name(
-                                    &spec.unique_name,
-                                ))
-                                .await?;
-                            found
-                                .value
-                                .into_iter()
-                                .next()
-                                .ok_or_else(|| not_found("the application"))
-                        })
-                        .await?
-                }
-            };
-            progress.finished(Step::WriteApplication);
-            (
-                require(app.id, "id")?,
-                require(app.app_id, "appId")?,
-                created,
-            )
-        }
-        Some(app) => (require(app.id, "id")?, require(app.app_id, "appId")?, false),
+    // 1. The application: created by the upsert when the read did not see it.
+    let app = match &found.app {
+        None => match create_application(graph, spec).await? {
+            Some(app) => app,
+            None => return Ok(Outcome::AppExisted),
+        },
+        Some(app) => AppIds {
+            object_id: require(app.id, "id")?,
+            client_id: require(app.app_id, "appId")?,
+            created: false,
+        },
     };
-
-    // 2. Everything that needs only the app: an update of the existing app, the service
-    //    principals, and a new secret — together in one round trip.
-    let mut items = Vec::new();
-    if !fresh
-        && (resolved.rename
-            || resolved.required_resource_access.is_some()
-            || creds.update_keys.is_some())
-    {
-        let patch = Application {
-            display_name: resolved.rename.then(|| spec.display_name.clone()),
-            required_resource_access: resolved.required_resource_access.clone(),
-            key_credentials: creds.update_keys.clone(),
-            ..Default::default()
-        };
-        items.push(BatchItem::new(
-            "app",
-            requests::update_application(app_object_id, &patch)?,
-        ));
-    }
-    if resolved.create_client_sp {
-        items.push(BatchItem::new(
-            "sp",
-            requests::create_service_principal(client_id)?,
-        ));
-    }
-    for res in &resolved.missing_resources {
-        items.push(BatchItem::new(
-            format!("res-{res}"),
-            requests::create_service_principal(*res)?,
-        ));
-    }
-    if let Some(options) = &creds.secret {
-        items.push(BatchItem::new(
-            "password",
-            requests::add_password(app_object_id, &options.display_name(), options.end())?,
-        ));
-    }
-    let mut service_principal_id = observed_sp.and_then(|sp| sp.id);
-    let mut sp_created = false;
+    // 2. Everything that needs only the app, in one round trip.
+    let young = app.created || found.app_is_young;
+    let items = dependent_items(spec, &resolved, creds, &app)?;
+    let mut resources = found.resources;
+    let mut service_principal_id = found.client_sp.and_then(|sp| sp.id);
     if !items.is_empty() {
-        progress.started(Step::CreateServicePrincipals);
-        let mut pending = items;
-        let mut waited = Duration::ZERO;
-        let mut attempt = 0;
-        loop {
-            let sent = graph.request_count();
-            let mut replies: Vec<(BatchItem, BatchItemResponse)> = pending
-                .iter()
-                .cloned()
-                .zip(graph.batch(pending.clone()).await?)
-                .collect();
-            // Sent more than once (a retry after a 5xx or a throttled item): an earlier
-            // attempt may have created a secret whose reply was lost.
-            let resent = graph.request_count() - sent > 1;
-            // The secret first: once created, it must be handed over or removed, whatever
-            // else in this round trip failed.
-            replies.sort_by_key(|(item, _)| item.id != "password");
-            let mut lagging = Vec::new();
-            let mut lag_error = None;
-            for (item, reply) in replies {
-                if !reply.is_success() && fresh && is_replication_lag(&reply.error()) {
-                    lagging.push(item);
-                    lag_error.get_or_insert_with(|| reply.error());
-                    continue;
-                }
-                match reply.id.as_str() {
-                    "password" => {
-                        let days = creds.secret.as_ref().map_or(0, |o| i64::from(o.valid_days));
-                        let created: PasswordReply = reply
-                            .json()
-                            .map_err(|e| lifetime_policy_error(e, CredentialKind::Secret, days))?;
-                        *secret_out = Some(NewSecretOf {
-                            secret: created.into_secret()?,
-                            app_object_id: Some(app_object_id),
-                            maybe_duplicated: resent,
-                        });
-                    }
-                    "app" => reply.check()?,
-                    "sp" => {
-                        let sp =
-                            service_principal_reply(graph, &replication, client_id, &reply).await?;
-                        sp_created = reply.status == 201;
-                        service_principal_id = Some(require(sp.id, "id")?);
-                    }
-                    id if id.starts_with("res-") => {
-                        let res = resolved
-                            .missing_resources
-                            .iter()
-                            .find(|r| id == format!("res-{r}"))
-                            .copied()
-                            .ok_or_else(|| not_found("the resource"))?;
-                        let sp = service_principal_reply(graph, &replication, res, &reply).await?;
-                        resources.push(sp);
-                    }
-                    _ => {}
-                }
-            }
-            if lagging.is_empty() {
-                break;
-            }
-            attempt += 1;
-            if let Some(e) = lag_error.filter(|_| waited >= replication.timeout) {
-                return Err(e);
-            }
-            let wait = replication.next_wait(attempt, waited);
-            replication
-                .wait("the new application", attempt, wait, waited)
-                .await;
-            waited += wait;
-            pending = lagging;
+        spec.progress.started(Step::CreateServicePrincipals);
+        let created =
+            create_dependents(graph, &replication, creds, &app, young, items, secret_out).await?;
+        if let Some(sp) = created.service_principal {
+            service_principal_id = Some(require(sp.id, "id")?);
         }
-        progress.finished(Step::CreateServicePrincipals);
+        resources.extend(created.resources);
+        spec.progress.finished(Step::CreateServicePrincipals);
     }
-    let service_principal_id =
-        service_principal_id.ok_or_else(|| not_found("the service principal"))?;
-
-    // Roles of resources created just now are checked against what Graph returned.
-    for (p, sp_id) in &resolved.missing_grants {
-        if sp_id.is_none() {
-            let sp = resources
-                .iter()
-                .find(|sp| sp.app_id == Some(p.resource_app_id))
-                .ok_or_else(|| not_found("the resource service principal"))?;
-            verify_role(p, sp)?;
-        }
-    }
-
+    let service_principal_id = service_principal_id.ok_or_else(|| {
+        Error::decode(crate::error::DecodeError::new(
+            "Graph's replies",
+            "no service principal was found or created for the app",
+            b"",
+        ))
+    })?;
     // 3. Admin consent: every missing grant in one $batch.
+    let grants = grants_to_make(&resolved, &resources)?;
+    let new_objects = NewObjects {
+        principal: young || resolved.create_client_sp,
+        resources: resolved.missing_resources.clone(),
+    };
     let mut statuses: Vec<PermissionStatus> = resolved
         .existing_grants
         .iter()
         .map(|p| PermissionStatus::new(p.clone(), true))
         .collect();
-    let mut forbidden: Vec<(Permission, Error)> = Vec::new();
-    if !resolved.missing_grants.is_empty() {
-        progress.started(Step::GrantConsent);
-        let grants: Vec<(Permission, ObjectId)> = resolved
-            .missing_grants
-            .iter()
-            .map(|(p, sp)| {
-                let rid = sp
-                    .or_else(|| {
-                        resources
-                            .iter()
-                            .find(|r| r.app_id == Some(p.resource_app_id))
-                            .and_then(|r| r.id)
-                    })
-                    .ok_or_else(|| not_found("the resource service principal"))?;
-                Ok((p.clone(), rid))
-            })
-            .collect::<Result<_>>()?;
+    let mut forbidden = Vec::new();
+    if !grants.is_empty() {
+        spec.progress.started(Step::GrantConsent);
         let outcome = grant_all(
             graph,
             &replication,
             service_principal_id,
             &grants,
-            sp_created,
+            &new_objects,
         )
         .await?;
         statuses.extend(
@@ -421,9 +243,218 @@ async fn apply_steps(
             statuses.push(PermissionStatus::new(p.clone(), false));
             forbidden.push((p, e));
         }
-        progress.finished(Step::GrantConsent);
+        spec.progress.finished(Step::GrantConsent);
     }
-    // Report in the profile's order.
+    sort_by_profile(spec, &mut statuses);
+    let consent = if forbidden.is_empty() {
+        ConsentStatus::Complete
+    } else {
+        ConsentStatus::Partial(PartialConsent::new(&statuses, &forbidden))
+    };
+    Ok(Outcome::Applied(Box::new(Applied {
+        app_object_id: app.object_id,
+        client_id: app.client_id,
+        service_principal_id,
+        app_created: app.created,
+        permissions: statuses,
+        consent,
+        secret: None,
+    })))
+}
+
+/// The create-if-missing upsert, carrying only what is safe to overwrite: the name and the
+/// audience. `None` when Graph answered 204 (the app existed: it was updated, not created).
+async fn create_application(graph: &Graph, spec: &AppRegistration) -> Result<Option<AppIds>> {
+    spec.progress.started(Step::WriteApplication);
+    let body = Application {
+        display_name: Some(spec.display_name.clone()),
+        sign_in_audience: Some(SIGN_IN_AUDIENCE.to_owned()),
+        ..Default::default()
+    };
+    let response = graph
+        .send(&requests::upsert_application(&spec.unique_name, &body)?)
+        .await?;
+    let Some(app) = response.json_opt::<Application>()? else {
+        return Ok(None);
+    };
+    spec.progress.finished(Step::WriteApplication);
+    Ok(Some(AppIds {
+        object_id: require(app.id, "id")?,
+        client_id: require(app.app_id, "appId")?,
+        created: response.status() == 201,
+    }))
+}
+
+/// The requests of the round trip after the app's: the app's collections (or other update),
+/// its service principal, missing resource service principals and a new secret.
+fn dependent_items(
+    spec: &AppRegistration,
+    resolved: &Resolved,
+    creds: &CredentialSteps,
+    app: &AppIds,
+) -> Result<Vec<BatchItem>> {
+    let mut items = Vec::new();
+    // A new app's collections are known (empty): they are set whole. An existing app's were
+    // read, and the plan merged them with what the profile adds.
+    let patch = if app.created {
+        Application {
+            required_resource_access: resolved.required_resource_access.clone(),
+            key_credentials: creds.create_keys.clone(),
+            ..Default::default()
+        }
+    } else {
+        Application {
+            display_name: resolved.rename.then(|| spec.display_name.clone()),
+            required_resource_access: resolved.required_resource_access.clone(),
+            key_credentials: creds.update_keys.clone(),
+            ..Default::default()
+        }
+    };
+    if patch != Application::default() {
+        items.push(BatchItem::new(
+            Dependent::App.id(),
+            requests::update_application(app.object_id, &patch)?,
+        ));
+    }
+    if resolved.create_client_sp {
+        items.push(BatchItem::new(
+            Dependent::ServicePrincipal.id(),
+            requests::create_service_principal(app.client_id)?,
+        ));
+    }
+    for res in &resolved.missing_resources {
+        items.push(BatchItem::new(
+            Dependent::Resource(*res).id(),
+            requests::create_service_principal(*res)?,
+        ));
+    }
+    if let Some(options) = &creds.secret {
+        items.push(BatchItem::new(
+            Dependent::Password.id(),
+            requests::add_password(app.object_id, &options.display_name(), options.end())?,
+        ));
+    }
+    Ok(items)
+}
+
+/// What the dependents' round trip created.
+#[derive(Default)]
+struct Dependents {
+    service_principal: Option<ServicePrincipal>,
+    resources: Vec<ServicePrincipal>,
+}
+
+/// Sends the dependents' `$batch`, polling the items that meet replication lag on an app
+/// created seconds ago. A created secret is recorded first, whatever else failed, so that it
+/// is handed over or removed.
+async fn create_dependents(
+    graph: &Graph,
+    replication: &Replication<'_>,
+    creds: &CredentialSteps,
+    app: &AppIds,
+    young: bool,
+    items: Vec<BatchItem>,
+    secret_out: &mut Option<NewSecretOf>,
+) -> Result<Dependents> {
+    let mut out = Dependents::default();
+    let mut pending = items;
+    let mut poll = Poll::default();
+    loop {
+        let sent = graph.request_count();
+        let mut replies: Vec<BatchItemResponse> = graph.batch(pending.clone()).await?;
+        // Sent more than once (a retry after a 5xx or a throttled item): an earlier attempt
+        // may have created a secret whose reply was lost.
+        let resent = graph.request_count() - sent > 1;
+        replies.sort_by_key(|r| Dependent::parse(&r.id) != Some(Dependent::Password));
+        let mut lagging = Vec::new();
+        let mut lag_error: Option<Error> = None;
+        for reply in replies {
+            let Some(kind) = Dependent::parse(&reply.id) else {
+                continue;
+            };
+            if !reply.is_success() && young && is_app_lag(&reply.error()) {
+                lagging.extend(pending.iter().filter(|i| i.id == reply.id).cloned());
+                lag_error.get_or_insert_with(|| reply.error());
+                continue;
+            }
+            match kind {
+                Dependent::Password => {
+                    let days = creds.secret.as_ref().map_or(0, |o| i64::from(o.valid_days));
+                    let created: PasswordReply = reply
+                        .json()
+                        .map_err(|e| lifetime_policy_error(e, CredentialKind::Secret, days))?;
+                    *secret_out = Some(NewSecretOf {
+                        secret: created.into_secret()?,
+                        app_object_id: app.object_id,
+                        maybe_duplicated: resent,
+                    });
+                }
+                Dependent::App => reply.check()?,
+                Dependent::ServicePrincipal => {
+                    out.service_principal = Some(
+                        service_principal_reply(graph, replication, app.client_id, &reply).await?,
+                    );
+                }
+                Dependent::Resource(res) => {
+                    out.resources
+                        .push(service_principal_reply(graph, replication, res, &reply).await?);
+                }
+            }
+        }
+        let Some(error) = lag_error else {
+            return Ok(out);
+        };
+        let retry_after = match &error {
+            Error::Graph(g) => g.retry_after,
+            _ => None,
+        };
+        if !replication
+            .wait(&mut poll, "the new application", retry_after)
+            .await
+        {
+            return Err(error);
+        }
+        pending = lagging;
+    }
+}
+
+/// The grants to make, each with its resource service principal's id; roles of resources
+/// created just now are checked against what Graph returned.
+fn grants_to_make(
+    resolved: &Resolved,
+    resources: &[ServicePrincipal],
+) -> Result<Vec<(Permission, ObjectId)>> {
+    resolved
+        .missing_grants
+        .iter()
+        .map(|(p, sp_id)| {
+            let rid = match sp_id {
+                Some(id) => *id,
+                None => {
+                    let sp = resources
+                        .iter()
+                        .find(|sp| sp.app_id == Some(p.resource_app_id))
+                        .ok_or_else(|| {
+                            Error::decode(crate::error::DecodeError::new(
+                                "Graph's replies",
+                                format!(
+                                    "no service principal of {} was found or created",
+                                    p.resource
+                                ),
+                                b"",
+                            ))
+                        })?;
+                    verify_role(p, sp)?;
+                    require(sp.id, "id")?
+                }
+            };
+            Ok((p.clone(), rid))
+        })
+        .collect()
+}
+
+/// Reports permissions in the profile's order.
+fn sort_by_profile(spec: &AppRegistration, statuses: &mut [PermissionStatus]) {
     let order = spec.profile.permissions();
     statuses.sort_by_key(|s| {
         order
@@ -434,45 +465,35 @@ async fn apply_steps(
             })
             .unwrap_or(usize::MAX)
     });
-    let consent = if forbidden.is_empty() {
-        ConsentStatus::Complete
-    } else {
-        ConsentStatus::Partial(PartialConsent::new(&statuses, &forbidden))
-    };
-    Ok(Applied {
-        app_object_id,
-        client_id,
-        service_principal_id,
-        app_created,
-        permissions: statuses,
-        consent,
-        secret: None,
-    })
 }
 
 /// The service principal from a create reply: 201 gives it; 409 means it exists (another run,
-/// or a create whose reply was lost), so it is read back.
+/// or a create whose reply was lost), so it is read back, waiting until the read sees it.
 async fn service_principal_reply(
     graph: &Graph,
     replication: &Replication<'_>,
     app_id: ClientId,
     reply: &BatchItemResponse,
 ) -> Result<ServicePrincipal> {
-    if reply.status == 409 {
-        return replication
-            .retry("the service principal", || async {
-                let found: Collection<ServicePrincipal> = graph
-                    .send_json(&requests::service_principals_by_app_ids(&[app_id]))
-                    .await?;
-                found
-                    .value
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| not_found("the service principal"))
-            })
-            .await;
+    if reply.status != 409 {
+        return reply.json();
     }
-    reply.json()
+    replication
+        .until_found("the service principal", || async {
+            let found: Collection<ServicePrincipal> = graph
+                .send_json(&requests::service_principals_by_app_ids(&[app_id]))
+                .await?;
+            Ok(found.value.into_iter().next())
+        })
+        .await
+}
+
+/// Which objects are seconds old, so that a grant naming them may meet replication lag.
+struct NewObjects {
+    /// The app's service principal.
+    principal: bool,
+    /// Resource service principals created by this run.
+    resources: Vec<ClientId>,
 }
 
 struct GrantOutcome {
@@ -480,19 +501,25 @@ struct GrantOutcome {
     forbidden: Vec<(Permission, Error)>,
 }
 
+/// A grant Graph refused with a 400 that is not lag: granted only if a read shows it.
+struct Unconfirmed {
+    permission: Permission,
+    resource: ObjectId,
+    error: Error,
+}
+
 async fn grant_all(
     graph: &Graph,
     replication: &Replication<'_>,
     principal: ObjectId,
     grants: &[(Permission, ObjectId)],
-    principal_is_new: bool,
+    new: &NewObjects,
 ) -> Result<GrantOutcome> {
     let mut granted = Vec::new();
     let mut forbidden = Vec::new();
-    let mut duplicates = Vec::new();
+    let mut unconfirmed = Vec::new();
     let mut pending: Vec<usize> = (0..grants.len()).collect();
-    let mut waited = Duration::ZERO;
-    let mut attempt = 0;
+    let mut poll = Poll::default();
     loop {
         let items = pending
             .iter()
@@ -506,48 +533,97 @@ async fn grant_all(
             .collect::<Result<Vec<_>>>()?;
         let replies = graph.batch(items).await?;
         let mut lagging = Vec::new();
+        let mut lag_error = None;
         for (&i, reply) in pending.iter().zip(&replies) {
-            let permission = grants[i].0.clone();
+            let (permission, resource) = grants[i].clone();
+            let young = new.principal || new.resources.contains(&permission.resource_app_id);
             if reply.is_success() {
                 granted.push(permission);
-            } else if is_duplicate_grant(reply) {
-                duplicates.push(permission);
             } else if reply.status == 403 {
                 forbidden.push((permission, reply.error()));
-            } else if principal_is_new
-                && is_replication_lag(&reply.error())
-                && waited < replication.timeout
-            {
+            } else if young && is_grant_lag(&reply.error()) {
                 lagging.push(i);
+                lag_error.get_or_insert_with(|| reply.error());
+            } else if reply.status == 400 {
+                unconfirmed.push(Unconfirmed {
+                    permission,
+                    resource,
+                    error: reply.error(),
+                });
             } else {
                 return Err(reply.error());
             }
         }
-        if lagging.is_empty() {
-            break;
+        let Some(error) = lag_error else { break };
+        if !replication
+            .wait(&mut poll, "the new service principal", None)
+            .await
+        {
+            return Err(error);
         }
-        attempt += 1;
-        let wait = replication.next_wait(attempt, waited);
-        replication
-            .wait("the new service principal", attempt, wait, waited)
-            .await;
-        waited += wait;
         pending = lagging;
     }
-    if !duplicates.is_empty() {
-        // Another run granted these meanwhile: confirm by listing, then count them as granted.
+    if !unconfirmed.is_empty() {
+        granted.extend(confirm_grants(graph, replication, principal, unconfirmed).await?);
+    }
+    Ok(GrantOutcome { granted, forbidden })
+}
+
+/// Grants refused with a 400 that may mean "already granted" (by a run racing this one, or by
+/// an earlier attempt whose reply was lost): Graph's wording is not documented, so the grants
+/// are read back. A grant counts as made only when the read shows it. When Graph said it exists,
+/// the read is polled (listing may lag just after a grant); any other 400 is returned at once.
+async fn confirm_grants(
+    graph: &Graph,
+    replication: &Replication<'_>,
+    principal: ObjectId,
+    mut unconfirmed: Vec<Unconfirmed>,
+) -> Result<Vec<Permission>> {
+    let mut confirmed = Vec::new();
+    let mut poll = Poll::default();
+    loop {
         let listed: Collection<AppRoleAssignment> = graph
             .send_json(&requests::app_role_assignments(principal))
             .await?;
-        for p in duplicates {
-            let seen = listed.value.iter().any(|g| g.app_role_id == p.role_id);
-            if !seen {
-                tracing::debug!(permission = %p, "duplicate grant not yet listed; Graph reported it exists");
+        unconfirmed.retain(|u| {
+            let seen = listed
+                .value
+                .iter()
+                .any(|g| g.resource_id == u.resource && g.app_role_id == u.permission.role_id);
+            if seen {
+                confirmed.push(u.permission.clone());
             }
-            granted.push(p);
+            !seen
+        });
+        let Some(first) = unconfirmed.first() else {
+            return Ok(confirmed);
+        };
+        let said_exists = unconfirmed.iter().all(|u| says_already_granted(&u.error));
+        if !said_exists
+            || !replication
+                .wait(&mut poll, "the existing grant", None)
+                .await
+        {
+            return Err(clone_error(&first.error));
         }
     }
-    Ok(GrantOutcome { granted, forbidden })
+}
+
+/// Whether Graph's 400 says the assignment exists ("Permission being assigned already exists on
+/// the object."). Used only to decide whether to wait for the read that confirms it.
+fn says_already_granted(e: &Error) -> bool {
+    matches!(e, Error::Graph(g) if g.message.as_deref().is_some_and(|m| m.contains("already exists")))
+}
+
+fn clone_error(e: &Error) -> Error {
+    match e {
+        Error::Graph(g) => Error::Graph(g.clone()),
+        other => Error::decode(crate::error::DecodeError::new(
+            "a grant",
+            other.to_string(),
+            b"",
+        )),
+    }
 }
 
 fn require<T>(v: Option<T>, field: &str) -> Result<T> {
@@ -557,20 +633,6 @@ fn require<T>(v: Option<T>, field: &str) -> Result<T> {
             format!("the object has no {field}"),
             b"",
         ))
-    })
-}
-
-pub(crate) fn not_found(what: &str) -> Error {
-    Error::graph(crate::error::GraphError {
-        status: 404,
-        code: Some("Request_ResourceNotFound".into()),
-        message: Some(format!("{what} was not found (yet)")),
-        request_id: None,
-        client_request_id: None,
-        date: None,
-        request: "read back".into(),
-        attempts: 1,
-        retry_after: None,
     })
 }
 

@@ -31,6 +31,7 @@ mod apply;
 mod observe;
 mod plan;
 mod progress;
+mod replication;
 
 pub use plan::{Change, ExistingApp, KeptPermission, Plan, SIGN_IN_AUDIENCE, Warning};
 pub(crate) use progress::ProgressSink;
@@ -221,15 +222,31 @@ impl AppRegistration {
         // Resolved before anything is written: once a secret exists, nothing may fail that
         // would lose it.
         let tenant_id = graph.tenant_id().await?;
-        let replication = apply::Replication {
+        let replication = replication::Replication {
             graph,
             progress: &self.progress,
             timeout: self.replication_timeout,
         };
-        let mut waited = Duration::ZERO;
-        let mut attempt = 0;
+        // Set once the upsert said the app exists although the read did not see it: the app is
+        // then read until it is visible, and never upserted again.
+        let mut app_exists = false;
+        let mut poll = replication::Poll::default();
         let (plan, certificate, older, applied) = loop {
             let (observed, resolved) = self.read_and_resolve(graph).await?;
+            // Not visible yet: the app the upsert said exists, or the keys of an app whose
+            // certificates must be sent back whole.
+            let keys_unread = matches!(self.credential, Some(NewCredential::Certificate(_)))
+                && observed.app.is_some()
+                && observed.keys.is_none();
+            if (app_exists && observed.app.is_none()) || keys_unread {
+                if !replication.wait(&mut poll, "the application", None).await {
+                    return Err(Error::NotReplicated {
+                        what: "the application".into(),
+                        waited: poll.waited,
+                    });
+                }
+                continue;
+            }
             let plan = resolved.plan.clone();
             let (steps, certificate) = self.credential_steps(&observed)?;
             let older = observed
@@ -237,29 +254,15 @@ impl AppRegistration {
                 .as_ref()
                 .map(crate::credentials::provisioner::list_of)
                 .unwrap_or_default();
-            let outcome = apply::apply(
-                graph,
-                self,
-                resolved,
-                observed.app,
-                observed.client_sp,
-                observed.resources,
-                steps,
-            )
-            .await;
-            match outcome {
-                // The app exists, but the read did not see it: it was created seconds ago (by a
-                // run that was killed, or one racing this one). Nothing was written; read again
-                // once Entra has caught up, and carry on from what is there.
-                Err(e) if apply::is_upsert_conflict(&e) && waited < self.replication_timeout => {
-                    attempt += 1;
-                    let wait = replication.next_wait(attempt, waited);
-                    replication
-                        .wait("the application", attempt, wait, waited)
-                        .await;
-                    waited += wait;
-                }
-                other => break (plan, certificate, older, other?),
+            let found = apply::Found {
+                app: observed.app,
+                client_sp: observed.client_sp,
+                resources: observed.resources,
+                app_is_young: app_exists,
+            };
+            match apply::apply(graph, self, resolved, found, steps).await? {
+                apply::Outcome::Applied(applied) => break (plan, certificate, older, *applied),
+                apply::Outcome::AppExisted => app_exists = true,
             }
         };
         let maybe_duplicated = applied.secret.as_ref().is_some_and(|s| s.maybe_duplicated);
@@ -331,7 +334,10 @@ impl AppRegistration {
                 // The PATCH replaces the whole list: without the existing keys, it would delete
                 // them. An app whose keys could not be read (not replicated yet) is left alone.
                 if observed.app.is_some() && observed.keys.is_none() {
-                    return Err(apply::not_found("the application's key credentials"));
+                    return Err(Error::NotReplicated {
+                        what: "the application's key credentials".into(),
+                        waited: Duration::ZERO,
+                    });
                 }
                 let existing = observed.keys.clone().unwrap_or_default();
                 if let Some(found) = existing

@@ -10,8 +10,7 @@ use crate::error::Result;
 use crate::graph::models::{
     AppRoleAssignment, Application, Collection, KeyCredential, ServicePrincipal,
 };
-use crate::graph::{BatchItem, BatchItemResponse, Graph, GraphRequest, requests};
-use crate::ids::ClientId;
+use crate::graph::{BatchItem, BatchItemResponse, Graph, requests};
 
 use super::AppRegistration;
 
@@ -28,24 +27,15 @@ pub(crate) struct Observed {
 }
 
 fn keys_of(r: &BatchItemResponse) -> Result<Option<Vec<KeyCredential>>> {
+    Ok(object_or_none::<Application>(r)?.map(|a| a.key_credentials.unwrap_or_default()))
+}
+
+/// An object read by its key: a 404 means there is none (or none visible yet).
+fn object_or_none<T: serde::de::DeserializeOwned>(r: &BatchItemResponse) -> Result<Option<T>> {
     if r.status == 404 {
         return Ok(None);
     }
-    Ok(Some(
-        r.json::<Application>()?.key_credentials.unwrap_or_default(),
-    ))
-}
-
-fn grants_of_app(app_id: ClientId) -> GraphRequest {
-    GraphRequest::get(format!(
-        "/servicePrincipals(appId='{app_id}')/appRoleAssignments"
-    ))
-}
-
-fn client_sp_by_app_id(app_id: ClientId) -> GraphRequest {
-    GraphRequest::get("/servicePrincipals")
-        .query("$filter", &format!("appId eq '{app_id}'"))
-        .query("$select", "id,appId,displayName")
+    r.json().map(Some)
 }
 
 /// A collection reply; a 404 (the object the path names does not exist) reads as empty.
@@ -54,6 +44,21 @@ fn collection_or_empty<T: serde::de::DeserializeOwned>(r: &BatchItemResponse) ->
         return Ok(Vec::new());
     }
     Ok(r.json::<Collection<T>>()?.value)
+}
+
+/// Reads the app by its unique name (alternate key): `None` on 404.
+pub(crate) async fn application_by_unique_name(
+    graph: &Graph,
+    name: &crate::ids::UniqueName,
+) -> Result<Option<Application>> {
+    match graph
+        .send_json::<Application>(&requests::application_by_unique_name(name))
+        .await
+    {
+        Ok(app) => Ok(Some(app)),
+        Err(e) if e.status() == Some(404) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Observed> {
@@ -68,18 +73,14 @@ pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Obs
                 "app",
                 requests::find_application_by_app_id(client_id),
             ));
-            items.push(BatchItem::new("grants", grants_of_app(client_id)));
-            if need_keys {
-                items.push(BatchItem::new(
-                    "keys",
-                    GraphRequest::get(format!("/applications(appId='{client_id}')"))
-                        .query("$select", "id,keyCredentials"),
-                ));
-            }
+            items.push(BatchItem::new(
+                "grants",
+                requests::app_role_assignments_by_app_id(client_id),
+            ));
         }
         None => items.push(BatchItem::new(
             "app",
-            requests::find_application_by_unique_name(&spec.unique_name),
+            requests::application_by_unique_name(&spec.unique_name),
         )),
     }
     items.push(BatchItem::new(
@@ -91,13 +92,14 @@ pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Obs
     let mut grants_read = false;
     for r in &replies {
         match r.id.as_str() {
-            "app" => {
+            "app" if spec.client_id.is_some() => {
                 obs.app = r
                     .json::<Collection<Application>>()?
                     .value
                     .into_iter()
                     .next()
             }
+            "app" => obs.app = object_or_none(r)?,
             "sps" => {
                 for sp in r.json::<Collection<ServicePrincipal>>()?.value {
                     if spec.client_id.is_some() && sp.app_id == spec.client_id {
@@ -117,12 +119,7 @@ pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Obs
     }
     // The client id from an earlier run names an app that is gone: fall back to the unique name.
     if spec.client_id.is_some() && obs.app.is_none() {
-        let found: Collection<Application> = graph
-            .send_json(&requests::find_application_by_unique_name(
-                &spec.unique_name,
-            ))
-            .await?;
-        obs.app = found.value.into_iter().next();
+        obs.app = application_by_unique_name(graph, &spec.unique_name).await?;
         obs.client_sp = None;
         obs.grants.clear();
         obs.keys = None;
@@ -132,8 +129,8 @@ pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Obs
         && !grants_read
     {
         let mut items = vec![
-            BatchItem::new("sp", client_sp_by_app_id(app_id)),
-            BatchItem::new("grants", grants_of_app(app_id)),
+            BatchItem::new("sp", requests::service_principal_by_app_id(app_id)),
+            BatchItem::new("grants", requests::app_role_assignments_by_app_id(app_id)),
         ];
         if let Some(object_id) = obs.app.as_ref().and_then(|a| a.id).filter(|_| need_keys) {
             items.push(BatchItem::new(
@@ -156,6 +153,20 @@ pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Obs
                 _ => {}
             }
         }
+    }
+    // `key` is documented only for a read by object id: with the client id known, the keys take
+    // one more round trip, after the app's object id is known.
+    if let Some(object_id) = obs.app.as_ref().and_then(|a| a.id).filter(|_| need_keys)
+        && obs.keys.is_none()
+    {
+        obs.keys = match graph
+            .send_json::<Application>(&requests::application_key_credentials(object_id))
+            .await
+        {
+            Ok(app) => Some(app.key_credentials.unwrap_or_default()),
+            Err(e) if e.status() == Some(404) => None,
+            Err(e) => return Err(e),
+        };
     }
     if obs.client_sp.is_none() {
         obs.grants.clear();
