@@ -1,0 +1,285 @@
+//! The crate against the answers real Graph gives (GRAPH.md §3–4): both replication-lag answers
+//! to a grant, the `Application.ReadWrite.OwnedBy` 403 on a service principal created too soon,
+//! an upsert that answers 204 for an app the read did not see (an admin's certificate and
+//! permission must survive it), two runs racing, and lag polled at a short fixed interval.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::fake_graph;
+use common::tenant::{all_profiles, expected_pairs};
+use entra_appreg::auth::{ClientSecret, ClientSecretCredential};
+use entra_appreg::credentials::{Certificate, NewCredential};
+use entra_appreg::fake::{FakeGraph, Fault, FaultRule, GrantLagAnswer, RequestKind};
+use entra_appreg::graph::models::{Application, RequiredResourceAccess, ResourceAccess};
+use entra_appreg::graph::{Graph, GraphRequest};
+use entra_appreg::profile::{PermissionProfile, catalog};
+use entra_appreg::registration::{AppRegistration, ProgressEvent};
+use entra_appreg::{AppRoleId, ClientId};
+
+/// `Mail.Read` (Graph application permission): outside every profile, so an admin's addition.
+const MAIL_READ: &str = "810c84a8-4a9e-49e6-bf7d-12d183f40d01";
+
+fn granted_pairs(fake: &FakeGraph, client_id: ClientId) -> BTreeSet<(ClientId, AppRoleId)> {
+    let snap = fake.snapshot();
+    let sp = snap
+        .service_principals
+        .iter()
+        .find(|sp| sp.app_id == Some(client_id))
+        .expect("the app's service principal exists");
+    snap.app_role_assignments
+        .iter()
+        .filter(|g| Some(g.principal_id) == sp.id)
+        .map(|g| {
+            let resource = snap
+                .service_principals
+                .iter()
+                .find(|r| r.id == Some(g.resource_id))
+                .and_then(|r| r.app_id)
+                .unwrap();
+            (resource, g.app_role_id)
+        })
+        .collect()
+}
+
+/// Grant requests the fake answered with this status.
+fn grant_answers(fake: &FakeGraph, status: u16) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r.kind == RequestKind::Graph && r.path.ends_with("/appRoleAssignedTo"))
+        .filter(|r| r.status == status)
+        .count()
+}
+
+#[tokio::test]
+async fn every_profile_registers_through_either_grant_lag_answer() {
+    for answer in [
+        GrantLagAnswer::NotFound,
+        GrantLagAnswer::InvalidReferenceUpdate,
+        GrantLagAnswer::Alternate,
+    ] {
+        for profile in all_profiles() {
+            let fake = FakeGraph::builder()
+                .replication_lag(2)
+                .grant_lag_answer(answer)
+                .start()
+                .await;
+            let (graph, _) = fake_graph(&fake);
+            let reg = AppRegistration::new("Contoso Backup", profile.clone()).unwrap();
+            let app = reg.apply(&graph).await.unwrap();
+            assert!(app.created && app.is_complete(), "{profile} {answer:?}");
+            assert_eq!(
+                granted_pairs(&fake, app.client_id),
+                expected_pairs(&profile),
+                "{profile} {answer:?}"
+            );
+            let (bad_request, not_found) = (grant_answers(&fake, 400), grant_answers(&fake, 404));
+            match answer {
+                GrantLagAnswer::NotFound => assert!(not_found > 0 && bad_request == 0),
+                GrantLagAnswer::InvalidReferenceUpdate => {
+                    assert!(bad_request > 0 && not_found == 0)
+                }
+                GrantLagAnswer::Alternate => assert!(bad_request > 0 && not_found > 0),
+            }
+        }
+    }
+}
+
+/// A bootstrap app holding `Application.ReadWrite.OwnedBy` and
+/// `AppRoleAssignment.ReadWrite.All`, signed in with a client secret.
+async fn owned_by_bootstrap(fake: &FakeGraph, admin: &Graph) -> Graph {
+    let app = fake.seed_application(Application {
+        display_name: Some("Installer bootstrap".into()),
+        ..Default::default()
+    });
+    let sp = fake.seed_service_principal_for(app.app_id.unwrap());
+    let graph_sp = fake
+        .snapshot()
+        .service_principals
+        .into_iter()
+        .find(|s| s.app_id == Some(catalog::MICROSOFT_GRAPH.app_id))
+        .unwrap();
+    for role in [
+        "18a4783c-866b-4cc7-a460-3d5e5662c884", // Application.ReadWrite.OwnedBy
+        "06b708a9-e830-4db3-a914-8e69da51d44f", // AppRoleAssignment.ReadWrite.All
+    ] {
+        fake.seed_app_role_assignment(sp.id.unwrap(), graph_sp.id.unwrap(), role.parse().unwrap());
+    }
+    let reply: serde_json::Value = admin
+        .send_json(
+            &GraphRequest::post(
+                format!("/applications/{}/addPassword", app.id.unwrap()),
+                &serde_json::json!({"passwordCredential": {"displayName": "bootstrap"}}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let secret = reply["secretText"].as_str().unwrap().to_owned();
+    Graph::builder()
+        .tenant(fake.tenant_id().to_string())
+        .graph_root(fake.graph_root().as_str())
+        .login_root(fake.login_root().as_str())
+        .token_provider(ClientSecretCredential::new(
+            app.app_id.unwrap(),
+            ClientSecret::new(secret),
+        ))
+        .sleeper(entra_appreg::retry::RecordingSleeper::default())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_owned_by_bootstrap_app_waits_out_the_403_on_a_service_principal_created_too_soon() {
+    let fake = FakeGraph::start().await;
+    let (admin, _) = fake_graph(&fake);
+    let bootstrap = owned_by_bootstrap(&fake, &admin).await;
+    fake.set_replication_lag(2);
+    let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange).unwrap();
+    let app = reg.apply(&bootstrap).await.unwrap();
+    assert!(app.created && app.is_complete(), "{app:?}");
+    let refused = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/servicePrincipals") && r.method == "POST")
+        .filter(|r| r.status == 403)
+        .count();
+    assert!(refused > 0, "the fake never answered the OwnedBy 403");
+    assert_eq!(
+        granted_pairs(&fake, app.client_id),
+        expected_pairs(&PermissionProfile::BackupExchange)
+    );
+}
+
+/// The seeded app of an earlier installation, with a certificate and a permission an admin
+/// added by hand.
+fn seed_admin_app(fake: &FakeGraph) -> (Application, Certificate) {
+    let admin_cert = Certificate::generate("admin's own", 30).unwrap();
+    let app = fake.seed_application(Application {
+        display_name: Some("Contoso Backup".into()),
+        unique_name: Some("contoso-backup".into()),
+        sign_in_audience: Some("AzureADMyOrg".into()),
+        key_credentials: Some(vec![admin_cert.key_credential("admin's certificate")]),
+        required_resource_access: Some(vec![RequiredResourceAccess {
+            resource_app_id: catalog::MICROSOFT_GRAPH.app_id,
+            resource_access: vec![ResourceAccess::role(MAIL_READ.parse().unwrap())],
+        }]),
+        ..Default::default()
+    });
+    (app, admin_cert)
+}
+
+#[tokio::test]
+async fn an_upsert_answering_204_keeps_the_admins_certificate_and_permission() {
+    for with_certificate in [false, true] {
+        let fake = FakeGraph::start().await;
+        let (admin_app, admin_cert) = seed_admin_app(&fake);
+        // The first read misses the app, as a lagging replica would.
+        fake.inject_fault(
+            FaultRule::new(Fault::ReplicationLag)
+                .method("GET")
+                .path_contains("uniqueName=")
+                .times(1),
+        );
+        let (graph, _) = fake_graph(&fake);
+        let mut reg =
+            AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange).unwrap();
+        let new_cert = Certificate::generate("contoso backup", 365).unwrap();
+        if with_certificate {
+            reg = reg.with_credential(NewCredential::Certificate(Box::new(new_cert.clone())));
+        }
+        let app = reg.apply(&graph).await.unwrap();
+        assert!(!app.created, "the app existed: this run did not create it");
+        assert_eq!(app.client_id, admin_app.app_id.unwrap());
+        // The upsert answered 204 and carried no collection.
+        let upsert = fake
+            .requests()
+            .into_iter()
+            .find(|r| r.method == "PATCH" && r.path.contains("uniqueName="))
+            .unwrap();
+        assert_eq!(upsert.status, 204);
+        let body = upsert.body.unwrap();
+        assert!(
+            body.get("keyCredentials").is_none() && body.get("requiredResourceAccess").is_none()
+        );
+
+        let stored = fake.snapshot().applications.remove(0);
+        let thumbprints: Vec<_> = stored
+            .key_credentials
+            .iter()
+            .flatten()
+            .filter_map(|k| k.key.clone())
+            .collect();
+        let admin_key = admin_cert.key_credential("x").key.unwrap();
+        assert!(
+            thumbprints.contains(&admin_key),
+            "the admin's certificate is gone"
+        );
+        if with_certificate {
+            let new_key = new_cert.key_credential("x").key.unwrap();
+            assert!(thumbprints.contains(&new_key));
+            assert_eq!(thumbprints.len(), 2);
+        }
+        let declared: BTreeSet<_> = stored
+            .required_resource_access
+            .iter()
+            .flatten()
+            .flat_map(|r| {
+                r.resource_access
+                    .iter()
+                    .map(move |a| (r.resource_app_id, a.id))
+            })
+            .collect();
+        assert!(declared.contains(&(catalog::MICROSOFT_GRAPH.app_id, MAIL_READ.parse().unwrap())));
+        assert!(declared.is_superset(&expected_pairs(&PermissionProfile::BackupExchange)));
+        assert!(app.is_complete());
+    }
+}
+
+#[tokio::test]
+async fn of_two_runs_racing_on_a_fresh_tenant_exactly_one_reports_it_created_the_app() {
+    for _ in 0..5 {
+        let fake = FakeGraph::start().await;
+        let (graph, _) = fake_graph(&fake);
+        let reg =
+            AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange).unwrap();
+        let (a, b) = tokio::join!(reg.apply(&graph), reg.apply(&graph));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.client_id, b.client_id);
+        assert!(
+            a.created ^ b.created,
+            "created: {} and {}",
+            a.created,
+            b.created
+        );
+        assert_eq!(fake.snapshot().applications.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn replication_lag_is_polled_every_one_or_two_seconds() {
+    let fake = FakeGraph::builder().replication_lag(12).start().await;
+    let (graph, sleeper) = fake_graph(&fake);
+    let waits = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = waits.clone();
+    let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+        .unwrap()
+        .on_progress(move |e| {
+            if let ProgressEvent::WaitingForReplication { retry_in, .. } = e {
+                seen.lock().unwrap().push(*retry_in);
+            }
+        });
+    let app = reg.apply(&graph).await.unwrap();
+    assert!(app.is_complete());
+    let waits = waits.lock().unwrap().clone();
+    assert!(waits.len() >= 6, "{waits:?}");
+    assert!(
+        waits
+            .iter()
+            .all(|w| *w >= Duration::from_secs(1) && *w <= Duration::from_secs(2)),
+        "{waits:?}"
+    );
+    assert!(!sleeper.total().is_zero());
+}
