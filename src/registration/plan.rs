@@ -458,8 +458,15 @@ pub(crate) fn resolve(
             NewCredential::Certificate(c) => Some(c.thumbprint().clone()),
             _ => None,
         };
-        // Listed reads carry no `key`, so a certificate already registered by an earlier run
-        // is recognised only when the keys are read (apply does); the plan says it will be added.
+        // A certificate an earlier run registered is recognised in the keys read with their
+        // `key` (read whenever a certificate is to be added to an existing app).
+        let registered = thumbprint.as_ref().and_then(|t| {
+            obs.keys
+                .iter()
+                .flatten()
+                .find(|k| crate::credentials::provisioner::key_thumbprint(k).as_ref() == Some(t))
+                .and_then(|k| k.key_id)
+        });
         // In apply's order: with the app's creation or update.
         let at = changes
             .iter()
@@ -472,13 +479,15 @@ pub(crate) fn resolve(
                 )
             })
             .unwrap_or(changes.len());
-        changes.insert(
-            at,
-            Change::AddCredential {
-                kind: new.kind(),
-                thumbprint,
-            },
-        );
+        if registered.is_none() {
+            changes.insert(
+                at,
+                Change::AddCredential {
+                    kind: new.kind(),
+                    thumbprint,
+                },
+            );
+        }
         let older: Vec<CredentialInfo> = obs
             .app
             .as_ref()
@@ -486,6 +495,7 @@ pub(crate) fn resolve(
             .unwrap_or_default()
             .into_iter()
             .filter(|c| c.created_by_crate && c.kind == new.kind())
+            .filter(|c| Some(c.key_id) != registered)
             .collect();
         if spec.retire_previous {
             changes.extend(

@@ -97,7 +97,7 @@ impl Replication<'_> {
     /// The poll interval once it has been awaited for [`Self::SLOW_AFTER`].
     pub(crate) const SLOW: Duration = Duration::from_secs(2);
     /// When polling slows down.
-    pub(crate) const SLOW_AFTER: Duration = Duration::from_secs(10);
+    pub(crate) const SLOW_AFTER: Duration = Duration::from_secs(30);
 
     /// Waits before the next try, or returns `false` when the timeout is used up. A
     /// `Retry-After` longer than the interval is honoured.
