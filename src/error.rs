@@ -74,15 +74,22 @@ pub enum Error {
     /// An object this run created (or saw created seconds ago) did not become visible within the
     /// replication timeout. What was written stays; a later run continues from it.
     #[error(
-        "{what} did not appear within {} s: Entra has not replicated it yet. What to do: run this \
+        "{what} did not appear within {} s: Entra has not replicated it yet{}. What to do: run this \
          again in a few minutes (it continues from what exists), or allow a longer replication timeout",
-        waited.as_secs()
+        waited.as_secs(),
+        last.as_deref().map(|g| format!(" (Graph's last answer: {} {}{})",
+            g.status,
+            g.code.as_deref().unwrap_or(""),
+            g.request_id.as_deref().map(|r| format!(", request-id {r}")).unwrap_or_default()
+        )).unwrap_or_default()
     )]
     NotReplicated {
         /// What was awaited ("the application", …).
         what: String,
         /// How long it was awaited.
         waited: Duration,
+        /// Graph's last answer while waiting, when there was one.
+        last: Option<Box<GraphError>>,
     },
     /// A step failed after this call created a credential, and removing that credential failed
     /// too: the credential is live, so it is handed over here instead of being lost.
@@ -121,6 +128,7 @@ impl Error {
             Error::Graph(e) => Some(e.status),
             Error::Auth(e) => e.status,
             Error::Decode(e) => e.status,
+            Error::NotReplicated { last, .. } => last.as_ref().map(|g| g.status),
             _ => None,
         }
     }
@@ -129,6 +137,7 @@ impl Error {
     pub fn graph_code(&self) -> Option<&str> {
         match self {
             Error::Graph(e) => e.code.as_deref(),
+            Error::NotReplicated { last, .. } => last.as_ref().and_then(|g| g.code.as_deref()),
             _ => None,
         }
     }
@@ -138,6 +147,9 @@ impl Error {
         match self {
             Error::Graph(e) => e.request_id.as_deref(),
             Error::Decode(e) => e.request_id.as_deref(),
+            Error::NotReplicated { last, .. } => {
+                last.as_ref().and_then(|g| g.request_id.as_deref())
+            }
             _ => None,
         }
     }

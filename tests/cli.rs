@@ -666,11 +666,13 @@ async fn a_cloud_application_administrator_gets_exit_3_naming_the_role() {
 async fn a_graph_failure_exits_1_with_the_request_id_and_keeps_the_key() {
     let t = Tenant::start().await;
     t.fake.inject_fault(
+        // Persistent: a single 500 is recovered within the run.
         FaultRule::new(Fault::Status {
             status: 500,
             retry_after: None,
         })
-        .method("PATCH"),
+        .method("PATCH")
+        .times(1000),
     );
     let run = t
         .run(
@@ -1211,7 +1213,7 @@ async fn a_secret_that_could_not_be_cleaned_up_is_handed_over_with_the_error() {
             retry_after: None,
         })
         .path_contains(path)
-        .times(20)
+        .times(1000)
     };
     t.fake.inject_fault(fail("appRoleAssignedTo"));
     t.fake.inject_fault(fail("removePassword"));

@@ -24,6 +24,7 @@ use crate::ids::Thumbprint;
 pub mod certificate;
 mod connection;
 mod files;
+mod journal;
 #[cfg(feature = "pfx")]
 mod pfx;
 pub(crate) mod provisioner;
@@ -32,6 +33,8 @@ mod verify;
 pub use certificate::Certificate;
 pub use connection::ConnectionDetails;
 pub use files::{CertificateFiles, CertificateOutput};
+pub use journal::{FileJournal, SecretIntent, SecretJournal};
+pub(crate) use journal::{marker_of, new_marker};
 #[cfg(feature = "pfx")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pfx")))]
 pub use pfx::PfxEncryption;
@@ -104,6 +107,12 @@ impl SecretOptions {
             self.description,
             OffsetDateTime::now_utc().date()
         )
+    }
+
+    /// The display name of a secret created by the run with this marker: the run that created
+    /// it can find it again after a lost reply, and a later run after a crash.
+    pub(crate) fn display_name_for_run(&self, marker: &str) -> String {
+        format!("{} [run {marker}]", self.display_name())
     }
 
     pub(crate) fn end(&self) -> OffsetDateTime {

@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | [`application_by_unique_name`] | `GET /applications(uniqueName='…')?$select=…` | the `uniqueName` alternate key of [Upsert application](https://learn.microsoft.com/graph/api/application-upsert), read as PowerShell's [`Get-MgApplicationByUniqueName`](https://learn.microsoft.com/powershell/module/microsoft.graph.applications/get-mgapplicationbyuniquename) does |
 //! | [`find_application_by_app_id`] | `GET /applications?$filter=appId eq '…'&$select=…` | [List applications](https://learn.microsoft.com/graph/api/application-list); [application](https://learn.microsoft.com/graph/api/resources/application): `appId` supports `$filter` (`eq`) |
+//! | [`application_password_credentials`] | `GET /applications/{id}?$select=id,passwordCredentials` | [Get application](https://learn.microsoft.com/graph/api/application-get) |
 //! | [`application_key_credentials`] | `GET /applications/{id}?$select=id,keyCredentials` | [keyCredential: `key` only with `$select` on a read by object id](https://learn.microsoft.com/graph/api/resources/keycredential) |
 //! | [`upsert_application`] | `PATCH /applications(uniqueName='…')` + `Prefer: create-if-missing` | [Upsert application](https://learn.microsoft.com/graph/api/application-upsert) |
 //! | [`update_application`] | `PATCH /applications/{id}` | [Update application](https://learn.microsoft.com/graph/api/application-update) |
@@ -78,6 +79,12 @@ pub fn update_application(id: ObjectId, app: &Application) -> Result<GraphReques
 /// `GET /applications/{id}?$select=keyCredentials`: the only read that returns each `key`.
 pub fn application_key_credentials(id: ObjectId) -> GraphRequest {
     GraphRequest::get(format!("/applications/{id}")).query("$select", "id,keyCredentials")
+}
+
+/// `GET /applications/{id}?$select=id,passwordCredentials`: the app's secrets (never their
+/// values).
+pub fn application_password_credentials(id: ObjectId) -> GraphRequest {
+    GraphRequest::get(format!("/applications/{id}")).query("$select", "id,passwordCredentials")
 }
 
 /// `DELETE /applications/{id}` (soft delete for 30 days; its service principal goes too).

@@ -9,7 +9,9 @@
 //! app and starts over from what is there.
 
 use crate::credentials::provisioner::PasswordReply;
-use crate::credentials::{CredentialKind, IssuedCredential, SecretOptions, lifetime_policy_error};
+use crate::credentials::{
+    CredentialKind, IssuedCredential, SecretIntent, SecretOptions, lifetime_policy_error,
+};
 use crate::error::{Error, Result};
 use crate::graph::models::{
     AppRoleAssignment, Application, Collection, KeyCredential, ServicePrincipal,
@@ -20,7 +22,7 @@ use crate::profile::{Permission, catalog};
 
 use super::plan::{Resolved, SIGN_IN_AUDIENCE, verify_role};
 use super::progress::Step;
-use super::replication::{Poll, Replication, is_app_lag, is_grant_lag};
+use super::replication::{Poll, Replication, is_app_lag, is_grant_lag, not_replicated};
 use super::{AppRegistration, ConsentStatus, PartialConsent, PermissionStatus};
 
 /// What `apply` produced, before it is turned into a [`RegisteredApp`](super::RegisteredApp).
@@ -31,8 +33,6 @@ pub(crate) struct Applied {
     pub app_created: bool,
     pub permissions: Vec<PermissionStatus>,
     pub consent: ConsentStatus,
-    /// The secret this run created.
-    pub secret: Option<NewSecretOf>,
 }
 
 /// How a run of `apply` ended.
@@ -54,6 +54,8 @@ pub(crate) struct CredentialSteps {
     pub update_keys: Option<Vec<KeyCredential>>,
     /// A secret to create beside the service principal.
     pub secret: Option<SecretOptions>,
+    /// The run's marker, carried by the secret's display name.
+    pub marker: String,
 }
 
 /// What the tenant read found, handed to `apply`.
@@ -66,28 +68,22 @@ pub(crate) struct Found {
     pub app_is_young: bool,
 }
 
+/// Converges the tenant from what the read found. A secret created on the way is put in `held`
+/// as soon as Graph returns it, whatever fails after: the caller hands it over or removes it.
 pub(crate) async fn apply(
     graph: &Graph,
     spec: &AppRegistration,
     resolved: Resolved,
     found: Found,
     creds: CredentialSteps,
+    held: &mut Option<NewSecretOf>,
 ) -> Result<Outcome> {
-    let mut secret: Option<NewSecretOf> = None;
-    let outcome = apply_steps(graph, spec, resolved, found, &creds, &mut secret).await;
-    match (outcome, secret) {
-        (Ok(Outcome::Applied(mut applied)), secret) => {
-            applied.secret = secret;
-            Ok(Outcome::Applied(applied))
-        }
-        (Ok(other), _) => Ok(other),
-        (Err(e), None) => Err(e),
-        // A secret exists that the caller will never receive: remove it, or hand it over.
-        (Err(e), Some(secret)) => Err(remove_orphan(graph, spec, e, secret).await),
-    }
+    apply_steps(graph, spec, resolved, found, &creds, held).await
 }
 
-async fn remove_orphan(
+/// Removes a secret this run created that the caller will never receive; when that fails too,
+/// the secret is handed over in [`Error::CredentialNotRemoved`].
+pub(crate) async fn remove_orphan(
     graph: &Graph,
     spec: &AppRegistration,
     error: Error,
@@ -116,8 +112,6 @@ async fn remove_orphan(
 pub(crate) struct NewSecretOf {
     pub secret: crate::credentials::NewSecret,
     pub app_object_id: ObjectId,
-    /// The request was sent more than once: another secret may exist that nobody received.
-    pub maybe_duplicated: bool,
 }
 
 /// The items of the round trip after the app's: each id says what it is.
@@ -194,6 +188,13 @@ async fn apply_steps(
     let items = dependent_items(spec, &resolved, creds, &app)?;
     let mut resources = found.resources;
     let mut service_principal_id = found.client_sp.and_then(|sp| sp.id);
+    if creds.secret.is_some()
+        && let Some(journal) = &spec.journal
+    {
+        // Recorded before the secret can exist: a run killed before handing it over leaves
+        // an intent the next run finishes.
+        journal.record(&SecretIntent::new(app.object_id, creds.marker.clone()))?;
+    }
     if !items.is_empty() {
         spec.progress.started(Step::CreateServicePrincipals);
         let created =
@@ -258,7 +259,6 @@ async fn apply_steps(
         app_created: app.created,
         permissions: statuses,
         consent,
-        secret: None,
     })))
 }
 
@@ -331,7 +331,11 @@ fn dependent_items(
     if let Some(options) = &creds.secret {
         items.push(BatchItem::new(
             Dependent::Password.id(),
-            requests::add_password(app.object_id, &options.display_name(), options.end())?,
+            requests::add_password(
+                app.object_id,
+                &options.display_name_for_run(&creds.marker),
+                options.end(),
+            )?,
         ));
     }
     Ok(items)
@@ -360,11 +364,7 @@ async fn create_dependents(
     let mut pending = items;
     let mut poll = Poll::default();
     loop {
-        let sent = graph.request_count();
         let mut replies: Vec<BatchItemResponse> = graph.batch(pending.clone()).await?;
-        // Sent more than once (a retry after a 5xx or a throttled item): an earlier attempt
-        // may have created a secret whose reply was lost.
-        let resent = graph.request_count() - sent > 1;
         replies.sort_by_key(|r| Dependent::parse(&r.id) != Some(Dependent::Password));
         let mut lagging = Vec::new();
         let mut lag_error: Option<Error> = None;
@@ -386,7 +386,6 @@ async fn create_dependents(
                     *secret_out = Some(NewSecretOf {
                         secret: created.into_secret()?,
                         app_object_id: app.object_id,
-                        maybe_duplicated: resent,
                     });
                 }
                 Dependent::App => reply.check()?,
@@ -412,7 +411,7 @@ async fn create_dependents(
             .wait(&mut poll, "the new application", retry_after)
             .await
         {
-            return Err(error);
+            return Err(not_replicated("the new application", &poll, error));
         }
         pending = lagging;
     }
@@ -559,7 +558,7 @@ async fn grant_all(
             .wait(&mut poll, "the new service principal", None)
             .await
         {
-            return Err(error);
+            return Err(not_replicated("the new service principal", &poll, error));
         }
         pending = lagging;
     }

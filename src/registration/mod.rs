@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use crate::credentials::provisioner::key_thumbprint;
 use crate::credentials::{
-    CredentialInfo, CredentialProvisioner, IssuedCredential, NewCredential,
+    CredentialInfo, CredentialProvisioner, IssuedCredential, NewCredential, SecretJournal,
     certificate_display_name,
 };
 use crate::error::{Error, Result};
@@ -28,6 +28,7 @@ use crate::ids::{ClientId, ObjectId, TenantId, UniqueName, quote_for_error};
 use crate::profile::{Permission, PermissionProfile};
 
 mod apply;
+mod converge;
 mod observe;
 mod plan;
 mod progress;
@@ -64,6 +65,7 @@ pub struct AppRegistration {
     pub(crate) replication_timeout: Duration,
     pub(crate) credential: Option<NewCredential>,
     pub(crate) retire_previous: bool,
+    pub(crate) journal: Option<Arc<dyn SecretJournal>>,
 }
 
 impl AppRegistration {
@@ -111,6 +113,7 @@ impl AppRegistration {
             replication_timeout: Self::DEFAULT_REPLICATION_TIMEOUT,
             credential: None,
             retire_previous: false,
+            journal: None,
         })
     }
 
@@ -128,6 +131,20 @@ impl AppRegistration {
     /// reported.
     pub fn retire_previous_credentials(mut self, retire: bool) -> Self {
         self.retire_previous = retire;
+        self
+    }
+
+    /// Keeps a journal of the secrets this registration is about to create (see
+    /// [`SecretJournal`](crate::credentials::SecretJournal)): before `addPassword` is sent, the
+    /// intent is recorded; once the secret is handed over in the result, it is marked done. A
+    /// later run with the same journal removes the secrets of intents never marked done — those
+    /// of a run killed between creating a secret and returning it — and reports them in
+    /// [`RegisteredApp::retired_credentials`] with the warning `unfinished_secret_removed`.
+    ///
+    /// Without a journal, a lost reply is still recovered within the run, but a secret created by
+    /// a process that was killed stays valid until it expires or is removed.
+    pub fn with_journal(mut self, journal: Arc<dyn SecretJournal>) -> Self {
+        self.journal = Some(journal);
         self
     }
 
@@ -195,7 +212,10 @@ impl AppRegistration {
     }
 
     /// Validates the spec, reads the tenant and computes what would change.
-    async fn read_and_resolve(&self, graph: &Graph) -> Result<(observe::Observed, plan::Resolved)> {
+    pub(crate) async fn read_and_resolve(
+        &self,
+        graph: &Graph,
+    ) -> Result<(observe::Observed, plan::Resolved)> {
         self.validate()?;
         self.progress.started(Step::ReadTenant);
         let observed = observe::observe(graph, self).await?;
@@ -222,66 +242,24 @@ impl AppRegistration {
         // Resolved before anything is written: once a secret exists, nothing may fail that
         // would lose it.
         let tenant_id = graph.tenant_id().await?;
-        let replication = replication::Replication {
-            graph,
-            progress: &self.progress,
-            timeout: self.replication_timeout,
-        };
-        // Set once the upsert said the app exists although the read did not see it: the app is
-        // then read until it is visible, and never upserted again.
-        let mut app_exists = false;
-        let mut poll = replication::Poll::default();
-        let (plan, certificate, older, applied) = loop {
-            let (observed, resolved) = self.read_and_resolve(graph).await?;
-            // Not visible yet: the app the upsert said exists, or the keys of an app whose
-            // certificates must be sent back whole.
-            let keys_unread = matches!(self.credential, Some(NewCredential::Certificate(_)))
-                && observed.app.is_some()
-                && observed.keys.is_none();
-            if (app_exists && observed.app.is_none()) || keys_unread {
-                if !replication.wait(&mut poll, "the application", None).await {
-                    return Err(Error::NotReplicated {
-                        what: "the application".into(),
-                        waited: poll.waited,
-                    });
-                }
-                continue;
-            }
-            let plan = resolved.plan.clone();
-            let (steps, certificate) = self.credential_steps(&observed)?;
-            let older = observed
-                .app
-                .as_ref()
-                .map(crate::credentials::provisioner::list_of)
-                .unwrap_or_default();
-            let found = apply::Found {
-                app: observed.app,
-                client_sp: observed.client_sp,
-                resources: observed.resources,
-                app_is_young: app_exists,
-            };
-            match apply::apply(graph, self, resolved, found, steps).await? {
-                apply::Outcome::Applied(applied) => break (plan, certificate, older, *applied),
-                apply::Outcome::AppExisted => app_exists = true,
-            }
-        };
-        let maybe_duplicated = applied.secret.as_ref().is_some_and(|s| s.maybe_duplicated);
-        let credential = match (&self.credential, applied.secret) {
+        let marker = crate::credentials::new_marker();
+        let converged = converge::converge(self, graph, &marker).await?;
+        let applied = converged.applied;
+        let credential = match (&self.credential, converged.secret) {
             (_, Some(s)) => Some(IssuedCredential::Secret(s.secret)),
             (Some(NewCredential::Certificate(cert)), _) => Some(IssuedCredential::for_certificate(
                 cert,
-                certificate.unwrap_or_default(),
+                converged.certificate_key.unwrap_or_default(),
             )),
             _ => None,
         };
-        let mut retired = Vec::new();
-        let mut warnings = plan.warnings;
+        let mut retired = converged.retired_unfinished;
+        let mut warnings = converged.warnings;
         if let Some(issued) = &credential
             && self.retire_previous
-            && (maybe_duplicated
-                || older.iter().any(|c| {
-                    c.created_by_crate && c.kind == issued.kind() && c.key_id != issued.key_id()
-                }))
+            && converged.older.iter().any(|c| {
+                c.created_by_crate && c.kind == issued.kind() && c.key_id != issued.key_id()
+            })
         {
             self.progress.started(Step::Cleanup);
             // The new credential is in place: failing to retire the older ones must not lose
@@ -290,7 +268,7 @@ impl AppRegistration {
                 .retire_older(issued.kind(), issued.key_id())
                 .await
             {
-                Ok(r) => retired = r,
+                Ok(r) => retired.extend(r),
                 Err(e) => warnings.push(Warning {
                     code: "older_credentials_not_retired",
                     message: format!(
@@ -301,7 +279,19 @@ impl AppRegistration {
             }
             self.progress.finished(Step::Cleanup);
         }
-        let app = RegisteredApp {
+        if matches!(credential, Some(IssuedCredential::Secret(_)))
+            && let Some(journal) = &self.journal
+            && let Err(e) = journal.mark_done(&marker)
+        {
+            warnings.push(Warning {
+                code: "journal_not_updated",
+                message: format!(
+                    "the new secret is in place, but the journal could not record that it was handed over ({e}): a later run with this journal would remove it. Fix the journal file before running again."
+                ),
+            });
+        }
+        let plan = converged.plan;
+        Ok(RegisteredApp {
             tenant_id,
             client_id: applied.client_id,
             application_object_id: applied.app_object_id,
@@ -318,12 +308,11 @@ impl AppRegistration {
             credential,
             retired_credentials: retired,
             graph_requests: graph.request_count() - before,
-        };
-        Ok(app)
+        })
     }
 
     /// How the requested credential rides in the round trips, and the new certificate's key id.
-    fn credential_steps(
+    pub(crate) fn credential_steps(
         &self,
         observed: &observe::Observed,
     ) -> Result<(apply::CredentialSteps, Option<uuid::Uuid>)> {
@@ -337,6 +326,7 @@ impl AppRegistration {
                     return Err(Error::NotReplicated {
                         what: "the application's key credentials".into(),
                         waited: Duration::ZERO,
+                        last: None,
                     });
                 }
                 let existing = observed.keys.clone().unwrap_or_default();

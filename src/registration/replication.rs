@@ -57,6 +57,18 @@ pub(crate) fn is_owned_by_backing_application(e: &GraphError) -> bool {
         })
 }
 
+/// The error of a wait for `what` that used up the timeout, keeping Graph's last answer.
+pub(crate) fn not_replicated(what: &str, poll: &Poll, last: Error) -> Error {
+    Error::NotReplicated {
+        what: what.to_owned(),
+        waited: poll.waited,
+        last: match last {
+            Error::Graph(g) => Some(g),
+            _ => None,
+        },
+    }
+}
+
 fn graph_error(e: &Error) -> Option<&GraphError> {
     match e {
         Error::Graph(g) => Some(g),
@@ -75,6 +87,26 @@ pub(crate) fn is_app_lag(e: &Error) -> bool {
 /// Lag on a grant to a service principal created seconds ago.
 pub(crate) fn is_grant_lag(e: &Error) -> bool {
     graph_error(e).is_some_and(|g| is_not_found(g) || is_invalid_reference_update(g))
+}
+
+/// Whether a failed pass of the registration may have hidden a write that happened, or met an
+/// object that is not visible yet, so that reading the tenant again and continuing can succeed:
+/// a transport failure (the request may have reached Graph), a 5xx (Graph documents 503/504 as
+/// transient, and a 500 after a write may mean it was applied), a reply that could not be read
+/// (a proxy cutting it short), or one of the lag answers above. A 429 that outlasted the retry
+/// budget, a 401/403 or any other 4xx is not.
+pub(crate) fn is_worth_another_pass(e: &Error) -> bool {
+    match e {
+        Error::Transport(_) | Error::Decode(_) => true,
+        Error::Graph(g) => {
+            g.status >= 500
+                || is_not_found(g)
+                || is_no_backing_application(g)
+                || is_invalid_reference_update(g)
+                || is_owned_by_backing_application(g)
+        }
+        _ => false,
+    }
 }
 
 /// Polls for objects that have not replicated yet, up to a timeout, with progress events.
@@ -145,6 +177,7 @@ impl Replication<'_> {
                 return Err(Error::NotReplicated {
                     what: what.to_owned(),
                     waited: poll.waited,
+                    last: None,
                 });
             }
         }

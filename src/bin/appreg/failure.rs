@@ -137,6 +137,7 @@ fn kind_of(e: &Error) -> &'static str {
         Error::RoleMismatch { .. } => "role_mismatch",
         Error::CredentialLifetimePolicy { .. } => "credential_lifetime_policy",
         Error::CredentialNotRemoved { .. } => "credential_not_removed",
+        Error::NotReplicated { .. } => "not_replicated",
         _ => "other",
     }
 }

@@ -1,0 +1,214 @@
+//! The secret journal: what a run is about to create, so that a run killed before it could hand
+//! a secret over leaves nothing live behind for long.
+//!
+//! A secret's value exists only in the reply to `addPassword`. If the process dies after Graph
+//! created the secret but before the caller stored it, the secret stays valid (two years by
+//! default) and nobody holds it. So, before it sends `addPassword`, a run records an *intent* —
+//! the app, the run's marker (which the secret's display name carries) and the time — and marks
+//! it done once the secret is handed over. The next run with the same journal finds intents that
+//! never finished and removes exactly the secrets carrying their markers, never another
+//! credential, and reports them (`retired_credentials`, warning `unfinished_secret_removed`).
+//!
+//! Without a journal a run still recovers in-process (a lost reply is reconciled by marker before
+//! anything is sent again), but a secret created by a killed process lives until it expires or
+//! someone removes it; `plan` and `audit` list such secrets by their markers as
+//! `orphaned_credentials` only when a journal says they were never handed over.
+//!
+//! [`FileJournal`] keeps the journal in one small owner-only JSON file (`appreg` puts it in
+//! `--out`); embedders can keep it anywhere by implementing [`SecretJournal`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::files::{Sensitivity, write_atomic};
+use crate::error::{Error, Result};
+use crate::ids::ObjectId;
+
+/// A run's intent to create a secret on an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SecretIntent {
+    /// The application's object id.
+    pub app_object_id: ObjectId,
+    /// The run marker the secret's display name carries.
+    pub marker: String,
+    /// When the intent was recorded.
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded: OffsetDateTime,
+    /// Whether the secret was handed over.
+    pub done: bool,
+}
+
+impl SecretIntent {
+    /// An open intent recorded now.
+    pub fn new(app_object_id: ObjectId, marker: impl Into<String>) -> Self {
+        Self {
+            app_object_id,
+            marker: marker.into(),
+            recorded: OffsetDateTime::now_utc(),
+            done: false,
+        }
+    }
+}
+
+/// Where intents to create secrets are kept between runs.
+pub trait SecretJournal: Send + Sync {
+    /// Records an intent before `addPassword` is sent. An error stops the run before anything
+    /// is created.
+    fn record(&self, intent: &SecretIntent) -> Result<()>;
+    /// Marks the intent with this marker done: its secret was handed over.
+    fn mark_done(&self, marker: &str) -> Result<()>;
+    /// Intents that never finished.
+    fn unfinished(&self) -> Result<Vec<SecretIntent>>;
+    /// Forgets an intent whose secrets were removed (or never existed).
+    fn forget(&self, marker: &str) -> Result<()>;
+}
+
+/// A [`SecretJournal`] in one JSON file, written atomically with owner-only permissions.
+///
+/// ```no_run
+/// use entra_appreg::credentials::FileJournal;
+/// let journal = FileJournal::in_folder("./appreg-out");
+/// # let _ = journal;
+/// ```
+#[derive(Debug)]
+pub struct FileJournal {
+    path: PathBuf,
+    lock: Mutex<()>,
+}
+
+impl FileJournal {
+    /// The file name `appreg` uses in its output folder.
+    pub const FILE_NAME: &'static str = "appreg-journal.json";
+
+    /// A journal kept in this file.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// A journal kept in [`FILE_NAME`](Self::FILE_NAME) in this folder.
+    pub fn in_folder(dir: impl AsRef<Path>) -> Self {
+        Self::new(dir.as_ref().join(Self::FILE_NAME))
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read(&self) -> Result<Vec<SecretIntent>> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::invalid_input(
+                    "secret journal",
+                    format!(
+                        "{} is not a journal this tool wrote ({e}); move it away to start a new one",
+                        self.path.display()
+                    ),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::invalid_input(
+                "secret journal",
+                format!("cannot read {}: {e}", self.path.display()),
+            )),
+        }
+    }
+
+    fn write(&self, intents: &[SecretIntent]) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(intents).unwrap_or_default();
+        write_atomic(&self.path, &bytes, Sensitivity::Secret, true)
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Vec<SecretIntent>)) -> Result<()> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut intents = self.read()?;
+        f(&mut intents);
+        self.write(&intents)
+    }
+}
+
+impl SecretJournal for FileJournal {
+    fn record(&self, intent: &SecretIntent) -> Result<()> {
+        self.update(|all| all.push(intent.clone()))
+    }
+
+    fn mark_done(&self, marker: &str) -> Result<()> {
+        // A finished intent has nothing left to clean up: it is dropped, so the file stays small.
+        self.update(|all| all.retain(|i| i.marker != marker))
+    }
+
+    fn unfinished(&self) -> Result<Vec<SecretIntent>> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(self.read()?.into_iter().filter(|i| !i.done).collect())
+    }
+
+    fn forget(&self, marker: &str) -> Result<()> {
+        self.update(|all| all.retain(|i| i.marker != marker))
+    }
+}
+
+/// A new run marker: 8 lowercase hex characters, enough to tell one run's secrets from another's.
+pub(crate) fn new_marker() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
+}
+
+/// The marker a secret's display name carries (`… [run 1a2b3c4d]`), if any.
+pub(crate) fn marker_of(display_name: Option<&str>) -> Option<&str> {
+    let name = display_name?;
+    let start = name.rfind("[run ")? + "[run ".len();
+    let marker = name[start..].strip_suffix(']')?;
+    (marker.len() == 8 && marker.bytes().all(|b| b.is_ascii_hexdigit())).then_some(marker)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_are_read_back_only_from_the_crate_s_own_shape() {
+        let m = new_marker();
+        let name = format!("entra-appreg: client secret 2026-11-27 [run {m}]");
+        assert_eq!(marker_of(Some(&name)), Some(m.as_str()));
+        for other in [
+            "entra-appreg: client secret 2026-11-27",
+            "admin's secret [run xyz]",
+            "[run 1234567]",
+            "[run 123456789]",
+        ] {
+            assert_eq!(marker_of(Some(other)), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_file_journal_keeps_only_unfinished_intents_and_is_owner_only() {
+        let dir = std::env::temp_dir().join(format!("journal-{}", new_marker()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let j = FileJournal::in_folder(&dir);
+        assert!(j.unfinished().unwrap().is_empty());
+        let app = ObjectId::from_uuid(uuid::Uuid::new_v4());
+        j.record(&SecretIntent::new(app, "aaaaaaaa")).unwrap();
+        j.record(&SecretIntent::new(app, "bbbbbbbb")).unwrap();
+        j.mark_done("aaaaaaaa").unwrap();
+        let open = j.unfinished().unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].marker, "bbbbbbbb");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(j.path()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        j.forget("bbbbbbbb").unwrap();
+        assert!(j.unfinished().unwrap().is_empty());
+        std::fs::write(j.path(), b"not json").unwrap();
+        assert!(j.unfinished().unwrap_err().is_invalid_input());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

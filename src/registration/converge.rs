@@ -1,0 +1,266 @@
+//! One run is enough: read, resolve, apply, and when a reply is lost or Graph stumbles, read
+//! again and continue from what is there.
+//!
+//! Every write the registration makes is idempotent once it is re-planned from a fresh read (the
+//! upsert, the app's PATCH, service principal creation, grants), except `addPassword`. So a pass
+//! that fails with an answer that may hide a write that happened — a connection reset after the
+//! request left, a 5xx, a truncated reply, an object not visible yet — is followed by another
+//! pass, after a short wait, up to [`MAX_RECOVERIES`] times. `addPassword` is never resent
+//! blindly: the secret carries the run's marker in its display name, so the next pass finds the
+//! secrets this run created but never received, removes them, and only then adds one again. The
+//! caller ends with exactly one new secret, the one it holds.
+
+use crate::credentials::provisioner::list_of;
+use crate::credentials::{CredentialInfo, CredentialKind, NewCredential, marker_of};
+use crate::error::{Error, Result};
+use crate::graph::models::Application;
+use crate::graph::{Graph, requests};
+use crate::ids::ObjectId;
+
+use super::AppRegistration;
+use super::apply::{self, Applied, NewSecretOf};
+use super::observe::Observed;
+use super::plan::{Plan, Warning};
+use super::progress::Step;
+use super::replication::{Poll, Replication, is_worth_another_pass};
+
+/// Passes after the first that a run makes to recover from lost replies.
+pub(crate) const MAX_RECOVERIES: u32 = 4;
+
+/// What a converged run produced.
+pub(crate) struct Converged {
+    pub plan: Plan,
+    pub certificate_key: Option<uuid::Uuid>,
+    /// The app's credentials as the last read found them.
+    pub older: Vec<CredentialInfo>,
+    pub applied: Applied,
+    /// The secret this run created and holds.
+    pub secret: Option<NewSecretOf>,
+    /// Secrets of earlier runs that never handed them over, removed by this one.
+    pub retired_unfinished: Vec<CredentialInfo>,
+    pub warnings: Vec<Warning>,
+}
+
+pub(crate) async fn converge(
+    spec: &AppRegistration,
+    graph: &Graph,
+    marker: &str,
+) -> Result<Converged> {
+    let replication = Replication {
+        graph,
+        progress: &spec.progress,
+        timeout: spec.replication_timeout,
+    };
+    let (retired_unfinished, mut warnings) = retire_unfinished(spec, graph).await?;
+    let mut held: Option<NewSecretOf> = None;
+    // Set when a pass failed after it may have sent `addPassword`.
+    let mut password_maybe_sent = false;
+    // Set once the upsert said the app exists although the read did not see it: the app is
+    // then read until it is visible, and never upserted again.
+    let mut app_exists = false;
+    let mut visibility = Poll::default();
+    let mut recovery = Poll::default();
+    let mut recoveries = 0;
+    loop {
+        let pass = async {
+            let (observed, resolved) = spec.read_and_resolve(graph).await?;
+            // Not visible yet: the app the upsert said exists, or the keys of an app whose
+            // certificates must be sent back whole.
+            let keys_unread = matches!(spec.credential, Some(NewCredential::Certificate(_)))
+                && observed.app.is_some()
+                && observed.keys.is_none();
+            if (app_exists && observed.app.is_none()) || keys_unread {
+                return Ok(Pass::NotVisible);
+            }
+            if password_maybe_sent && let Some(app) = &observed.app {
+                let keep = held.as_ref().map(|h| h.secret.key_id);
+                sweep_marker(graph, app, marker, keep).await?;
+                password_maybe_sent = false;
+            }
+            let plan = resolved.plan.clone();
+            let (mut steps, certificate_key) = spec.credential_steps(&observed)?;
+            if held.is_some() {
+                steps.secret = None;
+            }
+            steps.marker = marker.to_owned();
+            let older = observed_credentials(&observed);
+            let found = apply::Found {
+                app: observed.app,
+                client_sp: observed.client_sp,
+                resources: observed.resources,
+                app_is_young: app_exists,
+            };
+            let sends_secret = steps.secret.is_some();
+            let outcome = apply::apply(graph, spec, resolved, found, steps, &mut held).await;
+            if outcome.is_err() && sends_secret && held.is_none() {
+                password_maybe_sent = true;
+            }
+            Ok(match outcome? {
+                apply::Outcome::Applied(applied) => {
+                    Pass::Done(Box::new((plan, certificate_key, older, *applied)))
+                }
+                apply::Outcome::AppExisted => Pass::AppExisted,
+            })
+        }
+        .await;
+        match pass {
+            Ok(Pass::Done(done)) => {
+                let (plan, certificate_key, older, applied) = *done;
+                warnings.extend(plan.warnings.iter().cloned());
+                return Ok(Converged {
+                    plan,
+                    certificate_key,
+                    older,
+                    applied,
+                    secret: held,
+                    retired_unfinished,
+                    warnings,
+                });
+            }
+            Ok(Pass::AppExisted) => app_exists = true,
+            Ok(Pass::NotVisible) => {
+                if !replication
+                    .wait(&mut visibility, "the application", None)
+                    .await
+                {
+                    return Err(give_up(
+                        spec,
+                        graph,
+                        Error::NotReplicated {
+                            what: "the application".into(),
+                            waited: visibility.waited,
+                            last: None,
+                        },
+                        held,
+                        marker,
+                    )
+                    .await);
+                }
+            }
+            Err(e) if is_worth_another_pass(&e) && recoveries < MAX_RECOVERIES => {
+                recoveries += 1;
+                tracing::warn!(error = %e, recoveries, "a reply was lost or Graph stumbled; reading the tenant again");
+                let retry_after = match &e {
+                    Error::Graph(g) => g.retry_after,
+                    _ => None,
+                };
+                if !replication
+                    .wait(&mut recovery, "Microsoft Graph", retry_after)
+                    .await
+                {
+                    return Err(give_up(spec, graph, e, held, marker).await);
+                }
+            }
+            Err(e) => return Err(give_up(spec, graph, e, held, marker).await),
+        }
+    }
+}
+
+enum Pass {
+    Done(Box<(Plan, Option<uuid::Uuid>, Vec<CredentialInfo>, Applied)>),
+    AppExisted,
+    NotVisible,
+}
+
+fn observed_credentials(observed: &Observed) -> Vec<CredentialInfo> {
+    observed.app.as_ref().map(list_of).unwrap_or_default()
+}
+
+/// The run stops: a secret it holds is removed (or handed over in the error), and the journal
+/// says which.
+async fn give_up(
+    spec: &AppRegistration,
+    graph: &Graph,
+    error: Error,
+    held: Option<NewSecretOf>,
+    marker: &str,
+) -> Error {
+    let Some(secret) = held else {
+        return error;
+    };
+    let error = apply::remove_orphan(graph, spec, error, secret).await;
+    if let Some(journal) = &spec.journal {
+        // Removed: nothing is left to finish. Not removed: the error hands the secret over.
+        let _ = journal.forget(marker);
+    }
+    error
+}
+
+/// Removes the secrets carrying `marker` other than `keep`: ones this run created but never
+/// received (a lost `addPassword` reply).
+async fn sweep_marker(
+    graph: &Graph,
+    app: &Application,
+    marker: &str,
+    keep: Option<uuid::Uuid>,
+) -> Result<Vec<CredentialInfo>> {
+    let Some(app_id) = app.id else {
+        return Ok(Vec::new());
+    };
+    let lost: Vec<CredentialInfo> = list_of(app)
+        .into_iter()
+        .filter(|c| c.kind == CredentialKind::Secret)
+        .filter(|c| marker_of(c.display_name.as_deref()) == Some(marker))
+        .filter(|c| Some(c.key_id) != keep)
+        .collect();
+    for c in &lost {
+        remove_secret(graph, app_id, c.key_id).await?;
+        tracing::warn!(key_id = %c.key_id, "removed a secret this run created but never received");
+    }
+    Ok(lost)
+}
+
+async fn remove_secret(graph: &Graph, app: ObjectId, key_id: uuid::Uuid) -> Result<()> {
+    graph
+        .send(&requests::remove_password(app, key_id)?)
+        .await
+        .map(|_| ())
+}
+
+/// Finishes what earlier runs with the same journal left: removes the secrets carrying the
+/// markers of intents that were never marked done, and forgets those intents.
+async fn retire_unfinished(
+    spec: &AppRegistration,
+    graph: &Graph,
+) -> Result<(Vec<CredentialInfo>, Vec<Warning>)> {
+    let Some(journal) = &spec.journal else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let intents = journal.unfinished()?;
+    if intents.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    spec.progress.started(Step::Cleanup);
+    let mut retired = Vec::new();
+    for intent in intents {
+        let app = match graph
+            .send_json::<Application>(&requests::application_password_credentials(
+                intent.app_object_id,
+            ))
+            .await
+        {
+            Ok(app) => app,
+            // The app is gone (deleted): so are its secrets.
+            Err(e) if e.status() == Some(404) => {
+                journal.forget(&intent.marker)?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        retired.extend(sweep_marker(graph, &app, &intent.marker, None).await?);
+        journal.forget(&intent.marker)?;
+    }
+    spec.progress.finished(Step::Cleanup);
+    let warnings = if retired.is_empty() {
+        Vec::new()
+    } else {
+        vec![Warning {
+            code: "unfinished_secret_removed",
+            message: format!(
+                "removed {} secret(s) that an earlier run created but never handed over (it was stopped before it finished); no other credential was touched",
+                retired.len()
+            ),
+        }]
+    };
+    Ok((retired, warnings))
+}
