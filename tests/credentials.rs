@@ -417,6 +417,52 @@ async fn adding_a_certificate_to_an_existing_app_keeps_every_certificate_already
 }
 
 #[tokio::test]
+async fn a_certificate_spans_exactly_its_lifetime_and_so_does_the_key_credential_sent() {
+    let parse = |v: &serde_json::Value| {
+        time::OffsetDateTime::parse(
+            v.as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    for days in [1, 30, 365] {
+        let generated = Certificate::generate("Contoso Backup", days).unwrap();
+        let span = time::Duration::days(i64::from(days));
+        assert_eq!(generated.not_after() - generated.not_before(), span);
+        // Backdated for clock skew, so usable at once.
+        assert!(generated.not_before() < time::OffsetDateTime::now_utc());
+        // The same span in the DER itself, as an independent parser reads it.
+        let (_, x509) = x509_parser::parse_x509_certificate(generated.der()).unwrap();
+        let validity = x509.validity();
+        assert_eq!(
+            validity.not_after.to_datetime() - validity.not_before.to_datetime(),
+            span
+        );
+    }
+    // The keyCredential sent to Graph carries the certificate's own dates.
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let app = fake.seed_application(Application {
+        display_name: Some("Contoso Backup".into()),
+        sign_in_audience: Some("AzureADMyOrg".into()),
+        ..Default::default()
+    });
+    let new = Certificate::generate("Contoso Backup", 365).unwrap();
+    CredentialProvisioner::new(&graph, app.id.unwrap())
+        .add_certificate(&new)
+        .await
+        .unwrap();
+    let patch = graph_writes(&fake)
+        .into_iter()
+        .find(|r| r.method == "PATCH")
+        .unwrap();
+    let sent = &patch.body.as_ref().unwrap()["keyCredentials"][0];
+    let (start, end) = (parse(&sent["startDateTime"]), parse(&sent["endDateTime"]));
+    assert_eq!((start, end), (new.not_before(), new.not_after()));
+    assert_eq!(end - start, time::Duration::days(365));
+}
+
+#[tokio::test]
 async fn rotation_adds_before_it_removes_and_never_touches_foreign_credentials() {
     let fake = FakeGraph::start().await;
     let (graph, _) = fake_graph(&fake);
