@@ -370,6 +370,7 @@ impl GraphBuilder {
                 "is required: choose how to sign in (device code, client secret, static token)",
             )
         })?;
+        token.check_endpoints(&endpoints)?;
         let transport = match self.transport {
             Some(t) => t,
             None => default_transport()?,
