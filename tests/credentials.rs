@@ -707,3 +707,195 @@ async fn connection_details_show_the_secret_only_when_asked() {
     assert_eq!(with["credential"]["type"], "secret");
     assert!(details.to_string().contains(&app.client_id.to_string()));
 }
+
+/// An app with one secret the crate created; returns the app's object id and the secret's key
+/// id.
+async fn app_with_a_secret(
+    fake: &FakeGraph,
+    graph: &Graph,
+) -> (entra_appreg::ObjectId, uuid::Uuid) {
+    let app = fake
+        .seed_application(Application {
+            display_name: Some("Contoso Backup".into()),
+            sign_in_audience: Some("AzureADMyOrg".into()),
+            ..Default::default()
+        })
+        .id
+        .unwrap();
+    let secret = CredentialProvisioner::new(graph, app)
+        .add_secret(&SecretOptions::default())
+        .await
+        .unwrap();
+    (app, secret.key_id)
+}
+
+fn has_secret(fake: &FakeGraph, key_id: uuid::Uuid) -> bool {
+    fake.snapshot().applications[0]
+        .password_credentials
+        .iter()
+        .flatten()
+        .any(|p| p.key_id == Some(key_id))
+}
+
+/// The reads of the app's secrets that confirm a failed `removePassword`.
+fn secret_reads(fake: &FakeGraph) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.query.contains("$select=id,passwordCredentials"))
+        .count()
+}
+
+/// A copy of a request (`http::Request` is not `Clone`).
+fn copy_request(request: &http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
+    let mut copy = http::Request::builder()
+        .method(request.method().clone())
+        .uri(request.uri().clone());
+    for (name, value) in request.headers() {
+        copy = copy.header(name, value);
+    }
+    copy.body(request.body().clone()).unwrap()
+}
+
+/// The default transport, with `removePassword` delivered twice: the first delivery removes
+/// the secret and its reply is lost, so the client sees the fake's answer for a keyId the app
+/// no longer has.
+fn delivering_remove_password_twice() -> std::sync::Arc<dyn entra_appreg::GraphTransport> {
+    let inner = common::tenant::reqwest_transport();
+    std::sync::Arc::new(move |request: http::Request<Vec<u8>>| {
+        let inner = inner.clone();
+        async move {
+            if request.uri().path().ends_with("/removePassword") {
+                let first = inner.send(copy_request(&request)).await?;
+                assert_eq!(first.status(), 204);
+            }
+            inner.send(request).await
+        }
+    })
+}
+
+/// The default transport, with `removePassword` answered by a 400 whose message says the keyId
+/// is unknown, without reaching the fake: the secret is still there.
+fn answering_remove_password_with_unknown_key() -> std::sync::Arc<dyn entra_appreg::GraphTransport>
+{
+    let inner = common::tenant::reqwest_transport();
+    std::sync::Arc::new(move |request: http::Request<Vec<u8>>| {
+        let inner = inner.clone();
+        async move {
+            if request.uri().path().ends_with("/removePassword") {
+                let body = serde_json::json!({"error": {
+                    "code": "Request_BadRequest",
+                    "message": "No credential with keyId '00000000-0000-0000-0000-000000000000' was found on the application.",
+                    "innerError": {"request-id": "0b6e3a39-6e1f-4c53-9a55-3d3b5bd2a001"}}});
+                return Ok(http::Response::builder()
+                    .status(400)
+                    .header("content-type", "application/json")
+                    .body(body.to_string().into_bytes())
+                    .unwrap());
+            }
+            inner.send(request).await
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_failed_remove_password_counts_as_removed_only_when_the_app_no_longer_has_the_secret() {
+    // Removed by an earlier delivery: the fake answers 400 for the keyId it no longer has, and
+    // the read-back shows the secret gone.
+    let fake = FakeGraph::start().await;
+    let (admin, _) = fake_graph(&fake);
+    let (app, key_id) = app_with_a_secret(&fake, &admin).await;
+    let (graph, _) = common::tenant::graph_over(&fake, delivering_remove_password_twice());
+    let removed = CredentialProvisioner::new(&graph, app)
+        .remove(&[key_id])
+        .await
+        .unwrap();
+    assert_eq!(
+        removed.iter().map(|c| c.key_id).collect::<Vec<_>>(),
+        [key_id]
+    );
+    assert!(!has_secret(&fake, key_id));
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.path.ends_with("/removePassword") && r.status == 400)
+    );
+    assert_eq!(secret_reads(&fake), 1);
+
+    // Removed, then a 400 with a message that says nothing about the key: the state decides.
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let (app, key_id) = app_with_a_secret(&fake, &graph).await;
+    fake.inject_fault(
+        FaultRule::new(Fault::ActThenFail { status: 400 })
+            .method("POST")
+            .path_contains("/removePassword"),
+    );
+    let removed = CredentialProvisioner::new(&graph, app)
+        .remove(&[key_id])
+        .await
+        .unwrap();
+    assert_eq!(removed.len(), 1);
+    assert!(!has_secret(&fake, key_id));
+}
+
+#[tokio::test]
+async fn a_failed_remove_password_while_the_secret_is_still_there_is_an_error() {
+    // A 400 that never reached the directory, with a generic message.
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let (app, key_id) = app_with_a_secret(&fake, &graph).await;
+    fake.inject_fault(
+        FaultRule::new(Fault::Status {
+            status: 400,
+            retry_after: None,
+        })
+        .method("POST")
+        .path_contains("/removePassword"),
+    );
+    let err = CredentialProvisioner::new(&graph, app)
+        .remove(&[key_id])
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert!(err.request_id().is_some(), "{err}");
+    assert!(has_secret(&fake, key_id));
+    assert_eq!(secret_reads(&fake), 1);
+
+    // A 400 whose message claims the keyId is unknown: the message is not believed, the
+    // read-back shows the secret, and retiring reports the failure instead of a removal.
+    let fake = FakeGraph::start().await;
+    let (admin, _) = fake_graph(&fake);
+    let (app, key_id) = app_with_a_secret(&fake, &admin).await;
+    let (graph, _) =
+        common::tenant::graph_over(&fake, answering_remove_password_with_unknown_key());
+    let err = CredentialProvisioner::new(&graph, app)
+        .retire_older(CredentialKind::Secret, uuid::Uuid::new_v4())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert!(
+        err.to_string().contains("No credential with keyId"),
+        "{err}"
+    );
+    assert!(has_secret(&fake, key_id));
+    assert_eq!(secret_reads(&fake), 1);
+
+    // 403 says the request was refused: no read-back.
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let (app, key_id) = app_with_a_secret(&fake, &graph).await;
+    fake.inject_fault(
+        FaultRule::new(Fault::Status {
+            status: 403,
+            retry_after: None,
+        })
+        .path_contains("/removePassword"),
+    );
+    let err = CredentialProvisioner::new(&graph, app)
+        .remove(&[key_id])
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    assert!(has_secret(&fake, key_id));
+    assert_eq!(secret_reads(&fake), 0);
+}
