@@ -899,3 +899,316 @@ async fn a_failed_remove_password_while_the_secret_is_still_there_is_an_error() 
     assert!(has_secret(&fake, key_id));
     assert_eq!(secret_reads(&fake), 0);
 }
+
+/// Every `addPassword` the fake received, at the top level or inside a `$batch`.
+fn add_password_requests(fake: &FakeGraph) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/addPassword"))
+        .count()
+}
+
+fn secrets_of(fake: &FakeGraph) -> usize {
+    fake.snapshot().applications[0]
+        .password_credentials
+        .iter()
+        .flatten()
+        .count()
+}
+
+#[tokio::test]
+async fn an_add_password_that_may_have_acted_is_not_sent_again() {
+    for status in [500, 502, 503, 504] {
+        let fake = FakeGraph::start().await;
+        let (graph, sleeper) = fake_graph(&fake);
+        let app = fake
+            .seed_application(Application {
+                display_name: Some("Contoso Backup".into()),
+                sign_in_audience: Some("AzureADMyOrg".into()),
+                ..Default::default()
+            })
+            .id
+            .unwrap();
+        fake.inject_fault(
+            FaultRule::new(Fault::ActThenFail { status })
+                .method("POST")
+                .path_contains("/addPassword"),
+        );
+        let err = CredentialProvisioner::new(&graph, app)
+            .add_secret(&SecretOptions::default())
+            .await
+            .unwrap_err();
+        let Error::MayHaveTakenEffect { request, source } = &err else {
+            panic!("{status}: {err:?}")
+        };
+        assert!(request.ends_with("/addPassword"), "{request}");
+        assert!(matches!(source.as_ref(), Error::Graph(_)), "{source:?}");
+        assert!(err.may_have_taken_effect());
+        // The ids support needs are kept.
+        assert_eq!(err.status(), Some(status));
+        assert!(err.request_id().is_some(), "{err}");
+        assert!(err.to_string().contains("not sent again"), "{err}");
+        // Sent once, and the one secret it made is the only one.
+        assert_eq!(add_password_requests(&fake), 1, "{status}");
+        assert_eq!(secrets_of(&fake), 1, "{status}");
+        assert!(sleeper.durations().is_empty(), "{status}");
+    }
+}
+
+#[tokio::test]
+async fn an_add_password_whose_connection_failed_after_sending_is_not_sent_again() {
+    use common::faulty::{FaultyTransport, WireFault};
+    let fake = FakeGraph::start().await;
+    let app = fake
+        .seed_application(Application {
+            display_name: Some("Contoso Backup".into()),
+            sign_in_audience: Some("AzureADMyOrg".into()),
+            ..Default::default()
+        })
+        .id
+        .unwrap();
+    for (fault, secrets_after) in [
+        (WireFault::ResetAfterServerActed, 1),
+        (WireFault::ResetBeforeSend, 2),
+    ] {
+        let transport = std::sync::Arc::new(FaultyTransport::new(
+            common::tenant::reqwest_transport(),
+            1,
+            fault.clone(),
+        ));
+        let (graph, _) = common::tenant::graph_over(&fake, transport.clone());
+        let sent = add_password_requests(&fake);
+        let outcome = CredentialProvisioner::new(&graph, app)
+            .add_secret(&SecretOptions::default())
+            .await;
+        assert!(transport.fired());
+        match fault {
+            WireFault::ResetAfterServerActed => {
+                let err = outcome.unwrap_err();
+                let Error::MayHaveTakenEffect { source, .. } = &err else {
+                    panic!("{err:?}")
+                };
+                assert!(
+                    matches!(source.as_ref(), Error::Transport(t) if t.may_have_reached_server())
+                );
+                assert_eq!(add_password_requests(&fake) - sent, 1);
+            }
+            // Nothing reached Graph: sent again, and the secret is handed over.
+            _ => {
+                outcome.unwrap();
+                assert_eq!(add_password_requests(&fake) - sent, 1);
+            }
+        }
+        assert_eq!(secrets_of(&fake), secrets_after);
+    }
+}
+
+#[tokio::test]
+async fn a_throttled_add_password_is_sent_again_after_retry_after() {
+    let fake = FakeGraph::start().await;
+    let (graph, sleeper) = fake_graph(&fake);
+    let app = fake
+        .seed_application(Application {
+            display_name: Some("Contoso Backup".into()),
+            sign_in_audience: Some("AzureADMyOrg".into()),
+            ..Default::default()
+        })
+        .id
+        .unwrap();
+    fake.inject_fault(
+        FaultRule::new(Fault::Status {
+            status: 429,
+            retry_after: Some(3),
+        })
+        .path_contains("/addPassword"),
+    );
+    let secret = CredentialProvisioner::new(&graph, app)
+        .add_secret(&SecretOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(add_password_requests(&fake), 2);
+    assert_eq!(sleeper.durations(), [Duration::from_secs(3)]);
+    assert_eq!(
+        fake.snapshot().applications[0]
+            .password_credentials
+            .iter()
+            .flatten()
+            .filter_map(|p| p.key_id)
+            .collect::<Vec<_>>(),
+        [secret.key_id]
+    );
+}
+
+#[tokio::test]
+async fn rotating_a_secret_whose_add_may_have_acted_fails_and_retires_nothing() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let (app, first) = app_with_a_secret(&fake, &graph).await;
+    fake.inject_fault(
+        FaultRule::new(Fault::ActThenFail { status: 503 })
+            .method("POST")
+            .path_contains("/addPassword"),
+    );
+    let err = CredentialProvisioner::new(&graph, app)
+        .rotate(NewCredential::Secret(SecretOptions::default()))
+        .await
+        .unwrap_err();
+    assert!(err.may_have_taken_effect(), "{err:?}");
+    // The first secret, and the one the failed add made: nothing sent twice, nothing retired.
+    assert_eq!(add_password_requests(&fake), 2);
+    assert_eq!(secrets_of(&fake), 2);
+    assert!(has_secret(&fake, first));
+    assert!(
+        !fake
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/removePassword"))
+    );
+}
+
+#[tokio::test]
+async fn a_batch_holding_add_password_is_not_sent_again_after_its_envelope_may_have_acted() {
+    use entra_appreg::graph::{BatchItem, GraphRequest, requests};
+    let items = |app: entra_appreg::ObjectId| {
+        vec![
+            BatchItem::new(
+                "password",
+                requests::add_password(
+                    app,
+                    "entra-appreg: client secret",
+                    time::OffsetDateTime::now_utc() + time::Duration::days(30),
+                )
+                .unwrap(),
+            ),
+            BatchItem::new("read", GraphRequest::get(format!("/applications/{app}"))),
+        ]
+    };
+    let envelopes = |fake: &FakeGraph| {
+        fake.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/$batch"))
+            .count()
+    };
+    // Acted, then 503 (a lost reply), or 503 without acting: the client cannot tell them apart.
+    for (fault, secrets_after) in [
+        (Fault::ActThenFail { status: 503 }, 1),
+        (
+            Fault::Status {
+                status: 503,
+                retry_after: None,
+            },
+            0,
+        ),
+    ] {
+        let fake = FakeGraph::start().await;
+        let (graph, sleeper) = fake_graph(&fake);
+        let app = fake
+            .seed_application(Application {
+                display_name: Some("Contoso Backup".into()),
+                sign_in_audience: Some("AzureADMyOrg".into()),
+                ..Default::default()
+            })
+            .id
+            .unwrap();
+        fake.inject_fault(FaultRule::new(fault.clone()).path_contains("/$batch"));
+        let err = graph.batch(items(app)).await.unwrap_err();
+        let Error::MayHaveTakenEffect { request, .. } = &err else {
+            panic!("{fault:?}: {err:?}")
+        };
+        assert!(
+            request.starts_with("POST /$batch holding POST /applications/")
+                && request.ends_with("/addPassword"),
+            "{request}"
+        );
+        assert_eq!(err.status(), Some(503));
+        assert!(err.request_id().is_some(), "{err}");
+        assert_eq!(envelopes(&fake), 1, "{fault:?}");
+        assert_eq!(secrets_of(&fake), secrets_after, "{fault:?}");
+        assert!(sleeper.durations().is_empty());
+    }
+
+    // A throttled envelope was not carried out: sent again, one secret.
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let app = fake
+        .seed_application(Application {
+            display_name: Some("Contoso Backup".into()),
+            sign_in_audience: Some("AzureADMyOrg".into()),
+            ..Default::default()
+        })
+        .id
+        .unwrap();
+    fake.inject_fault(
+        FaultRule::new(Fault::Status {
+            status: 429,
+            retry_after: Some(1),
+        })
+        .path_contains("/$batch"),
+    );
+    let replies = graph.batch(items(app)).await.unwrap();
+    assert!(replies.iter().all(|r| r.is_success()), "{replies:?}");
+    assert_eq!(envelopes(&fake), 2);
+    assert_eq!(secrets_of(&fake), 1);
+
+    // Without addPassword, an envelope that failed with 503 after acting is sent again.
+    fake.clear_requests();
+    fake.inject_fault(FaultRule::new(Fault::ActThenFail { status: 503 }).path_contains("/$batch"));
+    let replies = graph
+        .batch(vec![BatchItem::new(
+            "read",
+            GraphRequest::get(format!("/applications/{app}")),
+        )])
+        .await
+        .unwrap();
+    assert!(replies[0].is_success());
+    assert_eq!(envelopes(&fake), 2);
+}
+
+#[tokio::test]
+async fn an_add_password_item_that_may_have_acted_is_not_sent_again() {
+    use entra_appreg::graph::{BatchItem, requests};
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let app = fake
+        .seed_application(Application {
+            display_name: Some("Contoso Backup".into()),
+            sign_in_audience: Some("AzureADMyOrg".into()),
+            ..Default::default()
+        })
+        .id
+        .unwrap();
+    let item = || {
+        BatchItem::new(
+            "password",
+            requests::add_password(
+                app,
+                "entra-appreg: client secret",
+                time::OffsetDateTime::now_utc() + time::Duration::days(30),
+            )
+            .unwrap(),
+        )
+    };
+    fake.inject_fault(
+        FaultRule::new(Fault::ActThenFail { status: 503 }).path_contains("/addPassword"),
+    );
+    let replies = graph.batch(vec![item()]).await.unwrap();
+    assert_eq!(replies[0].status, 503);
+    let err = replies[0].error();
+    assert!(err.may_have_taken_effect(), "{err:?}");
+    assert!(err.request_id().is_some(), "{err}");
+    assert_eq!(add_password_requests(&fake), 1);
+    assert_eq!(secrets_of(&fake), 1);
+
+    // A throttled item was not carried out: sent again.
+    fake.inject_fault(
+        FaultRule::new(Fault::Status {
+            status: 429,
+            retry_after: Some(1),
+        })
+        .path_contains("/addPassword"),
+    );
+    let replies = graph.batch(vec![item()]).await.unwrap();
+    assert!(replies[0].is_success());
+    assert_eq!(add_password_requests(&fake), 3);
+    assert_eq!(secrets_of(&fake), 2);
+}

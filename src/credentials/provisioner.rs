@@ -142,10 +142,15 @@ impl<'g> CredentialProvisioner<'g> {
         }
         options.check()?;
         let request = requests::add_password(self.app, &options.display_name(), options.end())?;
-        let reply: PasswordReply = self.graph.send_json(&request).await.map_err(|e| {
+        let reply = self.graph.send(&request).await.map_err(|e| {
             lifetime_policy_error(e, CredentialKind::Secret, i64::from(options.valid_days))
         })?;
-        reply.into_secret()
+        // Graph made the secret: a reply that cannot be read loses its value, but not the
+        // secret.
+        reply
+            .json::<PasswordReply>()
+            .and_then(PasswordReply::into_secret)
+            .map_err(|e| Error::may_have_taken_effect_of(request.describe(), e))
     }
 
     /// Removes crate-created credentials by id. Credentials the crate did not create are refused
