@@ -1366,3 +1366,34 @@ async fn device_code_signs_in_through_the_client_id_given() {
         assert_eq!(login.body.as_ref().unwrap()["client_id"], public_client);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_rotation_whose_add_may_have_acted_exits_1_saying_so() {
+    let t = Tenant::start().await;
+    let secret = [
+        "--profile",
+        "backup-exchange",
+        "--name",
+        "Contoso Backup",
+        "--credential",
+        "secret",
+        "--json",
+    ];
+    t.run("register", &secret).await.expect(0);
+    t.fake.inject_fault(
+        FaultRule::new(Fault::ActThenFail { status: 503 })
+            .method("POST")
+            .path_contains("/addPassword"),
+    );
+    let run = t.run("rotate", &secret).await;
+    run.expect(1);
+    let v = run.json();
+    let e = &v["error"];
+    assert_eq!(e["kind"], "may_have_taken_effect", "{e}");
+    assert_eq!(e["status"], 503);
+    assert!(e["request_id"].is_string(), "{e}");
+    assert!(str_of(e, "message").contains("not sent again"), "{e}");
+    // The secret the register made, and the one the lost reply made: no third one.
+    let object_id = t.fake.snapshot().applications[0].id.unwrap();
+    assert_eq!(t.fake.secret_texts(object_id).len(), 2);
+}
