@@ -91,6 +91,29 @@ pub enum Error {
         /// Graph's last answer while waiting, when there was one.
         last: Option<Box<GraphError>>,
     },
+    /// A request that must not be sent twice (it creates something new each time Graph carries
+    /// it out, as `addPassword` does; see
+    /// [`GraphRequest::non_idempotent`](crate::graph::GraphRequest::non_idempotent)) failed in a
+    /// way that leaves open whether Graph carried it out: a 5xx reply, or a connection lost after
+    /// the request may have reached Graph. It was not sent again. For a `$batch`, it is also the
+    /// error when such an item was carried out but its reply cannot be returned, because another
+    /// request of the same batch failed.
+    ///
+    /// `source` keeps the failure as the client saw it: [`Error::status`] and
+    /// [`Error::request_id`] read through to it.
+    #[error(
+        "{request} may have taken effect although it failed: {source}. It was not sent again, \
+         because each time Graph carries it out it creates something new. What to do: read back \
+         what it would have created (for addPassword, the app's passwordCredentials) before \
+         running again"
+    )]
+    MayHaveTakenEffect {
+        /// `METHOD /path` of the request (for a `$batch`, the items that must not be resent).
+        request: String,
+        /// The failure: a [`Error::Graph`] with its status and request-id, or a
+        /// [`Error::Transport`] that may have reached the server.
+        source: Box<Error>,
+    },
     /// A step failed after this call created a credential, and removing that credential failed
     /// too: the credential is live, so it is handed over here instead of being lost.
     #[error(
@@ -125,6 +148,7 @@ impl Error {
     /// The HTTP status of the failed reply, if there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
+            Error::MayHaveTakenEffect { source, .. } => source.status(),
             Error::Graph(e) => Some(e.status),
             Error::Auth(e) => e.status,
             Error::Decode(e) => e.status,
@@ -136,6 +160,7 @@ impl Error {
     /// Graph's error `code` (such as `Authorization_RequestDenied`).
     pub fn graph_code(&self) -> Option<&str> {
         match self {
+            Error::MayHaveTakenEffect { source, .. } => source.graph_code(),
             Error::Graph(e) => e.code.as_deref(),
             Error::NotReplicated { last, .. } => last.as_ref().and_then(|g| g.code.as_deref()),
             _ => None,
@@ -145,6 +170,7 @@ impl Error {
     /// The `request-id` Microsoft support asks for.
     pub fn request_id(&self) -> Option<&str> {
         match self {
+            Error::MayHaveTakenEffect { source, .. } => source.request_id(),
             Error::Graph(e) => e.request_id.as_deref(),
             Error::Decode(e) => e.request_id.as_deref(),
             Error::NotReplicated { last, .. } => {
@@ -176,6 +202,19 @@ impl Error {
             Error::InvalidInput { .. } => false,
             Error::Transport(e) => e.may_have_reached_server(),
             _ => true,
+        }
+    }
+
+    /// Whether this is an [`Error::MayHaveTakenEffect`]: a request that must not be sent twice
+    /// may have been carried out, so what it creates may exist although the call failed.
+    pub fn may_have_taken_effect(&self) -> bool {
+        matches!(self, Error::MayHaveTakenEffect { .. })
+    }
+
+    pub(crate) fn may_have_taken_effect_of(request: impl Into<String>, source: Error) -> Self {
+        Error::MayHaveTakenEffect {
+            request: request.into(),
+            source: Box::new(source),
         }
     }
 

@@ -70,7 +70,9 @@ impl Sleeper for RecordingSleeper {
 ///
 /// Retried: 429 (after `Retry-After`, or back-off without it), 503 and 504 (back-off, or
 /// `Retry-After` when given), and connection failures that happened before the request was sent.
-/// Nothing else is retried at this layer: a 403 or a 400 is an answer, not a hiccup.
+/// Nothing else is retried at this layer: a 403 or a 400 is an answer, not a hiccup. A
+/// [non-idempotent](crate::graph::GraphRequest::non_idempotent) request (`addPassword`) is not
+/// retried after a 503 or 504 either: Graph may have carried it out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included (1 disables retries).

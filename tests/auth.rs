@@ -359,3 +359,107 @@ async fn the_device_code_prompt_shows_only_printable_bounded_text() {
     assert!(prompt.message.starts_with("Sign in[2Jnow"));
     assert_eq!(prompt.user_code, "ABC");
 }
+
+#[tokio::test]
+async fn device_code_for_china_without_a_client_id_is_refused_before_any_request() {
+    let fake = FakeGraph::start().await;
+    let built = Graph::builder()
+        .tenant(fake.tenant_domain())
+        .cloud(entra_appreg::Cloud::China)
+        .graph_root(fake.graph_root().as_str())
+        .login_root(fake.login_root().as_str())
+        .token_provider(DeviceCodeCredential::new(|_| {}))
+        .build();
+    let err = built.unwrap_err();
+    let Error::InvalidInput { what, reason } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*what, "device-code client id");
+    // It says what to pass, and why the default does not work there.
+    assert!(reason.contains("with_client_id"), "{reason}");
+    assert!(reason.contains("--client-id"), "{reason}");
+    assert!(reason.contains("AADSTS700016"), "{reason}");
+    assert!(fake.requests().is_empty());
+
+    // Called outside a Graph client, the provider refuses too, before its transport is used.
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = sent.clone();
+    let transport = move |_: http::Request<Vec<u8>>| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async {
+            Err::<http::Response<Vec<u8>>, _>(entra_appreg::TransportError::not_sent(
+                entra_appreg::transport::TransportErrorKind::Other,
+                "not expected",
+            ))
+        }
+    };
+    let tenant: entra_appreg::Tenant = common::TENANT.parse().unwrap();
+    let endpoints = entra_appreg::Endpoints::for_cloud(entra_appreg::Cloud::China);
+    let sleeper = RecordingSleeper::default();
+    let ctx = TokenContext::new(&transport, &endpoints, &tenant, &sleeper);
+    let err = DeviceCodeCredential::new(|_| {})
+        .token(&ctx)
+        .await
+        .unwrap_err();
+    assert!(err.is_invalid_input(), "{err:?}");
+    assert_eq!(sent.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // The other clouds keep the default public client.
+    for cloud in [
+        entra_appreg::Cloud::Global,
+        entra_appreg::Cloud::UsGov,
+        entra_appreg::Cloud::UsGovDod,
+    ] {
+        assert_eq!(
+            DeviceCodeCredential::new(|_| {})
+                .client_id_for(cloud)
+                .unwrap(),
+            DeviceCodeCredential::GRAPH_COMMAND_LINE_TOOLS
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_named_public_client_is_the_one_sent_to_devicecode_and_token() {
+    let fake = FakeGraph::start().await;
+    fake.set_device_code_polls_before_approval(2);
+    let public_client: entra_appreg::ClientId =
+        "5f0f8757-988d-474c-9f85-74a6bc70dfd0".parse().unwrap();
+    let graph = Graph::builder()
+        .tenant(fake.tenant_domain())
+        .cloud(entra_appreg::Cloud::China)
+        .graph_root(fake.graph_root().as_str())
+        .login_root(fake.login_root().as_str())
+        .token_provider(DeviceCodeCredential::new(|_| {}).with_client_id(public_client))
+        .sleeper(RecordingSleeper::default())
+        .build()
+        .unwrap();
+    let token = graph.access_token().await.unwrap();
+    let logins = login_requests(&fake);
+    // The device-code request, two pending polls, the approving one.
+    assert_eq!(logins.len(), 4);
+    assert!(logins[0].path.ends_with("/oauth2/v2.0/devicecode"));
+    for login in &logins {
+        assert_eq!(
+            login.body.as_ref().unwrap()["client_id"],
+            public_client.to_string(),
+            "{}",
+            login.path
+        );
+    }
+    assert!(logins[1..].iter().all(|l| l.path.ends_with("/token")));
+    // The scopes name China's Graph.
+    let scope = logins[0].body.as_ref().unwrap()["scope"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        scope.contains("https://microsoftgraph.chinacloudapi.cn/Application.ReadWrite.All"),
+        "{scope}"
+    );
+    // The token was issued to that client.
+    assert_eq!(
+        token.claims().unwrap().appid.as_deref(),
+        Some(public_client.to_string().as_str())
+    );
+}

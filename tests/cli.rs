@@ -703,8 +703,9 @@ async fn a_graph_failure_exits_1_with_the_request_id_and_keeps_the_key() {
     assert!(e["certificate_files"]["private_key_pem"].is_string(), "{e}");
     let key = std::fs::read(t.dir.join("contoso-backup.key.pem")).unwrap();
 
-    // Running it again finishes the job with the same certificate: the key on disk is the one
-    // registered, exactly once.
+    // Once Graph recovers, running it again finishes the job with the same certificate: the key
+    // on disk is the one registered, exactly once.
+    t.fake.clear_faults();
     let run = t
         .run(
             "register",
@@ -1282,4 +1283,120 @@ async fn replication_waits_show_on_stderr_as_plain_lines() {
         "{line}"
     );
     assert!(!run.stderr.contains('\r'), "no spinner without a terminal");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn device_code_in_china_without_a_client_id_exits_2_naming_the_flag_and_sends_nothing() {
+    let t = Tenant::start().await;
+    let args = |json: bool| {
+        let mut a = vec!["plan".to_owned()];
+        a.extend(t.endpoints());
+        a.extend(
+            [
+                "--cloud",
+                "china",
+                "--auth",
+                "device-code",
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "Contoso Backup",
+            ]
+            .map(String::from),
+        );
+        if json {
+            a.push("--json".into());
+        }
+        a
+    };
+    let run = t.run_raw(args(false), vec![]).await;
+    run.expect(2);
+    assert!(run.stderr.contains("--client-id"), "{}", run.stderr);
+    assert!(run.stderr.contains("china"), "{}", run.stderr);
+    let run = t.run_raw(args(true), vec![]).await;
+    run.expect(2);
+    let v = run.json();
+    assert_eq!(v["error"]["kind"], "usage", "{v}");
+    assert!(
+        str_of(&v["error"], "message").contains("--client-id <GUID>"),
+        "{v}"
+    );
+    assert!(t.fake.requests().is_empty(), "nothing is sent");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn device_code_signs_in_through_the_client_id_given() {
+    let t = Tenant::with(
+        FakeGraph::builder()
+            .replication_lag(0)
+            .device_code_polls_before_approval(0)
+            .start()
+            .await,
+    );
+    let public_client = "5f0f8757-988d-474c-9f85-74a6bc70dfd0";
+    let mut args = vec!["plan".to_owned()];
+    args.extend(t.endpoints());
+    args.extend(
+        [
+            "--cloud",
+            "china",
+            "--auth",
+            "device-code",
+            "--client-id",
+            public_client,
+            "--profile",
+            "backup-exchange",
+            "--name",
+            "Contoso Backup",
+            "--json",
+        ]
+        .map(String::from),
+    );
+    // One poll after the 5 s interval Entra's reply asks for.
+    let run = t.run_raw(args, vec![]).await;
+    run.expect(0);
+    assert!(run.stderr.contains("enter the code"), "{}", run.stderr);
+    let logins: Vec<_> = t
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.kind == RequestKind::Login)
+        .collect();
+    assert_eq!(logins.len(), 2, "{logins:?}");
+    assert!(logins[0].path.ends_with("/devicecode"));
+    assert!(logins[1].path.ends_with("/token"));
+    for login in &logins {
+        assert_eq!(login.body.as_ref().unwrap()["client_id"], public_client);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_rotation_whose_add_may_have_acted_exits_1_saying_so() {
+    let t = Tenant::start().await;
+    let secret = [
+        "--profile",
+        "backup-exchange",
+        "--name",
+        "Contoso Backup",
+        "--credential",
+        "secret",
+        "--json",
+    ];
+    t.run("register", &secret).await.expect(0);
+    t.fake.inject_fault(
+        FaultRule::new(Fault::ActThenFail { status: 503 })
+            .method("POST")
+            .path_contains("/addPassword"),
+    );
+    let run = t.run("rotate", &secret).await;
+    run.expect(1);
+    let v = run.json();
+    let e = &v["error"];
+    assert_eq!(e["kind"], "may_have_taken_effect", "{e}");
+    assert_eq!(e["status"], 503);
+    assert!(e["request_id"].is_string(), "{e}");
+    assert!(str_of(e, "message").contains("not sent again"), "{e}");
+    // The secret the register made, and the one the lost reply made: no third one.
+    let object_id = t.fake.snapshot().applications[0].id.unwrap();
+    assert_eq!(t.fake.secret_texts(object_id).len(), 2);
 }

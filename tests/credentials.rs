@@ -417,6 +417,52 @@ async fn adding_a_certificate_to_an_existing_app_keeps_every_certificate_already
 }
 
 #[tokio::test]
+async fn a_certificate_spans_exactly_its_lifetime_and_so_does_the_key_credential_sent() {
+    let parse = |v: &serde_json::Value| {
+        time::OffsetDateTime::parse(
+            v.as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    for days in [1, 30, 365] {
+        let generated = Certificate::generate("Contoso Backup", days).unwrap();
+        let span = time::Duration::days(i64::from(days));
+        assert_eq!(generated.not_after() - generated.not_before(), span);
+        // Backdated for clock skew, so usable at once.
+        assert!(generated.not_before() < time::OffsetDateTime::now_utc());
+        // The same span in the DER itself, as an independent parser reads it.
+        let (_, x509) = x509_parser::parse_x509_certificate(generated.der()).unwrap();
+        let validity = x509.validity();
+        assert_eq!(
+            validity.not_after.to_datetime() - validity.not_before.to_datetime(),
+            span
+        );
+    }
+    // The keyCredential sent to Graph carries the certificate's own dates.
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let app = fake.seed_application(Application {
+        display_name: Some("Contoso Backup".into()),
+        sign_in_audience: Some("AzureADMyOrg".into()),
+        ..Default::default()
+    });
+    let new = Certificate::generate("Contoso Backup", 365).unwrap();
+    CredentialProvisioner::new(&graph, app.id.unwrap())
+        .add_certificate(&new)
+        .await
+        .unwrap();
+    let patch = graph_writes(&fake)
+        .into_iter()
+        .find(|r| r.method == "PATCH")
+        .unwrap();
+    let sent = &patch.body.as_ref().unwrap()["keyCredentials"][0];
+    let (start, end) = (parse(&sent["startDateTime"]), parse(&sent["endDateTime"]));
+    assert_eq!((start, end), (new.not_before(), new.not_after()));
+    assert_eq!(end - start, time::Duration::days(365));
+}
+
+#[tokio::test]
 async fn rotation_adds_before_it_removes_and_never_touches_foreign_credentials() {
     let fake = FakeGraph::start().await;
     let (graph, _) = fake_graph(&fake);
@@ -660,4 +706,509 @@ async fn connection_details_show_the_secret_only_when_asked() {
     assert_eq!(with["tenant_id"], fake.tenant_id().to_string());
     assert_eq!(with["credential"]["type"], "secret");
     assert!(details.to_string().contains(&app.client_id.to_string()));
+}
+
+/// An app with one secret the crate created; returns the app's object id and the secret's key
+/// id.
+async fn app_with_a_secret(
+    fake: &FakeGraph,
+    graph: &Graph,
+) -> (entra_appreg::ObjectId, uuid::Uuid) {
+    let app = fake
+        .seed_application(Application {
+            display_name: Some("Contoso Backup".into()),
+            sign_in_audience: Some("AzureADMyOrg".into()),
+            ..Default::default()
+        })
+        .id
+        .unwrap();
+    let secret = CredentialProvisioner::new(graph, app)
+        .add_secret(&SecretOptions::default())
+        .await
+        .unwrap();
+    (app, secret.key_id)
+}
+
+fn has_secret(fake: &FakeGraph, key_id: uuid::Uuid) -> bool {
+    fake.snapshot().applications[0]
+        .password_credentials
+        .iter()
+        .flatten()
+        .any(|p| p.key_id == Some(key_id))
+}
+
+/// The reads of the app's secrets that confirm a failed `removePassword`.
+fn secret_reads(fake: &FakeGraph) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.query.contains("$select=id,passwordCredentials"))
+        .count()
+}
+
+/// A copy of a request (`http::Request` is not `Clone`).
+fn copy_request(request: &http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
+    let mut copy = http::Request::builder()
+        .method(request.method().clone())
+        .uri(request.uri().clone());
+    for (name, value) in request.headers() {
+        copy = copy.header(name, value);
+    }
+    copy.body(request.body().clone()).unwrap()
+}
+
+/// The default transport, with `removePassword` delivered twice: the first delivery removes
+/// the secret and its reply is lost, so the client sees the fake's answer for a keyId the app
+/// no longer has.
+fn delivering_remove_password_twice() -> std::sync::Arc<dyn entra_appreg::GraphTransport> {
+    let inner = common::tenant::reqwest_transport();
+    std::sync::Arc::new(move |request: http::Request<Vec<u8>>| {
+        let inner = inner.clone();
+        async move {
+            if request.uri().path().ends_with("/removePassword") {
+                let first = inner.send(copy_request(&request)).await?;
+                assert_eq!(first.status(), 204);
+            }
+            inner.send(request).await
+        }
+    })
+}
+
+/// The default transport, with `removePassword` answered by a 400 whose message says the keyId
+/// is unknown, without reaching the fake: the secret is still there.
+fn answering_remove_password_with_unknown_key() -> std::sync::Arc<dyn entra_appreg::GraphTransport>
+{
+    let inner = common::tenant::reqwest_transport();
+    std::sync::Arc::new(move |request: http::Request<Vec<u8>>| {
+        let inner = inner.clone();
+        async move {
+            if request.uri().path().ends_with("/removePassword") {
+                let body = serde_json::json!({"error": {
+                    "code": "Request_BadRequest",
+                    "message": "No credential with keyId '00000000-0000-0000-0000-000000000000' was found on the application.",
+                    "innerError": {"request-id": "0b6e3a39-6e1f-4c53-9a55-3d3b5bd2a001"}}});
+                return Ok(http::Response::builder()
+                    .status(400)
+                    .header("content-type", "application/json")
+                    .body(body.to_string().into_bytes())
+                    .unwrap());
+            }
+            inner.send(request).await
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_failed_remove_password_counts_as_removed_only_when_the_app_no_longer_has_the_secret() {
+    // Removed by an earlier delivery: the fake answers 400 for the keyId it no longer has, and
+    // the read-back shows the secret gone.
+    let fake = FakeGraph::start().await;
+    let (admin, _) = fake_graph(&fake);
+    let (app, key_id) = app_with_a_secret(&fake, &admin).await;
+    let (graph, _) = common::tenant::graph_over(&fake, delivering_remove_password_twice());
+    let removed = CredentialProvisioner::new(&graph, app)
+        .remove(&[key_id])
+        .await
+        .unwrap();
+    assert_eq!(
+        removed.iter().map(|c| c.key_id).collect::<Vec<_>>(),
+        [key_id]
+    );
+    assert!(!has_secret(&fake, key_id));
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.path.ends_with("/removePassword") && r.status == 400)
+    );
+    assert_eq!(secret_reads(&fake), 1);
+
+    // Removed, then a 400 with a message that says nothing about the key: the state decides.
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let (app, key_id) = app_with_a_secret(&fake, &graph).await;
+    fake.inject_fault(
+        FaultRule::new(Fault::ActThenFail { status: 400 })
+            .method("POST")
+            .path_contains("/removePassword"),
+    );
+    let removed = CredentialProvisioner::new(&graph, app)
+        .remove(&[key_id])
+        .await
+        .unwrap();
+    assert_eq!(removed.len(), 1);
+    assert!(!has_secret(&fake, key_id));
+}
+
+#[tokio::test]
+async fn a_failed_remove_password_while_the_secret_is_still_there_is_an_error() {
+    // A 400 that never reached the directory, with a generic message.
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let (app, key_id) = app_with_a_secret(&fake, &graph).await;
+    fake.inject_fault(
+        FaultRule::new(Fault::Status {
+            status: 400,
+            retry_after: None,
+        })
+        .method("POST")
+        .path_contains("/removePassword"),
+    );
+    let err = CredentialProvisioner::new(&graph, app)
+        .remove(&[key_id])
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert!(err.request_id().is_some(), "{err}");
+    assert!(has_secret(&fake, key_id));
+    assert_eq!(secret_reads(&fake), 1);
+
+    // A 400 whose message claims the keyId is unknown: the message is not believed, the
+    // read-back shows the secret, and retiring reports the failure instead of a removal.
+    let fake = FakeGraph::start().await;
+    let (admin, _) = fake_graph(&fake);
+    let (app, key_id) = app_with_a_secret(&fake, &admin).await;
+    let (graph, _) =
+        common::tenant::graph_over(&fake, answering_remove_password_with_unknown_key());
+    let err = CredentialProvisioner::new(&graph, app)
+        .retire_older(CredentialKind::Secret, uuid::Uuid::new_v4())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert!(
+        err.to_string().contains("No credential with keyId"),
+        "{err}"
+    );
+    assert!(has_secret(&fake, key_id));
+    assert_eq!(secret_reads(&fake), 1);
+
+    // 403 says the request was refused: no read-back.
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let (app, key_id) = app_with_a_secret(&fake, &graph).await;
+    fake.inject_fault(
+        FaultRule::new(Fault::Status {
+            status: 403,
+            retry_after: None,
+        })
+        .path_contains("/removePassword"),
+    );
+    let err = CredentialProvisioner::new(&graph, app)
+        .remove(&[key_id])
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    assert!(has_secret(&fake, key_id));
+    assert_eq!(secret_reads(&fake), 0);
+}
+
+/// Every `addPassword` the fake received, at the top level or inside a `$batch`.
+fn add_password_requests(fake: &FakeGraph) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/addPassword"))
+        .count()
+}
+
+fn secrets_of(fake: &FakeGraph) -> usize {
+    fake.snapshot().applications[0]
+        .password_credentials
+        .iter()
+        .flatten()
+        .count()
+}
+
+#[tokio::test]
+async fn an_add_password_that_may_have_acted_is_not_sent_again() {
+    for status in [500, 502, 503, 504] {
+        let fake = FakeGraph::start().await;
+        let (graph, sleeper) = fake_graph(&fake);
+        let app = fake
+            .seed_application(Application {
+                display_name: Some("Contoso Backup".into()),
+                sign_in_audience: Some("AzureADMyOrg".into()),
+                ..Default::default()
+            })
+            .id
+            .unwrap();
+        fake.inject_fault(
+            FaultRule::new(Fault::ActThenFail { status })
+                .method("POST")
+                .path_contains("/addPassword"),
+        );
+        let err = CredentialProvisioner::new(&graph, app)
+            .add_secret(&SecretOptions::default())
+            .await
+            .unwrap_err();
+        let Error::MayHaveTakenEffect { request, source } = &err else {
+            panic!("{status}: {err:?}")
+        };
+        assert!(request.ends_with("/addPassword"), "{request}");
+        assert!(matches!(source.as_ref(), Error::Graph(_)), "{source:?}");
+        assert!(err.may_have_taken_effect());
+        // The ids support needs are kept.
+        assert_eq!(err.status(), Some(status));
+        assert!(err.request_id().is_some(), "{err}");
+        assert!(err.to_string().contains("not sent again"), "{err}");
+        // Sent once, and the one secret it made is the only one.
+        assert_eq!(add_password_requests(&fake), 1, "{status}");
+        assert_eq!(secrets_of(&fake), 1, "{status}");
+        assert!(sleeper.durations().is_empty(), "{status}");
+    }
+}
+
+#[tokio::test]
+async fn an_add_password_whose_connection_failed_after_sending_is_not_sent_again() {
+    use common::faulty::{FaultyTransport, WireFault};
+    let fake = FakeGraph::start().await;
+    let app = fake
+        .seed_application(Application {
+            display_name: Some("Contoso Backup".into()),
+            sign_in_audience: Some("AzureADMyOrg".into()),
+            ..Default::default()
+        })
+        .id
+        .unwrap();
+    for (fault, secrets_after) in [
+        (WireFault::ResetAfterServerActed, 1),
+        (WireFault::ResetBeforeSend, 2),
+    ] {
+        let transport = std::sync::Arc::new(FaultyTransport::new(
+            common::tenant::reqwest_transport(),
+            1,
+            fault.clone(),
+        ));
+        let (graph, _) = common::tenant::graph_over(&fake, transport.clone());
+        let sent = add_password_requests(&fake);
+        let outcome = CredentialProvisioner::new(&graph, app)
+            .add_secret(&SecretOptions::default())
+            .await;
+        assert!(transport.fired());
+        match fault {
+            WireFault::ResetAfterServerActed => {
+                let err = outcome.unwrap_err();
+                let Error::MayHaveTakenEffect { source, .. } = &err else {
+                    panic!("{err:?}")
+                };
+                assert!(
+                    matches!(source.as_ref(), Error::Transport(t) if t.may_have_reached_server())
+                );
+                assert_eq!(add_password_requests(&fake) - sent, 1);
+            }
+            // Nothing reached Graph: sent again, and the secret is handed over.
+            _ => {
+                outcome.unwrap();
+                assert_eq!(add_password_requests(&fake) - sent, 1);
+            }
+        }
+        assert_eq!(secrets_of(&fake), secrets_after);
+    }
+}
+
+#[tokio::test]
+async fn a_throttled_add_password_is_sent_again_after_retry_after() {
+    let fake = FakeGraph::start().await;
+    let (graph, sleeper) = fake_graph(&fake);
+    let app = fake
+        .seed_application(Application {
+            display_name: Some("Contoso Backup".into()),
+            sign_in_audience: Some("AzureADMyOrg".into()),
+            ..Default::default()
+        })
+        .id
+        .unwrap();
+    fake.inject_fault(
+        FaultRule::new(Fault::Status {
+            status: 429,
+            retry_after: Some(3),
+        })
+        .path_contains("/addPassword"),
+    );
+    let secret = CredentialProvisioner::new(&graph, app)
+        .add_secret(&SecretOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(add_password_requests(&fake), 2);
+    assert_eq!(sleeper.durations(), [Duration::from_secs(3)]);
+    assert_eq!(
+        fake.snapshot().applications[0]
+            .password_credentials
+            .iter()
+            .flatten()
+            .filter_map(|p| p.key_id)
+            .collect::<Vec<_>>(),
+        [secret.key_id]
+    );
+}
+
+#[tokio::test]
+async fn rotating_a_secret_whose_add_may_have_acted_fails_and_retires_nothing() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let (app, first) = app_with_a_secret(&fake, &graph).await;
+    fake.inject_fault(
+        FaultRule::new(Fault::ActThenFail { status: 503 })
+            .method("POST")
+            .path_contains("/addPassword"),
+    );
+    let err = CredentialProvisioner::new(&graph, app)
+        .rotate(NewCredential::Secret(SecretOptions::default()))
+        .await
+        .unwrap_err();
+    assert!(err.may_have_taken_effect(), "{err:?}");
+    // The first secret, and the one the failed add made: nothing sent twice, nothing retired.
+    assert_eq!(add_password_requests(&fake), 2);
+    assert_eq!(secrets_of(&fake), 2);
+    assert!(has_secret(&fake, first));
+    assert!(
+        !fake
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/removePassword"))
+    );
+}
+
+#[tokio::test]
+async fn a_batch_holding_add_password_is_not_sent_again_after_its_envelope_may_have_acted() {
+    use entra_appreg::graph::{BatchItem, GraphRequest, requests};
+    let items = |app: entra_appreg::ObjectId| {
+        vec![
+            BatchItem::new(
+                "password",
+                requests::add_password(
+                    app,
+                    "entra-appreg: client secret",
+                    time::OffsetDateTime::now_utc() + time::Duration::days(30),
+                )
+                .unwrap(),
+            ),
+            BatchItem::new("read", GraphRequest::get(format!("/applications/{app}"))),
+        ]
+    };
+    let envelopes = |fake: &FakeGraph| {
+        fake.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/$batch"))
+            .count()
+    };
+    // Acted, then 503 (a lost reply), or 503 without acting: the client cannot tell them apart.
+    for (fault, secrets_after) in [
+        (Fault::ActThenFail { status: 503 }, 1),
+        (
+            Fault::Status {
+                status: 503,
+                retry_after: None,
+            },
+            0,
+        ),
+    ] {
+        let fake = FakeGraph::start().await;
+        let (graph, sleeper) = fake_graph(&fake);
+        let app = fake
+            .seed_application(Application {
+                display_name: Some("Contoso Backup".into()),
+                sign_in_audience: Some("AzureADMyOrg".into()),
+                ..Default::default()
+            })
+            .id
+            .unwrap();
+        fake.inject_fault(FaultRule::new(fault.clone()).path_contains("/$batch"));
+        let err = graph.batch(items(app)).await.unwrap_err();
+        let Error::MayHaveTakenEffect { request, .. } = &err else {
+            panic!("{fault:?}: {err:?}")
+        };
+        assert!(
+            request.starts_with("POST /$batch holding POST /applications/")
+                && request.ends_with("/addPassword"),
+            "{request}"
+        );
+        assert_eq!(err.status(), Some(503));
+        assert!(err.request_id().is_some(), "{err}");
+        assert_eq!(envelopes(&fake), 1, "{fault:?}");
+        assert_eq!(secrets_of(&fake), secrets_after, "{fault:?}");
+        assert!(sleeper.durations().is_empty());
+    }
+
+    // A throttled envelope was not carried out: sent again, one secret.
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let app = fake
+        .seed_application(Application {
+            display_name: Some("Contoso Backup".into()),
+            sign_in_audience: Some("AzureADMyOrg".into()),
+            ..Default::default()
+        })
+        .id
+        .unwrap();
+    fake.inject_fault(
+        FaultRule::new(Fault::Status {
+            status: 429,
+            retry_after: Some(1),
+        })
+        .path_contains("/$batch"),
+    );
+    let replies = graph.batch(items(app)).await.unwrap();
+    assert!(replies.iter().all(|r| r.is_success()), "{replies:?}");
+    assert_eq!(envelopes(&fake), 2);
+    assert_eq!(secrets_of(&fake), 1);
+
+    // Without addPassword, an envelope that failed with 503 after acting is sent again.
+    fake.clear_requests();
+    fake.inject_fault(FaultRule::new(Fault::ActThenFail { status: 503 }).path_contains("/$batch"));
+    let replies = graph
+        .batch(vec![BatchItem::new(
+            "read",
+            GraphRequest::get(format!("/applications/{app}")),
+        )])
+        .await
+        .unwrap();
+    assert!(replies[0].is_success());
+    assert_eq!(envelopes(&fake), 2);
+}
+
+#[tokio::test]
+async fn an_add_password_item_that_may_have_acted_is_not_sent_again() {
+    use entra_appreg::graph::{BatchItem, requests};
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let app = fake
+        .seed_application(Application {
+            display_name: Some("Contoso Backup".into()),
+            sign_in_audience: Some("AzureADMyOrg".into()),
+            ..Default::default()
+        })
+        .id
+        .unwrap();
+    let item = || {
+        BatchItem::new(
+            "password",
+            requests::add_password(
+                app,
+                "entra-appreg: client secret",
+                time::OffsetDateTime::now_utc() + time::Duration::days(30),
+            )
+            .unwrap(),
+        )
+    };
+    fake.inject_fault(
+        FaultRule::new(Fault::ActThenFail { status: 503 }).path_contains("/addPassword"),
+    );
+    let replies = graph.batch(vec![item()]).await.unwrap();
+    assert_eq!(replies[0].status, 503);
+    let err = replies[0].error();
+    assert!(err.may_have_taken_effect(), "{err:?}");
+    assert!(err.request_id().is_some(), "{err}");
+    assert_eq!(add_password_requests(&fake), 1);
+    assert_eq!(secrets_of(&fake), 1);
+
+    // A throttled item was not carried out: sent again.
+    fake.inject_fault(
+        FaultRule::new(Fault::Status {
+            status: 429,
+            retry_after: Some(1),
+        })
+        .path_contains("/addPassword"),
+    );
+    let replies = graph.batch(vec![item()]).await.unwrap();
+    assert!(replies[0].is_success());
+    assert_eq!(add_password_requests(&fake), 3);
+    assert_eq!(secrets_of(&fake), 2);
 }

@@ -377,3 +377,162 @@ async fn ready_made_requests_have_the_documented_shape() {
     );
     assert!(!uri.contains("$filter"), "{uri}");
 }
+
+fn add_password_item(id: &str) -> BatchItem {
+    BatchItem::new(
+        id,
+        requests::add_password(
+            "8e0f7b4c-5a4f-4d53-9c8a-0d6a5c3e2b11".parse().unwrap(),
+            "entra-appreg: client secret",
+            time::OffsetDateTime::now_utc() + time::Duration::days(30),
+        )
+        .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_non_idempotent_request_is_sent_again_only_when_it_certainly_did_not_act() {
+    let add = || {
+        requests::add_password(
+            "8e0f7b4c-5a4f-4d53-9c8a-0d6a5c3e2b11".parse().unwrap(),
+            "entra-appreg: client secret",
+            time::OffsetDateTime::now_utc() + time::Duration::days(30),
+        )
+        .unwrap()
+    };
+    assert!(!add().is_idempotent());
+    let created =
+        json!({"keyId": "3b7c8d2e-4f5a-4b6c-9d7e-8f9a0b1c2d3e", "secretText": "Qx8Q~s3cr3t"});
+    // 429 and a failure before sending: sent again.
+    let (graph, t, _) = scripted_graph(vec![
+        throttled("2"),
+        Reply::Fail(TransportError::not_sent(
+            TransportErrorKind::Connect,
+            "refused",
+        )),
+        Reply::json(200, created.clone()),
+    ]);
+    graph.send(&add()).await.unwrap();
+    assert_eq!(t.seen().len(), 3);
+    // 503 and 504: the error at once, with the request-id, and nothing sent again.
+    for status in [503, 504] {
+        let (graph, t, sleeper) = scripted_graph(vec![
+            Reply::json(status, fixture("error-throttled.json"))
+                .with_header("request-id", "rid-5xx"),
+            Reply::json(200, created.clone()),
+        ]);
+        let err = graph.send(&add()).await.unwrap_err();
+        assert!(err.may_have_taken_effect(), "{err:?}");
+        assert_eq!(err.status(), Some(status));
+        assert_eq!(err.request_id(), Some("rid-5xx"));
+        assert_eq!(t.seen().len(), 1);
+        assert!(sleeper.durations().is_empty());
+    }
+    // The same failures of an idempotent request are sent again, as before.
+    let (graph, t, _) = scripted_graph(vec![
+        Reply::json(503, json!({})),
+        Reply::json(200, json!({"value": []})),
+    ]);
+    graph
+        .send(&GraphRequest::get("/applications"))
+        .await
+        .unwrap();
+    assert_eq!(t.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn a_batch_never_resends_a_non_idempotent_item_that_may_have_acted() {
+    // The item answered 503: returned as it is, not sent again; reading it says it may have
+    // taken effect. The idempotent item beside it is sent again.
+    let (graph, t, _) = scripted_graph(vec![
+        batch_reply(json!([
+            {"id": "pw", "status": 503, "headers": {"request-id": "rid-pw"}, "body": {"error": {"code": "ServiceUnavailable"}}},
+            {"id": "get", "status": 503, "body": {"error": {"code": "ServiceUnavailable"}}},
+        ])),
+        batch_reply(json!([{"id": "get", "status": 200, "body": {"value": []}}])),
+    ]);
+    let replies = graph
+        .batch(vec![
+            add_password_item("pw"),
+            BatchItem::new("get", GraphRequest::get("/applications")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(t.seen().len(), 2);
+    let resent: Vec<_> = t.seen()[1].json()["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    assert_eq!(resent, [json!("get")]);
+    let err = replies[0].check().unwrap_err();
+    assert!(err.may_have_taken_effect(), "{err:?}");
+    assert_eq!(err.request_id(), Some("rid-pw"));
+    assert!(replies[1].is_success());
+
+    // Throttled, it is sent again.
+    let (graph, t, _) = scripted_graph(vec![
+        batch_reply(json!([
+            {"id": "pw", "status": 429, "headers": {"Retry-After": "1"}, "body": {"error": {"code": "TooManyRequests"}}},
+        ])),
+        batch_reply(
+            json!([{"id": "pw", "status": 200, "body": {"keyId": "3b7c8d2e-4f5a-4b6c-9d7e-8f9a0b1c2d3e"}}]),
+        ),
+    ]);
+    let replies = graph.batch(vec![add_password_item("pw")]).await.unwrap();
+    assert!(replies[0].is_success());
+    assert_eq!(t.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn a_batch_that_fails_after_a_secret_was_made_says_so_instead_of_losing_it() {
+    // Round one made the secret and throttled the other item; the envelope re-sending that
+    // item fails. The secret's reply cannot be returned: the error says it was made.
+    let (graph, t, _) = scripted_graph(vec![
+        batch_reply(json!([
+            {"id": "pw", "status": 200, "body": {"keyId": "3b7c8d2e-4f5a-4b6c-9d7e-8f9a0b1c2d3e", "secretText": "Qx8Q~s3cr3t-value"}},
+            {"id": "get", "status": 429, "headers": {"Retry-After": "1"}, "body": {"error": {"code": "TooManyRequests"}}},
+        ])),
+        Reply::json(
+            500,
+            json!({"error": {"code": "InternalServerError", "innerError": {"request-id": "rid-500"}}}),
+        ),
+    ]);
+    let err = graph
+        .batch(vec![
+            add_password_item("pw"),
+            BatchItem::new("get", GraphRequest::get("/applications")),
+        ])
+        .await
+        .unwrap_err();
+    let Error::MayHaveTakenEffect { request, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        request.contains("/addPassword") && request.contains("reply is lost"),
+        "{request}"
+    );
+    assert_eq!(err.status(), Some(500));
+    assert_eq!(err.request_id(), Some("rid-500"));
+    assert_eq!(t.seen().len(), 2);
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+
+    // A reply that cannot be read: the secret was made all the same.
+    let (graph, _, _) = scripted_graph(vec![Reply::raw(
+        200,
+        "application/json",
+        br#"{"responses":[{"id":"pw","status":200,"body":{"secretText":"Qx8Q~s3cr"#,
+    )]);
+    let err = graph
+        .batch(vec![add_password_item("pw")])
+        .await
+        .unwrap_err();
+    let Error::MayHaveTakenEffect { request, source } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(request.contains("holding POST /applications/"), "{request}");
+    assert!(matches!(source.as_ref(), Error::Decode(_)), "{source:?}");
+    assert!(!format!("{err} {err:?}").contains("s3cr"), "{err}");
+}

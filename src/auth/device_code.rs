@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::oauth::{FormOutcome, TokenReply, post_form, post_form_ok};
 use super::{AccessToken, TokenCache, TokenContext, TokenProvider};
+use crate::cloud::{Cloud, Endpoints};
 use crate::error::{AuthError, Error, Result};
 use crate::ids::ClientId;
 
@@ -36,12 +37,24 @@ type PromptFn = dyn Fn(&DeviceCodePrompt) + Send + Sync;
 /// `authorization_declined`, `expired_token` and `bad_verification_code`. The token is cached
 /// until shortly before it expires.
 ///
+/// The China (21Vianet) cloud has no Microsoft Graph Command Line Tools app (global apps are not
+/// replicated there; signing in with it fails with AADSTS700016). For [`Cloud::China`] a public
+/// client of the tenant must be named with [`with_client_id`](Self::with_client_id): without
+/// one, [`GraphBuilder::build`](crate::graph::GraphBuilder::build) (and any sign-in) refuses with
+/// [`Error::InvalidInput`] before anything is sent.
+///
 /// ```
 /// use entra_appreg::auth::DeviceCodeCredential;
 /// let credential = DeviceCodeCredential::new(|prompt| eprintln!("{}", prompt.message));
+///
+/// // China: name the tenant's own public client.
+/// let china = DeviceCodeCredential::new(|prompt| eprintln!("{}", prompt.message))
+///     .with_client_id("5f0f8757-988d-474c-9f85-74a6bc70dfd0".parse()?);
+/// # Ok::<(), entra_appreg::Error>(())
 /// ```
 pub struct DeviceCodeCredential {
-    client_id: ClientId,
+    /// The public client named by the caller; `None`: the cloud's default.
+    client_id: Option<ClientId>,
     scopes: Option<Vec<String>>,
     prompt: Arc<PromptFn>,
     cache: TokenCache,
@@ -62,17 +75,39 @@ impl DeviceCodeCredential {
     /// A credential that shows its prompt through `prompt`.
     pub fn new(prompt: impl Fn(&DeviceCodePrompt) + Send + Sync + 'static) -> Self {
         Self {
-            client_id: Self::GRAPH_COMMAND_LINE_TOOLS,
+            client_id: None,
             scopes: None,
             prompt: Arc::new(prompt),
             cache: TokenCache::default(),
         }
     }
 
-    /// Uses another public client (one registered by the product vendor, say).
+    /// Uses another public client (one registered by the product vendor, say). Required for
+    /// [`Cloud::China`].
     pub fn with_client_id(mut self, client_id: ClientId) -> Self {
-        self.client_id = client_id;
+        self.client_id = Some(client_id);
         self
+    }
+
+    /// The public client that signs in to `cloud`: the one named with
+    /// [`with_client_id`](Self::with_client_id), else [`GRAPH_COMMAND_LINE_TOOLS`](Self::GRAPH_COMMAND_LINE_TOOLS).
+    /// An [`Error::InvalidInput`] for [`Cloud::China`] without a named client, which that cloud
+    /// does not have.
+    pub fn client_id_for(&self, cloud: Cloud) -> Result<ClientId> {
+        match (self.client_id, cloud) {
+            (Some(id), _) => Ok(id),
+            (None, Cloud::China) => Err(Error::invalid_input(
+                "device-code client id",
+                format!(
+                    "the China (21Vianet) cloud has no Microsoft Graph Command Line Tools app ({}; \
+                     signing in with it fails there with AADSTS700016). Pass the client id of a \
+                     public client registered in the tenant with \
+                     DeviceCodeCredential::with_client_id (appreg: --client-id <GUID>)",
+                    Self::GRAPH_COMMAND_LINE_TOOLS
+                ),
+            )),
+            (None, _) => Ok(Self::GRAPH_COMMAND_LINE_TOOLS),
+        }
     }
 
     /// Asks for these exact scopes (full URIs) instead of the default ones.
@@ -93,7 +128,7 @@ impl DeviceCodeCredential {
     }
 
     async fn sign_in(&self, ctx: &TokenContext<'_>) -> Result<AccessToken> {
-        let client_id = self.client_id.to_string();
+        let client_id = self.client_id_for(ctx.endpoints.cloud())?.to_string();
         let scope = self.scope_string(ctx);
         let code: DeviceCodeReply = post_form_ok(
             ctx,
@@ -176,6 +211,10 @@ impl TokenProvider for DeviceCodeCredential {
 
     fn invalidate(&self) {
         self.cache.invalidate();
+    }
+
+    fn check_endpoints(&self, endpoints: &Endpoints) -> Result<()> {
+        self.client_id_for(endpoints.cloud()).map(|_| ())
     }
 }
 

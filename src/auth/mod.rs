@@ -98,6 +98,15 @@ pub trait TokenProvider: Send + Sync + fmt::Debug {
 
     /// Drops any cached token (called after Graph refused one with 401).
     fn invalidate(&self) {}
+
+    /// Refuses, before anything is sent, endpoints this provider cannot sign in to (a
+    /// device-code sign-in to the China cloud without a public client of its own, say).
+    /// [`GraphBuilder::build`](crate::graph::GraphBuilder::build) calls it. The default accepts
+    /// every endpoint.
+    fn check_endpoints(&self, endpoints: &Endpoints) -> Result<()> {
+        let _ = endpoints;
+        Ok(())
+    }
 }
 
 /// An OAuth access token. `Debug` and `Display` never show it.

@@ -22,6 +22,11 @@ pub const DEFAULT_VALID_DAYS: u32 = 365;
 /// The longest certificate lifetime the crate generates.
 pub const MAX_VALID_DAYS: u32 = 3650;
 
+/// How far before "now" a generated certificate starts, so that a machine whose clock is a
+/// little behind still accepts it. Its end moves back by as much: the validity span is exactly
+/// the lifetime asked for.
+pub const CLOCK_SKEW_BACKDATE: time::Duration = time::Duration::minutes(5);
+
 /// An X.509 certificate, with its RSA private key when the crate generated it or it was
 /// imported with one.
 ///
@@ -80,8 +85,15 @@ fn cert_error(reason: impl Into<String>) -> Error {
 
 impl Certificate {
     /// Generates a self-signed certificate with a new RSA 2048-bit key, signed with SHA-256,
-    /// subject `CN=<common_name>`, valid from now for `valid_days` days (1 to 3650; 365 is the
-    /// safe choice, see [`DEFAULT_VALID_DAYS`]).
+    /// subject `CN=<common_name>`, valid for exactly `valid_days` days (1 to 3650; 365 is the
+    /// safe choice, see [`DEFAULT_VALID_DAYS`]) from [`CLOCK_SKEW_BACKDATE`] before now.
+    ///
+    /// ```
+    /// use entra_appreg::credentials::Certificate;
+    /// let cert = Certificate::generate("Contoso Backup", 365)?;
+    /// assert_eq!(cert.not_after() - cert.not_before(), time::Duration::days(365));
+    /// # Ok::<(), entra_appreg::Error>(())
+    /// ```
     pub fn generate(common_name: &str, valid_days: u32) -> Result<Self> {
         let cn = common_name.trim();
         if cn.is_empty() || cn.chars().any(crate::ids::is_hidden_char) || cn.chars().count() > 64 {
@@ -104,8 +116,12 @@ impl Certificate {
         let now = OffsetDateTime::now_utc()
             .replace_nanosecond(0)
             .unwrap_or_else(|_| OffsetDateTime::now_utc());
-        params.not_before = now - time::Duration::minutes(5);
-        params.not_after = now + time::Duration::days(i64::from(valid_days));
+        // Backdated a little for clock skew; the span is still exactly the lifetime asked for,
+        // so a 365-day certificate stays within the one year Microsoft allows between the
+        // keyCredential's start and end (GRAPH.md §8).
+        let not_before = now - CLOCK_SKEW_BACKDATE;
+        params.not_before = not_before;
+        params.not_after = not_before + time::Duration::days(i64::from(valid_days));
         let mut serial = [0u8; 16];
         serial.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         serial[0] &= 0x7f;
@@ -400,8 +416,7 @@ mod tests {
             "1.2.840.113549.1.1.11",
             "sha256WithRSAEncryption"
         );
-        let days = (c.not_after() - c.not_before()).whole_days();
-        assert!((30..=31).contains(&days), "{days}");
+        assert_eq!(c.not_after() - c.not_before(), time::Duration::days(30));
         assert!(c.check_usable(true).is_ok());
         // The thumbprint is SHA-1 of the DER, as an independent computation gives it.
         use sha1::Digest;

@@ -142,10 +142,15 @@ impl<'g> CredentialProvisioner<'g> {
         }
         options.check()?;
         let request = requests::add_password(self.app, &options.display_name(), options.end())?;
-        let reply: PasswordReply = self.graph.send_json(&request).await.map_err(|e| {
+        let reply = self.graph.send(&request).await.map_err(|e| {
             lifetime_policy_error(e, CredentialKind::Secret, i64::from(options.valid_days))
         })?;
-        reply.into_secret()
+        // Graph made the secret: a reply that cannot be read loses its value, but not the
+        // secret.
+        reply
+            .json::<PasswordReply>()
+            .and_then(PasswordReply::into_secret)
+            .map_err(|e| Error::may_have_taken_effect_of(request.describe(), e))
     }
 
     /// Removes crate-created credentials by id. Credentials the crate did not create are refused
@@ -192,20 +197,54 @@ impl<'g> CredentialProvisioner<'g> {
                 .graph
                 .send(&requests::remove_password(self.app, secret.key_id)?)
                 .await;
-            match removed {
-                // Already gone (a retry or a re-run after a lost reply). A 404 names the app,
-                // not the credential: it is not a removal.
-                Err(Error::Graph(g))
-                    if g.status == 400
-                        && g.message
-                            .as_deref()
-                            .is_some_and(|m| m.starts_with("No credential with keyId")) => {}
-                other => {
-                    other?;
-                }
+            if let Err(e) = removed {
+                self.confirm_secret_gone(secret.key_id, e).await?;
             }
         }
         Ok(())
+    }
+
+    /// After `removePassword` failed: `Ok` only when the app, read back, no longer has the
+    /// secret (an earlier attempt whose reply was lost removed it, say); otherwise the original
+    /// error.
+    ///
+    /// Microsoft documents no answer of `removePassword` for a keyId the app does not have, so
+    /// no reply (status, code or message) is taken to mean "already removed": the app's state
+    /// decides. Only a 4xx is checked this way; 401, 403 and 429 say the request was not
+    /// carried out, and a 5xx or a transport failure leaves the secret's fate to a re-run.
+    async fn confirm_secret_gone(&self, key_id: uuid::Uuid, error: Error) -> Result<()> {
+        let checkable = matches!(&error, Error::Graph(g)
+            if (400..500).contains(&g.status) && !matches!(g.status, 401 | 403 | 429));
+        if !checkable {
+            return Err(error);
+        }
+        match self.read_password_credentials().await {
+            Ok(app)
+                if !app
+                    .password_credentials
+                    .iter()
+                    .flatten()
+                    .any(|p| p.key_id == Some(key_id)) =>
+            {
+                tracing::debug!(%key_id, "removePassword failed, but the secret is gone");
+                Ok(())
+            }
+            Ok(_) => Err(error),
+            Err(read) => {
+                tracing::debug!(%key_id, error = %read, "could not read the secrets back");
+                Err(error)
+            }
+        }
+    }
+
+    /// `GET /applications/{id}?$select=id,passwordCredentials`.
+    async fn read_password_credentials(&self) -> Result<Application> {
+        self.graph
+            .send_json(
+                &crate::graph::GraphRequest::get(format!("/applications/{}", self.app))
+                    .query("$select", "id,passwordCredentials"),
+            )
+            .await
     }
 
     /// Adds a new credential, then removes the older crate-created credentials of the same kind:

@@ -158,6 +158,11 @@ fn remove_credential(
     Reply::no_content()
 }
 
+/// The reply to `removePassword`/`removeKey` for a keyId the app does not have.
+///
+/// An assumption: Microsoft's reference documents no reply for this case (only 204 on
+/// success), and nobody has been seen quoting Graph's actual answer. The crate does not rely on
+/// it: after a failed removal it reads the app's credentials back and lets their state decide.
 fn no_such_credential(key_id: &str) -> Reply {
     Reply::bad_request(format!(
         "No credential with keyId '{key_id}' was found on the application."

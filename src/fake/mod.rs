@@ -577,6 +577,11 @@ impl FakeGraph {
         self.lock().faults.push(rule);
     }
 
+    /// Removes every fault rule not spent yet: the tenant answers normally again.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
     /// The request log, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         let mut log = self.lock().log.clone();

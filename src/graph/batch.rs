@@ -4,6 +4,11 @@
 //! concurrently, correlates replies by id (Graph answers in any order), and re-sends the items
 //! Graph throttled (429, or 503/504) after their `Retry-After`, together with the items that
 //! failed with 424 only because a throttled item they depend on failed.
+//!
+//! A [non-idempotent](GraphRequest::non_idempotent) item is re-sent only after a 429; an
+//! envelope that holds one is sent again only when it certainly was not carried out (see
+//! [`Graph::send`]). Otherwise the outcome is [`Error::MayHaveTakenEffect`]: from
+//! [`Graph::batch`] for the envelope, from [`BatchItemResponse::error`] for an item.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -12,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::request::{HeaderLookup, decode_json, graph_error};
-use super::{Graph, GraphRequest, is_retryable_status};
+use super::{Graph, GraphRequest, may_resend};
 use crate::error::{Error, Result};
 
 /// Graph's limit of requests in one `$batch`.
@@ -65,6 +70,9 @@ pub struct BatchItemResponse {
     /// How many times the item was sent.
     #[serde(skip)]
     attempts: u32,
+    /// The item's request must not be sent twice.
+    #[serde(skip)]
+    non_idempotent: bool,
 }
 
 impl BatchItemResponse {
@@ -73,7 +81,9 @@ impl BatchItemResponse {
         (200..300).contains(&self.status)
     }
 
-    /// Decodes the body of a successful item, or returns its error.
+    /// Decodes the body of a successful item, or returns its error. A
+    /// [non-idempotent](GraphRequest::non_idempotent) item that succeeded but whose body cannot
+    /// be read took effect all the same: that is an [`Error::MayHaveTakenEffect`].
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         self.check()?;
         let body = self
@@ -88,6 +98,13 @@ impl BatchItemResponse {
             self.headers.lookup("content-type"),
             self.headers.lookup("request-id"),
         )
+        .map_err(|e| {
+            if self.non_idempotent {
+                Error::may_have_taken_effect_of(self.request.clone(), e)
+            } else {
+                e
+            }
+        })
     }
 
     /// `Ok(())` for a 2xx item, else its [`Error::Graph`].
@@ -99,20 +116,32 @@ impl BatchItemResponse {
         }
     }
 
-    /// The item's failure as an [`Error`] (meaningful when it did not succeed).
+    /// The item's failure as an [`Error`] (meaningful when it did not succeed). For a
+    /// [non-idempotent](GraphRequest::non_idempotent) item that failed with a 5xx (which was not
+    /// re-sent), an [`Error::MayHaveTakenEffect`].
     pub fn error(&self) -> Error {
         let body = self
             .body
             .as_ref()
             .map(|b| serde_json::to_vec(b).unwrap_or_default())
             .unwrap_or_default();
-        Error::graph(graph_error(
+        let error = Error::graph(graph_error(
             &self.request,
             self.status,
             &self.headers,
             &body,
             self.attempts,
-        ))
+        ));
+        if self.non_idempotent && self.status >= 500 {
+            Error::may_have_taken_effect_of(self.request.clone(), error)
+        } else {
+            error
+        }
+    }
+
+    /// Whether Graph is to be asked again: a throttled item, or a 503/504 of an idempotent one.
+    fn may_resend(&self) -> bool {
+        may_resend(!self.non_idempotent, self.status)
     }
 
     /// Graph's error code for a failed item.
@@ -154,6 +183,11 @@ impl Graph {
     /// Sends the items in as few `$batch` round trips as Graph allows and returns one reply per
     /// item, in the order of `items`. Item failures are returned as replies, not as `Err`: the
     /// caller decides what each means. `Err` is for the envelope itself failing.
+    ///
+    /// When an envelope fails and a [non-idempotent](GraphRequest::non_idempotent) item may
+    /// have been carried out (its envelope failed after reaching Graph, or it succeeded in
+    /// another envelope whose reply cannot be returned with the error), the error is
+    /// [`Error::MayHaveTakenEffect`] naming it.
     pub async fn batch(&self, items: Vec<BatchItem>) -> Result<Vec<BatchItemResponse>> {
         validate(&items)?;
         let policy = self.retry_policy().clone();
@@ -162,10 +196,13 @@ impl Graph {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let replies = self.send_round(&pending, &results).await?;
+            let (replies, failed) = self.send_round(&pending, &results).await;
             for mut reply in replies {
                 reply.attempts = attempt;
                 results.insert(reply.id.clone(), reply);
+            }
+            if let Some(error) = failed {
+                return Err(unreturned(error, &results));
             }
             // Re-send the throttled items, and the 424s that depended on them.
             let throttled: HashSet<&str> = pending
@@ -173,7 +210,7 @@ impl Graph {
                 .filter(|i| {
                     results
                         .get(&i.id)
-                        .is_some_and(|r| is_retryable_status(r.status))
+                        .is_some_and(BatchItemResponse::may_resend)
                 })
                 .map(|i| i.id.as_str())
                 .collect();
@@ -184,7 +221,7 @@ impl Graph {
             let wait = pending
                 .iter()
                 .filter_map(|i| results.get(&i.id))
-                .filter(|r| is_retryable_status(r.status))
+                .filter(|r| r.may_resend())
                 .filter_map(|r| {
                     r.headers
                         .lookup("retry-after")
@@ -205,10 +242,10 @@ impl Graph {
                 .filter(|i| retry_ids.contains(i.id.as_str()))
                 .collect();
         }
-        items
+        let replies: Result<Vec<BatchItemResponse>> = items
             .iter()
             .map(|i| {
-                results.remove(&i.id).ok_or_else(|| {
+                results.get(&i.id).cloned().ok_or_else(|| {
                     Error::decode(crate::error::DecodeError::new(
                         "the reply to POST /$batch",
                         format!("no reply for item {}", i.id),
@@ -216,17 +253,19 @@ impl Graph {
                     ))
                 })
             })
-            .collect()
+            .collect();
+        replies.map_err(|e| unreturned(e, &results))
     }
 
     /// Sends `pending` in envelopes of at most 20. Envelopes go concurrently unless an item
     /// depends on one in an earlier envelope; then they go in order and a failed dependency
-    /// gives a local 424, as Graph would.
+    /// gives a local 424, as Graph would. Returns the replies of the envelopes answered, and
+    /// the error of one that failed (see [`settle`]).
     async fn send_round(
         &self,
         pending: &[&BatchItem],
         done: &HashMap<String, BatchItemResponse>,
-    ) -> Result<Vec<BatchItemResponse>> {
+    ) -> (Vec<BatchItemResponse>, Option<Error>) {
         let chunks: Vec<&[&BatchItem]> = pending.chunks(MAX_BATCH).collect();
         let crosses = chunks.iter().any(|chunk| {
             chunk.iter().any(|i| {
@@ -236,24 +275,32 @@ impl Graph {
             })
         });
         if !crosses {
+            // Every envelope is awaited, even after one failed: one dropped in flight would
+            // leave what it did unknown, and its replies lost.
             let futures = chunks.iter().map(|chunk| self.send_envelope(chunk, done));
-            let all = futures::future::try_join_all(futures).await?;
-            return Ok(all.into_iter().flatten().collect());
+            return settle(futures::future::join_all(futures).await);
         }
         let mut seen: HashMap<String, BatchItemResponse> = done.clone();
-        let mut out = Vec::new();
+        let mut outcomes = Vec::new();
         for chunk in chunks {
-            let replies = self.send_envelope(chunk, &seen).await?;
-            for r in replies {
-                seen.insert(r.id.clone(), r.clone());
-                out.push(r);
+            let outcome = self.send_envelope(chunk, &seen).await;
+            let failed = outcome.is_err();
+            if let Ok(replies) = &outcome {
+                for r in replies {
+                    seen.insert(r.id.clone(), r.clone());
+                }
+            }
+            outcomes.push(outcome);
+            if failed {
+                break;
             }
         }
-        Ok(out)
+        settle(outcomes)
     }
 
     /// One `POST /$batch`. Dependencies outside the envelope are resolved from `done`: a
     /// successful one is dropped from `dependsOn`, a failed one fails the item with 424 locally.
+    /// An envelope holding a non-idempotent item is itself non-idempotent.
     async fn send_envelope(
         &self,
         chunk: &[&BatchItem],
@@ -262,6 +309,7 @@ impl Graph {
         let in_chunk: HashSet<&str> = chunk.iter().map(|i| i.id.as_str()).collect();
         let mut local_failures = Vec::new();
         let mut wire = Vec::new();
+        let mut once_only = Vec::new();
         for item in chunk {
             let failed_dep = item.depends_on.iter().find(|d| {
                 !in_chunk.contains(d.as_str()) && done.get(*d).is_some_and(|r| !r.is_success())
@@ -275,8 +323,12 @@ impl Graph {
                         "message": format!("the item it depends on ({dep}) failed")}})),
                     request: item.request.describe(),
                     attempts: 0,
+                    non_idempotent: !item.request.is_idempotent(),
                 });
                 continue;
+            }
+            if !item.request.is_idempotent() {
+                once_only.push(item.request.describe());
             }
             wire.push(WireRequest {
                 id: &item.id,
@@ -306,8 +358,31 @@ impl Graph {
         if wire.is_empty() {
             return Ok(local_failures);
         }
-        let envelope = GraphRequest::post("/$batch", &serde_json::json!({ "requests": wire }))?;
-        let reply: WireReply = self.send(&envelope).await?.json()?;
+        let mut envelope = GraphRequest::post("/$batch", &serde_json::json!({ "requests": wire }))?;
+        if !once_only.is_empty() {
+            envelope = envelope.non_idempotent();
+        }
+        // What a failure of an envelope holding a non-idempotent item is: it was carried out,
+        // or may have been, and its reply is not at hand.
+        let holding = |request: String, source: Error| {
+            Error::may_have_taken_effect_of(
+                format!("{request} holding {}", once_only.join(", ")),
+                source,
+            )
+        };
+        let reply: WireReply = match self.send(&envelope).await {
+            Ok(r) => r.json().map_err(|e| {
+                if once_only.is_empty() {
+                    e
+                } else {
+                    holding(envelope.describe(), e)
+                }
+            })?,
+            Err(Error::MayHaveTakenEffect { request, source }) => {
+                return Err(holding(request, *source));
+            }
+            Err(e) => return Err(e),
+        };
         let mut by_id: HashMap<String, BatchItemResponse> = reply
             .responses
             .into_iter()
@@ -319,18 +394,72 @@ impl Graph {
             if out.iter().any(|r| r.id == item.id) {
                 continue;
             }
-            let mut reply = by_id.remove(&item.id).ok_or_else(|| {
-                Error::decode(crate::error::DecodeError::new(
+            let Some(mut reply) = by_id.remove(&item.id) else {
+                let missing = Error::decode(crate::error::DecodeError::new(
                     "the reply to POST /$batch",
                     format!("Graph's reply has no response for item {}", item.id),
                     b"",
-                ))
-            })?;
+                ));
+                return Err(if once_only.is_empty() {
+                    missing
+                } else {
+                    holding(envelope.describe(), missing)
+                });
+            };
             reply.request = item.request.describe();
+            reply.non_idempotent = !item.request.is_idempotent();
             out.push(reply);
         }
         Ok(out)
     }
+}
+
+/// The replies of the envelopes that were answered, and the error of one that failed: one that
+/// may have taken effect before any other, as that is the one the caller must act on.
+fn settle(
+    outcomes: Vec<Result<Vec<BatchItemResponse>>>,
+) -> (Vec<BatchItemResponse>, Option<Error>) {
+    let mut replies = Vec::new();
+    let mut failed: Option<Error> = None;
+    for outcome in outcomes {
+        match outcome {
+            Ok(r) => replies.extend(r),
+            Err(e) => {
+                if failed
+                    .as_ref()
+                    .is_none_or(|f| !f.may_have_taken_effect() && e.may_have_taken_effect())
+                {
+                    failed = Some(e);
+                }
+            }
+        }
+    }
+    (replies, failed)
+}
+
+/// The error the caller sees when the batch fails after some replies came in. When a
+/// non-idempotent item was carried out (or may have been) and its reply would be lost with the
+/// error, it is an [`Error::MayHaveTakenEffect`] naming that item.
+fn unreturned(error: Error, results: &HashMap<String, BatchItemResponse>) -> Error {
+    if error.may_have_taken_effect() {
+        return error;
+    }
+    let mut acted: Vec<&str> = results
+        .values()
+        .filter(|r| r.non_idempotent && (r.is_success() || r.status >= 500))
+        .map(|r| r.request.as_str())
+        .collect();
+    if acted.is_empty() {
+        return error;
+    }
+    acted.sort_unstable();
+    Error::may_have_taken_effect_of(
+        format!(
+            "{} (its reply is lost: another request of the same $batch failed)",
+            acted.join(", ")
+        ),
+        error,
+    )
 }
 
 /// The ids in `seed` plus every item that (transitively) depends on one of them.

@@ -139,6 +139,10 @@ impl Graph {
 
     /// Sends a request, retrying throttling (429 after `Retry-After`), 503/504 and connection
     /// failures that happened before sending. Any other non-2xx reply is an [`Error::Graph`].
+    ///
+    /// A [non-idempotent](GraphRequest::non_idempotent) request is sent again only after a 429
+    /// or a connection failure before sending: after a 5xx reply, or a connection lost once it
+    /// may have reached Graph, it fails at once with [`Error::MayHaveTakenEffect`].
     pub async fn send(&self, request: &GraphRequest) -> Result<GraphResponse> {
         let span = tracing::debug_span!(
             "graph.request",
@@ -198,6 +202,9 @@ impl Graph {
                     self.inner.sleeper.sleep(wait).await;
                     continue;
                 }
+                Err(e) if e.may_have_reached_server() && !request.is_idempotent() => {
+                    return Err(Error::may_have_taken_effect_of(describe, e.into()));
+                }
                 Err(e) => return Err(e.into()),
             };
             let status = response.status().as_u16();
@@ -218,7 +225,7 @@ impl Graph {
             }
             let error =
                 request::graph_error(&describe, status, &parts.headers, &body_bytes, attempt);
-            if is_retryable_status(status) && attempt < policy.max_attempts {
+            if may_resend(request.is_idempotent(), status) && attempt < policy.max_attempts {
                 let wait = match error.retry_after {
                     Some(after) => policy.retry_after(after),
                     None => policy.backoff(attempt),
@@ -236,14 +243,33 @@ impl Graph {
             if status == 401 {
                 self.inner.token.invalidate();
             }
+            if status >= 500 && !request.is_idempotent() {
+                tracing::warn!(
+                    status,
+                    request_id,
+                    "a request that must not be sent twice failed after reaching Graph; not resending it"
+                );
+                return Err(Error::may_have_taken_effect_of(
+                    describe,
+                    Error::graph(error),
+                ));
+            }
             return Err(Error::graph(error));
         }
     }
 }
 
-/// The statuses retried at the client layer.
-pub(crate) fn is_retryable_status(status: u16) -> bool {
-    matches!(status, 429 | 503 | 504)
+/// Whether a reply with this status is answered by sending the request again.
+///
+/// 429: Graph's throttling guidance says a throttled request fails, so it is sent again after
+/// `Retry-After` whatever it does. 503 and 504 leave open whether Graph carried the request out:
+/// only an idempotent request is sent again after them.
+pub(crate) fn may_resend(idempotent: bool, status: u16) -> bool {
+    match status {
+        429 => true,
+        503 | 504 => idempotent,
+        _ => false,
+    }
 }
 
 impl fmt::Debug for Graph {
@@ -370,6 +396,7 @@ impl GraphBuilder {
                 "is required: choose how to sign in (device code, client secret, static token)",
             )
         })?;
+        token.check_endpoints(&endpoints)?;
         let transport = match self.transport {
             Some(t) => t,
             None => default_transport()?,

@@ -14,6 +14,10 @@ use crate::redact;
 /// The same value can be sent alone with [`Graph::send`](crate::Graph::send) or ride in a
 /// `$batch` with [`Graph::batch`](crate::Graph::batch).
 ///
+/// A request that creates something new each time Graph carries it out (`addPassword` makes a
+/// new secret) is marked [`non_idempotent`](Self::non_idempotent): it is sent again only when it
+/// certainly was not carried out.
+///
 /// ```
 /// use entra_appreg::graph::GraphRequest;
 /// let r = GraphRequest::get("/applications")
@@ -30,6 +34,7 @@ pub struct GraphRequest {
     pub(crate) path: String,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Option<serde_json::Value>,
+    pub(crate) idempotent: bool,
 }
 
 impl GraphRequest {
@@ -44,6 +49,7 @@ impl GraphRequest {
             path,
             headers: Vec::new(),
             body: None,
+            idempotent: true,
         }
     }
 
@@ -91,6 +97,34 @@ impl GraphRequest {
         self
     }
 
+    /// Marks the request as one that must not be sent twice: each time Graph carries it out, it
+    /// creates something new (`addPassword`: another secret, whose value only that reply holds).
+    ///
+    /// [`Graph::send`](crate::Graph::send) and [`Graph::batch`](crate::Graph::batch) then send
+    /// it again only when it certainly was not carried out: after a 429 (Graph's throttling
+    /// guidance: a throttled request fails) or a connection failure before anything was sent.
+    /// After a 5xx reply, or a connection lost once the request may have reached Graph, they
+    /// return [`Error::MayHaveTakenEffect`] at once.
+    ///
+    /// ```
+    /// use entra_appreg::graph::GraphRequest;
+    /// let r = GraphRequest::post("/applications/x/addPassword", &serde_json::json!({}))?
+    ///     .non_idempotent();
+    /// assert!(!r.is_idempotent());
+    /// assert!(GraphRequest::get("/applications").is_idempotent());
+    /// # Ok::<(), entra_appreg::Error>(())
+    /// ```
+    pub fn non_idempotent(mut self) -> Self {
+        self.idempotent = false;
+        self
+    }
+
+    /// Whether sending the request twice has the effect of sending it once (the default; see
+    /// [`non_idempotent`](Self::non_idempotent)).
+    pub fn is_idempotent(&self) -> bool {
+        self.idempotent
+    }
+
     /// The method.
     pub fn method(&self) -> &Method {
         &self.method
@@ -129,6 +163,7 @@ impl fmt::Debug for GraphRequest {
             .field("method", &self.method)
             .field("path", &self.path)
             .field("headers", &self.headers)
+            .field("idempotent", &self.idempotent)
             .field(
                 "body",
                 &self

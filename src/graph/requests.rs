@@ -92,7 +92,9 @@ pub fn delete_application(id: ObjectId) -> GraphRequest {
     GraphRequest::delete(format!("/applications/{id}"))
 }
 
-/// `POST /applications/{id}/addPassword`.
+/// `POST /applications/{id}/addPassword`, marked
+/// [non-idempotent](GraphRequest::non_idempotent): each time Graph carries it out it makes
+/// another secret, so it is never sent twice blindly.
 pub fn add_password(id: ObjectId, display_name: &str, end: OffsetDateTime) -> Result<GraphRequest> {
     let end = end
         .format(&time::format_description::well_known::Rfc3339)
@@ -101,6 +103,7 @@ pub fn add_password(id: ObjectId, display_name: &str, end: OffsetDateTime) -> Re
         format!("/applications/{id}/addPassword"),
         &serde_json::json!({"passwordCredential": {"displayName": display_name, "endDateTime": end}}),
     )
+    .map(GraphRequest::non_idempotent)
 }
 
 /// `POST /applications/{id}/removePassword`.

@@ -140,14 +140,7 @@ pub(crate) async fn converge(
             Err(e) if is_worth_another_pass(&e) && recoveries < MAX_RECOVERIES => {
                 recoveries += 1;
                 tracing::warn!(error = %e, recoveries, "a reply was lost or Graph stumbled; reading the tenant again");
-                let retry_after = match &e {
-                    Error::Graph(g) => g.retry_after,
-                    _ => None,
-                };
-                if !replication
-                    .wait(&mut recovery, "Microsoft Graph", retry_after)
-                    .await
-                {
+                if !replication.wait_to_recover(&mut recovery, &e).await {
                     return Err(give_up(spec, graph, e, held, marker).await);
                 }
             }

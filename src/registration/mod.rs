@@ -264,8 +264,8 @@ impl AppRegistration {
             self.progress.started(Step::Cleanup);
             // The new credential is in place: failing to retire the older ones must not lose
             // it (a secret is shown only in this result). Say so, and let a re-run retire them.
-            match CredentialProvisioner::new(graph, applied.app_object_id)
-                .retire_older(issued.kind(), issued.key_id())
+            match self
+                .retire_older(graph, applied.app_object_id, issued)
                 .await
             {
                 Ok(r) => retired.extend(r),
@@ -309,6 +309,38 @@ impl AppRegistration {
             retired_credentials: retired,
             graph_requests: graph.request_count() - before,
         })
+    }
+
+    /// Retires the older crate-created credentials of the new one's kind. Retiring is re-planned
+    /// from a fresh read each time, so a lost reply or a stumble is recovered in the run.
+    async fn retire_older(
+        &self,
+        graph: &Graph,
+        app: ObjectId,
+        issued: &IssuedCredential,
+    ) -> Result<Vec<CredentialInfo>> {
+        let replication = replication::Replication {
+            graph,
+            progress: &self.progress,
+            timeout: self.replication_timeout,
+        };
+        let mut poll = replication::Poll::default();
+        let mut recoveries = 0;
+        loop {
+            match CredentialProvisioner::new(graph, app)
+                .retire_older(issued.kind(), issued.key_id())
+                .await
+            {
+                Err(e)
+                    if replication::is_worth_another_pass(&e)
+                        && recoveries < converge::MAX_RECOVERIES
+                        && replication.wait_to_recover(&mut poll, &e).await =>
+                {
+                    recoveries += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// How the requested credential rides in the round trips, and the new certificate's key id.

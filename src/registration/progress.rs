@@ -66,6 +66,17 @@ pub enum ProgressEvent {
         #[serde(with = "duration_secs")]
         waited: Duration,
     },
+    /// A reply was lost, or Graph failed in a way that may hide a write that happened: the run
+    /// reads the tenant again after a wait and continues from what it finds.
+    Recovering {
+        /// Recovery number, from 1.
+        attempt: u32,
+        /// The wait before the tenant is read again.
+        #[serde(with = "duration_secs")]
+        retry_in: Duration,
+        /// What went wrong, in a few words.
+        reason: String,
+    },
 }
 
 impl fmt::Display for ProgressEvent {
@@ -83,6 +94,15 @@ impl fmt::Display for ProgressEvent {
                 "waiting for Entra to replicate {what} (try {attempt}, next in {:.1} s, waited {:.1} s so far)",
                 retry_in.as_secs_f64(),
                 waited.as_secs_f64()
+            ),
+            ProgressEvent::Recovering {
+                attempt,
+                retry_in,
+                reason,
+            } => write!(
+                f,
+                "{reason}; reading the tenant again in {:.1} s to continue from what is there (recovery {attempt})",
+                retry_in.as_secs_f64()
             ),
         }
     }

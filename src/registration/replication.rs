@@ -97,7 +97,8 @@ pub(crate) fn is_grant_lag(e: &Error) -> bool {
 /// budget, a 401/403 or any other 4xx is not.
 pub(crate) fn is_worth_another_pass(e: &Error) -> bool {
     match e {
-        Error::Transport(_) | Error::Decode(_) => true,
+        // A lost `addPassword` reply: the run reconciles by its marker before adding again.
+        Error::Transport(_) | Error::Decode(_) | Error::MayHaveTakenEffect { .. } => true,
         Error::Graph(g) => {
             g.status >= 500
                 || is_not_found(g)
@@ -156,6 +157,37 @@ impl Replication<'_> {
             attempt: poll.attempt,
             retry_in: wait,
             waited: poll.waited,
+        });
+        self.graph.sleeper().sleep(wait).await;
+        poll.waited += wait;
+        true
+    }
+
+    /// Waits before another pass of a run whose last pass failed with `error` (see
+    /// [`is_worth_another_pass`]), or returns `false` when the timeout is used up.
+    pub(crate) async fn wait_to_recover(&self, poll: &mut Poll, error: &Error) -> bool {
+        if poll.waited >= self.timeout {
+            return false;
+        }
+        let retry_after = graph_error(error).and_then(|g| g.retry_after);
+        let wait = retry_after
+            .map_or(Self::FAST, |r| r.max(Self::FAST))
+            .min(self.timeout - poll.waited);
+        poll.attempt += 1;
+        let reason = match error {
+            Error::Transport(_) => "the connection to Microsoft Graph failed".to_owned(),
+            Error::MayHaveTakenEffect { .. } => {
+                "the reply to a new secret was lost; the secret is looked for and removed"
+                    .to_owned()
+            }
+            Error::Decode(_) => "a reply from Microsoft Graph could not be read".to_owned(),
+            Error::Graph(g) if g.status >= 500 => format!("Microsoft Graph answered {}", g.status),
+            _ => "Microsoft Graph does not show an object yet".to_owned(),
+        };
+        self.progress.emit(ProgressEvent::Recovering {
+            attempt: poll.attempt,
+            retry_in: wait,
+            reason,
         });
         self.graph.sleeper().sleep(wait).await;
         poll.waited += wait;

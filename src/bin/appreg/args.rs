@@ -97,7 +97,10 @@ pub struct ConnectArgs {
     #[arg(long, value_enum, default_value_t = AuthMethod::DeviceCode)]
     pub auth: AuthMethod,
 
-    /// The client id of the app that signs in (client-secret and client-certificate).
+    /// The client id of the app that signs in: the app itself (client-secret and
+    /// client-certificate), or the public client the admin signs in through (device-code;
+    /// default Microsoft Graph Command Line Tools, which the china cloud does not have, so
+    /// required there).
     #[arg(long, value_name = "GUID")]
     pub client_id: Option<String>,
 

@@ -5,7 +5,7 @@ use entra_appreg::auth::{
     StaticToken,
 };
 use entra_appreg::credentials::Certificate;
-use entra_appreg::{ClientId, Graph, TenantId};
+use entra_appreg::{ClientId, Cloud, Graph, TenantId};
 use secrecy::SecretString;
 
 use crate::args::{AuthMethod, CLIENT_SECRET_ENV, ConnectArgs, TOKEN_ENV};
@@ -66,9 +66,21 @@ pub fn build_graph(connect: &ConnectArgs, ui: &Ui) -> Result<Graph, Failure> {
     builder = match connect.auth {
         AuthMethod::DeviceCode => {
             let ui = ui.clone();
-            builder.token_provider(DeviceCodeCredential::new(move |prompt| {
-                ui.device_prompt(prompt)
-            }))
+            let mut credential = DeviceCodeCredential::new(move |prompt| ui.device_prompt(prompt));
+            match &connect.client_id {
+                Some(_) => {
+                    credential = credential.with_client_id(client_id(connect, "device-code")?)
+                }
+                // The default public client does not exist there (AADSTS700016): say which
+                // option fixes it before anything is sent.
+                None if connect.cloud == Cloud::China => {
+                    return Err(Failure::usage(
+                        "--auth device-code with --cloud china needs --client-id <GUID>: the china (21Vianet) cloud has no Microsoft Graph Command Line Tools app, so name a public client registered in the tenant",
+                    ));
+                }
+                None => {}
+            }
+            builder.token_provider(credential)
         }
         AuthMethod::Token => builder.token_provider(StaticToken::new(required_env(
             TOKEN_ENV,

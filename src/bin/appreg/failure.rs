@@ -25,7 +25,7 @@ pub const EXIT_PARTIAL: u8 = 3;
 pub struct Failure {
     /// A stable, machine-readable kind: `usage`, `invalid_input`, `not_registered`,
     /// `cancelled`, `graph`, `auth`, `transport`, `decode`, `role_mismatch`,
-    /// `credential_lifetime_policy`, `credential_not_removed`, `other`.
+    /// `credential_lifetime_policy`, `credential_not_removed`, `may_have_taken_effect`, `other`.
     pub kind: &'static str,
     /// The message for humans (the library's, with its ids and advice).
     pub message: String,
@@ -138,6 +138,7 @@ fn kind_of(e: &Error) -> &'static str {
         Error::CredentialLifetimePolicy { .. } => "credential_lifetime_policy",
         Error::CredentialNotRemoved { .. } => "credential_not_removed",
         Error::NotReplicated { .. } => "not_replicated",
+        Error::MayHaveTakenEffect { .. } => "may_have_taken_effect",
         _ => "other",
     }
 }
