@@ -308,6 +308,133 @@ async fn register_every_profile_ends_with_the_connection_wizard() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_reply_lost_after_the_secret_was_made_still_exits_0_with_the_one_live_secret() {
+    let t = Tenant::start().await;
+    // Graph carries out the round trip that creates the service principal and the secret, but
+    // the client never sees the reply (the fake answers 500 instead; the library's own fault
+    // matrix cuts the connection itself).
+    t.fake.inject_fault(
+        FaultRule::new(Fault::ActThenFail { status: 500 })
+            .method("POST")
+            .path_contains("$batch")
+            .nth_request(3),
+    );
+    let run = t
+        .run(
+            "register",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "Contoso Backup",
+                "--credential",
+                "secret",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(0);
+    let v = run.json();
+    let object_id = str_of(&v, "application_object_id").parse().unwrap();
+    let live = t.fake.secret_texts(object_id);
+    assert_eq!(live.len(), 1, "exactly one secret is live");
+    assert_eq!(str_of(&v["credential"], "secret"), live[0]);
+    let lost = t
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/addPassword") && r.status == 200)
+        .count();
+    assert_eq!(lost, 2, "the lost secret was made, then replaced");
+    assert!(
+        std::fs::read_dir(&t.dir).unwrap().next().is_none(),
+        "the journal is gone once the secret was handed over"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_run_in_the_same_folder_removes_the_secret_a_killed_run_never_handed_over() {
+    use entra_appreg::graph::models::{Application, PasswordCredential};
+    let t = Tenant::start().await;
+    let secret = |name: &str| PasswordCredential {
+        key_id: Some(uuid::Uuid::new_v4()),
+        display_name: Some(name.into()),
+        ..Default::default()
+    };
+    let admins = secret("admin's own secret");
+    let handed_over = secret("entra-appreg: client secret 2026-11-20 [run 0badc0de]");
+    let orphan = secret("entra-appreg: client secret 2026-11-26 [run 1a2b3c4d]");
+    let app = t.fake.seed_application(Application {
+        display_name: Some("Contoso Backup".into()),
+        unique_name: Some("contoso-backup".into()),
+        sign_in_audience: Some("AzureADMyOrg".into()),
+        password_credentials: Some(vec![admins.clone(), handed_over.clone(), orphan.clone()]),
+        ..Default::default()
+    });
+    // What a run killed between addPassword and handing the secret over leaves in --out.
+    let journal = serde_json::json!([{
+        "app_object_id": app.id.unwrap(),
+        "marker": "1a2b3c4d",
+        "recorded": "2026-11-26T10:00:00Z",
+        "done": false
+    }]);
+    std::fs::write(t.dir.join("appreg-journal.json"), journal.to_string()).unwrap();
+
+    let plan = t
+        .run(
+            "plan",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "Contoso Backup",
+                "--json",
+            ],
+        )
+        .await;
+    plan.expect(0);
+    let p = plan.json();
+    let orphans = p["orphaned_credentials"].as_array().unwrap();
+    assert_eq!(orphans.len(), 1, "{p}");
+    assert_eq!(orphans[0]["key_id"], orphan.key_id.unwrap().to_string());
+
+    let run = t
+        .run(
+            "register",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "Contoso Backup",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(0);
+    let v = run.json();
+    let retired = v["retired_credentials"].as_array().unwrap();
+    assert_eq!(retired.len(), 1, "{v}");
+    assert_eq!(retired[0]["key_id"], orphan.key_id.unwrap().to_string());
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "unfinished_secret_removed"),
+        "{v}"
+    );
+    let left: Vec<_> = t.fake.snapshot().applications[0]
+        .password_credentials
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.key_id)
+        .collect();
+    assert_eq!(left, vec![admins.key_id, handed_over.key_id]);
+    assert!(!t.dir.join("appreg-journal.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_secret_is_printed_once_in_json_and_once_in_the_summary() {
     let t = Tenant::start().await;
     let run = t

@@ -13,7 +13,9 @@ use common::tenant::{
     AdminCredentials, Held, all_profiles, check_converged, check_credentials, check_no_duplicates,
     check_result, graph_over, label, registration, reqwest_transport,
 };
-use entra_appreg::credentials::{Certificate, IssuedCredential, NewCredential, SecretOptions};
+use entra_appreg::credentials::{
+    Certificate, FileJournal, IssuedCredential, NewCredential, SecretJournal, SecretOptions,
+};
 use entra_appreg::fake::FakeGraph;
 use entra_appreg::graph::models::Application;
 use entra_appreg::profile::{PermissionProfile, catalog};
@@ -416,5 +418,115 @@ async fn a_run_with_a_credential_killed_after_any_request_leaves_only_the_creden
     let stopped = report("credential crash points", &results);
     assert_eq!(results.len(), 2 * 2 * 5);
     // Every kill short of the last round trip stopped a run mid-flow.
+    assert_eq!(stopped, 2 * 2 * 4);
+}
+
+/// Kills a run creating a secret, with a journal, before or just after its `allowed + 1`-th
+/// Graph request reached Graph (so also between `addPassword` being carried out and its reply),
+/// then runs again with the same journal and no retirement asked: the only crate-created secret
+/// left is the one the second run returns, and the admin's credentials are untouched.
+async fn journal_crash_then_resume(
+    admin: Option<&AdminCredentials>,
+    allowed: u64,
+    after_sending: bool,
+    base: &Arc<dyn GraphTransport>,
+) -> Result<Killed, String> {
+    let fake = FakeGraph::start().await;
+    if let Some(a) = admin {
+        fake.seed_application(Application {
+            display_name: Some("Contoso Backup".into()),
+            unique_name: Some("contoso-backup".into()),
+            sign_in_audience: Some("AzureADMyOrg".into()),
+            key_credentials: Some(vec![a.key.clone()]),
+            password_credentials: Some(vec![a.secret.clone()]),
+            ..Default::default()
+        });
+    }
+    let dir = std::env::temp_dir().join(format!("journal-{}", uuid::Uuid::new_v4()));
+    let journal: Arc<dyn SecretJournal> = Arc::new(FileJournal::in_folder(&dir));
+    let reg = registration(&PermissionProfile::BackupExchange)
+        .with_credential(NewCredential::Secret(SecretOptions::default()))
+        .with_journal(journal.clone());
+    let (switch, killed) = if after_sending {
+        KillSwitch::after_sending(base.clone(), allowed)
+    } else {
+        KillSwitch::new(base.clone(), allowed)
+    };
+    let (graph, _) = graph_over(&fake, Arc::new(switch));
+    let outcome = tokio::select! {
+        biased;
+        _ = killed.notified() => Killed::Stopped,
+        r = reg.apply(&graph) => {
+            let _ = r.map_err(|e| format!("a run that was not killed failed: {e}"))?;
+            Killed::Finished
+        }
+    };
+    let (graph, _) = graph_over(&fake, base.clone());
+    let app = reg
+        .apply(&graph)
+        .await
+        .map_err(|e| format!("the resumed run failed: {e}"))?;
+    let converged = check_converged(&fake, &reg).map_err(|e| format!("resumed: {e}"))?;
+    check_result(&app, &converged, &reg).map_err(|e| format!("resumed: {e}"))?;
+    let Some(IssuedCredential::Secret(held)) = &app.credential else {
+        return Err(format!(
+            "the resumed run's credential: {:?}",
+            app.credential
+        ));
+    };
+    check_credentials(&fake, Held::Secret(held), admin).map_err(|e| format!("resumed: {e}"))?;
+    let unfinished = journal.unfinished().map_err(|e| e.to_string())?;
+    if !unfinished.is_empty() {
+        return Err(format!("the journal still holds {unfinished:?}"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(outcome)
+}
+
+#[tokio::test]
+async fn with_a_journal_a_run_killed_around_add_password_leaves_only_the_secret_held() {
+    let base = reqwest_transport();
+    let admin = AdminCredentials::new(&Certificate::generate("Admin", 365).unwrap());
+    let mut cases = Vec::new();
+    for seeded in [false, true] {
+        for after_sending in [false, true] {
+            for allowed in 0..CREDENTIAL_ROUND_TRIPS {
+                cases.push((seeded, after_sending, allowed));
+            }
+        }
+    }
+    let results: Vec<_> = futures::stream::iter(cases)
+        .map(|(seeded, after_sending, allowed)| {
+            let (base, admin) = (base.clone(), &admin);
+            async move {
+                let r = journal_crash_then_resume(
+                    seeded.then_some(admin),
+                    allowed,
+                    after_sending,
+                    &base,
+                )
+                .await;
+                let name = format!(
+                    "Backup-Exchange with a secret and a journal, killed {} request {}{}",
+                    if after_sending {
+                        "just after sending"
+                    } else {
+                        "before"
+                    },
+                    allowed + 1,
+                    if seeded {
+                        " (existing app, admin credentials)"
+                    } else {
+                        ""
+                    }
+                );
+                (name, r.map(|k| vec![k]))
+            }
+        })
+        .buffer_unordered(6)
+        .collect()
+        .await;
+    let stopped = report("journal crash points", &results);
+    assert_eq!(results.len(), 2 * 2 * 4);
     assert_eq!(stopped, 2 * 2 * 4);
 }

@@ -15,7 +15,8 @@
 //! `orphaned_credentials` only when a journal says they were never handed over.
 //!
 //! [`FileJournal`] keeps the journal in one small owner-only JSON file (`appreg` puts it in
-//! `--out`); embedders can keep it anywhere by implementing [`SecretJournal`].
+//! `--out`), which exists only while an intent is open; embedders can keep it anywhere by
+//! implementing [`SecretJournal`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -122,6 +123,25 @@ impl FileJournal {
     }
 
     fn write(&self, intents: &[SecretIntent]) -> Result<()> {
+        // Nothing left to finish: no file is left behind either.
+        if intents.is_empty() {
+            return match std::fs::remove_file(&self.path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(Error::invalid_input(
+                    "secret journal",
+                    format!("cannot remove {}: {e}", self.path.display()),
+                )),
+            };
+        }
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::invalid_input(
+                    "secret journal",
+                    format!("cannot create the folder {}: {e}", dir.display()),
+                )
+            })?;
+        }
         let bytes = serde_json::to_vec_pretty(intents).unwrap_or_default();
         write_atomic(&self.path, &bytes, Sensitivity::Secret, true)
     }
@@ -207,6 +227,7 @@ mod tests {
         }
         j.forget("bbbbbbbb").unwrap();
         assert!(j.unfinished().unwrap().is_empty());
+        assert!(!j.path().exists(), "an empty journal leaves no file");
         std::fs::write(j.path(), b"not json").unwrap();
         assert!(j.unfinished().unwrap_err().is_invalid_input());
         let _ = std::fs::remove_dir_all(&dir);

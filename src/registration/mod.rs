@@ -421,6 +421,7 @@ impl AppRegistration {
             credentials,
             expiring,
             warnings: plan.warnings,
+            orphaned_credentials: plan.orphaned_credentials,
         }))
     }
 
@@ -486,6 +487,10 @@ pub struct Audit {
     pub expiring: Vec<String>,
     /// Other things to know.
     pub warnings: Vec<Warning>,
+    /// Secrets an earlier run created but never handed over (see
+    /// [`Plan::orphaned_credentials`]); listed apart from `credentials`' handed-over ones only
+    /// when the registration has a journal.
+    pub orphaned_credentials: Vec<CredentialInfo>,
 }
 
 impl Audit {

@@ -188,6 +188,10 @@ pub struct Plan {
     pub kept_permissions: Vec<KeptPermission>,
     /// Things to know.
     pub warnings: Vec<Warning>,
+    /// Secrets an earlier run created but, as the registration's journal says, never handed
+    /// over (it was stopped first): nobody holds them. `apply` removes them. Empty without a
+    /// journal.
+    pub orphaned_credentials: Vec<CredentialInfo>,
     /// HTTP requests sent to Graph to make this plan.
     pub graph_requests: u64,
 }
@@ -223,6 +227,12 @@ impl fmt::Display for Plan {
             writeln!(
                 f,
                 "  = keep {k} (declared outside the profile; not removed)"
+            )?;
+        }
+        for c in &self.orphaned_credentials {
+            writeln!(
+                f,
+                "  - remove {c}: an earlier run created it but was stopped before handing it over"
             )?;
         }
         for w in &self.warnings {
@@ -496,6 +506,7 @@ pub(crate) fn resolve(
             .into_iter()
             .filter(|c| c.created_by_crate && c.kind == new.kind())
             .filter(|c| Some(c.key_id) != registered)
+            .filter(|c| !is_orphan(spec, c))
             .collect();
         if spec.retire_previous {
             changes.extend(
@@ -541,6 +552,7 @@ pub(crate) fn resolve(
         });
     }
 
+    let orphaned_credentials = orphaned(spec, obs)?;
     let application = obs.app.as_ref().and_then(|a| {
         Some(ExistingApp {
             object_id: a.id?,
@@ -558,6 +570,7 @@ pub(crate) fn resolve(
             changes,
             kept_permissions,
             warnings,
+            orphaned_credentials,
             graph_requests: 0,
         },
         required_resource_access,
@@ -567,4 +580,33 @@ pub(crate) fn resolve(
         missing_grants,
         existing_grants,
     })
+}
+
+/// The app's secrets whose markers belong to journal intents that never finished.
+fn orphaned(spec: &AppRegistration, obs: &Observed) -> Result<Vec<CredentialInfo>> {
+    let (Some(journal), Some(app)) = (&spec.journal, &obs.app) else {
+        return Ok(Vec::new());
+    };
+    let intents = journal.unfinished()?;
+    Ok(crate::credentials::provisioner::list_of(app)
+        .into_iter()
+        .filter(|c| {
+            let marker = crate::credentials::marker_of(c.display_name.as_deref());
+            c.kind == CredentialKind::Secret
+                && intents
+                    .iter()
+                    .any(|i| Some(i.marker.as_str()) == marker && Some(i.app_object_id) == app.id)
+        })
+        .collect())
+}
+
+fn is_orphan(spec: &AppRegistration, c: &CredentialInfo) -> bool {
+    let Some(journal) = &spec.journal else {
+        return false;
+    };
+    let marker = crate::credentials::marker_of(c.display_name.as_deref());
+    marker.is_some()
+        && journal
+            .unfinished()
+            .is_ok_and(|open| open.iter().any(|i| Some(i.marker.as_str()) == marker))
 }

@@ -286,6 +286,8 @@ pub struct KillSwitch {
     allowed: u64,
     count: AtomicU64,
     killed: Arc<Notify>,
+    /// The next request is sent and Graph acts on it, but the run dies before its reply.
+    after_sending: bool,
 }
 
 impl KillSwitch {
@@ -297,9 +299,18 @@ impl KillSwitch {
                 allowed,
                 count: AtomicU64::new(0),
                 killed: killed.clone(),
+                after_sending: false,
             },
             killed,
         )
+    }
+
+    /// Like [`KillSwitch::new`], but the request after the `allowed` ones reaches Graph (which
+    /// carries it out) before the run dies, waiting for its reply.
+    pub fn after_sending(inner: Arc<dyn GraphTransport>, allowed: u64) -> (Self, Arc<Notify>) {
+        let (mut switch, killed) = Self::new(inner, allowed);
+        switch.after_sending = true;
+        (switch, killed)
     }
 }
 
@@ -312,6 +323,9 @@ impl GraphTransport for KillSwitch {
         if is_graph(&request) {
             let n = self.count.fetch_add(1, Ordering::SeqCst) + 1;
             if n > self.allowed {
+                if self.after_sending && n == self.allowed + 1 {
+                    let _ = self.inner.send(request).await;
+                }
                 self.killed.notify_one();
                 return std::future::pending().await;
             }

@@ -9,7 +9,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use entra_appreg::credentials::{
     Certificate, CertificateFiles, CertificateOutput, CredentialKind, CredentialProvisioner,
-    DEFAULT_SECRET_DAYS, NewCredential, PfxEncryption, SecretOptions, certificate,
+    DEFAULT_SECRET_DAYS, FileJournal, NewCredential, PfxEncryption, SecretOptions, certificate,
 };
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::{AppRegistration, Change, ConsentStatus, Warning};
@@ -248,8 +248,13 @@ fn prepared_registration(
         registration = registration.with_credential(new);
     }
     let progress = ui.clone();
+    // The journal of secrets this tool is about to create lives beside the other output: a run
+    // killed before it handed a secret over leaves an intent the next run here finishes.
+    let out = std::path::absolute(&credential.out)
+        .map_err(|e| Failure::usage(format!("--out {}: {e}", credential.out.display())))?;
     let registration = registration
         .retire_previous_credentials(retire_previous)
+        .with_journal(std::sync::Arc::new(FileJournal::in_folder(out)))
         .on_progress(move |event| progress.progress(event));
     registration.validate()?;
     Ok((registration, prepared))
