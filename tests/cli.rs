@@ -1510,10 +1510,12 @@ async fn a_secret_rotation_whose_add_may_have_acted_exits_1_saying_so() {
         "--json",
     ];
     t.run("register", &secret).await.expect(0);
+    // Every reply lost: Graph makes each secret, the client never hears back.
     t.fake.inject_fault(
         FaultRule::new(Fault::ActThenFail { status: 503 })
             .method("POST")
-            .path_contains("/addPassword"),
+            .path_contains("/addPassword")
+            .times(1000),
     );
     let run = t.run("rotate", &secret).await;
     run.expect(1);
@@ -1523,7 +1525,26 @@ async fn a_secret_rotation_whose_add_may_have_acted_exits_1_saying_so() {
     assert_eq!(e["status"], 503);
     assert!(e["request_id"].is_string(), "{e}");
     assert!(str_of(e, "message").contains("not sent again"), "{e}");
-    // The secret the register made, and the one the lost reply made: no third one.
+    // The secret the register made, and the one the last lost reply made; the journal in --out
+    // remembers the second.
     let object_id = t.fake.snapshot().applications[0].id.unwrap();
     assert_eq!(t.fake.secret_texts(object_id).len(), 2);
+    assert!(t.dir.join("appreg-journal.json").exists());
+    // The next run in the same folder removes the secret nobody holds.
+    t.fake.clear_faults();
+    let register = [
+        "--profile",
+        "backup-exchange",
+        "--name",
+        "Contoso Backup",
+        "--json",
+    ];
+    let run = t.run("register", &register).await;
+    run.expect(0);
+    assert_eq!(
+        run.json()["retired_credentials"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(t.fake.secret_texts(object_id).len(), 1);
+    assert!(!t.dir.join("appreg-journal.json").exists());
 }

@@ -916,11 +916,21 @@ fn secrets_of(fake: &FakeGraph) -> usize {
         .count()
 }
 
+/// The secrets of the app, by key id.
+fn secret_ids(fake: &FakeGraph) -> Vec<uuid::Uuid> {
+    fake.snapshot().applications[0]
+        .password_credentials
+        .iter()
+        .flatten()
+        .filter_map(|p| p.key_id)
+        .collect()
+}
+
 #[tokio::test]
-async fn an_add_password_that_may_have_acted_is_not_sent_again() {
+async fn a_lost_add_password_reply_is_reconciled_by_its_marker_never_blindly_resent() {
     for status in [500, 502, 503, 504] {
         let fake = FakeGraph::start().await;
-        let (graph, sleeper) = fake_graph(&fake);
+        let (graph, _) = fake_graph(&fake);
         let app = fake
             .seed_application(Application {
                 display_name: Some("Contoso Backup".into()),
@@ -934,31 +944,27 @@ async fn an_add_password_that_may_have_acted_is_not_sent_again() {
                 .method("POST")
                 .path_contains("/addPassword"),
         );
-        let err = CredentialProvisioner::new(&graph, app)
+        let secret = CredentialProvisioner::new(&graph, app)
             .add_secret(&SecretOptions::default())
             .await
-            .unwrap_err();
-        let Error::MayHaveTakenEffect { request, source } = &err else {
-            panic!("{status}: {err:?}")
-        };
-        assert!(request.ends_with("/addPassword"), "{request}");
-        assert!(matches!(source.as_ref(), Error::Graph(_)), "{source:?}");
-        assert!(err.may_have_taken_effect());
-        // The ids support needs are kept.
-        assert_eq!(err.status(), Some(status));
-        assert!(err.request_id().is_some(), "{err}");
-        assert!(err.to_string().contains("not sent again"), "{err}");
-        // Sent once, and the one secret it made is the only one.
-        assert_eq!(add_password_requests(&fake), 1, "{status}");
-        assert_eq!(secrets_of(&fake), 1, "{status}");
-        assert!(sleeper.durations().is_empty(), "{status}");
+            .unwrap();
+        // The lost one was found by its marker and removed before a second was added: the
+        // caller holds the only one.
+        assert_eq!(add_password_requests(&fake), 2, "{status}");
+        assert_eq!(secret_ids(&fake), [secret.key_id], "{status}");
+        let removed = fake
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/removePassword"))
+            .count();
+        assert_eq!(removed, 1, "{status}");
     }
 }
 
 #[tokio::test]
-async fn an_add_password_whose_connection_failed_after_sending_is_not_sent_again() {
-    use common::faulty::{FaultyTransport, WireFault};
+async fn replies_lost_past_the_last_try_end_in_may_have_taken_effect_with_one_secret_left() {
     let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
     let app = fake
         .seed_application(Application {
             display_name: Some("Contoso Backup".into()),
@@ -967,39 +973,60 @@ async fn an_add_password_whose_connection_failed_after_sending_is_not_sent_again
         })
         .id
         .unwrap();
-    for (fault, secrets_after) in [
-        (WireFault::ResetAfterServerActed, 1),
-        (WireFault::ResetBeforeSend, 2),
+    fake.inject_fault(
+        FaultRule::new(Fault::ActThenFail { status: 503 })
+            .method("POST")
+            .path_contains("/addPassword")
+            .times(1000),
+    );
+    let err = CredentialProvisioner::new(&graph, app)
+        .add_secret(&SecretOptions::default())
+        .await
+        .unwrap_err();
+    let Error::MayHaveTakenEffect { request, source } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(request.ends_with("/addPassword"), "{request}");
+    assert!(matches!(source.as_ref(), Error::Graph(_)), "{source:?}");
+    assert_eq!(err.status(), Some(503));
+    assert!(err.request_id().is_some(), "{err}");
+    assert!(err.to_string().contains("not sent again"), "{err}");
+    // Five tries; each earlier one's secret was removed, only the last one's is left.
+    assert_eq!(add_password_requests(&fake), 5);
+    assert_eq!(secrets_of(&fake), 1);
+}
+
+#[tokio::test]
+async fn an_add_password_whose_connection_failed_after_sending_is_reconciled() {
+    use common::faulty::{FaultyTransport, WireFault};
+    for (fault, sends) in [
+        (WireFault::ResetAfterServerActed, 2),
+        (WireFault::ResetBeforeSend, 1),
     ] {
+        let fake = FakeGraph::start().await;
+        let app = fake
+            .seed_application(Application {
+                display_name: Some("Contoso Backup".into()),
+                sign_in_audience: Some("AzureADMyOrg".into()),
+                ..Default::default()
+            })
+            .id
+            .unwrap();
         let transport = std::sync::Arc::new(FaultyTransport::new(
             common::tenant::reqwest_transport(),
             1,
             fault.clone(),
         ));
         let (graph, _) = common::tenant::graph_over(&fake, transport.clone());
-        let sent = add_password_requests(&fake);
-        let outcome = CredentialProvisioner::new(&graph, app)
+        let secret = CredentialProvisioner::new(&graph, app)
             .add_secret(&SecretOptions::default())
-            .await;
+            .await
+            .unwrap();
         assert!(transport.fired());
-        match fault {
-            WireFault::ResetAfterServerActed => {
-                let err = outcome.unwrap_err();
-                let Error::MayHaveTakenEffect { source, .. } = &err else {
-                    panic!("{err:?}")
-                };
-                assert!(
-                    matches!(source.as_ref(), Error::Transport(t) if t.may_have_reached_server())
-                );
-                assert_eq!(add_password_requests(&fake) - sent, 1);
-            }
-            // Nothing reached Graph: sent again, and the secret is handed over.
-            _ => {
-                outcome.unwrap();
-                assert_eq!(add_password_requests(&fake) - sent, 1);
-            }
-        }
-        assert_eq!(secrets_of(&fake), secrets_after);
+        // After the reset, the one Graph made is removed before another is added; a request
+        // that never left is simply sent again.
+        assert_eq!(add_password_requests(&fake), sends, "{fault:?}");
+        assert_eq!(secret_ids(&fake), [secret.key_id], "{fault:?}");
     }
 }
 
@@ -1040,7 +1067,7 @@ async fn a_throttled_add_password_is_sent_again_after_retry_after() {
 }
 
 #[tokio::test]
-async fn rotating_a_secret_whose_add_may_have_acted_fails_and_retires_nothing() {
+async fn rotating_a_secret_through_a_lost_reply_leaves_only_the_new_secret() {
     let fake = FakeGraph::start().await;
     let (graph, _) = fake_graph(&fake);
     let (app, first) = app_with_a_secret(&fake, &graph).await;
@@ -1049,21 +1076,34 @@ async fn rotating_a_secret_whose_add_may_have_acted_fails_and_retires_nothing() 
             .method("POST")
             .path_contains("/addPassword"),
     );
+    let rotation = CredentialProvisioner::new(&graph, app)
+        .rotate(NewCredential::Secret(SecretOptions::default()))
+        .await
+        .unwrap();
+    assert!(!has_secret(&fake, first));
+    assert_eq!(secret_ids(&fake), [rotation.issued.key_id()]);
+    assert_eq!(rotation.removed.len(), 1);
+}
+
+#[tokio::test]
+async fn rotating_a_secret_whose_replies_stay_lost_fails_and_retires_nothing() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let (app, first) = app_with_a_secret(&fake, &graph).await;
+    fake.inject_fault(
+        FaultRule::new(Fault::ActThenFail { status: 503 })
+            .method("POST")
+            .path_contains("/addPassword")
+            .times(1000),
+    );
     let err = CredentialProvisioner::new(&graph, app)
         .rotate(NewCredential::Secret(SecretOptions::default()))
         .await
         .unwrap_err();
     assert!(err.may_have_taken_effect(), "{err:?}");
-    // The first secret, and the one the failed add made: nothing sent twice, nothing retired.
-    assert_eq!(add_password_requests(&fake), 2);
-    assert_eq!(secrets_of(&fake), 2);
+    // The first secret stays; of the secrets the lost replies made, only the last is left.
     assert!(has_secret(&fake, first));
-    assert!(
-        !fake
-            .requests()
-            .iter()
-            .any(|r| r.path.ends_with("/removePassword"))
-    );
+    assert_eq!(secrets_of(&fake), 2);
 }
 
 #[tokio::test]

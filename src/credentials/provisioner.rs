@@ -1,11 +1,18 @@
 //! Adding, listing, rotating and removing the credentials of an existing application.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde::Serialize;
 
 use super::{
     Certificate, CredentialInfo, CredentialKind, IssuedCredential, NewCredential, NewSecret,
-    SecretOptions, certificate_display_name, is_created_by_crate, lifetime_policy_error,
+    SecretIntent, SecretJournal, SecretOptions, certificate_display_name, is_created_by_crate,
+    lifetime_policy_error,
 };
+
+/// Lost `addPassword` replies a call recovers from before it gives up.
+const MAX_LOST_REPLIES: u32 = 4;
 use crate::auth::ClientSecret;
 use crate::error::{Error, Result};
 use crate::graph::models::{Application, KeyCredential};
@@ -27,11 +34,22 @@ use crate::profile::PermissionProfile;
 /// println!("retired {} older credentials", rotation.removed.len());
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CredentialProvisioner<'g> {
     graph: &'g Graph,
     app: ObjectId,
     profile: Option<PermissionProfile>,
+    journal: Option<Arc<dyn SecretJournal>>,
+}
+
+impl std::fmt::Debug for CredentialProvisioner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialProvisioner")
+            .field("app", &self.app)
+            .field("profile", &self.profile)
+            .field("journal", &self.journal.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The outcome of [`CredentialProvisioner::rotate`].
@@ -50,7 +68,16 @@ impl<'g> CredentialProvisioner<'g> {
             graph,
             app: application_object_id,
             profile: None,
+            journal: None,
         }
+    }
+
+    /// Keeps a journal of the secrets about to be created (see
+    /// [`SecretJournal`](super::SecretJournal)): a later run with the same journal removes a
+    /// secret this one created but was stopped before returning.
+    pub fn with_journal(mut self, journal: Arc<dyn SecretJournal>) -> Self {
+        self.journal = Some(journal);
+        self
     }
 
     /// Applies the profile's credential rule (Backup-SharePoint: certificates only) before any
@@ -136,12 +163,61 @@ impl<'g> CredentialProvisioner<'g> {
 
     /// Creates a client secret (`addPassword`). A Backup-SharePoint provisioner refuses before
     /// sending anything.
+    ///
+    /// `addPassword` creates a new secret each time Graph carries it out, so it is never resent
+    /// blindly: the secret's display name carries a marker of this call, and when a reply is lost
+    /// (a 5xx, or a connection cut after the request left) the app's secrets are read, the ones
+    /// carrying the marker removed, and a new one added, up to four times. The caller ends with
+    /// exactly one new secret, the one returned.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MayHaveTakenEffect`] when replies were still lost after the last try: a secret
+    /// carrying this call's marker may exist that nobody holds (with a journal, the next run
+    /// removes it); the usual Graph and transport errors otherwise.
     pub async fn add_secret(&self, options: &SecretOptions) -> Result<NewSecret> {
         if let Some(p) = &self.profile {
             p.check_credential(CredentialKind::Secret)?;
         }
         options.check()?;
-        let request = requests::add_password(self.app, &options.display_name(), options.end())?;
+        let marker = super::new_marker();
+        if let Some(journal) = &self.journal {
+            journal.record(&SecretIntent::new(self.app, marker.clone()))?;
+        }
+        let mut lost = 0;
+        let outcome = loop {
+            match self.add_secret_once(options, &marker).await {
+                Err(e) if e.may_have_taken_effect() && lost < MAX_LOST_REPLIES => {
+                    lost += 1;
+                    tracing::warn!(error = %e, "the reply to addPassword was lost; removing what it may have created before adding again");
+                    self.graph.sleeper().sleep(Duration::from_secs(1)).await;
+                    if let Err(e) = self.remove_marked(&marker).await {
+                        break Err(e);
+                    }
+                }
+                other => break other,
+            }
+        };
+        if let Some(journal) = &self.journal {
+            let update = match &outcome {
+                Ok(_) => journal.mark_done(&marker),
+                // Nothing carrying the marker can exist: nothing is left to finish.
+                Err(e) if !e.may_have_taken_effect() && lost == 0 => journal.forget(&marker),
+                Err(_) => Ok(()),
+            };
+            if let Err(j) = update {
+                tracing::warn!(error = %j, "the secret journal could not be updated");
+            }
+        }
+        outcome
+    }
+
+    async fn add_secret_once(&self, options: &SecretOptions, marker: &str) -> Result<NewSecret> {
+        let request = requests::add_password(
+            self.app,
+            &options.display_name_for_run(marker),
+            options.end(),
+        )?;
         let reply = self.graph.send(&request).await.map_err(|e| {
             lifetime_policy_error(e, CredentialKind::Secret, i64::from(options.valid_days))
         })?;
@@ -151,6 +227,20 @@ impl<'g> CredentialProvisioner<'g> {
             .json::<PasswordReply>()
             .and_then(PasswordReply::into_secret)
             .map_err(|e| Error::may_have_taken_effect_of(request.describe(), e))
+    }
+
+    /// Removes the app's secrets that carry `marker`.
+    async fn remove_marked(&self, marker: &str) -> Result<()> {
+        let app = self.read().await?;
+        let marked: Vec<CredentialInfo> = list_of(&app)
+            .into_iter()
+            .filter(|c| c.kind == CredentialKind::Secret)
+            .filter(|c| super::marker_of(c.display_name.as_deref()) == Some(marker))
+            .collect();
+        if marked.is_empty() {
+            return Ok(());
+        }
+        self.remove_listed(&app, &marked).await
     }
 
     /// Removes crate-created credentials by id. Credentials the crate did not create are refused

@@ -135,7 +135,7 @@ impl AppRegistration {
     }
 
     /// Keeps a journal of the secrets this registration is about to create (see
-    /// [`SecretJournal`](crate::credentials::SecretJournal)): before `addPassword` is sent, the
+    /// [`SecretJournal`]): before `addPassword` is sent, the
     /// intent is recorded; once the secret is handed over in the result, it is marked done. A
     /// later run with the same journal removes the secrets of intents never marked done — those
     /// of a run killed between creating a secret and returning it — and reports them in
@@ -438,10 +438,12 @@ impl AppRegistration {
             .find(graph)
             .await?
             .ok_or_else(|| self.not_registered())?;
-        CredentialProvisioner::new(graph, app.object_id)
-            .for_profile(self.profile.clone())
-            .rotate(credential)
-            .await
+        let mut provisioner =
+            CredentialProvisioner::new(graph, app.object_id).for_profile(self.profile.clone());
+        if let Some(journal) = &self.journal {
+            provisioner = provisioner.with_journal(journal.clone());
+        }
+        provisioner.rotate(credential).await
     }
 
     /// Deletes the app (Entra keeps it in deleted items for 30 days; its service principal and

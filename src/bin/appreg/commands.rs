@@ -377,8 +377,11 @@ async fn rotate(a: RotateArgs, ui: &Ui) -> Result<Outcome, Failure> {
         .ok_or_else(|| Failure::not_registered(registration.unique_name().as_str()))?;
     let files = prepared.write_files()?;
     ui.wait(format!("adding the new {}", new.kind()));
+    let out = std::path::absolute(&a.credential.out)
+        .map_err(|e| Failure::usage(format!("--out {}: {e}", a.credential.out.display())))?;
     let rotation = CredentialProvisioner::new(&graph, app.object_id)
         .for_profile(profile)
+        .with_journal(std::sync::Arc::new(FileJournal::in_folder(out)))
         .rotate(new)
         .await;
     ui.done_waiting();
