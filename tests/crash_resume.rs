@@ -12,12 +12,12 @@ use common::faulty::KillSwitch;
 use common::tenant::{
     AdminCredentials, Held, all_profiles, check_converged, check_credentials, check_no_duplicates,
     check_result, graph_over, label, registration, reqwest_transport,
+    seed_app_with_admin_credentials,
 };
 use entra_appreg::credentials::{
     Certificate, FileJournal, IssuedCredential, NewCredential, SecretJournal, SecretOptions,
 };
 use entra_appreg::fake::FakeGraph;
-use entra_appreg::graph::models::Application;
 use entra_appreg::profile::{PermissionProfile, catalog};
 use entra_appreg::transport::GraphTransport;
 use futures::StreamExt;
@@ -315,14 +315,7 @@ async fn credential_crash_then_resume(
 ) -> Result<Killed, String> {
     let fake = FakeGraph::start().await;
     if let Some(a) = admin {
-        fake.seed_application(Application {
-            display_name: Some("Contoso Backup".into()),
-            unique_name: Some("contoso-backup".into()),
-            sign_in_audience: Some("AzureADMyOrg".into()),
-            key_credentials: Some(vec![a.key.clone()]),
-            password_credentials: Some(vec![a.secret.clone()]),
-            ..Default::default()
-        });
+        seed_app_with_admin_credentials(&fake, a);
     }
     let reg = {
         let reg = registration(&PermissionProfile::BackupExchange);
@@ -433,14 +426,7 @@ async fn journal_crash_then_resume(
 ) -> Result<Killed, String> {
     let fake = FakeGraph::start().await;
     if let Some(a) = admin {
-        fake.seed_application(Application {
-            display_name: Some("Contoso Backup".into()),
-            unique_name: Some("contoso-backup".into()),
-            sign_in_audience: Some("AzureADMyOrg".into()),
-            key_credentials: Some(vec![a.key.clone()]),
-            password_credentials: Some(vec![a.secret.clone()]),
-            ..Default::default()
-        });
+        seed_app_with_admin_credentials(&fake, a);
     }
     let dir = std::env::temp_dir().join(format!("journal-{}", uuid::Uuid::new_v4()));
     let journal: Arc<dyn SecretJournal> = Arc::new(FileJournal::in_folder(&dir));

@@ -714,14 +714,7 @@ async fn app_with_a_secret(
     fake: &FakeGraph,
     graph: &Graph,
 ) -> (entra_appreg::ObjectId, uuid::Uuid) {
-    let app = fake
-        .seed_application(Application {
-            display_name: Some("Contoso Backup".into()),
-            sign_in_audience: Some("AzureADMyOrg".into()),
-            ..Default::default()
-        })
-        .id
-        .unwrap();
+    let app = seed_app(fake);
     let secret = CredentialProvisioner::new(graph, app)
         .add_secret(&SecretOptions::default())
         .await
@@ -916,6 +909,17 @@ fn secrets_of(fake: &FakeGraph) -> usize {
         .count()
 }
 
+/// A bare single-tenant app, by object id.
+fn seed_app(fake: &FakeGraph) -> entra_appreg::ObjectId {
+    fake.seed_application(Application {
+        display_name: Some("Contoso Backup".into()),
+        sign_in_audience: Some("AzureADMyOrg".into()),
+        ..Default::default()
+    })
+    .id
+    .unwrap()
+}
+
 /// The secrets of the app, by key id.
 fn secret_ids(fake: &FakeGraph) -> Vec<uuid::Uuid> {
     fake.snapshot().applications[0]
@@ -931,14 +935,7 @@ async fn a_lost_add_password_reply_is_reconciled_by_its_marker_never_blindly_res
     for status in [500, 502, 503, 504] {
         let fake = FakeGraph::start().await;
         let (graph, _) = fake_graph(&fake);
-        let app = fake
-            .seed_application(Application {
-                display_name: Some("Contoso Backup".into()),
-                sign_in_audience: Some("AzureADMyOrg".into()),
-                ..Default::default()
-            })
-            .id
-            .unwrap();
+        let app = seed_app(&fake);
         fake.inject_fault(
             FaultRule::new(Fault::ActThenFail { status })
                 .method("POST")
@@ -965,14 +962,7 @@ async fn a_lost_add_password_reply_is_reconciled_by_its_marker_never_blindly_res
 async fn replies_lost_past_the_last_try_end_in_may_have_taken_effect_with_one_secret_left() {
     let fake = FakeGraph::start().await;
     let (graph, _) = fake_graph(&fake);
-    let app = fake
-        .seed_application(Application {
-            display_name: Some("Contoso Backup".into()),
-            sign_in_audience: Some("AzureADMyOrg".into()),
-            ..Default::default()
-        })
-        .id
-        .unwrap();
+    let app = seed_app(&fake);
     fake.inject_fault(
         FaultRule::new(Fault::ActThenFail { status: 503 })
             .method("POST")
@@ -1004,14 +994,7 @@ async fn an_add_password_whose_connection_failed_after_sending_is_reconciled() {
         (WireFault::ResetBeforeSend, 1),
     ] {
         let fake = FakeGraph::start().await;
-        let app = fake
-            .seed_application(Application {
-                display_name: Some("Contoso Backup".into()),
-                sign_in_audience: Some("AzureADMyOrg".into()),
-                ..Default::default()
-            })
-            .id
-            .unwrap();
+        let app = seed_app(&fake);
         let transport = std::sync::Arc::new(FaultyTransport::new(
             common::tenant::reqwest_transport(),
             1,
@@ -1034,14 +1017,7 @@ async fn an_add_password_whose_connection_failed_after_sending_is_reconciled() {
 async fn a_throttled_add_password_is_sent_again_after_retry_after() {
     let fake = FakeGraph::start().await;
     let (graph, sleeper) = fake_graph(&fake);
-    let app = fake
-        .seed_application(Application {
-            display_name: Some("Contoso Backup".into()),
-            sign_in_audience: Some("AzureADMyOrg".into()),
-            ..Default::default()
-        })
-        .id
-        .unwrap();
+    let app = seed_app(&fake);
     fake.inject_fault(
         FaultRule::new(Fault::Status {
             status: 429,
@@ -1142,14 +1118,7 @@ async fn a_batch_holding_add_password_is_not_sent_again_after_its_envelope_may_h
     ] {
         let fake = FakeGraph::start().await;
         let (graph, sleeper) = fake_graph(&fake);
-        let app = fake
-            .seed_application(Application {
-                display_name: Some("Contoso Backup".into()),
-                sign_in_audience: Some("AzureADMyOrg".into()),
-                ..Default::default()
-            })
-            .id
-            .unwrap();
+        let app = seed_app(&fake);
         fake.inject_fault(FaultRule::new(fault.clone()).path_contains("/$batch"));
         let err = graph.batch(items(app)).await.unwrap_err();
         let Error::MayHaveTakenEffect { request, .. } = &err else {
@@ -1170,14 +1139,7 @@ async fn a_batch_holding_add_password_is_not_sent_again_after_its_envelope_may_h
     // A throttled envelope was not carried out: sent again, one secret.
     let fake = FakeGraph::start().await;
     let (graph, _) = fake_graph(&fake);
-    let app = fake
-        .seed_application(Application {
-            display_name: Some("Contoso Backup".into()),
-            sign_in_audience: Some("AzureADMyOrg".into()),
-            ..Default::default()
-        })
-        .id
-        .unwrap();
+    let app = seed_app(&fake);
     fake.inject_fault(
         FaultRule::new(Fault::Status {
             status: 429,
@@ -1209,14 +1171,7 @@ async fn an_add_password_item_that_may_have_acted_is_not_sent_again() {
     use entra_appreg::graph::{BatchItem, requests};
     let fake = FakeGraph::start().await;
     let (graph, _) = fake_graph(&fake);
-    let app = fake
-        .seed_application(Application {
-            display_name: Some("Contoso Backup".into()),
-            sign_in_audience: Some("AzureADMyOrg".into()),
-            ..Default::default()
-        })
-        .id
-        .unwrap();
+    let app = seed_app(&fake);
     let item = || {
         BatchItem::new(
             "password",

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::fake_graph;
-use common::tenant::{all_profiles, expected_pairs};
+use common::tenant::{all_profiles, declared, expected_pairs, granted_pairs};
 use entra_appreg::auth::{ClientSecret, ClientSecretCredential};
 use entra_appreg::credentials::{Certificate, NewCredential};
 use entra_appreg::fake::{FakeGraph, Fault, FaultRule, GrantLagAnswer, RequestKind};
@@ -17,32 +17,9 @@ use entra_appreg::graph::models::{Application, RequiredResourceAccess, ResourceA
 use entra_appreg::graph::{Graph, GraphRequest};
 use entra_appreg::profile::{PermissionProfile, catalog};
 use entra_appreg::registration::{AppRegistration, ProgressEvent};
-use entra_appreg::{AppRoleId, ClientId};
 
 /// `Mail.Read` (Graph application permission): outside every profile, so an admin's addition.
 const MAIL_READ: &str = "810c84a8-4a9e-49e6-bf7d-12d183f40d01";
-
-fn granted_pairs(fake: &FakeGraph, client_id: ClientId) -> BTreeSet<(ClientId, AppRoleId)> {
-    let snap = fake.snapshot();
-    let sp = snap
-        .service_principals
-        .iter()
-        .find(|sp| sp.app_id == Some(client_id))
-        .expect("the app's service principal exists");
-    snap.app_role_assignments
-        .iter()
-        .filter(|g| Some(g.principal_id) == sp.id)
-        .map(|g| {
-            let resource = snap
-                .service_principals
-                .iter()
-                .find(|r| r.id == Some(g.resource_id))
-                .and_then(|r| r.app_id)
-                .unwrap();
-            (resource, g.app_role_id)
-        })
-        .collect()
-}
 
 /// Grant requests the fake answered with this status.
 fn grant_answers(fake: &FakeGraph, status: u16) -> usize {
@@ -222,16 +199,7 @@ async fn an_upsert_answering_204_keeps_the_admins_certificate_and_permission() {
             assert!(thumbprints.contains(&new_key));
             assert_eq!(thumbprints.len(), 2);
         }
-        let declared: BTreeSet<_> = stored
-            .required_resource_access
-            .iter()
-            .flatten()
-            .flat_map(|r| {
-                r.resource_access
-                    .iter()
-                    .map(move |a| (r.resource_app_id, a.id))
-            })
-            .collect();
+        let declared: BTreeSet<_> = declared(&stored).into_iter().collect();
         assert!(declared.contains(&(catalog::MICROSOFT_GRAPH.app_id, MAIL_READ.parse().unwrap())));
         assert!(declared.is_superset(&expected_pairs(&PermissionProfile::BackupExchange)));
         assert!(app.is_complete());

@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use common::tenant::expected_pairs;
+use common::tenant::{expected_pairs, granted_pairs};
 use common::{fake_graph, graph_round_trips, graph_writes};
 use entra_appreg::fake::{CallerRole, FakeGraph};
 use entra_appreg::graph::models::{Application, RequiredResourceAccess, ResourceAccess};
@@ -26,29 +26,6 @@ fn all_profiles() -> Vec<PermissionProfile> {
             create_mailboxes: true,
         },
     ]
-}
-
-/// (resource appId, role id) pairs granted to the app's service principal in the fake.
-fn granted_pairs(fake: &FakeGraph, client_id: ClientId) -> BTreeSet<(ClientId, AppRoleId)> {
-    let snap = fake.snapshot();
-    let sp = snap
-        .service_principals
-        .iter()
-        .find(|sp| sp.app_id == Some(client_id))
-        .expect("the app's service principal exists");
-    snap.app_role_assignments
-        .iter()
-        .filter(|g| Some(g.principal_id) == sp.id)
-        .map(|g| {
-            let resource = snap
-                .service_principals
-                .iter()
-                .find(|r| r.id == Some(g.resource_id))
-                .and_then(|r| r.app_id)
-                .unwrap();
-            (resource, g.app_role_id)
-        })
-        .collect()
 }
 
 fn declared_pairs(app: &Application) -> BTreeSet<(ClientId, AppRoleId)> {

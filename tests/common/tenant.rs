@@ -76,7 +76,8 @@ pub fn expected_pairs(profile: &PermissionProfile) -> BTreeSet<(ClientId, AppRol
         .collect()
 }
 
-fn declared(app: &Application) -> Vec<(ClientId, AppRoleId)> {
+/// The (resource appId, role id) pairs an app declares in `requiredResourceAccess`.
+pub fn declared(app: &Application) -> Vec<(ClientId, AppRoleId)> {
     app.required_resource_access
         .iter()
         .flatten()
@@ -343,4 +344,39 @@ pub fn check_credentials(
         }
     }
     Ok(())
+}
+
+/// (resource appId, role id) pairs granted to the app's service principal in the fake.
+pub fn granted_pairs(fake: &FakeGraph, client_id: ClientId) -> BTreeSet<(ClientId, AppRoleId)> {
+    let snap = fake.snapshot();
+    let sp = snap
+        .service_principals
+        .iter()
+        .find(|sp| sp.app_id == Some(client_id))
+        .expect("the app's service principal exists");
+    snap.app_role_assignments
+        .iter()
+        .filter(|g| Some(g.principal_id) == sp.id)
+        .map(|g| {
+            let resource = snap
+                .service_principals
+                .iter()
+                .find(|r| r.id == Some(g.resource_id))
+                .and_then(|r| r.app_id)
+                .unwrap();
+            (resource, g.app_role_id)
+        })
+        .collect()
+}
+
+/// Seeds the app of an earlier installation holding an admin's certificate and secret.
+pub fn seed_app_with_admin_credentials(fake: &FakeGraph, admin: &AdminCredentials) {
+    fake.seed_application(Application {
+        display_name: Some("Contoso Backup".into()),
+        unique_name: Some("contoso-backup".into()),
+        sign_in_audience: Some("AzureADMyOrg".into()),
+        key_credentials: Some(vec![admin.key.clone()]),
+        password_credentials: Some(vec![admin.secret.clone()]),
+        ..Default::default()
+    });
 }
