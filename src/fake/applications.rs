@@ -271,6 +271,7 @@ fn create(state: &mut State, req: &GraphReq) -> Reply {
     }
     let reply = Reply::json(201, entity(state, &obj, None, false));
     let lag = state.new_object_lag();
+    note_new_keys(state, &Obj::new(), &obj);
     state.apps.push(Entry { json: obj, lag });
     reply
 }
@@ -293,7 +294,8 @@ fn patch(state: &mut State, req: &GraphReq, key: &Key) -> Reply {
             if let Err(r) = apply_fields(&mut obj, &body, false) {
                 return r;
             }
-            state.apps[i].json = obj;
+            let before = std::mem::replace(&mut state.apps[i].json, obj.clone());
+            note_new_keys(state, &before, &obj);
             Reply::no_content()
         }
         Lookup::Missing if upsert => {
@@ -314,10 +316,29 @@ fn patch(state: &mut State, req: &GraphReq, key: &Key) -> Reply {
             let reply = Reply::json(201, entity(state, &obj, None, false))
                 .with_header("Preference-Applied", "create-if-missing");
             let lag = state.new_object_lag();
+            note_new_keys(state, &Obj::new(), &obj);
             state.apps.push(Entry { json: obj, lag });
             reply
         }
         Lookup::Lagging | Lookup::Missing => Reply::not_found(&key.display()),
+    }
+}
+
+/// Makes the certificates `after` holds and `before` did not unseen by the token endpoint for
+/// the sign-in lag.
+fn note_new_keys(state: &mut State, before: &Obj, after: &Obj) {
+    let ids = |o: &Obj| -> Vec<String> {
+        o.get("keyCredentials")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object)
+            .map(|k| str_field(k, "keyId").to_ascii_lowercase())
+            .collect()
+    };
+    let old = ids(before);
+    for id in ids(after).into_iter().filter(|id| !old.contains(id)) {
+        state.note_for_sign_in(format!("key:{id}"));
     }
 }
 

@@ -110,6 +110,7 @@ fn add_password(state: &mut State, i: usize, body: &Obj) -> Reply {
         app.insert("passwordCredentials".into(), json!([cred.clone()]));
     }
     let lag = state.new_lag();
+    state.note_for_sign_in(format!("secret:{key_id}"));
     state.secrets.push(Secret {
         app_object_id,
         key_id,

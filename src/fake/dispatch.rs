@@ -357,6 +357,8 @@ fn route(state: &mut State, req: &GraphReq, caller: &Caller) -> Reply {
         super::applications::route(state, req, key, rest)
     } else if name.eq_ignore_ascii_case("servicePrincipals") {
         super::service_principals::route(state, req, caller, key, rest)
+    } else if name.eq_ignore_ascii_case("organization") && key.is_none() && rest.is_empty() {
+        organization(state, req)
     } else if name.eq_ignore_ascii_case("directory") && key.is_none() {
         super::applications::route_directory(state, req, rest)
     } else if name == "$batch" {
@@ -411,4 +413,50 @@ pub(crate) fn object_key(
             Some(id) => Err(Reply::invalid_id(id)),
         },
     }
+}
+
+/// `GET /organization`: the tenant, with its verified domains (the initial
+/// `*.onmicrosoft.com` one marked `isInitial`), as [List organization] returns it.
+///
+/// [List organization]: https://learn.microsoft.com/graph/api/organization-list
+fn organization(state: &State, req: &GraphReq) -> Reply {
+    if req.method != "GET" {
+        return method_not_allowed();
+    }
+    let org = serde_json::json!({
+        "id": state.tenant_id.to_string(),
+        "displayName": "Contoso",
+        "verifiedDomains": [{
+            "capabilities": "Email, OfficeCommunicationsOnline",
+            "isDefault": true,
+            "isInitial": true,
+            "name": state.tenant_domain,
+            "type": "Managed"
+        }]
+    });
+    let org = match query_option_select(req) {
+        Some(props) => Value::Object(
+            props
+                .iter()
+                .map(|p| (p.clone(), org.get(p).cloned().unwrap_or(Value::Null)))
+                .collect(),
+        ),
+        None => org,
+    };
+    Reply::json(
+        200,
+        serde_json::json!({
+            "@odata.context": format!("{}/v1.0/$metadata#organization", state.base_uri),
+            "value": [org],
+        }),
+    )
+}
+
+fn query_option_select(req: &GraphReq) -> Option<Vec<String>> {
+    super::odata::query_option(&req.query, "select").map(|s| {
+        s.split(',')
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect()
+    })
 }

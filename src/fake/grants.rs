@@ -197,6 +197,7 @@ pub(crate) fn create(
         return Reply::bad_request("Permission being assigned already exists on the object.");
     }
     let obj = state.assignment_object(principal_id, resource_id, role_id);
+    state.note_for_sign_in(format!("grant:{}", str_field(&obj, "id")));
     state.assignments.push(obj.clone());
     let mut out = obj;
     out.insert(
@@ -231,27 +232,38 @@ pub(crate) fn delete(state: &mut State, key: &Key, id: &str, to: bool) -> Reply 
 /// The `roles` claim of an app token for a resource: values of the app roles granted to the
 /// app's service principal on that resource.
 pub(crate) fn granted_role_values(
-    state: &State,
+    state: &mut State,
     principal_id: &str,
     resource_app_id: &str,
 ) -> Vec<String> {
     let Some(ri) = state.sp_index(&Key::AppId(resource_app_id.to_owned())) else {
         return Vec::new();
     };
-    let resource = &state.sps[ri].json;
-    let resource_id = str_field(resource, "id");
+    let resource = state.sps[ri].json.clone();
+    let resource_id = str_field(&resource, "id").to_owned();
     let roles = resource.get("appRoles").and_then(Value::as_array);
-    state
+    let granted: Vec<(String, String)> = state
         .assignments
         .iter()
         .filter(|a| {
             str_field(a, "principalId") == principal_id && str_field(a, "resourceId") == resource_id
         })
-        .filter_map(|a| {
+        .map(|a| {
+            (
+                str_field(a, "id").to_owned(),
+                str_field(a, "appRoleId").to_owned(),
+            )
+        })
+        .collect();
+    granted
+        .into_iter()
+        // A grant made seconds ago is not in tokens yet.
+        .filter(|(id, _)| !state.sign_in_pending(&format!("grant:{id}")))
+        .filter_map(|(_, role_id)| {
             roles?
                 .iter()
                 .filter_map(Value::as_object)
-                .find(|r| str_field(r, "id") == str_field(a, "appRoleId"))
+                .find(|r| str_field(r, "id") == role_id)
                 .map(|r| str_field(r, "value").to_owned())
         })
         .collect()

@@ -334,6 +334,22 @@ impl FakeGraphBuilder {
         self
     }
 
+    /// Makes the token endpoint miss every certificate, secret and grant created from now on
+    /// for this many token requests that would use it: a new credential is refused
+    /// (AADSTS700027 for a certificate, AADSTS7000215 for a secret) and a new grant is missing
+    /// from tokens' `roles`, as Entra does for seconds to minutes after a registration. Default
+    /// 0. `u32::MAX` makes a grant never reach tokens.
+    pub fn sign_in_lag(mut self, requests: u32) -> Self {
+        self.knobs.sign_in_lag = requests;
+        self
+    }
+
+    /// The same as [`sign_in_lag`](Self::sign_in_lag), in real time.
+    pub fn sign_in_delay(mut self, d: Duration) -> Self {
+        self.knobs.sign_in_delay = d;
+        self
+    }
+
     /// See [`FakeGraph::set_throttle_every`].
     pub fn throttle_every(mut self, n: Option<u32>, retry_after_secs: u32) -> Self {
         self.knobs.throttle_every = n;

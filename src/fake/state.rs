@@ -21,6 +21,8 @@ pub(crate) struct Knobs {
     pub replication_lag: u32,
     pub replication_delay: Duration,
     pub grant_lag_answer: super::GrantLagAnswer,
+    pub sign_in_lag: u32,
+    pub sign_in_delay: Duration,
     pub throttle_every: Option<u32>,
     pub retry_after: u32,
     pub unavailable_every: Option<u32>,
@@ -37,6 +39,8 @@ impl Default for Knobs {
             replication_lag: 0,
             replication_delay: Duration::ZERO,
             grant_lag_answer: super::GrantLagAnswer::Alternate,
+            sign_in_lag: 0,
+            sign_in_delay: Duration::ZERO,
             throttle_every: None,
             retry_after: 2,
             unavailable_every: None,
@@ -194,6 +198,9 @@ pub(crate) struct State {
     pub shuffle_seed: u64,
     /// Grants answered with lag so far (to alternate the two lag answers).
     pub grant_lag_count: u64,
+    /// What the token endpoint does not see yet: `key:<keyId>`, `secret:<keyId>`,
+    /// `grant:<assignment id>`.
+    pub sign_in: HashMap<String, Lag>,
 }
 
 impl State {
@@ -222,6 +229,7 @@ impl State {
             batch_count: 0,
             shuffle_seed: u64::from(random_bytes(1)[0]),
             grant_lag_count: 0,
+            sign_in: HashMap::new(),
         };
         for seed in first_party {
             let sp = state.sp_from_first_party(&seed, true);
@@ -293,6 +301,23 @@ impl State {
         } else {
             super::reply::Reply::not_found(key)
         }
+    }
+
+    /// Makes a new credential or grant unseen by the token endpoint for the sign-in lag.
+    pub fn note_for_sign_in(&mut self, what: String) {
+        let lag = Lag {
+            requests: self.knobs.sign_in_lag,
+            until: (!self.knobs.sign_in_delay.is_zero())
+                .then(|| std::time::Instant::now() + self.knobs.sign_in_delay),
+        };
+        if lag != Lag::NONE {
+            self.sign_in.insert(what, lag);
+        }
+    }
+
+    /// Whether the token endpoint still misses this credential or grant (uses up one request).
+    pub fn sign_in_pending(&mut self, what: &str) -> bool {
+        self.sign_in.get_mut(what).is_some_and(Lag::tick)
     }
 
     /// The lag (in requests) a newly created secret gets.

@@ -43,8 +43,12 @@ pub(crate) fn check_secret(
         return Err(invalid());
     };
     let expired = end_of(&state.secrets[s].key_id).is_some_and(|e| e <= now());
+    let key = format!("secret:{}", state.secrets[s].key_id);
     if state.secrets[s].lag > 0 {
         state.secrets[s].lag -= 1;
+        return Err(invalid());
+    }
+    if state.sign_in_pending(&key) {
         return Err(invalid());
     }
     if expired {
@@ -69,7 +73,7 @@ fn decode_json_part(part: &str) -> Option<Map<String, Value>> {
 /// Checks a client assertion: `aud`, `iss`/`sub`, lifetime, and `x5t`/`x5t#S256` against the
 /// app's registered certificates, and the signature with that certificate's public key.
 pub(crate) fn check_assertion(
-    state: &State,
+    state: &mut State,
     app_i: usize,
     client_id: &str,
     assertion: &str,
@@ -150,13 +154,21 @@ pub(crate) fn check_assertion(
             str_field(k, "type") == "AsymmetricX509Cert" && str_field(k, "usage") == "Verify"
         })
         .filter(|k| parse_datetime(str_field(k, "endDateTime")).is_none_or(|e| e > now))
-        .filter_map(|k| STANDARD.decode(str_field(k, "key")).ok())
-        .find(|der| {
+        .filter_map(|k| {
+            let der = STANDARD.decode(str_field(k, "key")).ok()?;
+            Some((str_field(k, "keyId").to_ascii_lowercase(), der))
+        })
+        .find(|(_, der)| {
             let s1 = URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(der));
             let s256 = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(der));
             x5t.is_some_and(|t| t.trim_end_matches('=') == s1)
                 || x5t256.is_some_and(|t| t.trim_end_matches('=') == s256)
         });
+    // A certificate added seconds ago is not known to the token endpoint yet.
+    let registered = match registered {
+        Some((key_id, _)) if state.sign_in_pending(&format!("key:{key_id}")) => None,
+        other => other.map(|(_, der)| der),
+    };
     let Some(der) = registered else {
         return Err(fail(
             700027,

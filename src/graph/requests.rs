@@ -22,6 +22,7 @@
 //! | [`app_role_assignments`] | `GET /servicePrincipals/{id}/appRoleAssignments` | [List appRoleAssignments granted to a service principal](https://learn.microsoft.com/graph/api/serviceprincipal-list-approleassignments) |
 //! | [`app_role_assignments_by_app_id`] | `GET /servicePrincipals(appId='…')/appRoleAssignments` | as above (alternate key `appId`) |
 //! | [`revoke_app_role`] | `DELETE /servicePrincipals/{id}/appRoleAssignments/{id}` | [Delete appRoleAssignment](https://learn.microsoft.com/graph/api/serviceprincipal-delete-approleassignments) |
+//! | [`organization_domains`] | `GET /organization?$select=id,verifiedDomains` | [List organization](https://learn.microsoft.com/graph/api/organization-list) |
 //! | [`crate::graph::Graph::batch`] | `POST /$batch` (at most 20 requests) | [Combine multiple requests in one HTTP call using JSON batching](https://learn.microsoft.com/graph/json-batching) |
 //!
 //! Never sent: `$filter` on `uniqueName` (not filterable: Graph answers 400
@@ -180,6 +181,12 @@ pub fn revoke_app_role(
             encode_path_literal(id)
         ))
     })
+}
+
+/// `GET /organization?$select=id,verifiedDomains`: the tenant's domains; the initial one
+/// (`isInitial`, `<name>.onmicrosoft.com`) names its SharePoint host.
+pub fn organization_domains() -> GraphRequest {
+    GraphRequest::get("/organization").query("$select", "id,verifiedDomains")
 }
 
 #[cfg(test)]

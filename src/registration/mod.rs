@@ -32,11 +32,13 @@ mod converge;
 mod observe;
 mod plan;
 mod progress;
+mod ready;
 mod replication;
 
 pub use plan::{Change, ExistingApp, KeptPermission, Plan, SIGN_IN_AUDIENCE, Warning};
 pub(crate) use progress::ProgressSink;
 pub use progress::{ProgressEvent, Step};
+pub use ready::{AppCredential, Readiness, ReadyOptions, ResourceReadiness};
 
 /// The longest display name Graph accepts.
 pub const MAX_DISPLAY_NAME: usize = 256;

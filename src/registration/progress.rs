@@ -66,6 +66,19 @@ pub enum ProgressEvent {
         #[serde(with = "duration_secs")]
         waited: Duration,
     },
+    /// Signing in as the new app: the resource refused the new credential, or its token lacks
+    /// roles granted seconds ago; it is tried again after a short wait.
+    WaitingForSignIn {
+        /// The resource ("Office 365 Exchange Online", …).
+        resource: String,
+        /// Sign-ins so far.
+        attempt: u32,
+        /// Time since the first sign-in to this resource.
+        #[serde(with = "duration_secs")]
+        waited: Duration,
+        /// What is awaited.
+        reason: String,
+    },
     /// A reply was lost, or Graph failed in a way that may hide a write that happened: the run
     /// reads the tenant again after a wait and continues from what it finds.
     Recovering {
@@ -93,6 +106,16 @@ impl fmt::Display for ProgressEvent {
                 f,
                 "waiting for Entra to replicate {what} (try {attempt}, next in {:.1} s, waited {:.1} s so far)",
                 retry_in.as_secs_f64(),
+                waited.as_secs_f64()
+            ),
+            ProgressEvent::WaitingForSignIn {
+                resource,
+                attempt,
+                waited,
+                reason,
+            } => write!(
+                f,
+                "{reason} ({resource}, sign-in {attempt})… {:.0} s",
                 waited.as_secs_f64()
             ),
             ProgressEvent::Recovering {

@@ -1,0 +1,412 @@
+//! Ready to connect: signing in as the new app until every resource its profile grants on
+//! accepts the credential and puts the granted roles in the token.
+//!
+//! Right after a registration, Entra refuses the new credential for a while (AADSTS700016,
+//! AADSTS7000215, AADSTS700027) and tokens lack roles granted seconds ago (GRAPH.md §4, §7).
+//! [`RegisteredApp::wait_until_ready`] polls each resource's token endpoint at a short fixed
+//! interval, honouring `Retry-After`, until the token carries every granted role or the timeout
+//! runs out, and says per resource what it saw.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::auth::{
+    ClientCertificateCredential, ClientSecret, ClientSecretCredential, TokenProvider,
+};
+use crate::cloud::Cloud;
+use crate::credentials::Certificate;
+use crate::error::{Error, Result};
+use crate::graph::{Graph, requests};
+use crate::ids::ClientId;
+use crate::profile::catalog;
+
+use super::{ProgressEvent, ProgressSink, RegisteredApp};
+
+/// What the new app signs in with.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum AppCredential {
+    /// The certificate with its private key (a client assertion is signed with it).
+    Certificate(Box<Certificate>),
+    /// The client secret.
+    Secret(ClientSecret),
+}
+
+impl fmt::Debug for AppCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AppCredential::Certificate(c) => f
+                .debug_tuple("Certificate")
+                .field(&c.thumbprint().as_str())
+                .finish(),
+            AppCredential::Secret(_) => f.write_str("Secret(<redacted>)"),
+        }
+    }
+}
+
+/// How [`RegisteredApp::wait_until_ready`] waits.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ReadyOptions {
+    /// The longest wait, over all resources (default 5 minutes).
+    pub timeout: Duration,
+    /// The time between two sign-ins to one resource (default 1 s; a `Retry-After` longer than
+    /// this is honoured).
+    pub interval: Duration,
+    /// The SharePoint host (`contoso.sharepoint.com`); by default derived from the tenant's
+    /// initial `*.onmicrosoft.com` domain.
+    pub sharepoint_host: Option<String>,
+    progress: ProgressSink,
+}
+
+impl Default for ReadyOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Self::DEFAULT_TIMEOUT,
+            interval: Duration::from_secs(1),
+            sharepoint_host: None,
+            progress: ProgressSink::default(),
+        }
+    }
+}
+
+impl fmt::Debug for ReadyOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadyOptions")
+            .field("timeout", &self.timeout)
+            .field("interval", &self.interval)
+            .field("sharepoint_host", &self.sharepoint_host)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReadyOptions {
+    /// The default timeout: 5 minutes.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+    /// Waits at most this long.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Uses this SharePoint host instead of the one derived from the tenant's initial domain.
+    pub fn with_sharepoint_host(mut self, host: impl Into<String>) -> Self {
+        self.sharepoint_host = Some(host.into());
+        self
+    }
+
+    /// Observes each wait (`ProgressEvent::WaitingForSignIn`), for an installer's UI.
+    pub fn on_progress(mut self, f: impl Fn(&ProgressEvent) + Send + Sync + 'static) -> Self {
+        self.progress = ProgressSink::new(std::sync::Arc::new(f));
+        self
+    }
+}
+
+/// Whether one resource accepts the app with every granted role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ResourceReadiness {
+    /// The resource's name ("Microsoft Graph", …).
+    pub resource: String,
+    /// Its appId.
+    pub resource_app_id: ClientId,
+    /// The scope signed in for.
+    pub scope: String,
+    /// Whether a token carried every role granted on this resource.
+    pub ready: bool,
+    /// The roles the last token carried.
+    pub roles: Vec<String>,
+    /// Granted roles the last token lacked.
+    pub missing: Vec<String>,
+    /// Sign-ins made.
+    pub attempts: u32,
+    /// Time from the first sign-in to the answer.
+    #[serde(serialize_with = "secs")]
+    pub waited: Duration,
+    /// Why the last sign-in failed, when it did (never a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// Whether the product can connect now, per resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Readiness {
+    /// Whether every resource is ready.
+    pub ready: bool,
+    /// Each resource the profile grants on.
+    pub resources: Vec<ResourceReadiness>,
+}
+
+impl fmt::Display for Readiness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for r in &self.resources {
+            if r.ready {
+                writeln!(
+                    f,
+                    "  ready     {} ({} role(s), after {} sign-in(s), {:.1} s)",
+                    r.resource,
+                    r.roles.len(),
+                    r.attempts,
+                    r.waited.as_secs_f64()
+                )?;
+            } else {
+                write!(f, "  NOT ready {}", r.resource)?;
+                if !r.missing.is_empty() {
+                    write!(f, ": the token lacks {}", r.missing.join(", "))?;
+                }
+                if let Some(e) = &r.last_error {
+                    write!(f, " (last sign-in: {e})")?;
+                }
+                writeln!(f)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// AADSTS codes that mean "Entra has not replicated the new app or credential yet": app not
+/// found (700016), secret not valid yet (7000215), certificate not registered yet (700027),
+/// no service principal yet (7000229).
+const NOT_YET: [u32; 4] = [700_016, 7_000_215, 700_027, 7_000_229];
+
+/// A resource to sign in to and the roles expected in its token.
+struct Target {
+    name: String,
+    app_id: ClientId,
+    /// `None`: Microsoft Graph of the client's cloud.
+    scope: Option<String>,
+    roles: Vec<String>,
+}
+
+impl RegisteredApp {
+    /// Signs in as the new app with `credential` for every resource its profile grants on
+    /// (Microsoft Graph, Exchange Online, SharePoint Online) until each token carries every role
+    /// granted there, or `options.timeout` runs out. A refused new credential and missing roles
+    /// are waited for; the answer says, per resource, whether it is ready, the roles seen and
+    /// missing, the sign-ins made and the time it took.
+    ///
+    /// # Errors
+    ///
+    /// Only when the tenant's initial domain cannot be read (for SharePoint's host); sign-in
+    /// failures are reported in the result, not as errors.
+    pub async fn wait_until_ready(
+        &self,
+        graph: &Graph,
+        credential: &AppCredential,
+        options: &ReadyOptions,
+    ) -> Result<Readiness> {
+        let targets = self.targets(graph, options).await?;
+        let started = Instant::now();
+        let mut resources = Vec::with_capacity(targets.len());
+        for target in targets {
+            let left = options.timeout.saturating_sub(started.elapsed());
+            resources
+                .push(wait_for(graph, self.client_id, credential, &target, options, left).await);
+        }
+        Ok(Readiness {
+            ready: resources.iter().all(|r| r.ready),
+            resources,
+        })
+    }
+
+    /// The resources with granted roles, and their scopes.
+    async fn targets(&self, graph: &Graph, options: &ReadyOptions) -> Result<Vec<Target>> {
+        let mut targets: Vec<Target> = Vec::new();
+        for p in self.permissions.iter().filter(|p| p.granted) {
+            let p = &p.permission;
+            match targets.iter_mut().find(|t| t.app_id == p.resource_app_id) {
+                Some(t) => t.roles.push(p.value.clone()),
+                None => targets.push(Target {
+                    name: p.resource.clone(),
+                    app_id: p.resource_app_id,
+                    scope: None,
+                    roles: vec![p.value.clone()],
+                }),
+            }
+        }
+        let cloud = graph.endpoints().cloud();
+        for t in &mut targets {
+            if t.app_id == catalog::EXCHANGE_ONLINE.app_id {
+                t.scope = Some(format!("https://{}/.default", exchange_host(cloud)));
+            } else if t.app_id == catalog::SHAREPOINT_ONLINE.app_id {
+                let host = match &options.sharepoint_host {
+                    Some(h) => h.clone(),
+                    None => sharepoint_host(graph, cloud).await?,
+                };
+                t.scope = Some(format!("https://{host}/.default"));
+            }
+        }
+        Ok(targets)
+    }
+}
+
+/// Exchange Online's host in each cloud.
+fn exchange_host(cloud: Cloud) -> &'static str {
+    match cloud {
+        Cloud::UsGov => "outlook.office365.us",
+        Cloud::UsGovDod => "outlook-dod.office365.us",
+        Cloud::China => "partner.outlook.cn",
+        _ => "outlook.office365.com",
+    }
+}
+
+/// The tenant's SharePoint host, from its initial `<name>.onmicrosoft.com` domain.
+async fn sharepoint_host(graph: &Graph, cloud: Cloud) -> Result<String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Domain {
+        name: String,
+        #[serde(default)]
+        is_initial: bool,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Org {
+        #[serde(default)]
+        verified_domains: Vec<Domain>,
+    }
+    let orgs: crate::graph::models::Collection<Org> =
+        graph.send_json(&requests::organization_domains()).await?;
+    let initial = orgs
+        .value
+        .iter()
+        .flat_map(|o| &o.verified_domains)
+        .find(|d| d.is_initial)
+        .and_then(|d| d.name.split('.').next().map(str::to_owned))
+        .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .ok_or_else(|| {
+            Error::invalid_input(
+                "SharePoint host",
+                "the tenant's initial *.onmicrosoft.com domain could not be read: name the SharePoint host (contoso.sharepoint.com)",
+            )
+        })?;
+    let suffix = match cloud {
+        Cloud::UsGov | Cloud::UsGovDod => "sharepoint.us",
+        Cloud::China => "sharepoint.cn",
+        _ => "sharepoint.com",
+    };
+    Ok(format!("{initial}.{suffix}"))
+}
+
+fn provider(
+    client_id: ClientId,
+    credential: &AppCredential,
+    scope: Option<&str>,
+) -> Result<Box<dyn TokenProvider>> {
+    Ok(match credential {
+        AppCredential::Certificate(cert) => {
+            let p = ClientCertificateCredential::new(client_id, (**cert).clone())?;
+            Box::new(match scope {
+                Some(s) => p.with_scope(s),
+                None => p,
+            })
+        }
+        AppCredential::Secret(secret) => {
+            let p = ClientSecretCredential::new(client_id, secret.clone());
+            Box::new(match scope {
+                Some(s) => p.with_scope(s),
+                None => p,
+            })
+        }
+    })
+}
+
+/// Signs in to one resource until its token carries every role, or `budget` runs out.
+async fn wait_for(
+    graph: &Graph,
+    client_id: ClientId,
+    credential: &AppCredential,
+    target: &Target,
+    options: &ReadyOptions,
+    budget: Duration,
+) -> ResourceReadiness {
+    let started = Instant::now();
+    let mut out = ResourceReadiness {
+        resource: target.name.clone(),
+        resource_app_id: target.app_id,
+        scope: target
+            .scope
+            .clone()
+            .unwrap_or_else(|| graph.endpoints().graph_scope()),
+        ready: false,
+        roles: Vec::new(),
+        missing: target.roles.clone(),
+        attempts: 0,
+        waited: Duration::ZERO,
+        last_error: None,
+    };
+    let mut waited = Duration::ZERO;
+    loop {
+        out.attempts += 1;
+        // A fresh provider each time: a cached token would keep the roles it was issued with.
+        let outcome = match provider(client_id, credential, target.scope.as_deref()) {
+            Ok(p) => graph.token_from(p.as_ref()).await,
+            Err(e) => Err(e),
+        };
+        let (retry_after, reason) = match outcome {
+            Ok(token) => {
+                out.roles = token.claims().map(|c| c.roles).unwrap_or_default();
+                out.missing = target
+                    .roles
+                    .iter()
+                    .filter(|r| !out.roles.contains(r))
+                    .cloned()
+                    .collect();
+                out.last_error = None;
+                if out.missing.is_empty() {
+                    out.ready = true;
+                    break;
+                }
+                (None, format!("the token lacks {}", out.missing.join(", ")))
+            }
+            Err(e) => {
+                out.last_error = Some(e.to_string());
+                let not_yet = e.aadsts_code().is_some_and(|c| NOT_YET.contains(&c))
+                    || matches!(e.status(), Some(429) | Some(500..=599))
+                    || matches!(e, Error::Transport(_));
+                if !not_yet {
+                    break;
+                }
+                let what = match credential {
+                    AppCredential::Certificate(_) => "the new certificate",
+                    AppCredential::Secret(_) => "the new secret",
+                };
+                (
+                    retry_after_of(&e),
+                    format!("waiting for Entra to accept {what}"),
+                )
+            }
+        };
+        let wait = retry_after
+            .map_or(options.interval, |r| r.max(options.interval))
+            .min(budget.saturating_sub(waited));
+        if wait.is_zero() {
+            break;
+        }
+        options.progress.emit(ProgressEvent::WaitingForSignIn {
+            resource: target.name.clone(),
+            attempt: out.attempts,
+            waited: started.elapsed(),
+            reason,
+        });
+        graph.sleeper().sleep(wait).await;
+        waited += wait;
+    }
+    out.waited = started.elapsed().max(waited);
+    out
+}
+
+fn retry_after_of(e: &Error) -> Option<Duration> {
+    match e {
+        Error::Graph(g) => g.retry_after,
+        _ => None,
+    }
+}

@@ -1,0 +1,200 @@
+//! Ready to connect: after a registration, signing in as the new app until every resource its
+//! profile grants on accepts the credential with every granted role, against a fake whose token
+//! endpoint misses new credentials and grants for a while.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::fake_graph;
+use entra_appreg::credentials::{Certificate, IssuedCredential, NewCredential, SecretOptions};
+use entra_appreg::fake::FakeGraph;
+use entra_appreg::graph::models::{AppRoleAssignment, Collection};
+use entra_appreg::graph::requests;
+use entra_appreg::profile::{PermissionProfile, catalog};
+use entra_appreg::registration::{
+    AppCredential, AppRegistration, ProgressEvent, ReadyOptions, RegisteredApp,
+};
+
+async fn register_with_certificate(
+    fake: &FakeGraph,
+    profile: PermissionProfile,
+) -> (entra_appreg::Graph, RegisteredApp, AppCredential) {
+    let (graph, _) = fake_graph(fake);
+    let cert = Certificate::generate("Contoso Backup", 30).unwrap();
+    let app = AppRegistration::new("Contoso Backup", profile)
+        .unwrap()
+        .with_credential(NewCredential::Certificate(Box::new(cert.clone())))
+        .apply(&graph)
+        .await
+        .unwrap();
+    (graph, app, AppCredential::Certificate(Box::new(cert)))
+}
+
+#[tokio::test]
+async fn every_resource_is_ready_once_entra_accepts_the_certificate_and_the_roles() {
+    let fake = FakeGraph::builder().sign_in_lag(3).start().await;
+    let (graph, app, credential) =
+        register_with_certificate(&fake, PermissionProfile::BackupSharePoint).await;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let options =
+        ReadyOptions::default().on_progress(move |e| sink.lock().unwrap().push(e.clone()));
+    let ready = app
+        .wait_until_ready(&graph, &credential, &options)
+        .await
+        .unwrap();
+    assert!(ready.ready, "{ready}");
+    let names: Vec<_> = ready.resources.iter().map(|r| r.resource_app_id).collect();
+    for resource in [
+        catalog::EXCHANGE_ONLINE.app_id,
+        catalog::MICROSOFT_GRAPH.app_id,
+        catalog::SHAREPOINT_ONLINE.app_id,
+    ] {
+        assert!(names.contains(&resource), "{names:?}");
+    }
+    assert_eq!(ready.resources.len(), 3);
+    for r in &ready.resources {
+        assert!(r.ready && r.missing.is_empty(), "{r:?}");
+        assert!(r.attempts > 1, "{r:?}: the fake refused the first sign-ins");
+    }
+    let exchange = ready
+        .resources
+        .iter()
+        .find(|r| r.resource_app_id == catalog::EXCHANGE_ONLINE.app_id)
+        .unwrap();
+    assert_eq!(exchange.scope, "https://outlook.office365.com/.default");
+    assert_eq!(exchange.roles, ["full_access_as_app"]);
+    let sharepoint = ready
+        .resources
+        .iter()
+        .find(|r| r.resource_app_id == catalog::SHAREPOINT_ONLINE.app_id)
+        .unwrap();
+    assert_eq!(sharepoint.scope, "https://contoso.sharepoint.com/.default");
+    assert!(
+        sharepoint
+            .roles
+            .contains(&"Sites.FullControl.All".to_owned())
+    );
+    // Polled at the fixed interval: every wait was shown, none doubled.
+    let waits = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, ProgressEvent::WaitingForSignIn { .. }))
+        .count();
+    assert!(waits >= 3, "{waits}");
+}
+
+#[tokio::test]
+async fn a_secret_refused_at_first_is_accepted_once_replicated() {
+    let fake = FakeGraph::builder().sign_in_lag(2).start().await;
+    let (graph, sleeper) = fake_graph(&fake);
+    let app = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+        .unwrap()
+        .with_credential(NewCredential::Secret(SecretOptions::default()))
+        .apply(&graph)
+        .await
+        .unwrap();
+    let Some(IssuedCredential::Secret(secret)) = &app.credential else {
+        panic!("{:?}", app.credential)
+    };
+    let credential = AppCredential::Secret(secret.secret.clone());
+    let ready = app
+        .wait_until_ready(&graph, &credential, &ReadyOptions::default())
+        .await
+        .unwrap();
+    assert!(ready.ready, "{ready}");
+    let graph_resource = &ready.resources[0];
+    assert!(graph_resource.attempts >= 3, "{graph_resource:?}");
+    assert!(
+        sleeper
+            .durations()
+            .iter()
+            .all(|d| *d == Duration::from_secs(1))
+    );
+    let shown = format!(
+        "{ready:?} {ready} {}",
+        serde_json::to_string(&ready).unwrap()
+    );
+    assert!(!shown.contains(secret.secret.expose_secret()));
+}
+
+#[tokio::test]
+async fn a_role_that_never_reaches_the_token_is_named_and_the_wait_ends_at_the_timeout() {
+    let fake = FakeGraph::start().await;
+    let (graph, app, credential) =
+        register_with_certificate(&fake, PermissionProfile::BackupExchange).await;
+    // Exchange's grant disappears (an admin revoked it): the token never carries it.
+    let listed: Collection<AppRoleAssignment> = graph
+        .send_json(&requests::app_role_assignments(app.service_principal_id))
+        .await
+        .unwrap();
+    let exchange_sp = fake
+        .snapshot()
+        .service_principals
+        .into_iter()
+        .find(|s| s.app_id == Some(catalog::EXCHANGE_ONLINE.app_id))
+        .unwrap();
+    let grant = listed
+        .value
+        .iter()
+        .find(|g| Some(g.resource_id) == exchange_sp.id)
+        .unwrap();
+    graph
+        .send(&requests::revoke_app_role(app.service_principal_id, grant).unwrap())
+        .await
+        .unwrap();
+    let options = ReadyOptions::default().with_timeout(Duration::from_secs(10));
+    let ready = app
+        .wait_until_ready(&graph, &credential, &options)
+        .await
+        .unwrap();
+    assert!(!ready.ready);
+    let exchange = ready
+        .resources
+        .iter()
+        .find(|r| r.resource_app_id == catalog::EXCHANGE_ONLINE.app_id)
+        .unwrap();
+    assert!(!exchange.ready);
+    assert_eq!(exchange.missing, ["full_access_as_app"]);
+    assert!(exchange.attempts >= 10, "{exchange:?}");
+    assert!(exchange.waited <= Duration::from_secs(11), "{exchange:?}");
+    assert!(
+        ready.to_string().contains("lacks full_access_as_app"),
+        "{ready}"
+    );
+    let graph_resource = ready
+        .resources
+        .iter()
+        .find(|r| r.resource_app_id == catalog::MICROSOFT_GRAPH.app_id)
+        .unwrap();
+    assert!(graph_resource.ready && graph_resource.attempts == 1);
+}
+
+#[tokio::test]
+async fn the_sharepoint_host_can_be_named() {
+    let fake = FakeGraph::start().await;
+    let (graph, app, credential) =
+        register_with_certificate(&fake, PermissionProfile::BackupSharePoint).await;
+    let options = ReadyOptions::default().with_sharepoint_host("fabrikam.sharepoint.com");
+    let ready = app
+        .wait_until_ready(&graph, &credential, &options)
+        .await
+        .unwrap();
+    assert!(ready.ready, "{ready}");
+    let sharepoint = ready
+        .resources
+        .iter()
+        .find(|r| r.resource_app_id == catalog::SHAREPOINT_ONLINE.app_id)
+        .unwrap();
+    assert_eq!(sharepoint.scope, "https://fabrikam.sharepoint.com/.default");
+    // The host was named: the tenant's domains were not read.
+    assert!(
+        !fake
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/organization"))
+    );
+}
