@@ -435,6 +435,78 @@ async fn the_next_run_in_the_same_folder_removes_the_secret_a_killed_run_never_h
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn register_waits_until_the_product_can_sign_in_and_says_so() {
+    let t = Tenant::with(FakeGraph::builder().sign_in_lag(2).start().await);
+    let args = [
+        "--profile",
+        "backup-exchange",
+        "--name",
+        "Contoso Backup",
+        "--json",
+    ];
+    let run = t.run("register", &args).await;
+    run.expect(0);
+    let v = run.json();
+    assert_eq!(v["ready"]["ready"], true, "{v}");
+    let resources = v["ready"]["resources"].as_array().unwrap();
+    assert_eq!(resources.len(), 2);
+    for r in resources {
+        assert_eq!(r["ready"], true, "{r}");
+        assert!(r["attempts"].as_u64().unwrap() > 1, "{r}");
+        assert_eq!(r["missing"], serde_json::json!([]));
+    }
+    assert!(
+        run.stderr
+            .contains("waiting for Entra to accept the new certificate"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_product_that_cannot_sign_in_by_the_timeout_exits_4_naming_what_is_missing() {
+    let t = Tenant::with(FakeGraph::builder().sign_in_lag(u32::MAX).start().await);
+    let mut args = vec![
+        "--profile",
+        "backup-exchange",
+        "--name",
+        "Contoso Backup",
+        "--wait-timeout",
+        "2",
+        "--json",
+    ];
+    let run = t.run("register", &args).await;
+    run.expect(4);
+    let v = run.json();
+    assert_eq!(v["ready"]["ready"], false, "{v}");
+    let exchange = v["ready"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource_app_id"] == "00000002-0000-0ff1-ce00-000000000000")
+        .unwrap()
+        .clone();
+    assert_eq!(exchange["ready"], false);
+    assert_eq!(
+        exchange["missing"],
+        serde_json::json!(["full_access_as_app"])
+    );
+    assert!(
+        str_of(&exchange, "last_error").contains("AADSTS700027"),
+        "{exchange}"
+    );
+    // Registered all the same: the app and its grants are there.
+    assert_eq!(t.fake.snapshot().applications.len(), 1);
+
+    // Without waiting, the same tenant answers at once: exit 0, no `ready`.
+    args.retain(|a| *a != "--wait-timeout" && *a != "2");
+    args.push("--no-wait");
+    let run = t.run("register", &args).await;
+    run.expect(0);
+    assert!(run.json().get("ready").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_secret_is_printed_once_in_json_and_once_in_the_summary() {
     let t = Tenant::start().await;
     let run = t

@@ -177,6 +177,17 @@ pub struct RegisterArgs {
     /// After the new credential is in place, remove the older ones this tool created.
     #[arg(long)]
     pub retire_previous: bool,
+    /// Return once Graph accepted the writes, without waiting until the product can sign in
+    /// with the new credential.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// How long to wait, at most, until the product can sign in (exit 4 if it cannot by then).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub wait_timeout: u64,
+    /// The SharePoint host to check sign-in against (default: from the tenant's initial
+    /// *.onmicrosoft.com domain).
+    #[arg(long, value_name = "HOST")]
+    pub sharepoint_host: Option<String>,
 }
 
 /// `plan`.

@@ -12,7 +12,9 @@ use entra_appreg::credentials::{
     DEFAULT_SECRET_DAYS, FileJournal, NewCredential, PfxEncryption, SecretOptions, certificate,
 };
 use entra_appreg::profile::PermissionProfile;
-use entra_appreg::registration::{AppRegistration, Change, ConsentStatus, Warning};
+use entra_appreg::registration::{
+    AppCredential, AppRegistration, Change, ConsentStatus, ReadyOptions, RegisteredApp, Warning,
+};
 use entra_appreg::{Graph, TenantId, UniqueName};
 
 use crate::args::{
@@ -289,11 +291,37 @@ async fn register(a: RegisterArgs, ui: &Ui) -> Result<Outcome, Failure> {
     if let ConsentStatus::Partial(partial) = &app.consent {
         ui.line(&format!("partial: {}", partial.message));
     }
-    Ok(output::registered(
-        &app,
-        files.as_ref(),
-        graph.request_count(),
-    ))
+    let mut outcome = output::registered(&app, files.as_ref(), graph.request_count());
+    if !a.no_wait
+        && let Some(credential) = app_credential(&prepared, &app)
+    {
+        let progress = ui.clone();
+        let mut options = ReadyOptions::default()
+            .with_timeout(std::time::Duration::from_secs(a.wait_timeout))
+            .on_progress(move |event| progress.progress(event));
+        if let Some(host) = &a.sharepoint_host {
+            options = options.with_sharepoint_host(host.clone());
+        }
+        ui.wait("checking that the product can sign in with the new credential".to_owned());
+        let readiness = app.wait_until_ready(&graph, &credential, &options).await;
+        ui.done_waiting();
+        output::add_readiness(&mut outcome, &readiness?);
+    }
+    Ok(outcome)
+}
+
+/// What the new app signs in with: the certificate this run registered (with its key), or the
+/// secret it created. `None` when the run attached no credential.
+fn app_credential(prepared: &Prepared, app: &RegisteredApp) -> Option<AppCredential> {
+    match (prepared, &app.credential) {
+        (Prepared::Certificate { certificate, .. }, _) => {
+            Some(AppCredential::Certificate(certificate.clone()))
+        }
+        (_, Some(entra_appreg::credentials::IssuedCredential::Secret(s))) => {
+            Some(AppCredential::Secret(s.secret.clone()))
+        }
+        _ => None,
+    }
 }
 
 async fn plan(a: PlanArgs, ui: &Ui) -> Result<Outcome, Failure> {

@@ -19,6 +19,8 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code: registered, but some grants were refused.
 pub const EXIT_PARTIAL: u8 = 3;
+/// Exit code: registered, but the product cannot sign in with every role yet.
+pub const EXIT_NOT_READY: u8 = 4;
 
 /// A failed command, with what support needs.
 #[derive(Debug)]

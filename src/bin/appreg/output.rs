@@ -8,7 +8,9 @@
 use std::fmt::Write as _;
 
 use entra_appreg::credentials::{CertificateFiles, ConnectionDetails, IssuedCredential};
-use entra_appreg::registration::{Audit, ConsentStatus, ExistingApp, Plan, RegisteredApp};
+use entra_appreg::registration::{
+    Audit, ConsentStatus, ExistingApp, Plan, Readiness, RegisteredApp,
+};
 use entra_appreg::{ClientId, ObjectId, TenantId};
 use serde_json::{Value, json};
 
@@ -66,6 +68,30 @@ fn wizard(
         );
     }
     s
+}
+
+/// Adds whether the product can sign in now: `ready` in the JSON, a section in the summary,
+/// and exit code 4 when it cannot (unless consent was already partial: 3 says more).
+pub fn add_readiness(outcome: &mut Outcome, readiness: &Readiness) {
+    outcome.json["ready"] = serde_json::to_value(readiness).unwrap_or(Value::Null);
+    let _ = writeln!(
+        outcome.human,
+        "{}",
+        if readiness.ready {
+            "Sign-in checked: the product can connect now."
+        } else {
+            "Sign-in checked: the product CANNOT connect with every permission yet."
+        }
+    );
+    outcome.human.push_str(&readiness.to_string());
+    if !readiness.ready {
+        outcome.human.push_str(
+            "Entra may still be replicating: wait a few minutes and run `appreg audit` with the credential, or run this again.\n",
+        );
+        if outcome.exit_code == crate::failure::EXIT_OK {
+            outcome.exit_code = crate::failure::EXIT_NOT_READY;
+        }
+    }
 }
 
 /// `register`.
