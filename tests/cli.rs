@@ -220,7 +220,19 @@ async fn register_json_has_the_contract_keys_and_writes_owner_only_key_files_fir
                 && p["role_id"] == "dc890d15-9560-4a4c-9b7f-a736ec74ec40")
     );
     let warnings = v["warnings"].as_array().unwrap();
-    assert!(warnings.iter().any(|w| w["code"] == "ews_retirement"));
+    // The EWS allow-list command names this app's client id.
+    let ews = warnings
+        .iter()
+        .find(|w| w["code"] == "ews_retirement")
+        .expect("an EWS warning");
+    let client_id = str_of(&v, "client_id");
+    assert!(
+        str_of(ews, "message").contains(&format!(
+            "Set-OrganizationConfig -EwsAllowedAppIDs \"<ids already listed>,{client_id}\""
+        )),
+        "{ews}"
+    );
+    assert!(!str_of(ews, "message").contains("The registration works"));
 
     // The certificate: registered, described, and on disk.
     let c = &v["credential"];

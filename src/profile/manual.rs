@@ -69,10 +69,10 @@ pub(super) fn render(profile: &PermissionProfile, display_name: &str) -> String 
         md,
         "5. **Copy the connection details into the product.** From the app's *Overview*: the *Directory (tenant) ID* and the *Application (client) ID*; from *Certificates & secrets*: the certificate's *Thumbprint* (keep the certificate with its private key for the product), or the secret's value."
     );
-    if profile.uses_exchange_web_services() {
+    if let Some(ews) = profile.ews_allow_list_instructions(None) {
         let _ = writeln!(
             md,
-            "\n> **Exchange Web Services.** `full_access_as_app` is the Exchange Web Services permission. Microsoft blocks EWS in Exchange Online by default from 1 October 2026 unless the app is on the tenant's EWS allow-list, and switches it off for everyone on 1 April 2027."
+            "6. **Put the app on the tenant's EWS allow-list.** {ews}"
         );
     }
     md
@@ -97,5 +97,8 @@ mod tests {
         }
         let sp = PermissionProfile::BackupSharePoint.manual_instructions("x");
         assert!(sp.contains("accepts no client secret"));
+        assert!(sp.contains(
+            "`Set-OrganizationConfig -EwsAllowedAppIDs \"<ids already listed>,<Application (client) ID>\"`"
+        ));
     }
 }

@@ -385,6 +385,37 @@ impl PermissionProfile {
     pub fn manual_instructions(&self, display_name: &str) -> String {
         manual::render(self, display_name)
     }
+
+    /// What an Exchange Online administrator must run so that the app may use Exchange Web
+    /// Services (`full_access_as_app`): since 1 October 2026 Exchange Online lets an app use EWS
+    /// only when the organization's `EwsEnabled` is `$true` and the app's client id is on
+    /// `EwsAllowedAppIDs`. `None` for a profile without EWS. Without the client id, the command
+    /// names a placeholder.
+    ///
+    /// The command writes the whole list, as Microsoft's "Control access to EWS in Exchange"
+    /// shows it (`Set-OrganizationConfig -EwsAllowedAppIDs "id1,id2"`): the ids already on it
+    /// must be kept.
+    pub fn ews_allow_list_instructions(&self, client_id: Option<ClientId>) -> Option<String> {
+        if !self.uses_exchange_web_services() {
+            return None;
+        }
+        let id =
+            client_id.map_or_else(|| "<Application (client) ID>".to_owned(), |c| c.to_string());
+        Some(format!(
+            "full_access_as_app is the Exchange Web Services (EWS) permission. Since 1 October 2026 \
+             Exchange Online lets an app use EWS only when the organization's EwsEnabled is $true and \
+             the app's client id is on EwsAllowedAppIDs; EwsEnabled $false blocks EWS for every app \
+             (tenants left unset were switched to $false). Until this is done the product's EWS calls \
+             fail even though the registration succeeded. In Exchange Online PowerShell \
+             (Connect-ExchangeOnline), read the current settings with \
+             `Get-OrganizationConfig | Format-List EwsEnabled,EwsAllowedAppIDs`, then add this app, \
+             keeping the ids already listed (the command replaces the whole list): \
+             `Set-OrganizationConfig -EwsAllowedAppIDs \"<ids already listed>,{id}\"`, and, if \
+             EwsEnabled is not $true, `Set-OrganizationConfig -EwsEnabled $true`. On 1 April 2027 \
+             Microsoft switches EWS off for every tenant: the product needs its Microsoft Graph \
+             replacement by then."
+        ))
+    }
 }
 
 impl fmt::Display for PermissionProfile {

@@ -257,6 +257,15 @@ impl AppRegistration {
         };
         let mut retired = converged.retired_unfinished;
         let mut warnings = converged.warnings;
+        // The plan of a new app could not name its client id in the EWS command: now it can.
+        for w in warnings.iter_mut().filter(|w| w.code == "ews_retirement") {
+            if let Some(ews) = self
+                .profile
+                .ews_allow_list_instructions(Some(applied.client_id))
+            {
+                w.message = ews;
+            }
+        }
         if let Some(issued) = &credential
             && self.retire_previous
             && converged.older.iter().any(|c| {

@@ -139,7 +139,9 @@ impl fmt::Display for KeptPermission {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Warning {
     /// A stable code:
-    /// - `ews_retirement`: the profile uses Exchange Web Services, which Microsoft is retiring;
+    /// - `ews_retirement`: the profile uses Exchange Web Services: the message names the
+    ///   Exchange Online PowerShell command that puts the app on the tenant's EWS allow-list,
+    ///   without which the product's EWS calls fail, and the date EWS is switched off;
     /// - `cannot_grant_graph_roles`: the signed-in account cannot grant Microsoft Graph roles;
     /// - `client_id_unique_name_mismatch`: the app found by client id has another unique name;
     /// - `sign_in_audience`: the existing app is not single-tenant (left as is);
@@ -535,10 +537,13 @@ pub(crate) fn resolve(
             });
         }
     }
-    if spec.profile.uses_exchange_web_services() {
+    if let Some(ews) = spec
+        .profile
+        .ews_allow_list_instructions(obs.app.as_ref().and_then(|a| a.app_id))
+    {
         warnings.push(Warning {
             code: "ews_retirement",
-            message: "full_access_as_app is the Exchange Web Services permission: Microsoft blocks EWS in Exchange Online by default from 1 October 2026 unless the app is on the tenant's EWS allow-list, and switches it off for everyone on 1 April 2027. The registration works; make sure the product has a plan for it.".into(),
+            message: ews,
         });
     }
     let graph_grants_needed = missing_grants

@@ -148,6 +148,12 @@ pub fn registered(app: &RegisteredApp, files: Option<&CertificateFiles>, request
         app.credential.as_ref(),
         files,
     ));
+    for w in app.warnings.iter().filter(|w| w.code == "ews_retirement") {
+        let _ = writeln!(
+            h,
+            "Exchange Web Services — one more step for an administrator:\n  {w}"
+        );
+    }
     let exit_code = match app.consent {
         ConsentStatus::Complete => crate::failure::EXIT_OK,
         _ => crate::failure::EXIT_PARTIAL,
