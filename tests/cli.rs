@@ -519,6 +519,52 @@ async fn a_product_that_cannot_sign_in_by_the_timeout_exits_4_naming_what_is_mis
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn rotate_retires_the_older_secret_only_once_the_new_one_works() {
+    let t = Tenant::start().await;
+    let secret = [
+        "--profile",
+        "backup-exchange",
+        "--name",
+        "Contoso Backup",
+        "--credential",
+        "secret",
+        "--json",
+    ];
+    t.run("register", &secret).await.expect(0);
+    let object_id = t.fake.snapshot().applications[0].id.unwrap();
+
+    // --keep-previous: both stay, for the product to switch first.
+    let mut keep = secret.to_vec();
+    keep.push("--keep-previous");
+    let run = t.run("rotate", &keep).await;
+    run.expect(0);
+    let v = run.json();
+    assert_eq!(v["ready"]["ready"], true, "{v}");
+    assert_eq!(v["retired_credentials"], serde_json::json!([]));
+    assert_eq!(t.fake.secret_texts(object_id).len(), 2);
+
+    // A new secret Entra does not accept in time: the older ones stay, exit 4.
+    t.fake.set_sign_in_lag(u32::MAX);
+    let mut slow = secret.to_vec();
+    slow.extend(["--wait-timeout", "2"]);
+    let run = t.run("rotate", &slow).await;
+    run.expect(4);
+    let v = run.json();
+    assert_eq!(v["ready"]["ready"], false, "{v}");
+    assert_eq!(v["retired_credentials"], serde_json::json!([]));
+    assert_eq!(t.fake.secret_texts(object_id).len(), 3);
+
+    // Once Entra accepts the new one, the older ones go.
+    t.fake.set_sign_in_lag(0);
+    let run = t.run("rotate", &secret).await;
+    run.expect(0);
+    let v = run.json();
+    assert_eq!(v["retired_credentials"].as_array().unwrap().len(), 3, "{v}");
+    let live = t.fake.secret_texts(object_id);
+    assert_eq!(live, [str_of(&v["credential"], "secret")]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_secret_is_printed_once_in_json_and_once_in_the_summary() {
     let t = Tenant::start().await;
     let run = t

@@ -519,11 +519,22 @@ async fn audit_rotate_and_remove_work_on_the_existing_app() {
     assert_eq!(audit.missing.len(), 1, "{:?}", audit.missing);
     assert!(matches!(audit.missing[0], Change::GrantRole { .. }));
 
+    // The product could not use a new secret while a grant is missing: the older one stays.
     let rotation = reg
         .rotate(&graph, NewCredential::Secret(SecretOptions::default()))
         .await
         .unwrap();
-    assert_eq!(rotation.removed.len(), 1);
+    let ready = rotation.ready.as_ref().unwrap();
+    assert!(!ready.ready, "{ready}");
+    assert!(rotation.removed.is_empty());
+    // Once the grant is back, a rotation retires both older secrets.
+    let _ = reg.apply(&graph).await.unwrap();
+    let rotation = reg
+        .rotate(&graph, NewCredential::Secret(SecretOptions::default()))
+        .await
+        .unwrap();
+    assert!(rotation.ready.as_ref().unwrap().ready);
+    assert_eq!(rotation.removed.len(), 2);
 
     let removed = reg.remove(&graph).await.unwrap().unwrap();
     assert_eq!(removed.client_id, app.client_id);

@@ -59,6 +59,11 @@ pub struct Rotation {
     pub issued: IssuedCredential,
     /// The older crate-created credentials of the same kind that were removed.
     pub removed: Vec<CredentialInfo>,
+    /// Whether the product could sign in with the new credential, for a rotation that waited
+    /// for it ([`CredentialProvisioner::rotate_when_ready`]); the older credentials are removed
+    /// only when it could.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready: Option<crate::registration::Readiness>,
 }
 
 impl<'g> CredentialProvisioner<'g> {
@@ -343,7 +348,73 @@ impl<'g> CredentialProvisioner<'g> {
         self.check(&new)?;
         let issued = self.add(&new).await?;
         let removed = self.retire_older(new.kind(), issued.key_id()).await?;
-        Ok(Rotation { issued, removed })
+        Ok(Rotation {
+            issued,
+            removed,
+            ready: None,
+        })
+    }
+
+    /// Rotates without a gap for the product: adds the new credential, signs in with it as the
+    /// app `client_id` until every resource the profile grants on accepts it with every role
+    /// (as [`RegisteredApp::wait_until_ready`](crate::registration::RegisteredApp::wait_until_ready)
+    /// does), and only then removes the older crate-created credentials of the same kind —
+    /// unless `keep_previous`, which leaves them for the product to switch first (retire them
+    /// later with [`retire_older`](Self::retire_older), or `register --retire-previous`). When the
+    /// new credential is not ready within `options.timeout`, the older ones stay and
+    /// [`Rotation::ready`] says why.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] without a profile ([`for_profile`](Self::for_profile)), before any
+    /// request; otherwise as [`add`](Self::add) and [`retire_older`](Self::retire_older).
+    pub async fn rotate_when_ready(
+        &self,
+        new: NewCredential,
+        client_id: crate::ids::ClientId,
+        options: &crate::registration::ReadyOptions,
+        keep_previous: bool,
+    ) -> Result<Rotation> {
+        let Some(profile) = &self.profile else {
+            return Err(Error::invalid_input(
+                "rotation",
+                "waiting until the product can sign in needs the app's profile: call for_profile first",
+            ));
+        };
+        self.check(&new)?;
+        let issued = self.add(&new).await?;
+        let credential = match (&new, &issued) {
+            (NewCredential::Certificate(cert), _) => {
+                crate::registration::AppCredential::Certificate(cert.clone())
+            }
+            (_, IssuedCredential::Secret(s)) => {
+                crate::registration::AppCredential::Secret(s.secret.clone())
+            }
+            (_, other) => {
+                return Err(Error::invalid_input(
+                    "rotation",
+                    format!("cannot sign in with {other:?}"),
+                ));
+            }
+        };
+        let ready = crate::registration::ready::wait_until_ready(
+            self.graph,
+            client_id,
+            &profile.permissions(),
+            &credential,
+            options,
+        )
+        .await?;
+        let removed = if ready.ready && !keep_previous {
+            self.retire_older(new.kind(), issued.key_id()).await?
+        } else {
+            Vec::new()
+        };
+        Ok(Rotation {
+            issued,
+            removed,
+            ready: Some(ready),
+        })
     }
 
     /// Removes the crate-created credentials of `kind` other than `keep`. Credentials the crate

@@ -593,6 +593,12 @@ impl FakeGraph {
         self.lock().faults.push(rule);
     }
 
+    /// See [`FakeGraphBuilder::sign_in_lag`]: applies to credentials and grants created from now
+    /// on.
+    pub fn set_sign_in_lag(&self, requests: u32) {
+        self.lock().knobs.sign_in_lag = requests;
+    }
+
     /// Removes every fault rule not spent yet: the tenant answers normally again.
     pub fn clear_faults(&self) {
         self.lock().faults.clear();

@@ -32,7 +32,7 @@ mod converge;
 mod observe;
 mod plan;
 mod progress;
-mod ready;
+pub(crate) mod ready;
 mod replication;
 
 pub use plan::{Change, ExistingApp, KeptPermission, Plan, SIGN_IN_AUDIENCE, Warning};
@@ -436,8 +436,13 @@ impl AppRegistration {
         }))
     }
 
-    /// Adds a new credential to the existing app, then removes the older ones of the same kind
-    /// that the crate created (overlap, never a gap). The profile's credential rule applies.
+    /// Adds a new credential to the existing app, waits until the product can sign in with it to
+    /// every resource the profile grants on (up to 5 minutes), then removes the older ones of
+    /// the same kind that the crate created: overlap, never a gap. When the new one is not ready
+    /// in time the older ones stay, and [`Rotation::ready`](crate::credentials::Rotation::ready)
+    /// says why. The profile's credential rule applies. For another timeout, or to keep the
+    /// older ones, use
+    /// [`CredentialProvisioner::rotate_when_ready`](crate::credentials::CredentialProvisioner::rotate_when_ready).
     pub async fn rotate(
         &self,
         graph: &Graph,
@@ -454,7 +459,9 @@ impl AppRegistration {
         if let Some(journal) = &self.journal {
             provisioner = provisioner.with_journal(journal.clone());
         }
-        provisioner.rotate(credential).await
+        provisioner
+            .rotate_when_ready(credential, app.client_id, &ReadyOptions::default(), false)
+            .await
     }
 
     /// Deletes the app (Entra keeps it in deleted items for 30 days; its service principal and

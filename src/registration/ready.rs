@@ -20,7 +20,7 @@ use crate::credentials::Certificate;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, requests};
 use crate::ids::ClientId;
-use crate::profile::catalog;
+use crate::profile::{Permission, catalog};
 
 use super::{ProgressEvent, ProgressSink, RegisteredApp};
 
@@ -203,49 +203,69 @@ impl RegisteredApp {
         credential: &AppCredential,
         options: &ReadyOptions,
     ) -> Result<Readiness> {
-        let targets = self.targets(graph, options).await?;
-        let started = Instant::now();
-        let mut resources = Vec::with_capacity(targets.len());
-        for target in targets {
-            let left = options.timeout.saturating_sub(started.elapsed());
-            resources
-                .push(wait_for(graph, self.client_id, credential, &target, options, left).await);
-        }
-        Ok(Readiness {
-            ready: resources.iter().all(|r| r.ready),
-            resources,
-        })
+        let granted: Vec<Permission> = self
+            .permissions
+            .iter()
+            .filter(|p| p.granted)
+            .map(|p| p.permission.clone())
+            .collect();
+        wait_until_ready(graph, self.client_id, &granted, credential, options).await
     }
+}
 
-    /// The resources with granted roles, and their scopes.
-    async fn targets(&self, graph: &Graph, options: &ReadyOptions) -> Result<Vec<Target>> {
-        let mut targets: Vec<Target> = Vec::new();
-        for p in self.permissions.iter().filter(|p| p.granted) {
-            let p = &p.permission;
-            match targets.iter_mut().find(|t| t.app_id == p.resource_app_id) {
-                Some(t) => t.roles.push(p.value.clone()),
-                None => targets.push(Target {
-                    name: p.resource.clone(),
-                    app_id: p.resource_app_id,
-                    scope: None,
-                    roles: vec![p.value.clone()],
-                }),
-            }
-        }
-        let cloud = graph.endpoints().cloud();
-        for t in &mut targets {
-            if t.app_id == catalog::EXCHANGE_ONLINE.app_id {
-                t.scope = Some(format!("https://{}/.default", exchange_host(cloud)));
-            } else if t.app_id == catalog::SHAREPOINT_ONLINE.app_id {
-                let host = match &options.sharepoint_host {
-                    Some(h) => h.clone(),
-                    None => sharepoint_host(graph, cloud).await?,
-                };
-                t.scope = Some(format!("https://{host}/.default"));
-            }
-        }
-        Ok(targets)
+/// Signs in as the app `client_id` until every resource of `permissions` accepts `credential`
+/// with every one of those roles (see [`RegisteredApp::wait_until_ready`]).
+pub(crate) async fn wait_until_ready(
+    graph: &Graph,
+    client_id: ClientId,
+    permissions: &[Permission],
+    credential: &AppCredential,
+    options: &ReadyOptions,
+) -> Result<Readiness> {
+    let targets = targets(graph, permissions, options).await?;
+    let started = Instant::now();
+    let mut resources = Vec::with_capacity(targets.len());
+    for target in targets {
+        let left = options.timeout.saturating_sub(started.elapsed());
+        resources.push(wait_for(graph, client_id, credential, &target, options, left).await);
     }
+    Ok(Readiness {
+        ready: resources.iter().all(|r| r.ready),
+        resources,
+    })
+}
+
+/// The resources with granted roles, and their scopes.
+async fn targets(
+    graph: &Graph,
+    permissions: &[Permission],
+    options: &ReadyOptions,
+) -> Result<Vec<Target>> {
+    let mut targets: Vec<Target> = Vec::new();
+    for p in permissions {
+        match targets.iter_mut().find(|t| t.app_id == p.resource_app_id) {
+            Some(t) => t.roles.push(p.value.clone()),
+            None => targets.push(Target {
+                name: p.resource.clone(),
+                app_id: p.resource_app_id,
+                scope: None,
+                roles: vec![p.value.clone()],
+            }),
+        }
+    }
+    let cloud = graph.endpoints().cloud();
+    for t in &mut targets {
+        if t.app_id == catalog::EXCHANGE_ONLINE.app_id {
+            t.scope = Some(format!("https://{}/.default", exchange_host(cloud)));
+        } else if t.app_id == catalog::SHAREPOINT_ONLINE.app_id {
+            let host = match &options.sharepoint_host {
+                Some(h) => h.clone(),
+                None => sharepoint_host(graph, cloud).await?,
+            };
+            t.scope = Some(format!("https://{host}/.default"));
+        }
+    }
+    Ok(targets)
 }
 
 /// Exchange Online's host in each cloud.

@@ -225,6 +225,18 @@ pub struct RotateArgs {
     pub app: AppArgs,
     #[command(flatten)]
     pub credential: CredentialArgs,
+    /// Keep the older credentials this tool created, so that the product can switch first
+    /// (remove them later with `register --retire-previous`).
+    #[arg(long)]
+    pub keep_previous: bool,
+    /// How long to wait, at most, until the product can sign in with the new credential; the
+    /// older ones are removed only once it can (exit 4, older ones kept, if it cannot by then).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub wait_timeout: u64,
+    /// The SharePoint host to check sign-in against (default: from the tenant's initial
+    /// *.onmicrosoft.com domain).
+    #[arg(long, value_name = "HOST")]
+    pub sharepoint_host: Option<String>,
 }
 
 /// `remove`.

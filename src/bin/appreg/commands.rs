@@ -407,10 +407,17 @@ async fn rotate(a: RotateArgs, ui: &Ui) -> Result<Outcome, Failure> {
     ui.wait(format!("adding the new {}", new.kind()));
     let out = std::path::absolute(&a.credential.out)
         .map_err(|e| Failure::usage(format!("--out {}: {e}", a.credential.out.display())))?;
+    let progress = ui.clone();
+    let mut options = ReadyOptions::default()
+        .with_timeout(std::time::Duration::from_secs(a.wait_timeout))
+        .on_progress(move |event| progress.progress(event));
+    if let Some(host) = &a.sharepoint_host {
+        options = options.with_sharepoint_host(host.clone());
+    }
     let rotation = CredentialProvisioner::new(&graph, app.object_id)
         .for_profile(profile)
         .with_journal(std::sync::Arc::new(FileJournal::in_folder(out)))
-        .rotate(new)
+        .rotate_when_ready(new, app.client_id, &options, a.keep_previous)
         .await;
     ui.done_waiting();
     let rotation = rotation.map_err(|e| {

@@ -288,19 +288,29 @@ pub fn rotated(
         rotation.issued.kind(),
         rotation.issued.key_id()
     );
-    if rotation.removed.is_empty() {
-        let _ = writeln!(h, "No older credential created by this tool to remove.");
+    let ready = rotation.ready.as_ref().is_none_or(|r| r.ready);
+    if !ready {
+        let _ = writeln!(
+            h,
+            "The older credentials were KEPT: the product cannot sign in with the new one yet."
+        );
+    } else if rotation.removed.is_empty() {
+        let _ = writeln!(h, "No older credential created by this tool was removed.");
     }
     for r in &rotation.removed {
         let _ = writeln!(h, "  - removed the older {r}");
     }
     let _ = writeln!(h, "Graph requests: {requests}");
     h.push_str(&wizard(tenant_id, client_id, Some(&rotation.issued), files));
-    Outcome {
+    let mut outcome = Outcome {
         json,
         human: h,
         exit_code: crate::failure::EXIT_OK,
+    };
+    if let Some(readiness) = &rotation.ready {
+        add_readiness(&mut outcome, readiness);
     }
+    outcome
 }
 
 /// `remove`.
