@@ -565,6 +565,66 @@ async fn rotate_retires_the_older_secret_only_once_the_new_one_works() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn audit_with_the_products_secret_says_whether_it_can_connect() {
+    let t = Tenant::start().await;
+    let run = t
+        .run(
+            "register",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "Contoso Backup",
+                "--credential",
+                "secret",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(0);
+    let secret = str_of(&run.json()["credential"], "secret").to_owned();
+    let audit = |value: String| {
+        let mut all = vec!["audit".to_owned()];
+        all.extend(t.endpoints());
+        all.extend(["--auth".into(), "token".into()]);
+        for a in [
+            "--profile",
+            "backup-exchange",
+            "--name",
+            "Contoso Backup",
+            "--app-client-secret-env",
+            "PRODUCT_SECRET",
+            "--json",
+        ] {
+            all.push(a.to_owned());
+        }
+        t.run_raw(
+            all,
+            vec![
+                ("ENTRA_APPREG_TOKEN", t.fake.admin_token()),
+                ("PRODUCT_SECRET", value),
+            ],
+        )
+    };
+    let run = audit(secret.clone()).await;
+    run.expect(0);
+    let v = run.json();
+    assert_eq!(v["ready"]["ready"], true, "{v}");
+    assert!(!run.stdout.contains(&secret) && !run.stderr.contains(&secret));
+
+    // The wrong secret: audit still exits 0, and says why the product cannot connect.
+    let run = audit("not-the-secret".into()).await;
+    run.expect(0);
+    let v = run.json();
+    assert_eq!(v["ready"]["ready"], false, "{v}");
+    let first = &v["ready"]["resources"][0];
+    assert!(
+        str_of(first, "last_error").contains("AADSTS7000215"),
+        "{first}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_secret_is_printed_once_in_json_and_once_in_the_summary() {
     let t = Tenant::start().await;
     let run = t

@@ -436,6 +436,31 @@ impl AppRegistration {
         }))
     }
 
+    /// Signs in as the registered app `client_id` with `credential` to every resource the profile
+    /// grants on, as [`RegisteredApp::wait_until_ready`] does, and says per resource whether the
+    /// product can connect and what is missing: the answer to "why can't the product connect?"
+    /// for an existing app. With `options.timeout` zero, each resource is tried once.
+    ///
+    /// # Errors
+    ///
+    /// Only when the tenant's initial domain cannot be read (for SharePoint's host).
+    pub async fn check_sign_in(
+        &self,
+        graph: &Graph,
+        client_id: ClientId,
+        credential: &AppCredential,
+        options: &ReadyOptions,
+    ) -> Result<Readiness> {
+        ready::wait_until_ready(
+            graph,
+            client_id,
+            &self.profile.permissions(),
+            credential,
+            options,
+        )
+        .await
+    }
+
     /// Adds a new credential to the existing app, waits until the product can sign in with it to
     /// every resource the profile grants on (up to 5 minutes), then removes the older ones of
     /// the same kind that the crate created: overlap, never a gap. When the new one is not ready

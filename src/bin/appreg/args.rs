@@ -214,6 +214,21 @@ pub struct AuditArgs {
     /// Warn about credentials that expire within this many days.
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     pub expiry_warning_days: u32,
+    /// The product's certificate (PEM with its key, or PFX): sign in with it as the app and say
+    /// whether the product can connect. (`--certificate` names the admin's own sign-in.)
+    #[arg(long, value_name = "PEM|PFX", conflicts_with = "app_client_secret_env")]
+    pub app_certificate: Option<PathBuf>,
+    /// The environment variable holding the product's client secret: sign in with it as the app
+    /// and say whether the product can connect.
+    #[arg(long, value_name = "VAR")]
+    pub app_client_secret_env: Option<String>,
+    /// How long to keep trying the product's sign-in (0: once per resource).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub wait_timeout: u64,
+    /// The SharePoint host to check sign-in against (default: from the tenant's initial
+    /// *.onmicrosoft.com domain).
+    #[arg(long, value_name = "HOST")]
+    pub sharepoint_host: Option<String>,
 }
 
 /// `rotate`.

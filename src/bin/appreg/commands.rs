@@ -353,6 +353,8 @@ async fn plan(a: PlanArgs, ui: &Ui) -> Result<Outcome, Failure> {
 
 async fn audit(a: AuditArgs, ui: &Ui) -> Result<Outcome, Failure> {
     let profile = profile(&a.app)?;
+    // Read before anything is sent: a bad file or variable is a usage error.
+    let credential = product_credential(&a)?;
     let progress = ui.clone();
     let registration = registration(&a.app, profile, Names::DisplayName)?
         .on_progress(move |event| progress.progress(event));
@@ -362,13 +364,55 @@ async fn audit(a: AuditArgs, ui: &Ui) -> Result<Outcome, Failure> {
         .await?
         .ok_or_else(|| Failure::not_registered(registration.unique_name().as_str()))?;
     show_warnings(ui, &audit.warnings);
-    Ok(output::audit(
+    let readiness = match &credential {
+        Some(credential) => {
+            let mut options = ReadyOptions::default()
+                .with_timeout(std::time::Duration::from_secs(a.wait_timeout));
+            if let Some(host) = &a.sharepoint_host {
+                options = options.with_sharepoint_host(host.clone());
+            }
+            ui.wait("signing in as the app, as the product would".to_owned());
+            let r = registration
+                .check_sign_in(&graph, audit.application.client_id, credential, &options)
+                .await;
+            ui.done_waiting();
+            Some(r?)
+        }
+        None => None,
+    };
+    let mut outcome = output::audit(
         &audit,
         tenant_id,
         registration.unique_name().as_str(),
         registration.profile().name(),
         graph.request_count(),
-    ))
+    );
+    if let Some(readiness) = &readiness {
+        output::add_readiness(&mut outcome, readiness);
+        // `audit` reports; it does not fail on what it finds.
+        outcome.exit_code = crate::failure::EXIT_OK;
+    }
+    Ok(outcome)
+}
+
+/// The product's credential `audit` signs in with, when one is given.
+fn product_credential(a: &AuditArgs) -> Result<Option<AppCredential>, Failure> {
+    if let Some(path) = &a.app_certificate {
+        let certificate =
+            Certificate::from_file(path, connect::pfx_password(&a.connect)?.as_ref())?;
+        return Ok(Some(AppCredential::Certificate(Box::new(certificate))));
+    }
+    if let Some(var) = &a.app_client_secret_env {
+        let secret = std::env::var(var).map_err(|_| {
+            Failure::usage(format!(
+                "--app-client-secret-env {var}: the variable is not set (or not UTF-8)"
+            ))
+        })?;
+        return Ok(Some(AppCredential::Secret(
+            entra_appreg::auth::ClientSecret::new(secret),
+        )));
+    }
+    Ok(None)
 }
 
 async fn rotate(a: RotateArgs, ui: &Ui) -> Result<Outcome, Failure> {
