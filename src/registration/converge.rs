@@ -88,7 +88,9 @@ pub(crate) async fn converge(
                 app: observed.app,
                 client_sp: observed.client_sp,
                 resources: observed.resources,
-                app_is_young: app_exists,
+                // After a failed pass the app may be seconds old (created by it): its
+                // dependents may meet replication lag.
+                app_is_young: app_exists || recoveries > 0,
             };
             let sends_secret = steps.secret.is_some();
             let outcome = apply::apply(graph, spec, resolved, found, steps, &mut held).await;
