@@ -39,9 +39,15 @@ fn x5t_headers_are_the_thumbprint_in_base64url() {
         .unwrap();
     let hex: String = raw.iter().map(|b| format!("{b:02X}")).collect();
     assert_eq!(hex, c.thumbprint().as_str());
-    use sha2::Digest;
+    // Both checked against a second, independent SHA implementation (aws-lc-rs), not against
+    // the crate's own thumbprint.
+    use aws_lc_rs::digest::{SHA1_FOR_LEGACY_USE_ONLY, SHA256, digest};
+    let sha1 = digest(&SHA1_FOR_LEGACY_USE_ONLY, c.der());
+    assert_eq!(raw, sha1.as_ref());
+    let expected_hex: String = sha1.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+    assert_eq!(c.thumbprint().as_str(), expected_hex);
     let s256 =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(c.der()));
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest(&SHA256, c.der()).as_ref());
     assert_eq!(c.x5t_s256(), s256);
 }
 
