@@ -17,7 +17,8 @@ pub(crate) enum Sensitivity {
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, then links it into
 /// place: a reader never sees half a file, and an existing file is replaced only when
-/// `overwrite` is set. Secret files are created with mode 0600 on Unix.
+/// `overwrite` is set. Secret files are created with mode 0600 on Unix, and on Windows with a
+/// protected DACL for the current user, SYSTEM and Administrators only.
 pub(crate) fn write_atomic(
     path: &Path,
     bytes: &[u8],
@@ -45,20 +46,9 @@ pub(crate) fn write_atomic(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(match sensitivity {
-            Sensitivity::Secret => 0o600,
-            Sensitivity::Public => 0o644,
-        });
-    }
     let result = (|| {
-        let mut file = options
-            .open(&tmp)
-            .map_err(|e| io("cannot create a file beside", e))?;
+        let mut file =
+            create_new(&tmp, sensitivity).map_err(|e| io("cannot create a file beside", e))?;
         file.write_all(bytes).map_err(|e| io("cannot write", e))?;
         file.sync_all().map_err(|e| io("cannot flush", e))?;
         drop(file);
@@ -75,6 +65,28 @@ pub(crate) fn write_atomic(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Creates `tmp`, which must not exist, with access fit for `sensitivity` from the first moment:
+/// the file is never readable by others between its creation and a later restriction.
+fn create_new(tmp: &Path, sensitivity: Sensitivity) -> std::io::Result<std::fs::File> {
+    #[cfg(windows)]
+    if sensitivity == Sensitivity::Secret {
+        return super::windows::create_owner_only(tmp);
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(match sensitivity {
+            Sensitivity::Secret => 0o600,
+            Sensitivity::Public => 0o644,
+        });
+    }
+    #[cfg(not(any(unix, windows)))]
+    let _ = sensitivity;
+    options.open(tmp)
 }
 
 /// The files a certificate was written to.

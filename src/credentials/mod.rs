@@ -29,6 +29,8 @@ mod journal;
 mod pfx;
 pub(crate) mod provisioner;
 mod verify;
+#[cfg(windows)]
+mod windows;
 
 pub use certificate::Certificate;
 pub use connection::ConnectionDetails;

@@ -1,0 +1,185 @@
+//! Owner-only files on Windows: key material is created with a protected DACL that grants access
+//! to the current user, SYSTEM and the Administrators group only, and inherits nothing from the
+//! folder. The descriptor is handed to `CreateFileW`, so the file never exists with looser
+//! access, not even for the moment between creating and restricting it.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io;
+use std::os::windows::ffi::OsStrExt;
+use std::os::windows::io::{FromRawHandle, RawHandle};
+use std::path::Path;
+
+use windows_sys::Win32::Foundation::{
+    CloseHandle, GENERIC_READ, GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE, LocalFree,
+};
+use windows_sys::Win32::Security::Authorization::{
+    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
+};
+use windows_sys::Win32::Security::{
+    GetTokenInformation, PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES, TOKEN_QUERY, TOKEN_USER,
+    TokenUser,
+};
+use windows_sys::Win32::Storage::FileSystem::{
+    CREATE_NEW, CreateFileW, FILE_ATTRIBUTE_NORMAL, FILE_SHARE_DELETE, FILE_SHARE_READ,
+    FILE_SHARE_WRITE,
+};
+use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
+
+/// The security descriptor of a file that holds key material, in SDDL: a protected DACL
+/// (`P`: no inherited entries) allowing full access (`FA`) to `user_sid`, SYSTEM (`SY`) and the
+/// built-in Administrators (`BA`), and nobody else.
+pub(crate) fn owner_only_sddl(user_sid: &str) -> String {
+    format!("D:P(A;;FA;;;{user_sid})(A;;FA;;;SY)(A;;FA;;;BA)")
+}
+
+/// Creates `path`, which must not exist yet, for writing, with the owner-only descriptor of
+/// [`owner_only_sddl`] for the user this process runs as.
+pub(crate) fn create_owner_only(path: &Path) -> io::Result<File> {
+    let sddl = owner_only_sddl(&current_user_sid()?);
+    let descriptor = SecurityDescriptor::from_sddl(&sddl)?;
+    let attributes = SECURITY_ATTRIBUTES {
+        nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+        lpSecurityDescriptor: descriptor.0,
+        bInheritHandle: 0,
+    };
+    let wide = wide(path.as_os_str());
+    // SAFETY: `wide` is NUL-terminated and outlives the call; `attributes` points at a valid
+    // self-relative descriptor that `descriptor` keeps alive until after the call.
+    let handle = unsafe {
+        CreateFileW(
+            wide.as_ptr(),
+            GENERIC_READ | GENERIC_WRITE,
+            FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+            &attributes,
+            CREATE_NEW,
+            FILE_ATTRIBUTE_NORMAL,
+            std::ptr::null_mut(),
+        )
+    };
+    if handle == INVALID_HANDLE_VALUE {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the handle was just opened, is valid, and is owned by nothing else.
+    Ok(unsafe { File::from_raw_handle(handle as RawHandle) })
+}
+
+/// The string SID (`S-1-5-21-…`) of the user this process runs as, from its token.
+pub(crate) fn current_user_sid() -> io::Result<String> {
+    let mut token: HANDLE = std::ptr::null_mut();
+    // SAFETY: GetCurrentProcess returns a pseudo-handle; `token` receives a handle we close.
+    if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let token = OwnedHandle(token);
+    let mut needed = 0u32;
+    // SAFETY: a size query: no buffer, the size needed lands in `needed`.
+    unsafe { GetTokenInformation(token.0, TokenUser, std::ptr::null_mut(), 0, &mut needed) };
+    if needed == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // u64 elements keep the buffer aligned for TOKEN_USER.
+    let mut buffer = vec![0u64; (needed as usize).div_ceil(8)];
+    // SAFETY: `buffer` holds at least `needed` writable bytes.
+    if unsafe {
+        GetTokenInformation(
+            token.0,
+            TokenUser,
+            buffer.as_mut_ptr().cast(),
+            needed,
+            &mut needed,
+        )
+    } == 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: on success the buffer starts with a TOKEN_USER whose SID points into the buffer.
+    let sid = unsafe { (*buffer.as_ptr().cast::<TOKEN_USER>()).User.Sid };
+    let mut text: *mut u16 = std::ptr::null_mut();
+    // SAFETY: `sid` is valid while `buffer` lives; `text` receives a LocalAlloc'd string.
+    if unsafe { ConvertSidToStringSidW(sid, &mut text) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `text` is a NUL-terminated wide string that we free right after copying it.
+    let string = unsafe {
+        let len = (0..).take_while(|&i| *text.add(i) != 0).count();
+        let s = String::from_utf16_lossy(std::slice::from_raw_parts(text, len));
+        LocalFree(text.cast());
+        s
+    };
+    Ok(string)
+}
+
+/// A self-relative security descriptor allocated by the system, freed on drop.
+struct SecurityDescriptor(PSECURITY_DESCRIPTOR);
+
+impl SecurityDescriptor {
+    fn from_sddl(sddl: &str) -> io::Result<Self> {
+        let wide = wide(OsStr::new(sddl));
+        let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+        // SAFETY: `wide` is NUL-terminated; the descriptor is LocalAlloc'd and freed on drop.
+        let ok = unsafe {
+            ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                wide.as_ptr(),
+                SDDL_REVISION_1,
+                &mut descriptor,
+                std::ptr::null_mut(),
+            )
+        };
+        if ok == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self(descriptor))
+    }
+}
+
+impl Drop for SecurityDescriptor {
+    fn drop(&mut self) {
+        // SAFETY: allocated by ConvertStringSecurityDescriptorToSecurityDescriptorW.
+        unsafe { LocalFree(self.0) };
+    }
+}
+
+/// A kernel handle closed on drop.
+struct OwnedHandle(HANDLE);
+
+impl Drop for OwnedHandle {
+    fn drop(&mut self) {
+        // SAFETY: the handle was opened by this module and is closed once.
+        unsafe { CloseHandle(self.0) };
+    }
+}
+
+/// `s` as a NUL-terminated UTF-16 string.
+fn wide(s: &OsStr) -> Vec<u16> {
+    s.encode_wide().chain(std::iter::once(0)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_descriptor_is_protected_and_names_exactly_the_user_system_and_administrators() {
+        assert_eq!(
+            owner_only_sddl("S-1-5-21-1-2-3-1001"),
+            "D:P(A;;FA;;;S-1-5-21-1-2-3-1001)(A;;FA;;;SY)(A;;FA;;;BA)"
+        );
+    }
+
+    #[test]
+    fn the_current_user_has_a_sid_the_system_accepts_in_a_descriptor() {
+        let sid = current_user_sid().unwrap();
+        assert!(sid.starts_with("S-1-"), "{sid}");
+        assert!(SecurityDescriptor::from_sddl(&owner_only_sddl(&sid)).is_ok());
+    }
+
+    #[test]
+    fn an_existing_file_is_never_opened_again() {
+        let path = std::env::temp_dir().join(format!("appreg-acl-{}", uuid::Uuid::new_v4()));
+        drop(create_owner_only(&path).unwrap());
+        let again = create_owner_only(&path).unwrap_err();
+        assert_eq!(again.kind(), io::ErrorKind::AlreadyExists);
+        std::fs::remove_file(path).unwrap();
+    }
+}
