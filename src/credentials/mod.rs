@@ -21,6 +21,8 @@ use crate::auth::ClientSecret;
 use crate::error::{Error, Result};
 use crate::ids::Thumbprint;
 
+#[cfg(all(windows, feature = "pfx"))]
+mod cert_store;
 pub mod certificate;
 mod connection;
 mod files;
@@ -32,6 +34,9 @@ mod verify;
 #[cfg(windows)]
 mod windows;
 
+#[cfg(all(windows, feature = "pfx"))]
+#[cfg_attr(docsrs, doc(cfg(all(windows, feature = "pfx"))))]
+pub use cert_store::{CertificateStore, StoreImport, StoreLocation};
 pub use certificate::Certificate;
 pub use connection::ConnectionDetails;
 pub use files::{CertificateFiles, CertificateOutput};
