@@ -1738,3 +1738,96 @@ async fn a_secret_rotation_whose_add_may_have_acted_exits_1_saying_so() {
     assert_eq!(t.fake.secret_texts(object_id).len(), 1);
     assert!(!t.dir.join("appreg-journal.json").exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_certificate_store_is_refused_before_anything_is_sent_where_it_cannot_apply() {
+    let t = Tenant::start().await;
+    let mut cases: Vec<(Vec<&str>, &str)> = vec![(
+        vec!["--credential", "secret", "--cert-store", "current-user"],
+        "--cert-store applies to a new certificate",
+    )];
+    if cfg!(not(windows)) {
+        cases = vec![(
+            vec!["--cert-store", "current-user"],
+            "Windows certificate store",
+        )];
+    }
+    for (extra, says) in cases {
+        let mut args = vec!["--profile", "backup-exchange", "--name", "X", "--json"];
+        args.extend(extra);
+        for command in ["register", "rotate"] {
+            let run = t.run(command, &args).await;
+            run.expect(2);
+            let message = str_of(&run.json()["error"], "message").to_owned();
+            assert!(message.contains(says), "{command}: {message}");
+            assert!(
+                t.fake.requests().is_empty(),
+                "{command}: a request was sent"
+            );
+        }
+    }
+    let run = t
+        .run(
+            "register",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--name",
+                "X",
+                "--exportable-key",
+            ],
+        )
+        .await;
+    run.expect(2);
+    assert!(run.stderr.contains("--cert-store"), "{}", run.stderr);
+    assert!(t.fake.requests().is_empty());
+}
+
+#[cfg(windows)]
+#[tokio::test(flavor = "multi_thread")]
+async fn register_imports_the_certificate_into_the_store_once_and_a_rerun_finds_it() {
+    use entra_appreg::Thumbprint;
+    use entra_appreg::credentials::{CertificateStore, StoreLocation};
+    let t = Tenant::start().await;
+    let out = t.dir.join("certs");
+    let args = [
+        "--profile",
+        "backup-exchange",
+        "--name",
+        "Contoso Store",
+        "--out",
+        out.to_str().unwrap(),
+        "--cert-store",
+        "current-user",
+        "--json",
+    ];
+    let run = t.run("register", &args).await;
+    run.expect(0);
+    let thumbprint: Thumbprint = str_of(&run.json()["credential"], "thumbprint")
+        .parse()
+        .unwrap();
+    assert!(
+        run.stderr.contains(&format!(
+            "{} was imported with its private key in the CurrentUser\\My certificate store",
+            thumbprint.as_str()
+        )),
+        "{}",
+        run.stderr
+    );
+    let store = CertificateStore::new(StoreLocation::CurrentUser);
+    assert!(store.contains(&thumbprint).unwrap());
+
+    // The same command again: the certificate on disk is reused, and found in the store.
+    let again = t.run("register", &args).await;
+    again.expect(0);
+    assert!(
+        again.stderr.contains(&format!(
+            "{} was already in the CurrentUser\\My certificate store",
+            thumbprint.as_str()
+        )),
+        "{}",
+        again.stderr
+    );
+    assert!(store.remove(&thumbprint).unwrap());
+    assert!(!store.contains(&thumbprint).unwrap());
+}

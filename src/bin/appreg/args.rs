@@ -74,6 +74,15 @@ pub enum CredentialChoice {
     None,
 }
 
+/// Which Windows certificate store `--cert-store` imports into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CertStoreChoice {
+    /// The current user's personal store (Cert:\CurrentUser\My).
+    CurrentUser,
+    /// The machine's personal store (Cert:\LocalMachine\My), for services: run elevated.
+    LocalMachine,
+}
+
 /// Where the tenant is and how to sign in to it.
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
@@ -163,6 +172,16 @@ pub struct CredentialArgs {
     /// Encrypt the PFX with 3DES instead of AES-256 (for Windows Server 2016 and older).
     #[arg(long, requires = "pfx_password_env")]
     pub legacy_pfx: bool,
+
+    /// Windows only: also import the new certificate with its private key into this personal
+    /// ("My") certificate store, where the product finds it by thumbprint. A re-run finds it
+    /// there and adds nothing.
+    #[arg(long, value_enum)]
+    pub cert_store: Option<CertStoreChoice>,
+
+    /// Let the private key imported with --cert-store be exported again (default: it cannot be).
+    #[arg(long, requires = "cert_store")]
+    pub exportable_key: bool,
 }
 
 /// `register`.

@@ -160,6 +160,56 @@ impl Prepared {
     }
 }
 
+/// `--cert-store` needs Windows and a certificate: anything else is refused before signing in.
+fn check_cert_store(args: &CredentialArgs) -> Result<(), Failure> {
+    if args.cert_store.is_none() {
+        return Ok(());
+    }
+    if !cfg!(windows) {
+        return Err(Failure::usage(
+            "--cert-store imports into the Windows certificate store, which this system does not have",
+        ));
+    }
+    if args.credential != CredentialChoice::Certificate {
+        return Err(Failure::usage(
+            "--cert-store applies to a new certificate (--credential certificate)",
+        ));
+    }
+    Ok(())
+}
+
+/// With `--cert-store`, imports the certificate with its private key into that Windows
+/// certificate store, or finds it there from an earlier run, and says which.
+#[cfg(windows)]
+fn store_certificate(prepared: &Prepared, args: &CredentialArgs, ui: &Ui) -> Result<(), Failure> {
+    use crate::args::CertStoreChoice;
+    use entra_appreg::credentials::{CertificateStore, StoreImport, StoreLocation};
+    let (Some(choice), Prepared::Certificate { certificate, .. }) = (args.cert_store, prepared)
+    else {
+        return Ok(());
+    };
+    let location = match choice {
+        CertStoreChoice::CurrentUser => StoreLocation::CurrentUser,
+        CertStoreChoice::LocalMachine => StoreLocation::LocalMachine,
+    };
+    let store = CertificateStore::new(location).exportable_key(args.exportable_key);
+    let what = match store.import(certificate)? {
+        StoreImport::AlreadyPresent => "was already",
+        _ => "was imported with its private key",
+    };
+    ui.line(&format!(
+        "The certificate {} {what} in the {location} certificate store.",
+        certificate.thumbprint().as_str()
+    ));
+    Ok(())
+}
+
+/// Off Windows `--cert-store` is refused before signing in, by [`check_cert_store`].
+#[cfg(not(windows))]
+fn store_certificate(_: &Prepared, _: &CredentialArgs, _: &Ui) -> Result<(), Failure> {
+    Ok(())
+}
+
 fn prepare_credential(
     args: &CredentialArgs,
     connect: &ConnectArgs,
@@ -167,6 +217,7 @@ fn prepare_credential(
     display_name: &str,
     stem: String,
 ) -> Result<Prepared, Failure> {
+    check_cert_store(args)?;
     let prepared = match args.credential {
         CredentialChoice::None => {
             if args.valid_days.is_some() {
@@ -280,6 +331,10 @@ async fn register(a: RegisterArgs, ui: &Ui) -> Result<Outcome, Failure> {
         };
         ui.line(&format!("{what} {}.", dir.display()));
     }
+    store_certificate(&prepared, &a.credential, ui).map_err(|f| match &files {
+        Some(written) => f.with_files(written.clone()),
+        None => f,
+    })?;
     let app = registration.apply(&graph).await.map_err(|e| {
         let failure = Failure::from(e);
         match &files {
@@ -448,6 +503,10 @@ async fn rotate(a: RotateArgs, ui: &Ui) -> Result<Outcome, Failure> {
         .await?
         .ok_or_else(|| Failure::not_registered(registration.unique_name().as_str()))?;
     let files = prepared.write_files()?;
+    store_certificate(&prepared, &a.credential, ui).map_err(|f| match &files {
+        Some(written) => f.with_files(written.clone()),
+        None => f,
+    })?;
     ui.wait(format!("adding the new {}", new.kind()));
     let out = std::path::absolute(&a.credential.out)
         .map_err(|e| Failure::usage(format!("--out {}: {e}", a.credential.out.display())))?;
