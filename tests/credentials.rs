@@ -1216,3 +1216,72 @@ async fn an_add_password_item_that_may_have_acted_is_not_sent_again() {
     assert_eq!(add_password_requests(&fake), 3);
     assert_eq!(secrets_of(&fake), 2);
 }
+
+/// PEM files as Windows tools save them read like plain ones: CRLF line endings, a UTF-8
+/// byte-order mark (Notepad), UTF-16 with a byte-order mark (Windows PowerShell 5.1's `>`).
+#[test]
+fn pem_files_saved_by_windows_tools_are_read() {
+    let c = cert();
+    let dir = std::env::temp_dir().join(format!("appreg-pem-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = c
+        .write_files(&CertificateOutput::new(&dir, "contoso"))
+        .unwrap();
+    let text = |p: &Option<std::path::PathBuf>| {
+        std::fs::read_to_string(p.as_ref().unwrap())
+            .unwrap()
+            .replace('\n', "\r\n")
+    };
+    let (pem, key) = (text(&files.certificate_pem), text(&files.private_key_pem));
+    type Encode = fn(&str) -> Vec<u8>;
+    let encodings: [(&str, Encode); 4] = [
+        ("crlf", |t| t.as_bytes().to_vec()),
+        ("utf8-bom", |t| {
+            [b"\xEF\xBB\xBF".as_slice(), t.as_bytes()].concat()
+        }),
+        ("utf16le", |t| {
+            [0xFF, 0xFE]
+                .into_iter()
+                .chain(t.encode_utf16().flat_map(u16::to_le_bytes))
+                .collect()
+        }),
+        ("utf16be", |t| {
+            [0xFE, 0xFF]
+                .into_iter()
+                .chain(t.encode_utf16().flat_map(u16::to_be_bytes))
+                .collect()
+        }),
+    ];
+    for (name, encode) in encodings {
+        let both = dir.join(format!("{name}-both.pem"));
+        std::fs::write(&both, encode(&format!("{pem}{key}"))).unwrap();
+        let read = Certificate::from_file(&both, None).unwrap();
+        assert_eq!(read.thumbprint(), c.thumbprint(), "{name}");
+        assert!(read.has_private_key(), "{name}");
+
+        let (cert_file, key_file) = (
+            dir.join(format!("{name}.pem")),
+            dir.join(format!("{name}.key")),
+        );
+        std::fs::write(&cert_file, encode(&pem)).unwrap();
+        std::fs::write(&key_file, encode(&key)).unwrap();
+        let read = Certificate::from_pem_files(&cert_file, &key_file).unwrap();
+        assert_eq!(read.thumbprint(), c.thumbprint(), "{name}");
+        assert!(read.has_private_key(), "{name}");
+    }
+    // UTF-16 without a byte-order mark cannot be told from binary data: refused, clearly.
+    let bare = dir.join("bare.pem");
+    std::fs::write(
+        &bare,
+        pem.encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    assert!(
+        Certificate::from_file(&bare, None)
+            .unwrap_err()
+            .is_invalid_input()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -79,6 +79,35 @@ impl fmt::Debug for Certificate {
     }
 }
 
+fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        Error::invalid_input(
+            "certificate",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })
+}
+
+/// The text of a PEM file: UTF-8, with or without a byte-order mark, or UTF-16 with one.
+/// `None` when the bytes are not PEM text (a DER or PFX file).
+fn pem_text(bytes: &[u8]) -> Option<String> {
+    let utf16 = |bom: &[u8], unit: fn([u8; 2]) -> u16| {
+        let rest = bytes.strip_prefix(bom)?;
+        let units = rest.chunks_exact(2).map(|c| unit([c[0], c[1]]));
+        char::decode_utf16(units)
+            .collect::<std::result::Result<String, _>>()
+            .ok()
+    };
+    let text = if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        String::from_utf8(rest.to_vec()).ok()
+    } else {
+        utf16(b"\xFF\xFE", u16::from_le_bytes)
+            .or_else(|| utf16(b"\xFE\xFF", u16::from_be_bytes))
+            .or_else(|| String::from_utf8(bytes.to_vec()).ok())
+    }?;
+    text.contains("-----BEGIN").then_some(text)
+}
+
 fn cert_error(reason: impl Into<String>) -> Error {
     Error::invalid_input("certificate", reason)
 }
@@ -175,19 +204,19 @@ impl Certificate {
     }
 
     /// Reads a certificate from a PEM, DER or PFX file, by content.
+    ///
+    /// PEM text may be UTF-8 (with or without a byte-order mark) or UTF-16 with a byte-order
+    /// mark, which is what Windows PowerShell 5.1's `>` and `Out-File` write, and may have
+    /// Windows line endings.
     pub fn from_file(path: &std::path::Path, pfx_password: Option<&SecretString>) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| {
-            Error::invalid_input(
-                "certificate",
-                format!("cannot read {}: {e}", path.display()),
-            )
-        })?;
-        if bytes.starts_with(b"-----")
-            || std::str::from_utf8(&bytes).is_ok_and(|s| s.contains("-----BEGIN"))
-        {
-            let text = String::from_utf8(bytes)
-                .map_err(|_| cert_error("the PEM file is not valid UTF-8"))?;
+        let bytes = read_file(path)?;
+        if let Some(text) = pem_text(&bytes) {
             return Self::from_pem(&text);
+        }
+        if bytes.starts_with(b"-----") {
+            return Err(cert_error(
+                "the PEM file is neither UTF-8 nor UTF-16 text with a byte-order mark",
+            ));
         }
         if let Ok(cert) = Self::from_der(&bytes) {
             return Ok(cert);
@@ -206,6 +235,16 @@ impl Certificate {
                 "the file is neither PEM nor DER (PFX needs the `pfx` feature)",
             ))
         }
+    }
+
+    /// Reads a certificate and its private key from two PEM files, as
+    /// [`from_file`](Self::from_file) reads PEM text.
+    pub fn from_pem_files(certificate: &std::path::Path, key: &std::path::Path) -> Result<Self> {
+        let text = |path: &std::path::Path| -> Result<String> {
+            pem_text(&read_file(path)?)
+                .ok_or_else(|| cert_error(format!("{} is not PEM text", path.display())))
+        };
+        Self::from_pem(&format!("{}\n{}", text(certificate)?, text(key)?))
     }
 
     pub(crate) fn from_parts(der: Vec<u8>, key_pkcs8: Option<SecretBox<Vec<u8>>>) -> Result<Self> {

@@ -100,14 +100,7 @@ pub fn build_graph(connect: &ConnectArgs, ui: &Ui) -> Result<Graph, Failure> {
                 Failure::usage("--auth client-certificate needs --certificate <PEM|PFX>")
             })?;
             let certificate = match &connect.certificate_key {
-                Some(key) => {
-                    let read = |p: &std::path::Path| {
-                        std::fs::read_to_string(p).map_err(|e| {
-                            Failure::usage(format!("cannot read {}: {e}", p.display()))
-                        })
-                    };
-                    Certificate::from_pem(&format!("{}\n{}", read(path)?, read(key)?))?
-                }
+                Some(key) => Certificate::from_pem_files(path, key)?,
                 None => Certificate::from_file(path, pfx_password(connect)?.as_ref())?,
             };
             builder.token_provider(ClientCertificateCredential::new(id, certificate)?)
