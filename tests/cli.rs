@@ -1828,6 +1828,169 @@ async fn register_imports_the_certificate_into_the_store_once_and_a_rerun_finds_
         "{}",
         again.stderr
     );
-    assert!(store.remove(&thumbprint).unwrap());
+    let report = &again.json()["certificate_store"];
+    assert_eq!(report["location"], "CurrentUser\\My", "{report}");
+    assert_eq!(report["thumbprint"], thumbprint.as_str(), "{report}");
+    assert_eq!(report["imported"], false, "{report}");
+
+    // rotate imports the new certificate, and takes the old one out of the store only once
+    // Entra no longer accepts it.
+    let rotate = |out: &'static str, extra: &'static [&'static str]| {
+        let out = t.dir.join(out);
+        let mut args = vec![
+            "--profile".to_owned(),
+            "backup-exchange".to_owned(),
+            "--name".to_owned(),
+            "Contoso Store".to_owned(),
+            "--out".to_owned(),
+            out.to_str().unwrap().to_owned(),
+            "--cert-store".to_owned(),
+            "current-user".to_owned(),
+            "--json".to_owned(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    };
+    let args = rotate("kept", &["--keep-previous"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let kept = t.run("rotate", &args).await;
+    kept.expect(0);
+    let second: Thumbprint = str_of(&kept.json()["credential"], "thumbprint")
+        .parse()
+        .unwrap();
+    assert_eq!(kept.json()["certificate_store"]["imported"], true);
+    assert_eq!(
+        kept.json()["certificate_store"]["removed"],
+        serde_json::json!([])
+    );
+    assert!(store.contains(&second).unwrap());
+    assert!(
+        store.contains(&thumbprint).unwrap(),
+        "--keep-previous keeps it"
+    );
+
+    let args = rotate("rotated", &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let rotated = t.run("rotate", &args).await;
+    rotated.expect(0);
+    let v = rotated.json();
+    let third: Thumbprint = str_of(&v["credential"], "thumbprint").parse().unwrap();
+    let mut removed: Vec<&str> = v["certificate_store"]["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    removed.sort_unstable();
+    let mut retired = vec![thumbprint.as_str(), second.as_str()];
+    retired.sort_unstable();
+    assert_eq!(removed, retired, "{v}");
+    assert!(store.contains(&third).unwrap());
     assert!(!store.contains(&thumbprint).unwrap());
+    assert!(!store.contains(&second).unwrap());
+    assert!(store.remove(&third).unwrap());
+}
+
+/// Whether the JSON holds two keys in one object that differ only in case, or an empty key:
+/// Windows PowerShell's `ConvertFrom-Json` refuses both.
+fn powershell_unreadable_key(v: &Value) -> Option<String> {
+    match v {
+        Value::Object(map) => {
+            let mut seen = std::collections::HashSet::new();
+            for (key, value) in map {
+                if key.is_empty() || !seen.insert(key.to_lowercase()) {
+                    return Some(format!("{key:?}"));
+                }
+                if let Some(bad) = powershell_unreadable_key(value) {
+                    return Some(bad);
+                }
+            }
+            None
+        }
+        Value::Array(items) => items.iter().find_map(powershell_unreadable_key),
+        _ => None,
+    }
+}
+
+/// What an installer on Windows hands the tool: a folder with spaces and non-ASCII letters,
+/// a non-ASCII name, and PEM files saved by Windows PowerShell 5.1 (UTF-16 with a byte-order
+/// mark) or by Notepad (CRLF line endings, UTF-8 byte-order mark).
+#[tokio::test(flavor = "multi_thread")]
+async fn installer_paths_names_and_windows_pem_files_work_and_the_json_is_ascii() {
+    let t = Tenant::start().await;
+    let out = t
+        .dir
+        .join("Program Data")
+        .join("Sauvegarde Contoso é 証明書");
+    let name = "Sauvegarde Contoso é";
+    let run = t
+        .run(
+            "register",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--name",
+                name,
+                "--out",
+                out.to_str().unwrap(),
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(0);
+    assert!(
+        run.stdout.is_ascii(),
+        "the JSON must survive any console code page: {}",
+        run.stdout
+    );
+    let v = run.json();
+    assert_eq!(powershell_unreadable_key(&v), None, "{v}");
+    assert_eq!(v["display_name"], name, "{v}");
+    assert_eq!(
+        t.fake.snapshot().applications[0].display_name.as_deref(),
+        Some(name)
+    );
+    let files = &v["credential"]["files"];
+    let pem = PathBuf::from(str_of(files, "certificate_pem"));
+    let key = PathBuf::from(str_of(files, "private_key_pem"));
+    assert!(pem.starts_with(&out) && pem.is_file(), "{files}");
+    assert!(key.starts_with(&out) && key.is_file(), "{files}");
+
+    // The same files as Windows tools save them.
+    let crlf = |p: &Path| std::fs::read_to_string(p).unwrap().replace('\n', "\r\n");
+    let notepad = out.join("certificat é.pem");
+    std::fs::write(
+        &notepad,
+        [b"\xEF\xBB\xBF".as_slice(), crlf(&pem).as_bytes()].concat(),
+    )
+    .unwrap();
+    let powershell = out.join("clé privée.pem");
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(crlf(&key).encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    std::fs::write(&powershell, utf16).unwrap();
+
+    let client_id = str_of(&v, "client_id").to_owned();
+    let mut args = t.endpoints();
+    args.splice(0..0, ["audit".to_owned()]);
+    args.extend([
+        "--auth".to_owned(),
+        "client-certificate".to_owned(),
+        "--client-id".to_owned(),
+        client_id,
+        "--certificate".to_owned(),
+        notepad.to_str().unwrap().to_owned(),
+        "--certificate-key".to_owned(),
+        powershell.to_str().unwrap().to_owned(),
+        "--profile".to_owned(),
+        "backup-exchange".to_owned(),
+        "--name".to_owned(),
+        name.to_owned(),
+        "--json".to_owned(),
+    ]);
+    let run = t.run_raw(args, vec![]).await;
+    run.expect(0);
+    assert!(run.stdout.is_ascii(), "{}", run.stdout);
+    assert_eq!(run.json()["healthy"], true);
 }

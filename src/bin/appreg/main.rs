@@ -16,6 +16,7 @@ mod output;
 mod ui;
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -27,10 +28,30 @@ use crate::failure::Failure;
 use crate::ui::Ui;
 
 fn print_json(value: &serde_json::Value) {
-    let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".to_owned());
+    let text = ascii_json(&serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".to_owned()));
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{text}");
     let _ = out.flush();
+}
+
+/// The JSON with every non-ASCII character written as a `\u` escape, so that it reads the same
+/// whatever code page decodes it. Windows PowerShell decodes a native command's output with
+/// `[Console]::OutputEncoding`, an OEM code page by default, which would garble UTF-8 in a
+/// display name or a path before `ConvertFrom-Json` sees it. Outside strings JSON is ASCII, so
+/// only string contents change, and they decode to the same text.
+fn ascii_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        }
+    }
+    out
 }
 
 fn fail(failure: &Failure, json: bool) -> ExitCode {
