@@ -215,9 +215,15 @@ impl CertificateStore {
         // SAFETY: reads the calling thread's last-error value.
         let code = unsafe { GetLastError() };
         let reason = std::io::Error::from_raw_os_error(code as i32);
+        let advice = match (self.location, reason.kind()) {
+            (StoreLocation::LocalMachine, std::io::ErrorKind::PermissionDenied) => {
+                "; the machine's store needs an elevated process (Run as administrator), or use the current user's store"
+            }
+            _ => "",
+        };
         Error::invalid_input(
             "certificate store",
-            format!("{what} ({}): {reason}", self.location),
+            format!("{what} ({}): {reason}{advice}", self.location),
         )
     }
 }

@@ -181,33 +181,97 @@ fn check_cert_store(args: &CredentialArgs) -> Result<(), Failure> {
 /// With `--cert-store`, imports the certificate with its private key into that Windows
 /// certificate store, or finds it there from an earlier run, and says which.
 #[cfg(windows)]
-fn store_certificate(prepared: &Prepared, args: &CredentialArgs, ui: &Ui) -> Result<(), Failure> {
-    use crate::args::CertStoreChoice;
-    use entra_appreg::credentials::{CertificateStore, StoreImport, StoreLocation};
-    let (Some(choice), Prepared::Certificate { certificate, .. }) = (args.cert_store, prepared)
+fn store_certificate(
+    prepared: &Prepared,
+    args: &CredentialArgs,
+    ui: &Ui,
+) -> Result<Option<output::StoreReport>, Failure> {
+    let (Some(store), Prepared::Certificate { certificate, .. }) = (cert_store(args), prepared)
     else {
-        return Ok(());
+        return Ok(None);
     };
-    let location = match choice {
+    let imported =
+        store.import(certificate)? != entra_appreg::credentials::StoreImport::AlreadyPresent;
+    let location = store.location();
+    ui.line(&format!(
+        "The certificate {} {} in the {location} certificate store.",
+        certificate.thumbprint().as_str(),
+        if imported {
+            "was imported with its private key"
+        } else {
+            "was already"
+        }
+    ));
+    Ok(Some(output::StoreReport {
+        location: location.to_string(),
+        thumbprint: certificate.thumbprint().clone(),
+        imported,
+        removed: Vec::new(),
+    }))
+}
+
+/// The store `--cert-store` names, with `--exportable-key` applied.
+#[cfg(windows)]
+fn cert_store(args: &CredentialArgs) -> Option<entra_appreg::credentials::CertificateStore> {
+    use crate::args::CertStoreChoice;
+    use entra_appreg::credentials::{CertificateStore, StoreLocation};
+    let location = match args.cert_store? {
         CertStoreChoice::CurrentUser => StoreLocation::CurrentUser,
         CertStoreChoice::LocalMachine => StoreLocation::LocalMachine,
     };
-    let store = CertificateStore::new(location).exportable_key(args.exportable_key);
-    let what = match store.import(certificate)? {
-        StoreImport::AlreadyPresent => "was already",
-        _ => "was imported with its private key",
+    Some(CertificateStore::new(location).exportable_key(args.exportable_key))
+}
+
+/// After a rotation retired older certificates, removes them from the store the new one went
+/// into: Entra no longer accepts them. A certificate the store cannot give up is a warning,
+/// not a failure: the rotation itself is done.
+#[cfg(windows)]
+fn unstore_retired(
+    report: &mut output::StoreReport,
+    retired: &[entra_appreg::credentials::CredentialInfo],
+    args: &CredentialArgs,
+    ui: &Ui,
+) {
+    let Some(store) = cert_store(args) else {
+        return;
     };
-    ui.line(&format!(
-        "The certificate {} {what} in the {location} certificate store.",
-        certificate.thumbprint().as_str()
-    ));
-    Ok(())
+    for thumbprint in retired.iter().filter_map(|c| c.thumbprint.as_ref()) {
+        match store.remove(thumbprint) {
+            Ok(true) => {
+                ui.line(&format!(
+                    "Removed the retired certificate {} from the {} certificate store.",
+                    thumbprint.as_str(),
+                    store.location()
+                ));
+                report.removed.push(thumbprint.clone());
+            }
+            Ok(false) => {}
+            Err(e) => ui.line(&format!(
+                "warning: the retired certificate {} stays in the {} certificate store: {e}",
+                thumbprint.as_str(),
+                store.location()
+            )),
+        }
+    }
 }
 
 /// Off Windows `--cert-store` is refused before signing in, by [`check_cert_store`].
 #[cfg(not(windows))]
-fn store_certificate(_: &Prepared, _: &CredentialArgs, _: &Ui) -> Result<(), Failure> {
-    Ok(())
+fn store_certificate(
+    _: &Prepared,
+    _: &CredentialArgs,
+    _: &Ui,
+) -> Result<Option<output::StoreReport>, Failure> {
+    Ok(None)
+}
+
+#[cfg(not(windows))]
+fn unstore_retired(
+    _: &mut output::StoreReport,
+    _: &[entra_appreg::credentials::CredentialInfo],
+    _: &CredentialArgs,
+    _: &Ui,
+) {
 }
 
 fn prepare_credential(
@@ -331,7 +395,7 @@ async fn register(a: RegisterArgs, ui: &Ui) -> Result<Outcome, Failure> {
         };
         ui.line(&format!("{what} {}.", dir.display()));
     }
-    store_certificate(&prepared, &a.credential, ui).map_err(|f| match &files {
+    let stored = store_certificate(&prepared, &a.credential, ui).map_err(|f| match &files {
         Some(written) => f.with_files(written.clone()),
         None => f,
     })?;
@@ -347,6 +411,7 @@ async fn register(a: RegisterArgs, ui: &Ui) -> Result<Outcome, Failure> {
         ui.line(&format!("partial: {}", partial.message));
     }
     let mut outcome = output::registered(&app, files.as_ref(), graph.request_count());
+    output::add_store(&mut outcome, stored.as_ref());
     if !a.no_wait
         && let Some(credential) = app_credential(&prepared, &app)
     {
@@ -503,7 +568,7 @@ async fn rotate(a: RotateArgs, ui: &Ui) -> Result<Outcome, Failure> {
         .await?
         .ok_or_else(|| Failure::not_registered(registration.unique_name().as_str()))?;
     let files = prepared.write_files()?;
-    store_certificate(&prepared, &a.credential, ui).map_err(|f| match &files {
+    let mut stored = store_certificate(&prepared, &a.credential, ui).map_err(|f| match &files {
         Some(written) => f.with_files(written.clone()),
         None => f,
     })?;
@@ -530,7 +595,10 @@ async fn rotate(a: RotateArgs, ui: &Ui) -> Result<Outcome, Failure> {
             None => failure,
         }
     })?;
-    Ok(output::rotated(
+    if let Some(report) = &mut stored {
+        unstore_retired(report, &rotation.removed, &a.credential, ui);
+    }
+    let mut outcome = output::rotated(
         &rotation,
         tenant_id,
         app.client_id,
@@ -538,7 +606,9 @@ async fn rotate(a: RotateArgs, ui: &Ui) -> Result<Outcome, Failure> {
         registration.unique_name().as_str(),
         files.as_ref(),
         graph.request_count(),
-    ))
+    );
+    output::add_store(&mut outcome, stored.as_ref());
+    Ok(outcome)
 }
 
 fn confirm(ui: &Ui, question: &str) -> Result<bool, Failure> {

@@ -70,6 +70,26 @@ fn wizard(
     s
 }
 
+/// Where `--cert-store` put the certificate: the JSON's `certificate_store`.
+#[derive(Debug, serde::Serialize)]
+pub struct StoreReport {
+    /// `CurrentUser\\My` or `LocalMachine\\My`.
+    pub location: String,
+    /// The thumbprint the product looks the certificate up by.
+    pub thumbprint: entra_appreg::Thumbprint,
+    /// `false` when an earlier run had imported it already.
+    pub imported: bool,
+    /// Retired certificates `rotate` removed from the store.
+    pub removed: Vec<entra_appreg::Thumbprint>,
+}
+
+/// Adds `certificate_store` to the JSON, when `--cert-store` imported a certificate.
+pub fn add_store(outcome: &mut Outcome, report: Option<&StoreReport>) {
+    if let Some(report) = report {
+        outcome.json["certificate_store"] = serde_json::to_value(report).unwrap_or(Value::Null);
+    }
+}
+
 /// Adds whether the product can sign in now: `ready` in the JSON, a section in the summary,
 /// and exit code 4 when it cannot (unless consent was already partial: 3 says more).
 pub fn add_readiness(outcome: &mut Outcome, readiness: &Readiness) {
