@@ -20,7 +20,7 @@ pub mod fleet;
 pub mod graph;
 pub mod ids;
 pub mod profile;
-mod redact;
+pub mod redact;
 pub mod registration;
 pub mod retry;
 pub mod transport;

@@ -3,6 +3,19 @@
 //! Errors keep a short snippet of an unexpected body so a support engineer can see what came
 //! back (an HTML page from a proxy, a truncated JSON document). Bodies can carry secrets
 //! (`secretText`, `access_token`, private keys), so every snippet passes through [`scrub`].
+//!
+//! [`scrub`] is public for code that records or logs Graph traffic itself, such as a custom
+//! [`GraphTransport`](crate::GraphTransport) that keeps request and response pairs:
+//!
+//! ```
+//! let body = r#"{"secretText": "abc~123", "displayName": "Contoso Backup"}"#;
+//! let form = "grant_type=client_credentials&client_secret=abc~123&scope=x";
+//! assert_eq!(
+//!     entra_appreg::redact::scrub(body),
+//!     r#"{"secretText": "<redacted>", "displayName": "Contoso Backup"}"#
+//! );
+//! assert!(!entra_appreg::redact::scrub(form).contains("abc~123"));
+//! ```
 
 /// Names of JSON fields and form fields whose values are never shown.
 const SENSITIVE_KEYS: &[&str] = &[
@@ -23,18 +36,12 @@ const SENSITIVE_KEYS: &[&str] = &[
 /// At most this many characters of a body are kept.
 pub(crate) const SNIPPET_CHARS: usize = 240;
 
-/// A bounded, scrubbed excerpt of a body, with non-printable characters escaped.
+/// A bounded, scrubbed excerpt of a body, with non-printable characters as spaces.
 pub(crate) fn snippet(body: &[u8]) -> String {
     // Only look at a bounded prefix, so a huge body costs nothing here.
     let head = &body[..body.len().min(SNIPPET_CHARS * 8)];
-    let text = String::from_utf8_lossy(head);
-    let scrubbed = scrub(&text);
-    let mut out: String = scrubbed
-        .chars()
-        .filter(|c| !c.is_control() || *c == ' ')
-        .take(SNIPPET_CHARS)
-        .collect();
-    if scrubbed.chars().count() > SNIPPET_CHARS || body.len() > head.len() {
+    let mut out = message(&String::from_utf8_lossy(head), SNIPPET_CHARS);
+    if body.len() > head.len() && !out.ends_with('…') {
         out.push('…');
     }
     out
@@ -46,16 +53,46 @@ pub(crate) const SHORT_CHARS: usize = 120;
 /// An identifier from a reply (a request id, a correlation id, a content type), bounded in
 /// length and without control characters: a reply controls these, and errors must stay short.
 pub(crate) fn short(text: &str) -> String {
-    let mut chars = text.chars().filter(|c| !c.is_control());
-    let mut out: String = chars.by_ref().take(SHORT_CHARS).collect();
+    bounded(text, SHORT_CHARS)
+}
+
+/// At most `max` characters of `text`, without its control characters, with `…` when cut.
+pub(crate) fn bounded(text: &str, max: usize) -> String {
+    cut(text.chars().filter(|c| !c.is_control()), max)
+}
+
+/// A message from a reply, for an error: scrubbed of secrets, control characters (a newline, a
+/// terminal escape) as spaces, at most `max` characters with `…` when cut. Only a prefix is
+/// scrubbed: a message can be megabytes long, and scrubbing it whole costs seconds.
+pub(crate) fn message(text: &str, max: usize) -> String {
+    let prefix: String = text.chars().take(max.saturating_mul(4)).collect();
+    let long = prefix.len() < text.len();
+    let mut out = cut(
+        scrub(&prefix)
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c }),
+        max,
+    );
+    if long && !out.ends_with('…') {
+        out.push('…');
+    }
+    out
+}
+
+fn cut(mut chars: impl Iterator<Item = char>, max: usize) -> String {
+    let mut out: String = chars.by_ref().take(max).collect();
     if chars.next().is_some() {
         out.push('…');
     }
     out
 }
 
-/// Replaces the values of sensitive fields, JWT-looking tokens and PEM blocks with `<redacted>`.
-pub(crate) fn scrub(text: &str) -> String {
+/// Replaces with `<redacted>` what must never be shown: the values of sensitive JSON and form
+/// fields (`secretText`, `access_token`, `refresh_token`, `id_token`, `client_secret`,
+/// `client_assertion`, `device_code`, `assertion`, `password`, `key`, `proof`, `privateKey`,
+/// in any case), the credential after `Bearer `, anything shaped like a JWT, and PEM blocks.
+/// Everything else is kept as it is.
+pub fn scrub(text: &str) -> String {
     let text = scrub_pem(text);
     let text = scrub_fields(&text);
     let text = scrub_bearer(&text);

@@ -34,6 +34,7 @@ use entra_appreg::cloud::Cloud;
 use entra_appreg::credentials::{Certificate, NewCredential, verify_sign_in};
 use entra_appreg::fake::FakeGraph;
 use entra_appreg::profile::PermissionProfile;
+use entra_appreg::redact::scrub;
 use entra_appreg::registration::AppRegistration;
 use entra_appreg::transport::{GraphTransport, ReqwestTransport, TransportError};
 use entra_appreg::{Graph, UniqueName};
@@ -262,86 +263,32 @@ fn write_pair(dir: &Path, n: u64, pair: &serde_json::Value) {
     let _ = std::fs::write(dir.join(format!("{n:04}.json")), text);
 }
 
-/// Keys whose values are never recorded.
-const SECRET_KEYS: &[&str] = &[
-    "access_token",
-    "refresh_token",
-    "id_token",
-    "client_secret",
-    "client_assertion",
-    "device_code",
-    "secretText",
-    "assertion",
-];
-
+/// A request or a response with its secrets scrubbed by the crate's own redaction: headers
+/// (without `Authorization`), and the body as JSON, a token-endpoint form as an object, or text.
 fn scrub_message(headers: &http::HeaderMap, body: &[u8]) -> serde_json::Value {
     let headers: serde_json::Map<String, serde_json::Value> = headers
         .iter()
         .filter(|(k, _)| !k.as_str().eq_ignore_ascii_case("authorization"))
         .map(|(k, v)| {
-            (
-                k.to_string(),
-                serde_json::json!(v.to_str().unwrap_or("<binary>")),
-            )
+            let value = v.to_str().map(scrub).unwrap_or_else(|_| "<binary>".into());
+            (k.to_string(), serde_json::json!(value))
         })
         .collect();
-    let text = String::from_utf8_lossy(body);
-    let body = match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(mut json) => {
-            scrub_json(&mut json);
-            json
-        }
-        Err(_) if text.contains('=') && !text.contains('<') => {
-            // A token-endpoint form.
+    let text = scrub(&String::from_utf8_lossy(body));
+    let body = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(json) => json,
+        // A token-endpoint form.
+        Err(_)
+            if !text.contains(char::is_whitespace) && text.split('&').all(|p| p.contains('=')) =>
+        {
             let pairs: serde_json::Map<String, serde_json::Value> = text
                 .split('&')
                 .filter_map(|p| p.split_once('='))
-                .map(|(k, v)| {
-                    let v = if SECRET_KEYS.contains(&k) {
-                        "<redacted>".to_owned()
-                    } else {
-                        v.to_owned()
-                    };
-                    (k.to_owned(), serde_json::json!(v))
-                })
+                .map(|(k, v)| (k.to_owned(), serde_json::json!(v)))
                 .collect();
             serde_json::Value::Object(pairs)
         }
-        Err(_) => serde_json::json!(scrub_jwts(&text)),
+        Err(_) => serde_json::json!(text),
     };
     serde_json::json!({"headers": headers, "body": body})
-}
-
-fn scrub_json(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                if SECRET_KEYS.iter().any(|s| s.eq_ignore_ascii_case(k)) {
-                    *v = serde_json::json!("<redacted>");
-                } else {
-                    scrub_json(v);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(scrub_json),
-        serde_json::Value::String(s) => *s = scrub_jwts(s),
-        _ => {}
-    }
-}
-
-/// Replaces anything shaped like a JWT (`eyJ…`) by `<redacted>`.
-fn scrub_jwts(text: &str) -> String {
-    text.split_inclusive(|c: char| c.is_whitespace() || c == '"' || c == ',')
-        .map(|piece| {
-            if piece.trim_start().starts_with("eyJ") {
-                let tail: String = piece
-                    .chars()
-                    .filter(|c| c.is_whitespace() || *c == '"' || *c == ',')
-                    .collect();
-                format!("<redacted>{tail}")
-            } else {
-                piece.to_owned()
-            }
-        })
-        .collect()
 }

@@ -30,29 +30,13 @@ impl OAuthErrorBody {
             .first()
             .copied()
             .or_else(|| self.error_description.as_deref().and_then(aadsts_in));
-        let description = self.error_description.map(|d| {
-            // Scrub a prefix only: 400 characters are kept of what may be megabytes.
-            let first: String = d
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .chars()
-                .take(2_000)
-                .collect();
-            let d = redact::scrub(&first);
-            d.chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .take(400)
-                .collect::<String>()
-        });
+        // The first line only: 400 characters of what may be megabytes.
+        let description = self
+            .error_description
+            .map(|d| redact::message(d.lines().next().unwrap_or_default(), 400));
         AuthError {
             status: Some(status),
-            error: self
-                .error
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(80)
-                .collect(),
+            error: redact::bounded(&self.error, 80),
             description,
             aadsts,
             correlation_id: self.correlation_id.map(|s| redact::short(&s)),

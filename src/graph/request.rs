@@ -356,21 +356,6 @@ pub(crate) fn graph_error(
             (None, Some(message), None)
         }
     };
-    let bounded = |s: String| -> String {
-        // Only a prefix is scrubbed: at most 500 characters are kept, and a message can be
-        // megabytes long (scrubbing it whole costs seconds). Control characters (a newline, a
-        // terminal escape) become spaces: the message ends up in logs and on consoles.
-        let long = s.chars().nth(2_000).is_some();
-        let s: String = redact::scrub(&s.chars().take(2_000).collect::<String>())
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        if long || s.chars().count() > 500 {
-            s.chars().take(500).collect::<String>() + "…"
-        } else {
-            s
-        }
-    };
     let inner = inner.unwrap_or(InnerError {
         date: None,
         request_id: None,
@@ -378,8 +363,8 @@ pub(crate) fn graph_error(
     });
     GraphError {
         status,
-        code: code.map(|c| c.chars().filter(|c| !c.is_control()).take(100).collect()),
-        message: message.map(bounded),
+        code: code.map(|c| redact::bounded(&c, 100)),
+        message: message.map(|m| redact::message(&m, 500)),
         request_id: headers
             .lookup("request-id")
             .map(str::to_owned)
