@@ -240,10 +240,7 @@ impl Fleet {
             shared: Arc::clone(shared),
             throttled: AtomicU32::new(0),
         });
-        let (result, graph_requests) = match builder
-            .shared_transport(Arc::clone(&watch) as Arc<dyn GraphTransport>)
-            .build()
-        {
+        let (result, graph_requests) = match builder.transport(Arc::clone(&watch)).build() {
             Err(e) => (Err(TenantError::Failed(e)), 0),
             Ok(graph) => {
                 let run = TenantRun {
@@ -331,12 +328,6 @@ impl FleetBuilder {
     /// throttling.
     pub fn transport(mut self, transport: impl GraphTransport + 'static) -> Self {
         self.transport = Some(Arc::new(transport));
-        self
-    }
-
-    /// A transport shared with other clients; see [`transport`](Self::transport).
-    pub fn shared_transport(mut self, transport: Arc<dyn GraphTransport>) -> Self {
-        self.transport = Some(transport);
         self
     }
 

@@ -794,7 +794,7 @@ async fn a_reset_at_any_sign_in_request_is_retried_or_fails_typed_and_signing_in
                     .graph_root(fake.graph_root().as_str())
                     .login_root(fake.login_root().as_str())
                     .token_provider(entra_appreg::auth::DeviceCodeCredential::new(|_| {}))
-                    .shared_transport(t)
+                    .transport(t)
                     .sleeper(entra_appreg::retry::RecordingSleeper::default())
                     .build()
                     .unwrap()

@@ -109,6 +109,23 @@ pub trait TokenProvider: Send + Sync + fmt::Debug {
     }
 }
 
+/// A provider shared between clients (`Arc<dyn TokenProvider>` included): one sign-in and one
+/// token cache serve them all.
+#[async_trait]
+impl<T: TokenProvider + ?Sized> TokenProvider for std::sync::Arc<T> {
+    async fn token(&self, ctx: &TokenContext<'_>) -> Result<AccessToken> {
+        (**self).token(ctx).await
+    }
+
+    fn invalidate(&self) {
+        (**self).invalidate();
+    }
+
+    fn check_endpoints(&self, endpoints: &Endpoints) -> Result<()> {
+        (**self).check_endpoints(endpoints)
+    }
+}
+
 /// An OAuth access token. `Debug` and `Display` never show it.
 #[derive(Clone)]
 pub struct AccessToken {

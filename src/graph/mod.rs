@@ -329,27 +329,17 @@ impl GraphBuilder {
         self
     }
 
-    /// How to sign in (required).
+    /// How to sign in (required). An `Arc` of a provider shares it (and its token cache) with
+    /// other clients.
     pub fn token_provider(mut self, provider: impl TokenProvider + 'static) -> Self {
         self.token = Some(Arc::new(provider));
         self
     }
 
-    /// How to sign in, shared with other clients.
-    pub fn shared_token_provider(mut self, provider: Arc<dyn TokenProvider>) -> Self {
-        self.token = Some(provider);
-        self
-    }
-
-    /// The transport (default: [`ReqwestTransport`](crate::transport::ReqwestTransport)).
+    /// The transport (default: [`ReqwestTransport`](crate::transport::ReqwestTransport)). An
+    /// `Arc` of a transport shares it (and its connection pool) with other clients.
     pub fn transport(mut self, transport: impl GraphTransport + 'static) -> Self {
         self.transport = Some(Arc::new(transport));
-        self
-    }
-
-    /// A transport shared with other clients.
-    pub fn shared_transport(mut self, transport: Arc<dyn GraphTransport>) -> Self {
-        self.transport = Some(transport);
         self
     }
 

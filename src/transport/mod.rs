@@ -59,6 +59,18 @@ where
     }
 }
 
+/// A transport shared between clients: `Arc<ReqwestTransport>` or `Arc<dyn GraphTransport>`
+/// is a transport too, so one connection pool can serve many [`Graph`](crate::Graph) clients.
+#[async_trait]
+impl<T: GraphTransport + ?Sized> GraphTransport for std::sync::Arc<T> {
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        (**self).send(request).await
+    }
+}
+
 /// What kind of transport failure happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -55,7 +55,7 @@ pub fn graph_over(
         .graph_root(fake.graph_root().as_str())
         .login_root(fake.login_root().as_str())
         .token_provider(entra_appreg::auth::StaticToken::new(fake.admin_token()))
-        .shared_transport(transport)
+        .transport(transport)
         .sleeper(sleeper.clone())
         .build()
         .expect("a valid client");

@@ -184,18 +184,35 @@ pub struct CredentialArgs {
     pub exportable_key: bool,
 }
 
-/// `register`.
+/// Where the product's sign-in is checked (register, rotate, audit).
 #[derive(Debug, Args)]
-pub struct RegisterArgs {
+pub struct SignInCheckArgs {
+    /// The SharePoint host to check sign-in against (default: from the tenant's initial
+    /// *.onmicrosoft.com domain).
+    #[arg(long, value_name = "HOST")]
+    pub sharepoint_host: Option<String>,
+}
+
+/// What `register` and `plan` share: the app, its credential, and whether older ones go.
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
     #[command(flatten)]
     pub app: AppArgs,
     #[command(flatten)]
     pub credential: CredentialArgs,
-    /// After the new credential is in place, remove the older ones this tool created.
+    /// After the new credential is in place, remove the older ones this tool created (`plan`:
+    /// show that removal).
     #[arg(long)]
     pub retire_previous: bool,
+}
+
+/// `register`.
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    pub change: ChangeArgs,
     /// Return once Graph accepted the writes, without waiting until the product can sign in
     /// with the new credential.
     #[arg(long)]
@@ -203,24 +220,15 @@ pub struct RegisterArgs {
     /// How long to wait, at most, until the product can sign in (exit 4 if it cannot by then).
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub wait_timeout: u64,
-    /// The SharePoint host to check sign-in against (default: from the tenant's initial
-    /// *.onmicrosoft.com domain).
-    #[arg(long, value_name = "HOST")]
-    pub sharepoint_host: Option<String>,
+    #[command(flatten)]
+    pub sign_in_check: SignInCheckArgs,
 }
 
 /// `plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
-    pub connect: ConnectArgs,
-    #[command(flatten)]
-    pub app: AppArgs,
-    #[command(flatten)]
-    pub credential: CredentialArgs,
-    /// Plan the removal of the older credentials this tool created.
-    #[arg(long)]
-    pub retire_previous: bool,
+    pub change: ChangeArgs,
 }
 
 /// `audit`.
@@ -244,10 +252,8 @@ pub struct AuditArgs {
     /// How long to keep trying the product's sign-in (0: once per resource).
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     pub wait_timeout: u64,
-    /// The SharePoint host to check sign-in against (default: from the tenant's initial
-    /// *.onmicrosoft.com domain).
-    #[arg(long, value_name = "HOST")]
-    pub sharepoint_host: Option<String>,
+    #[command(flatten)]
+    pub sign_in_check: SignInCheckArgs,
 }
 
 /// `rotate`.
@@ -267,10 +273,8 @@ pub struct RotateArgs {
     /// older ones are removed only once it can (exit 4, older ones kept, if it cannot by then).
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub wait_timeout: u64,
-    /// The SharePoint host to check sign-in against (default: from the tenant's initial
-    /// *.onmicrosoft.com domain).
-    #[arg(long, value_name = "HOST")]
-    pub sharepoint_host: Option<String>,
+    #[command(flatten)]
+    pub sign_in_check: SignInCheckArgs,
 }
 
 /// `remove`.

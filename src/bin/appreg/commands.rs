@@ -18,8 +18,8 @@ use entra_appreg::registration::{
 use entra_appreg::{Graph, TenantId, UniqueName};
 
 use crate::args::{
-    AppArgs, AuditArgs, AuthMethod, Command, ConnectArgs, CredentialArgs, CredentialChoice,
-    PlanArgs, RegisterArgs, RemoveArgs, RotateArgs,
+    AppArgs, AuditArgs, AuthMethod, ChangeArgs, Command, ConnectArgs, CredentialArgs,
+    CredentialChoice, PlanArgs, RegisterArgs, RemoveArgs, RotateArgs, SignInCheckArgs,
 };
 use crate::connect;
 use crate::failure::Failure;
@@ -40,8 +40,8 @@ pub async fn run(command: Command, ui: &Ui) -> Result<Outcome, Failure> {
 /// The connection options of a command (for `--json`).
 pub fn connect_args(command: &Command) -> &ConnectArgs {
     match command {
-        Command::Register(a) => &a.connect,
-        Command::Plan(a) => &a.connect,
+        Command::Register(a) => &a.change.connect,
+        Command::Plan(a) => &a.change.connect,
         Command::Audit(a) => &a.connect,
         Command::Rotate(a) => &a.connect,
         Command::Remove(a) => &a.connect,
@@ -346,12 +346,16 @@ fn show_warnings(ui: &Ui, warnings: &[Warning]) {
 /// The registration `register` and `plan` work on, with its credential prepared and every
 /// input checked: nothing has been sent yet.
 fn prepared_registration(
-    app: &AppArgs,
-    credential: &CredentialArgs,
-    connect: &ConnectArgs,
-    retire_previous: bool,
+    change: &ChangeArgs,
     ui: &Ui,
 ) -> Result<(AppRegistration, Prepared), Failure> {
+    let ChangeArgs {
+        connect,
+        app,
+        credential,
+        retire_previous,
+    } = change;
+    let retire_previous = *retire_previous;
     let profile = profile(app)?;
     let mut registration = registration(app, profile.clone(), Names::DisplayName)?;
     let prepared = prepare_credential(
@@ -378,11 +382,10 @@ fn prepared_registration(
 }
 
 async fn register(a: RegisterArgs, ui: &Ui) -> Result<Outcome, Failure> {
-    let (registration, prepared) =
-        prepared_registration(&a.app, &a.credential, &a.connect, a.retire_previous, ui)?;
+    let (registration, prepared) = prepared_registration(&a.change, ui)?;
     prepared.check_available()?;
 
-    let (graph, _) = signed_in(&a.connect, ui).await?;
+    let (graph, _) = signed_in(&a.change.connect, ui).await?;
     let files = prepared.write_files()?;
     if let Some(f) = &files
         && let Some(dir) = f.private_key_pem.as_ref().and_then(|p| p.parent())
@@ -395,10 +398,11 @@ async fn register(a: RegisterArgs, ui: &Ui) -> Result<Outcome, Failure> {
         };
         ui.line(&format!("{what} {}.", dir.display()));
     }
-    let stored = store_certificate(&prepared, &a.credential, ui).map_err(|f| match &files {
-        Some(written) => f.with_files(written.clone()),
-        None => f,
-    })?;
+    let stored =
+        store_certificate(&prepared, &a.change.credential, ui).map_err(|f| match &files {
+            Some(written) => f.with_files(written.clone()),
+            None => f,
+        })?;
     let app = registration.apply(&graph).await.map_err(|e| {
         let failure = Failure::from(e);
         match &files {
@@ -415,19 +419,25 @@ async fn register(a: RegisterArgs, ui: &Ui) -> Result<Outcome, Failure> {
     if !a.no_wait
         && let Some(credential) = app_credential(&prepared, &app)
     {
-        let progress = ui.clone();
-        let mut options = ReadyOptions::default()
-            .with_timeout(std::time::Duration::from_secs(a.wait_timeout))
-            .on_progress(move |event| progress.progress(event));
-        if let Some(host) = &a.sharepoint_host {
-            options = options.with_sharepoint_host(host.clone());
-        }
+        let options = ready_options(a.wait_timeout, &a.sign_in_check, ui);
         ui.wait("checking that the product can sign in with the new credential".to_owned());
         let readiness = app.wait_until_ready(&graph, &credential, &options).await;
         ui.done_waiting();
         output::add_readiness(&mut outcome, &readiness?);
     }
     Ok(outcome)
+}
+
+/// How long and where the product's sign-in is checked, with the waits shown on stderr.
+fn ready_options(timeout_seconds: u64, check: &SignInCheckArgs, ui: &Ui) -> ReadyOptions {
+    let progress = ui.clone();
+    let options = ReadyOptions::default()
+        .with_timeout(std::time::Duration::from_secs(timeout_seconds))
+        .on_progress(move |event| progress.progress(event));
+    match &check.sharepoint_host {
+        Some(host) => options.with_sharepoint_host(host.clone()),
+        None => options,
+    }
 }
 
 /// What the new app signs in with: the certificate this run registered (with its key), or the
@@ -446,11 +456,10 @@ fn app_credential(prepared: &Prepared, app: &RegisteredApp) -> Option<AppCredent
 
 async fn plan(a: PlanArgs, ui: &Ui) -> Result<Outcome, Failure> {
     // A new certificate made here is for the plan only: it is never written or sent.
-    let (registration, prepared) =
-        prepared_registration(&a.app, &a.credential, &a.connect, a.retire_previous, ui)?;
+    let (registration, prepared) = prepared_registration(&a.change, ui)?;
     let collision = prepared.check_available().err();
 
-    let (graph, tenant_id) = signed_in(&a.connect, ui).await?;
+    let (graph, tenant_id) = signed_in(&a.change.connect, ui).await?;
     let mut plan = registration.plan(&graph).await?;
     for change in &mut plan.changes {
         if let Change::AddCredential { thumbprint, .. } = change {
@@ -464,7 +473,7 @@ async fn plan(a: PlanArgs, ui: &Ui) -> Result<Outcome, Failure> {
             message: format!("register would stop before signing in: {}", e.message),
         });
     }
-    if a.connect.json {
+    if a.change.connect.json {
         // The human summary lists the warnings itself.
         show_warnings(ui, &plan.warnings);
     }
@@ -486,11 +495,7 @@ async fn audit(a: AuditArgs, ui: &Ui) -> Result<Outcome, Failure> {
     show_warnings(ui, &audit.warnings);
     let readiness = match &credential {
         Some(credential) => {
-            let mut options = ReadyOptions::default()
-                .with_timeout(std::time::Duration::from_secs(a.wait_timeout));
-            if let Some(host) = &a.sharepoint_host {
-                options = options.with_sharepoint_host(host.clone());
-            }
+            let options = ready_options(a.wait_timeout, &a.sign_in_check, ui);
             ui.wait("signing in as the app, as the product would".to_owned());
             let r = registration
                 .check_sign_in(&graph, audit.application.client_id, credential, &options)
@@ -575,13 +580,7 @@ async fn rotate(a: RotateArgs, ui: &Ui) -> Result<Outcome, Failure> {
     ui.wait(format!("adding the new {}", new.kind()));
     let out = std::path::absolute(&a.credential.out)
         .map_err(|e| Failure::usage(format!("--out {}: {e}", a.credential.out.display())))?;
-    let progress = ui.clone();
-    let mut options = ReadyOptions::default()
-        .with_timeout(std::time::Duration::from_secs(a.wait_timeout))
-        .on_progress(move |event| progress.progress(event));
-    if let Some(host) = &a.sharepoint_host {
-        options = options.with_sharepoint_host(host.clone());
-    }
+    let options = ready_options(a.wait_timeout, &a.sign_in_check, ui);
     let rotation = CredentialProvisioner::new(&graph, app.object_id)
         .for_profile(profile)
         .with_journal(std::sync::Arc::new(FileJournal::in_folder(out)))
