@@ -47,17 +47,7 @@ struct Row {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let profiles = [
-        PermissionProfile::BackupExchange,
-        PermissionProfile::BackupSharePoint,
-        PermissionProfile::MigrationSource,
-        PermissionProfile::MigrationTarget {
-            create_mailboxes: false,
-        },
-        PermissionProfile::MigrationTarget {
-            create_mailboxes: true,
-        },
-    ];
+    let profiles = PermissionProfile::built_in();
     let mut rows = Vec::new();
     for profile in profiles {
         for credential in ["none", "certificate", "secret"] {

@@ -6,27 +6,13 @@ mod common;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use common::tenant::{expected_pairs, granted_pairs};
+use common::tenant::{all_profiles, expected_pairs, granted_pairs};
 use common::{fake_graph, graph_round_trips, graph_writes};
 use entra_appreg::fake::{CallerRole, FakeGraph};
 use entra_appreg::graph::models::{Application, RequiredResourceAccess, ResourceAccess};
 use entra_appreg::profile::{PermissionProfile, catalog};
 use entra_appreg::registration::{AppRegistration, Change, ConsentStatus, ProgressEvent};
 use entra_appreg::{AppRoleId, ClientId, UniqueName};
-
-fn all_profiles() -> Vec<PermissionProfile> {
-    vec![
-        PermissionProfile::BackupExchange,
-        PermissionProfile::BackupSharePoint,
-        PermissionProfile::MigrationSource,
-        PermissionProfile::MigrationTarget {
-            create_mailboxes: false,
-        },
-        PermissionProfile::MigrationTarget {
-            create_mailboxes: true,
-        },
-    ]
-}
 
 fn declared_pairs(app: &Application) -> BTreeSet<(ClientId, AppRoleId)> {
     app.required_resource_access

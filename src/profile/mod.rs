@@ -234,6 +234,22 @@ impl PermissionProfile {
         "Migration-Target",
     ];
 
+    /// Every built-in profile, Migration-Target without and with mailbox creation: what an
+    /// installer offers to choose from, or a test runs through.
+    pub fn built_in() -> [PermissionProfile; 5] {
+        [
+            PermissionProfile::BackupExchange,
+            PermissionProfile::BackupSharePoint,
+            PermissionProfile::MigrationSource,
+            PermissionProfile::MigrationTarget {
+                create_mailboxes: false,
+            },
+            PermissionProfile::MigrationTarget {
+                create_mailboxes: true,
+            },
+        ]
+    }
+
     /// The profile's name, as shown and parsed.
     pub fn name(&self) -> &str {
         match self {

@@ -16,17 +16,7 @@ use entra_appreg::{AppRoleId, ClientId, Graph, ObjectId};
 
 /// Every built-in profile, mailbox creation on and off.
 pub fn all_profiles() -> Vec<PermissionProfile> {
-    vec![
-        PermissionProfile::BackupExchange,
-        PermissionProfile::BackupSharePoint,
-        PermissionProfile::MigrationSource,
-        PermissionProfile::MigrationTarget {
-            create_mailboxes: false,
-        },
-        PermissionProfile::MigrationTarget {
-            create_mailboxes: true,
-        },
-    ]
+    PermissionProfile::built_in().to_vec()
 }
 
 /// A short label for a profile, mailbox creation included.
