@@ -140,7 +140,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for outcome in &report.tenants {
         if let Err(e) = &outcome.result {
-            println!("\n{}: {e}", outcome.tenant.label);
+            match e.as_error() {
+                Some(error) => println!("\n{}: {}", outcome.tenant.label, error.report()),
+                None => println!("\n{}: {e}", outcome.tenant.label),
+            }
         }
     }
     println!(

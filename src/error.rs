@@ -14,6 +14,19 @@ use crate::transport::TransportError;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong.
+///
+/// `Display` is one short clause, as the Rust API guidelines ask; the cause of a wrapped error
+/// is its [`source`](std::error::Error::source). What to do about it is [`Error::advice`], and
+/// the ids Microsoft support asks for are [`Error::request_id`], [`Error::client_request_id`],
+/// [`Error::aadsts_code`] and [`Error::correlation_id`]. [`Error::report`] puts all of it in one
+/// message for a log or a person:
+///
+/// ```
+/// let err = "contoso".parse::<entra_appreg::TenantId>().unwrap_err();
+/// assert!(err.to_string().starts_with("invalid tenant id: expected a GUID"));
+/// assert_eq!(err.advice(), None); // the message says what is expected
+/// assert_eq!(err.report().to_string(), err.to_string());
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -24,6 +37,24 @@ pub enum Error {
         what: &'static str,
         /// Why, and what is expected instead.
         reason: String,
+    },
+    /// No app registration with this name exists in the tenant (for an operation that needs
+    /// one: rotating, auditing). Nothing changed in the tenant.
+    #[error("no app registration {app} exists in this tenant")]
+    NotRegistered {
+        /// The app that was looked for ("with unique name contoso-backup").
+        app: String,
+    },
+    /// A local file, folder or certificate store could not be read or written.
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        /// What was being done ("write", "create the folder", "open the certificate store").
+        action: &'static str,
+        /// The file, the folder, or the store (`Cert:\CurrentUser\My`).
+        path: std::path::PathBuf,
+        /// The system's reason.
+        #[source]
+        source: std::io::Error,
     },
     /// Microsoft Graph answered with an error status.
     #[error(transparent)]
@@ -40,9 +71,7 @@ pub enum Error {
     /// A permission of the profile does not match the app roles of the tenant's resource
     /// service principal. Nothing was granted.
     #[error(
-        "the permission {value} (app role {role_id}) on {resource} does not match the tenant: {reason}. \
-         Nothing was changed. What to do: check that the resource is the one intended; if Microsoft \
-         changed the role, the permission catalog must be updated"
+        "the permission {value} (app role {role_id}) on {resource} does not match the tenant: {reason}"
     )]
     RoleMismatch {
         /// The resource's display name and appId.
@@ -56,10 +85,8 @@ pub enum Error {
     },
     /// A tenant app-management policy refused the credential's lifetime. Nothing was added.
     #[error(
-        "the tenant's app-management policy{} does not allow a {kind} valid for {requested_days} days. \
-         What to do: ask for a shorter lifetime, or have an admin change the policy{}",
-        policy.as_deref().map(|p| format!(" {p}")).unwrap_or_default(),
-        request_id.as_deref().map(|r| format!(". request-id {r}")).unwrap_or_default()
+        "the tenant's app-management policy{} does not allow a {kind} valid for {requested_days} days",
+        policy.as_deref().map(|p| format!(" {p}")).unwrap_or_default()
     )]
     CredentialLifetimePolicy {
         /// Certificate or secret.
@@ -72,23 +99,16 @@ pub enum Error {
         request_id: Option<String>,
     },
     /// An object this run created (or saw created seconds ago) did not become visible within the
-    /// replication timeout. What was written stays; a later run continues from it.
-    #[error(
-        "{what} did not appear within {} s: Entra has not replicated it yet{}. What to do: run this \
-         again in a few minutes (it continues from what exists), or allow a longer replication timeout",
-        waited.as_secs(),
-        last.as_deref().map(|g| format!(" (Graph's last answer: {} {}{})",
-            g.status,
-            g.code.as_deref().unwrap_or(""),
-            g.request_id.as_deref().map(|r| format!(", request-id {r}")).unwrap_or_default()
-        )).unwrap_or_default()
-    )]
+    /// replication timeout. What was written stays; a later run continues from it. Graph's last
+    /// answer while waiting, when there was one, is the [`source`](std::error::Error::source).
+    #[error("{what} did not appear within {} s: Entra has not replicated it yet", waited.as_secs())]
     NotReplicated {
         /// What was awaited ("the application", …).
         what: String,
         /// How long it was awaited.
         waited: Duration,
         /// Graph's last answer while waiting, when there was one.
+        #[source]
         last: Option<Box<GraphError>>,
     },
     /// A request that must not be sent twice (it creates something new each time Graph carries
@@ -101,12 +121,7 @@ pub enum Error {
     ///
     /// `source` keeps the failure as the client saw it: [`Error::status`] and
     /// [`Error::request_id`] read through to it.
-    #[error(
-        "{request} may have taken effect although it failed: {source}. It was not sent again, \
-         because each time Graph carries it out it creates something new. What to do: read back \
-         what it would have created (for addPassword, the app's passwordCredentials) before \
-         running again"
-    )]
+    #[error("{request} may have taken effect although it failed")]
     MayHaveTakenEffect {
         /// `METHOD /path` of the request (for a `$batch`, the items that must not be resent).
         request: String,
@@ -115,10 +130,10 @@ pub enum Error {
         source: Box<Error>,
     },
     /// A step failed after this call created a credential, and removing that credential failed
-    /// too: the credential is live, so it is handed over here instead of being lost.
+    /// too: the credential is live, so it is handed over here instead of being lost. The failure
+    /// that stopped the run is the [`source`](std::error::Error::source).
     #[error(
-        "{source}. The {} created by this run (key id {}) is still registered and could not be removed \
-         ({cleanup}); it is returned with this error: use it, or remove it from the app",
+        "the {} this run created (key id {}) is still registered and could not be removed after the run failed ({cleanup})",
         credential.kind(), credential.key_id()
     )]
     CredentialNotRemoved {
@@ -145,61 +160,131 @@ impl Error {
         matches!(self, Error::InvalidInput { .. })
     }
 
+    /// Whether the app an operation needs is not registered in the tenant.
+    pub fn is_not_registered(&self) -> bool {
+        matches!(self, Error::NotRegistered { .. })
+    }
+
+    /// The failure that stopped the run, for a wrapper whose own Graph answer is not the point:
+    /// a lost reply, a clean-up that failed, a wait that ran out.
+    fn cause(&self) -> Option<&Error> {
+        match self {
+            Error::MayHaveTakenEffect { source, .. }
+            | Error::CredentialNotRemoved { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// Graph's error reply behind this error, when there is one.
+    fn graph_error(&self) -> Option<&GraphError> {
+        match self {
+            Error::Graph(e) => Some(e),
+            Error::NotReplicated { last, .. } => last.as_deref(),
+            other => other.cause().and_then(Error::graph_error),
+        }
+    }
+
+    /// The sign-in failure behind this error, when there is one.
+    fn auth_error(&self) -> Option<&AuthError> {
+        match self {
+            Error::Auth(e) => Some(e),
+            other => other.cause().and_then(Error::auth_error),
+        }
+    }
+
     /// The HTTP status of the failed reply, if there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Error::MayHaveTakenEffect { source, .. } => source.status(),
-            Error::Graph(e) => Some(e.status),
-            Error::Auth(e) => e.status,
             Error::Decode(e) => e.status,
-            Error::NotReplicated { last, .. } => last.as_ref().map(|g| g.status),
-            _ => None,
+            other => other
+                .graph_error()
+                .map(|g| g.status)
+                .or_else(|| other.auth_error().and_then(|a| a.status))
+                .or_else(|| other.cause().and_then(Error::status)),
         }
     }
 
     /// Graph's error `code` (such as `Authorization_RequestDenied`).
     pub fn graph_code(&self) -> Option<&str> {
-        match self {
-            Error::MayHaveTakenEffect { source, .. } => source.graph_code(),
-            Error::Graph(e) => e.code.as_deref(),
-            Error::NotReplicated { last, .. } => last.as_ref().and_then(|g| g.code.as_deref()),
-            _ => None,
-        }
+        self.graph_error().and_then(|g| g.code.as_deref())
     }
 
     /// The `request-id` Microsoft support asks for.
     pub fn request_id(&self) -> Option<&str> {
         match self {
-            Error::MayHaveTakenEffect { source, .. } => source.request_id(),
-            Error::Graph(e) => e.request_id.as_deref(),
             Error::Decode(e) => e.request_id.as_deref(),
-            Error::NotReplicated { last, .. } => {
-                last.as_ref().and_then(|g| g.request_id.as_deref())
-            }
-            _ => None,
+            Error::CredentialLifetimePolicy { request_id, .. } => request_id.as_deref(),
+            other => other
+                .graph_error()
+                .and_then(|g| g.request_id.as_deref())
+                .or_else(|| other.cause().and_then(Error::request_id)),
         }
+    }
+
+    /// The `client-request-id` this crate sent with the failed Graph request.
+    pub fn client_request_id(&self) -> Option<&str> {
+        self.graph_error()
+            .and_then(|g| g.client_request_id.as_deref())
     }
 
     /// The AADSTS code of a sign-in failure (such as 7000215 for a wrong secret).
     pub fn aadsts_code(&self) -> Option<u32> {
-        match self {
-            Error::Auth(e) => e.aadsts,
-            _ => None,
-        }
+        self.auth_error().and_then(|a| a.aadsts)
     }
 
     /// The correlation id of a sign-in failure.
     pub fn correlation_id(&self) -> Option<&str> {
-        match self {
-            Error::Auth(e) => e.correlation_id.as_deref(),
-            _ => None,
-        }
+        self.auth_error().and_then(|a| a.correlation_id.as_deref())
+    }
+
+    /// What an admin or support engineer should do about this error; `None` when the message
+    /// itself says it (bad input).
+    pub fn advice(&self) -> Option<&'static str> {
+        Some(match self {
+            Error::InvalidInput { .. } => return None,
+            Error::NotRegistered { .. } => {
+                "register it first, or check the unique name (or client id) and the tenant"
+            }
+            Error::Io { source, .. } => match source.kind() {
+                std::io::ErrorKind::PermissionDenied => {
+                    "check the permissions of the path: a folder outside the user's profile, or the machine's certificate store, may need an elevated process (Run as administrator)"
+                }
+                _ => "check that the path exists and has room, or choose another folder",
+            },
+            Error::Graph(e) => e.advice(),
+            Error::Auth(e) => e.advice(),
+            Error::Transport(e) => e.advice(),
+            Error::Decode(_) => {
+                "if a proxy or firewall sits between this machine and Microsoft, check that it lets Graph traffic through unchanged"
+            }
+            Error::RoleMismatch { .. } => {
+                "nothing was changed: check that the resource is the one intended; if Microsoft changed the role, the permission catalog must be updated"
+            }
+            Error::CredentialLifetimePolicy { .. } => {
+                "ask for a shorter lifetime, or have an admin change the policy"
+            }
+            Error::NotReplicated { .. } => {
+                "run this again in a few minutes (it continues from what exists), or allow a longer replication timeout"
+            }
+            Error::MayHaveTakenEffect { .. } => {
+                "it was not sent again, because each time Graph carries it out it creates something new: read back what it would have created (for addPassword, the app's passwordCredentials) before running again"
+            }
+            Error::CredentialNotRemoved { .. } => {
+                "the credential is returned with this error: use it, or remove it from the app"
+            }
+        })
+    }
+
+    /// The whole story in one message, for a log or a person: this error and each of its
+    /// causes, what to do, and the ids Microsoft support asks for. Never holds a secret.
+    pub fn report(&self) -> Report<'_> {
+        Report(self)
     }
 
     /// Whether the failed request may have reached Microsoft, and so may have changed the tenant.
     pub fn may_have_reached_server(&self) -> bool {
         match self {
-            Error::InvalidInput { .. } => false,
+            Error::InvalidInput { .. } | Error::NotRegistered { .. } | Error::Io { .. } => false,
             Error::Transport(e) => e.may_have_reached_server(),
             _ => true,
         }
@@ -218,6 +303,18 @@ impl Error {
         }
     }
 
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<std::path::PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
     pub(crate) fn graph(e: GraphError) -> Self {
         Error::Graph(Box::new(e))
     }
@@ -228,6 +325,62 @@ impl Error {
 
     pub(crate) fn decode(e: DecodeError) -> Self {
         Error::Decode(Box::new(e))
+    }
+}
+
+/// [`Error::report`]: the error, its causes, what to do, and the support ids, as one message.
+#[derive(Debug, Clone, Copy)]
+pub struct Report<'e>(&'e Error);
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let error = self.0;
+        write!(f, "{error}")?;
+        let mut cause = std::error::Error::source(error);
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        if let Error::Decode(d) = error
+            && !d.snippet.is_empty()
+        {
+            write!(f, "; body starts: {}", d.snippet)?;
+        }
+        // The advice of the failure that stopped the run, then the wrapper's own.
+        let mut advice: Vec<&str> = Vec::new();
+        let mut next = Some(error);
+        while let Some(e) = next {
+            advice.extend(e.advice());
+            next = e.cause();
+        }
+        advice.reverse();
+        advice.dedup();
+        for a in advice {
+            write!(f, ". What to do: {a}")?;
+        }
+        let mut ids: Vec<String> = Vec::new();
+        if let Some(id) = error.request_id() {
+            ids.push(format!("request-id {id}"));
+        }
+        if let Some(id) = error.client_request_id() {
+            ids.push(format!("client-request-id {id}"));
+        }
+        if let Some(date) = error.graph_error().and_then(|g| g.date.as_deref()) {
+            ids.push(format!("date {date}"));
+        }
+        if let Some(code) = error.aadsts_code() {
+            ids.push(format!("AADSTS{code}"));
+        }
+        if let Some(id) = error.correlation_id() {
+            ids.push(format!("correlation id {id}"));
+        }
+        if let Some(id) = error.auth_error().and_then(|a| a.trace_id.as_deref()) {
+            ids.push(format!("trace id {id}"));
+        }
+        if !ids.is_empty() {
+            write!(f, ". {}", ids.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -281,29 +434,15 @@ impl GraphError {
 
 impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Microsoft Graph answered {} to {}",
-            self.status, self.request
-        )?;
+        write!(f, "{} failed with {}", self.request, self.status)?;
         if let Some(code) = &self.code {
-            write!(f, ": {code}")?;
+            write!(f, " {code}")?;
+        }
+        if self.attempts > 1 {
+            write!(f, " after {} attempts", self.attempts)?;
         }
         if let Some(message) = &self.message {
             write!(f, ": {message}")?;
-        }
-        if self.attempts > 1 {
-            write!(f, " (after {} attempts)", self.attempts)?;
-        }
-        write!(f, ". What to do: {}", self.advice())?;
-        if let Some(id) = &self.request_id {
-            write!(f, ". request-id {id}")?;
-        }
-        if let Some(id) = &self.client_request_id {
-            write!(f, ", client-request-id {id}")?;
-        }
-        if let Some(date) = &self.date {
-            write!(f, ", date {date}")?;
         }
         Ok(())
     }
@@ -374,16 +513,6 @@ impl fmt::Display for AuthError {
         }
         if let Some(d) = &self.description {
             write!(f, ": {d}")?;
-        }
-        write!(f, ". What to do: {}", self.advice())?;
-        if let Some(code) = self.aadsts {
-            write!(f, ". AADSTS{code}")?;
-        }
-        if let Some(id) = &self.correlation_id {
-            write!(f, ", correlation id {id}")?;
-        }
-        if let Some(id) = &self.trace_id {
-            write!(f, ", trace id {id}")?;
         }
         Ok(())
     }
@@ -479,18 +608,7 @@ impl fmt::Display for DecodeError {
             }
             write!(f, ")")?;
         }
-        write!(f, ": {}", self.reason)?;
-        if !self.snippet.is_empty() {
-            write!(f, "; body starts: {}", self.snippet)?;
-        }
-        write!(
-            f,
-            ". What to do: if a proxy or firewall sits between this machine and Microsoft, check that it lets Graph traffic through unchanged"
-        )?;
-        if let Some(id) = &self.request_id {
-            write!(f, ". request-id {id}")?;
-        }
-        Ok(())
+        write!(f, ": {}", self.reason)
     }
 }
 
@@ -527,8 +645,16 @@ mod tests {
             retry_after: None,
         };
         let s = e.to_string();
-        assert!(s.contains("403") && s.contains("Authorization_RequestDenied"));
-        assert!(s.contains("request-id rid") && s.contains("client-request-id cid"));
-        assert!(s.contains("Global Administrator"));
+        assert_eq!(
+            s,
+            "POST /servicePrincipals failed with 403 Authorization_RequestDenied: Insufficient privileges to complete the operation."
+        );
+        let report = Error::graph(e).report().to_string();
+        assert!(report.starts_with(&s), "{report}");
+        assert!(
+            report.contains("request-id rid, client-request-id cid"),
+            "{report}"
+        );
+        assert!(report.contains("What to do: ") && report.contains("Global Administrator"));
     }
 }

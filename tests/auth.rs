@@ -117,7 +117,9 @@ async fn declined_sign_in_stops_with_the_aadsts_code() {
     assert_eq!(auth.error, "authorization_declined");
     assert!(err.aadsts_code().is_some());
     assert!(err.correlation_id().is_some());
-    assert!(err.to_string().contains("approve"), "{err}");
+    let report = err.report().to_string();
+    assert!(report.contains("approve"), "{report}");
+    assert!(report.contains("correlation id"), "{report}");
     // Polling stopped at the decline.
     assert_eq!(login_requests(&fake).len(), 2);
 }
@@ -275,8 +277,9 @@ async fn unknown_tenant_and_unauthenticated_calls_are_typed_errors() {
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(401));
-    assert!(err.to_string().contains("sign in again"), "{err}");
-    assert!(!err.to_string().contains("eyJ"));
+    let report = err.report().to_string();
+    assert!(report.contains("sign in again"), "{report}");
+    assert!(!report.contains("eyJ"));
 }
 
 #[tokio::test]

@@ -276,7 +276,10 @@ async fn a_lifetime_policy_refusal_names_the_policy_and_leaves_no_secret() {
         panic!("{err:?}");
     };
     assert_eq!((*kind, *requested_days), (CredentialKind::Secret, 365));
-    assert!(err.to_string().contains("shorter lifetime"), "{err}");
+    assert!(
+        err.report().to_string().contains("shorter lifetime"),
+        "{err}"
+    );
     assert!(
         fake.snapshot().applications[0]
             .password_credentials
@@ -354,9 +357,15 @@ async fn a_secret_that_cannot_be_removed_is_returned_inside_the_error() {
     };
     let live = fake.secret_texts(fake.snapshot().applications[0].id.unwrap());
     assert_eq!(live, vec![secret.secret.expose_secret().to_owned()]);
-    assert!(!err.to_string().contains(secret.secret.expose_secret()));
+    let report = err.report().to_string();
+    assert!(!report.contains(secret.secret.expose_secret()));
     assert!(!format!("{err:?}").contains(secret.secret.expose_secret()));
     assert!(err.to_string().contains("could not be removed"), "{err}");
+    // The failure that stopped the run is the source, shown once in the report.
+    let cause = std::error::Error::source(&err)
+        .expect("the run's failure")
+        .to_string();
+    assert_eq!(report.matches(&cause).count(), 1, "{report}");
 }
 
 #[tokio::test]
@@ -989,7 +998,7 @@ async fn replies_lost_past_the_last_try_end_in_may_have_taken_effect_with_one_se
     assert!(matches!(source.as_ref(), Error::Graph(_)), "{source:?}");
     assert_eq!(err.status(), Some(503));
     assert!(err.request_id().is_some(), "{err}");
-    assert!(err.to_string().contains("not sent again"), "{err}");
+    assert!(err.report().to_string().contains("not sent again"), "{err}");
     // Five tries; each earlier one's secret was removed, only the last one's is left.
     assert_eq!(add_password_requests(&fake), 5);
     assert_eq!(secrets_of(&fake), 1);

@@ -75,8 +75,9 @@ async fn forbidden_is_not_retried_and_keeps_graph_ids() {
     assert_eq!(err.status(), Some(403));
     assert_eq!(err.graph_code(), Some("Authorization_RequestDenied"));
     assert_eq!(err.request_id(), Some("rid-403"));
-    let msg = err.to_string();
+    let msg = err.report().to_string();
     assert!(msg.contains("Global Administrator"), "{msg}");
+    assert!(msg.contains("request-id rid-403"), "{msg}");
     assert!(
         msg.contains("POST /servicePrincipals/x/appRoleAssignedTo"),
         "{msg}"

@@ -160,6 +160,7 @@ fn typed_and_bounded(e: &Error, allowed: &[&str]) -> Result<(), TestCaseError> {
         Error::Auth(_) => "auth",
         Error::Transport(_) => "transport",
         Error::InvalidInput { .. } => "invalid input",
+        Error::Io { .. } => "file",
         _ => "other",
     };
     let shown = e.to_string();
@@ -1615,7 +1616,7 @@ fn any_file_gives_a_certificate_or_a_typed_error() {
     std::fs::write(&path, b"").unwrap();
     for p in [dir.join("missing.pem"), dir.clone(), path.clone()] {
         let e = Certificate::from_file(&p, None).unwrap_err();
-        typed_and_bounded(&e, &["invalid input"]).unwrap();
+        typed_and_bounded(&e, &["invalid input", "file"]).unwrap();
     }
     // The real files read back.
     std::fs::write(&path, real_pem()).unwrap();

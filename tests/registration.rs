@@ -474,7 +474,7 @@ async fn audit_rotate_and_remove_work_on_the_existing_app() {
         reg.rotate(&graph, NewCredential::Secret(SecretOptions::default()))
             .await
             .unwrap_err()
-            .is_invalid_input()
+            .is_not_registered()
     );
 
     let app = reg

@@ -143,13 +143,13 @@ impl CertificateStore {
         // call, which only reads them.
         let imported = unsafe { PFXImportCertStore(&blob, wide_password.as_ptr(), flags) };
         if imported.is_null() {
-            return Err(self.failure("cannot read the certificate and its key"));
+            return Err(self.failure("import the certificate and its key into"));
         }
         let imported = Store(imported);
         // SAFETY: enumerating a valid store from the start; the context is freed below.
         let context = unsafe { CertEnumCertificatesInStore(imported.0, std::ptr::null()) };
         if context.is_null() {
-            return Err(self.failure("cannot read the certificate and its key"));
+            return Err(self.failure("import the certificate and its key into"));
         }
         // SAFETY: both handles are valid; the store keeps its own copy of the context.
         let added = unsafe {
@@ -160,7 +160,7 @@ impl CertificateStore {
                 std::ptr::null_mut(),
             )
         };
-        let error = self.failure("cannot add the certificate");
+        let error = self.failure("add the certificate to");
         // SAFETY: the context came from CertEnumCertificatesInStore and is freed once.
         unsafe { CertFreeCertificateContext(context) };
         if added == 0 {
@@ -181,7 +181,7 @@ impl CertificateStore {
         std::mem::forget(found);
         // SAFETY: CertDeleteCertificateFromStore takes over (and frees) the context.
         if unsafe { CertDeleteCertificateFromStore(context) } == 0 {
-            return Err(self.failure("cannot remove the certificate"));
+            return Err(self.failure("remove the certificate from"));
         }
         store.commit();
         Ok(true)
@@ -204,27 +204,22 @@ impl CertificateStore {
             )
         };
         if store.is_null() {
-            return Err(self.failure("cannot open the store"));
+            return Err(self.failure("open the certificate store"));
         }
         Ok(Store(store))
     }
 
     /// An error naming the store and the system's reason (read right away, before another
     /// call can overwrite it).
-    fn failure(&self, what: &str) -> Error {
+    fn failure(&self, action: &'static str) -> Error {
         // SAFETY: reads the calling thread's last-error value.
         let code = unsafe { GetLastError() };
         let reason = std::io::Error::from_raw_os_error(code as i32);
-        let advice = match (self.location, reason.kind()) {
-            (StoreLocation::LocalMachine, std::io::ErrorKind::PermissionDenied) => {
-                "; the machine's store needs an elevated process (Run as administrator), or use the current user's store"
-            }
-            _ => "",
+        let store = match self.location {
+            StoreLocation::CurrentUser => "Cert:\\CurrentUser\\My",
+            StoreLocation::LocalMachine => "Cert:\\LocalMachine\\My",
         };
-        Error::invalid_input(
-            "certificate store",
-            format!("{what} ({}): {reason}{advice}", self.location),
-        )
+        Error::io(action, store, reason)
     }
 }
 

@@ -80,12 +80,7 @@ impl fmt::Debug for Certificate {
 }
 
 fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
-        Error::invalid_input(
-            "certificate",
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })
+    std::fs::read(path).map_err(|e| Error::io("read the certificate file", path, e))
 }
 
 /// The text of a PEM file: UTF-8, with or without a byte-order mark, or UTF-16 with one.

@@ -25,9 +25,7 @@ pub(crate) fn write_atomic(
     sensitivity: Sensitivity,
     overwrite: bool,
 ) -> Result<()> {
-    let io = |what: &str, e: std::io::Error| {
-        Error::invalid_input("output file", format!("{what} {}: {e}", path.display()))
-    };
+    let io = |action: &'static str, e: std::io::Error| Error::io(action, path, e);
     if !overwrite && path.exists() {
         return Err(Error::invalid_input(
             "output file",
@@ -47,16 +45,15 @@ pub(crate) fn write_atomic(
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
     let result = (|| {
-        let mut file =
-            create_new(&tmp, sensitivity).map_err(|e| io("cannot create a file beside", e))?;
-        file.write_all(bytes).map_err(|e| io("cannot write", e))?;
-        file.sync_all().map_err(|e| io("cannot flush", e))?;
+        let mut file = create_new(&tmp, sensitivity).map_err(|e| io("create a file beside", e))?;
+        file.write_all(bytes).map_err(|e| io("write", e))?;
+        file.sync_all().map_err(|e| io("flush", e))?;
         drop(file);
         if overwrite {
-            std::fs::rename(&tmp, path).map_err(|e| io("cannot move into place", e))
+            std::fs::rename(&tmp, path).map_err(|e| io("move into place", e))
         } else {
             // A hard link fails if the target appeared meanwhile: no silent overwrite.
-            std::fs::hard_link(&tmp, path).map_err(|e| io("cannot create", e))?;
+            std::fs::hard_link(&tmp, path).map_err(|e| io("create", e))?;
             let _ = std::fs::remove_file(&tmp);
             Ok(())
         }
@@ -266,12 +263,8 @@ impl super::Certificate {
                 "the stem must be a plain file name",
             ));
         }
-        std::fs::create_dir_all(&out.dir).map_err(|e| {
-            Error::invalid_input(
-                "output folder",
-                format!("cannot create {}: {e}", out.dir.display()),
-            )
-        })?;
+        std::fs::create_dir_all(&out.dir)
+            .map_err(|e| Error::io("create the folder", &out.dir, e))?;
         let path = |ext: &str| out.dir.join(format!("{}.{ext}", out.stem));
         let mut planned: Vec<(PathBuf, Vec<u8>, Sensitivity)> = vec![
             (path("pem"), self.to_pem().into_bytes(), Sensitivity::Public),

@@ -115,10 +115,7 @@ impl FileJournal {
                 )
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(Error::invalid_input(
-                "secret journal",
-                format!("cannot read {}: {e}", self.path.display()),
-            )),
+            Err(e) => Err(Error::io("read the secret journal", &self.path, e)),
         }
     }
 
@@ -128,19 +125,12 @@ impl FileJournal {
             return match std::fs::remove_file(&self.path) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(Error::invalid_input(
-                    "secret journal",
-                    format!("cannot remove {}: {e}", self.path.display()),
-                )),
+                Err(e) => Err(Error::io("remove the secret journal", &self.path, e)),
             };
         }
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Error::invalid_input(
-                    "secret journal",
-                    format!("cannot create the folder {}: {e}", dir.display()),
-                )
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io("create the folder of the secret journal", dir, e))?;
         }
         let bytes = serde_json::to_vec_pretty(intents).unwrap_or_default();
         write_atomic(&self.path, &bytes, Sensitivity::Secret, true)

@@ -507,13 +507,9 @@ impl AppRegistration {
     }
 
     fn not_registered(&self) -> Error {
-        Error::invalid_input(
-            "application",
-            format!(
-                "no app registration with unique name {} exists in this tenant: register it first",
-                self.unique_name
-            ),
-        )
+        Error::NotRegistered {
+            app: format!("with unique name {}", self.unique_name),
+        }
     }
 }
 

@@ -94,12 +94,14 @@ pub enum TransportErrorKind {
 /// A request that could not be carried.
 ///
 /// It records whether the request may have reached the server: a write that may have been
-/// applied must not be blindly repeated.
-#[derive(Debug, Clone, thiserror::Error)]
+/// applied must not be blindly repeated. The underlying failure (reqwest's error, say) is its
+/// [`source`](std::error::Error::source).
+#[derive(Debug, Clone)]
 pub struct TransportError {
     kind: TransportErrorKind,
     may_have_reached_server: bool,
     message: String,
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl TransportError {
@@ -109,6 +111,7 @@ impl TransportError {
             kind,
             may_have_reached_server: false,
             message: crate::redact::scrub(&message.into()),
+            source: None,
         }
     }
 
@@ -118,7 +121,14 @@ impl TransportError {
             kind,
             may_have_reached_server: true,
             message: crate::redact::scrub(&message.into()),
+            source: None,
         }
+    }
+
+    /// Keeps the underlying failure as this error's [`source`](std::error::Error::source).
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(std::sync::Arc::new(source));
+        self
     }
 
     /// What kind of failure this is.
@@ -129,6 +139,25 @@ impl TransportError {
     /// Whether the server may have received (and acted on) the request.
     pub fn may_have_reached_server(&self) -> bool {
         self.may_have_reached_server
+    }
+
+    /// What to do about it.
+    pub fn advice(&self) -> &'static str {
+        match self.kind {
+            TransportErrorKind::Connect | TransportErrorKind::Timeout => {
+                "check network access to Microsoft's login and Graph hosts, and any proxy settings"
+            }
+            TransportErrorKind::Redirect => {
+                "a redirect can carry the sign-in token to another host, so none is followed: check the Graph and login URLs, and any proxy"
+            }
+            TransportErrorKind::InsecureUrl => "use an https:// URL",
+            TransportErrorKind::BodyTooLarge => {
+                "a proxy may be answering in Graph's place: check that it lets Graph traffic through unchanged"
+            }
+            _ => {
+                "run again; if it persists, check the network and any proxy between this machine and Microsoft"
+            }
+        }
     }
 }
 
@@ -143,19 +172,23 @@ impl fmt::Display for TransportError {
             TransportErrorKind::InsecureUrl => "insecure URL refused",
             TransportErrorKind::Other => "transport error",
         };
-        write!(f, "{what}: {}", self.message)?;
+        f.write_str(what)?;
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
         if self.may_have_reached_server {
-            write!(f, " (the request may have reached the server)")?;
+            write!(f, " (the request may have reached the server)")
         } else {
-            write!(f, " (the request was not sent)")?;
+            write!(f, " (the request was not sent)")
         }
-        if self.kind == TransportErrorKind::Connect {
-            write!(
-                f,
-                ". What to do: check network access to Microsoft's login and Graph hosts, and any proxy settings"
-            )?;
-        }
-        Ok(())
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 

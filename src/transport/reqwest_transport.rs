@@ -34,7 +34,7 @@ impl ReqwestTransport {
             .timeout(Self::REQUEST_TIMEOUT)
             .user_agent(concat!("entra-appreg/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| TransportError::not_sent(TransportErrorKind::Other, e.to_string()))?;
+            .map_err(|e| TransportError::not_sent(TransportErrorKind::Other, "").with_source(e))?;
         Ok(Self::with_client(client))
     }
 
@@ -54,29 +54,19 @@ impl ReqwestTransport {
     }
 }
 
-fn classify(e: &reqwest::Error) -> TransportError {
-    // reqwest's Display can include the URL (with a query, never a token); scrub it anyway.
-    let msg = error_chain(e);
-    if e.is_connect() {
-        TransportError::not_sent(TransportErrorKind::Connect, msg)
+/// The kind of a reqwest failure, and whether the request may have gone out. reqwest's error
+/// (with its own causes) is kept as the source.
+fn classify(e: reqwest::Error) -> TransportError {
+    let error = if e.is_connect() {
+        TransportError::not_sent(TransportErrorKind::Connect, "")
     } else if e.is_timeout() {
-        TransportError::maybe_sent(TransportErrorKind::Timeout, msg)
+        TransportError::maybe_sent(TransportErrorKind::Timeout, "")
     } else if e.is_builder() {
-        TransportError::not_sent(TransportErrorKind::Other, msg)
+        TransportError::not_sent(TransportErrorKind::Other, "")
     } else {
-        TransportError::maybe_sent(TransportErrorKind::Io, msg)
-    }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
+        TransportError::maybe_sent(TransportErrorKind::Io, "")
+    };
+    error.with_source(e)
 }
 
 #[async_trait]
@@ -89,13 +79,9 @@ impl GraphTransport for ReqwestTransport {
             TransportError::not_sent(TransportErrorKind::Other, "the request URL is not valid")
         })?;
         check_url_allowed(&url)?;
-        let request = reqwest::Request::try_from(request.map(reqwest::Body::from))
-            .map_err(|e| classify(&e))?;
-        let mut response = self
-            .client
-            .execute(request)
-            .await
-            .map_err(|e| classify(&e))?;
+        let request =
+            reqwest::Request::try_from(request.map(reqwest::Body::from)).map_err(classify)?;
+        let mut response = self.client.execute(request).await.map_err(classify)?;
         let status = response.status();
         if status.is_redirection() {
             return Err(TransportError::maybe_sent(
@@ -124,7 +110,7 @@ impl GraphTransport for ReqwestTransport {
             builder = builder.header(name, value);
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
             if body.len() + chunk.len() > self.max_body {
                 return Err(TransportError::maybe_sent(
                     TransportErrorKind::BodyTooLarge,
@@ -135,6 +121,6 @@ impl GraphTransport for ReqwestTransport {
         }
         builder
             .body(body)
-            .map_err(|e| TransportError::maybe_sent(TransportErrorKind::Other, e.to_string()))
+            .map_err(|e| TransportError::maybe_sent(TransportErrorKind::Other, "").with_source(e))
     }
 }

@@ -132,6 +132,8 @@ impl Failure {
 fn kind_of(e: &Error) -> &'static str {
     match e {
         Error::InvalidInput { .. } => "invalid_input",
+        Error::NotRegistered { .. } => "not_registered",
+        Error::Io { .. } => "io",
         Error::Graph(_) => "graph",
         Error::Auth(_) => "auth",
         Error::Transport(_) => "transport",
@@ -147,12 +149,12 @@ fn kind_of(e: &Error) -> &'static str {
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        let exit_code = if e.is_invalid_input() {
+        let exit_code = if e.is_invalid_input() || e.is_not_registered() {
             EXIT_USAGE
         } else {
             EXIT_FAILURE
         };
-        let mut f = Failure::new(kind_of(&e), exit_code, e.to_string());
+        let mut f = Failure::new(kind_of(&e), exit_code, e.report().to_string());
         // The ids of the failure that stopped the run, also behind a clean-up failure.
         let cause = match &e {
             Error::CredentialNotRemoved {
