@@ -408,6 +408,8 @@
 //!   tests, demos and installers' own test suites.
 //! - **`cli`**: the `appreg` command-line tool for installers (clap); the library never needs it.
 #![warn(missing_docs)]
+// Every fallible public function says when it fails.
+#![warn(clippy::missing_errors_doc)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
