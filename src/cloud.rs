@@ -126,12 +126,22 @@ impl Endpoints {
     }
 
     /// Overrides the Graph root (no version segment: `/v1.0` is appended by the client).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] when the root is not a URL, or is plain `http://` to a host that is
+    /// not loopback.
     pub fn with_graph_root(mut self, root: impl AsRef<str>) -> Result<Self, Error> {
         self.graph_root = parse_root("Graph URL", root.as_ref())?;
         Ok(self)
     }
 
     /// Overrides the login root.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] when the root is not a URL, or is plain `http://` to a host that is
+    /// not loopback.
     pub fn with_login_root(mut self, root: impl AsRef<str>) -> Result<Self, Error> {
         self.login_root = parse_root("login URL", root.as_ref())?;
         Ok(self)

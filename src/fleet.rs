@@ -352,6 +352,12 @@ impl FleetBuilder {
     }
 
     /// Validates the settings and builds the fleet.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for `max_in_flight` 0 or a [`ThrottleGate::PauseStarts`] of 0
+    /// tenants; without a transport and without the `reqwest` feature, or when the default
+    /// transport cannot be built, an error saying so.
     pub fn build(self) -> Result<Fleet> {
         let max_in_flight = self.max_in_flight.unwrap_or(Fleet::DEFAULT_MAX_IN_FLIGHT);
         if max_in_flight == 0 {

@@ -262,6 +262,11 @@ impl UniqueName {
     pub const MAX_LEN: usize = 256;
 
     /// Validates a unique name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty name, one longer than [`MAX_LEN`](Self::MAX_LEN), one
+    /// with control or invisible formatting characters, or one that starts or ends with whitespace.
     pub fn new(name: impl Into<String>) -> Result<Self, Error> {
         let name = name.into();
         if name.trim().is_empty() {
@@ -303,6 +308,11 @@ impl UniqueName {
     /// let n = UniqueName::derive_from_display_name("Contoso Backup for Microsoft 365").unwrap();
     /// assert_eq!(n.as_str(), "contoso-backup-for-microsoft-365");
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] when the display name holds no ASCII letter or digit to derive a
+    /// name from.
     pub fn derive_from_display_name(display_name: &str) -> Result<Self, Error> {
         let mut out = String::new();
         let mut dash = false;

@@ -47,6 +47,11 @@ const ASSERTION_LIFETIME_SECS: i64 = 600;
 
 impl ClientCertificateCredential {
     /// A credential for this app and certificate (which must hold its private key).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) when the certificate has no private key,
+    /// has expired, or becomes valid only more than a day from now.
     pub fn new(client_id: ClientId, certificate: Certificate) -> Result<Self> {
         certificate.check_usable(true)?;
         Ok(Self {
@@ -72,6 +77,11 @@ impl ClientCertificateCredential {
 
     /// A signed client assertion for this audience (the token endpoint URL). Handle with care:
     /// it is a bearer credential for ten minutes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) when the assertion cannot be signed with
+    /// the certificate's key.
     pub fn assertion(&self, audience: &str) -> Result<SecretString> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let header = match self.algorithm {

@@ -93,6 +93,11 @@ impl DeviceCodeCredential {
     /// [`with_client_id`](Self::with_client_id), else [`GRAPH_COMMAND_LINE_TOOLS`](Self::GRAPH_COMMAND_LINE_TOOLS).
     /// An [`Error::InvalidInput`] for [`Cloud::China`] without a named client, which that cloud
     /// does not have.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for [`Cloud::China`] when no client was
+    /// named.
     pub fn client_id_for(&self, cloud: Cloud) -> Result<ClientId> {
         match (self.client_id, cloud) {
             (Some(id), _) => Ok(id),

@@ -94,6 +94,13 @@ impl fmt::Debug for TokenContext<'_> {
 #[async_trait]
 pub trait TokenProvider: Send + Sync + fmt::Debug {
     /// A token for the cloud's Graph resource, valid for at least a few minutes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Auth`](crate::Error::Auth) when the sign-in is refused (with its AADSTS code and
+    /// correlation id), [`Error::Transport`](crate::Error::Transport) when the token endpoint
+    /// cannot be reached, [`Error::Decode`](crate::Error::Decode) when its reply is not an OAuth
+    /// reply.
     async fn token(&self, ctx: &TokenContext<'_>) -> Result<AccessToken>;
 
     /// Drops any cached token (called after Graph refused one with 401).
@@ -103,6 +110,11 @@ pub trait TokenProvider: Send + Sync + fmt::Debug {
     /// device-code sign-in to the China cloud without a public client of its own, say).
     /// [`GraphBuilder::build`](crate::graph::GraphBuilder::build) calls it. The default accepts
     /// every endpoint.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) (by convention) naming why the provider
+    /// cannot sign in to these endpoints.
     fn check_endpoints(&self, endpoints: &Endpoints) -> Result<()> {
         let _ = endpoints;
         Ok(())

@@ -91,6 +91,11 @@ impl CertificateStore {
     }
 
     /// Whether the store holds the certificate with this thumbprint together with a private key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io), with the Windows error as its source, when the store
+    /// cannot be opened.
     pub fn contains(&self, thumbprint: &Thumbprint) -> Result<bool> {
         let store = self.open()?;
         Ok(store
@@ -100,6 +105,13 @@ impl CertificateStore {
 
     /// Adds `certificate` with its private key, unless the store holds it (with a key) already.
     /// A copy without a key is replaced. Nothing is written to disk outside the store.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) when the certificate has no private key;
+    /// [`Error::Io`](crate::Error::Io), with the Windows error as its source, when the store
+    /// cannot be opened or the certificate or its key cannot be imported (the machine's store
+    /// needs an elevated process).
     pub fn import(&self, certificate: &Certificate) -> Result<StoreImport> {
         if !certificate.has_private_key() {
             return Err(Error::invalid_input(
@@ -172,6 +184,11 @@ impl CertificateStore {
 
     /// Removes the certificate with this thumbprint from the store: `false` when it was not
     /// there. Its private key stays in its key container.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io), with the Windows error as its source, when the store
+    /// cannot be opened or the certificate cannot be deleted.
     pub fn remove(&self, thumbprint: &Thumbprint) -> Result<bool> {
         let store = self.open()?;
         let Some(found) = store.find(thumbprint) else {

@@ -118,6 +118,12 @@ impl Certificate {
     /// assert_eq!(cert.not_after() - cert.not_before(), time::Duration::days(365));
     /// # Ok::<(), entra_appreg::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty, over-long (more than 64 characters) or unprintable
+    /// common name, or a lifetime outside 1 to [`MAX_VALID_DAYS`] days; an error from the key
+    /// generator otherwise.
     pub fn generate(common_name: &str, valid_days: u32) -> Result<Self> {
         let cn = common_name.trim();
         if cn.is_empty() || cn.chars().any(crate::ids::is_hidden_char) || cn.chars().count() > 64 {
@@ -160,6 +166,12 @@ impl Certificate {
 
     /// Reads a certificate (and its private key, when present) from PEM text: `CERTIFICATE`,
     /// with `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY` (PKCS#1).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] when the text holds no `CERTIFICATE` block, a block cannot be
+    /// parsed, or the key does not belong to the certificate or is not an RSA key of at least 2048
+    /// bits.
     pub fn from_pem(pem_text: &str) -> Result<Self> {
         let blocks = pem::parse_many(pem_text).map_err(|e| {
             // The parser quotes the text's tags: bounded, without its control characters.
@@ -194,6 +206,11 @@ impl Certificate {
     }
 
     /// Reads a DER (`.cer`) certificate, without a private key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] when the bytes are not an X.509 certificate with an RSA key of at
+    /// least 2048 bits.
     pub fn from_der(der: &[u8]) -> Result<Self> {
         Self::from_parts(der.to_vec(), None)
     }
@@ -203,6 +220,12 @@ impl Certificate {
     /// PEM text may be UTF-8 (with or without a byte-order mark) or UTF-16 with a byte-order
     /// mark, which is what Windows PowerShell 5.1's `>` and `Out-File` write, and may have
     /// Windows line endings.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the file cannot be read; [`Error::InvalidInput`] when its content is
+    /// not a usable certificate (as [`from_pem`](Self::from_pem), [`from_der`](Self::from_der)
+    /// and, with the `pfx` feature, `from_pfx`; a wrong PFX password included).
     pub fn from_file(path: &std::path::Path, pfx_password: Option<&SecretString>) -> Result<Self> {
         let bytes = read_file(path)?;
         if let Some(text) = pem_text(&bytes) {
@@ -234,6 +257,11 @@ impl Certificate {
 
     /// Reads a certificate and its private key from two PEM files, as
     /// [`from_file`](Self::from_file) reads PEM text.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a file cannot be read; [`Error::InvalidInput`] when a file is not PEM
+    /// text, or the two do not make a usable certificate with its key.
     pub fn from_pem_files(certificate: &std::path::Path, key: &std::path::Path) -> Result<Self> {
         let text = |path: &std::path::Path| -> Result<String> {
             pem_text(&read_file(path)?)
@@ -298,6 +326,11 @@ impl Certificate {
 
     /// Checks that the certificate can be used now: not expired, not yet-to-start by more than
     /// a day, and with its private key when `need_private_key`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming what is wrong: expired, valid only from more than a day
+    /// ahead, or without its private key when one is needed.
     pub fn check_usable(&self, need_private_key: bool) -> Result<()> {
         let now = OffsetDateTime::now_utc();
         if self.not_after <= now {

@@ -149,6 +149,11 @@ impl CertificateOutput {
     /// files exist, the certificate with its files when the PEM certificate and private key
     /// exist, belong together and are usable (and the PFX too, when one is asked for), and an
     /// error when only some of them exist or they do not fit.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] when only some of the files exist, they cannot be read, or they do
+    /// not belong together or hold no usable certificate with its key.
     pub fn load_existing(&self) -> Result<Option<(super::Certificate, CertificateFiles)>> {
         let planned = self.planned_files();
         let all = [
@@ -221,6 +226,11 @@ impl CertificateOutput {
     /// let out = CertificateOutput::new(&dir, "contoso-backup");
     /// assert!(out.check_available().is_ok());
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming the first planned file that already exists (never when
+    /// `overwrite` is set).
     pub fn check_available(&self) -> Result<()> {
         if self.overwrite {
             return Ok(());
@@ -252,6 +262,13 @@ impl super::Certificate {
     /// Writes the certificate (PEM and CER), its private key (PEM, owner-only) and, with a
     /// password, a PFX (owner-only). Each file is written atomically; existing files are kept
     /// unless `overwrite` is set (then nothing is written if any file exists).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] when the stem is not a plain file name, a PFX is asked for and
+    /// cannot be built (without the `pfx` feature, or without a private key), or a file exists
+    /// and `overwrite` is not set; [`Error::Io`] when a folder or file cannot be created or
+    /// written.
     pub fn write_files(&self, out: &CertificateOutput) -> Result<CertificateFiles> {
         use secrecy::ExposeSecret;
         if out.stem.is_empty()

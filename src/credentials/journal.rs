@@ -57,14 +57,31 @@ impl SecretIntent {
 
 /// Where intents to create secrets are kept between runs.
 pub trait SecretJournal: Send + Sync {
-    /// Records an intent before `addPassword` is sent. An error stops the run before anything
-    /// is created.
+    /// Records an intent before `addPassword` is sent.
+    ///
+    /// # Errors
+    ///
+    /// When the intent cannot be stored; the run then stops before anything is created.
     fn record(&self, intent: &SecretIntent) -> Result<()>;
     /// Marks the intent with this marker done: its secret was handed over.
+    ///
+    /// # Errors
+    ///
+    /// When the mark cannot be stored. The secret is handed over all the same: a registration
+    /// reports the failure as the warning `journal_not_updated`, a
+    /// [`CredentialProvisioner`](super::CredentialProvisioner) logs it.
     fn mark_done(&self, marker: &str) -> Result<()>;
     /// Intents that never finished.
+    ///
+    /// # Errors
+    ///
+    /// When the journal cannot be read.
     fn unfinished(&self) -> Result<Vec<SecretIntent>>;
     /// Forgets an intent whose secrets were removed (or never existed).
+    ///
+    /// # Errors
+    ///
+    /// When the journal cannot be updated.
     fn forget(&self, marker: &str) -> Result<()>;
 }
 

@@ -160,6 +160,11 @@ impl NewCredential {
 
     /// Checks what can be checked without the tenant (lifetimes, an expired certificate, a
     /// certificate without its private key).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a secret lifetime outside 1 to 3650 days or an unprintable
+    /// description, or a certificate that is expired or lacks its private key.
     pub fn check(&self) -> Result<()> {
         match self {
             NewCredential::Certificate(c) => c.check_usable(true),

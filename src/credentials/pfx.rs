@@ -18,6 +18,10 @@ pub enum PfxEncryption {
 
 impl Certificate {
     /// Exports certificate and private key as a PFX protected by `password`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] when the certificate has no private key or the PFX cannot be built.
     pub fn to_pfx(&self, password: &SecretString, encryption: PfxEncryption) -> Result<Vec<u8>> {
         use p12_keystore::{
             EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, PrivateKeyChain,
@@ -61,6 +65,11 @@ impl Certificate {
     }
 
     /// Reads a PFX: the first private key with its certificate.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] when the bytes are not a PFX, the password is wrong, or it holds no
+    /// private key with its certificate.
     pub fn from_pfx(bytes: &[u8], password: &SecretString) -> Result<Self> {
         use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
         let store =

@@ -111,11 +111,24 @@ impl<'g> CredentialProvisioner<'g> {
     }
 
     /// Every credential of the app, with expiry and whether the crate created it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Graph`](crate::Error::Graph), [`Error::Auth`](crate::Error::Auth),
+    /// [`Error::Transport`](crate::Error::Transport) or [`Error::Decode`](crate::Error::Decode)
+    /// when the app cannot be read (a 404 [`Error::Graph`](crate::Error::Graph) when it does not
+    /// exist).
     pub async fn list(&self) -> Result<Vec<CredentialInfo>> {
         Ok(list_of(&self.read().await?))
     }
 
     /// Adds a credential.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) before any request when the profile
+    /// refuses the credential's kind or the credential is not usable; otherwise as
+    /// [`add_certificate`](Self::add_certificate) and [`add_secret`](Self::add_secret).
     pub async fn add(&self, new: &NewCredential) -> Result<IssuedCredential> {
         self.check(new)?;
         match new {
@@ -128,6 +141,15 @@ impl<'g> CredentialProvisioner<'g> {
 
     /// Registers a certificate: reads the existing keys and PATCHes the whole list with the new
     /// one appended, so every certificate already there survives.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) before any request when the profile
+    /// refuses certificates or the certificate is not usable;
+    /// [`Error::CredentialLifetimePolicy`](crate::Error::CredentialLifetimePolicy) when a tenant
+    /// policy refuses its lifetime; [`Error::Graph`](crate::Error::Graph),
+    /// [`Error::Auth`](crate::Error::Auth), [`Error::Transport`](crate::Error::Transport) or
+    /// [`Error::Decode`](crate::Error::Decode) when reading or updating the app fails.
     pub async fn add_certificate(&self, cert: &Certificate) -> Result<IssuedCredential> {
         if let Some(p) = &self.profile {
             p.check_credential(CredentialKind::Certificate)?;
@@ -250,6 +272,13 @@ impl<'g> CredentialProvisioner<'g> {
 
     /// Removes crate-created credentials by id. Credentials the crate did not create are refused
     /// (an error, before anything is removed).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) before anything is removed when one of
+    /// the credentials was not created by the crate; [`Error::Graph`](crate::Error::Graph),
+    /// [`Error::Auth`](crate::Error::Auth), [`Error::Transport`](crate::Error::Transport) or
+    /// [`Error::Decode`](crate::Error::Decode) when reading or updating the app fails.
     pub async fn remove(&self, key_ids: &[uuid::Uuid]) -> Result<Vec<CredentialInfo>> {
         let app = self.read().await?;
         let all = list_of(&app);
@@ -344,6 +373,11 @@ impl<'g> CredentialProvisioner<'g> {
 
     /// Adds a new credential, then removes the older crate-created credentials of the same kind:
     /// overlap, never a gap. Credentials the crate did not create are untouched.
+    ///
+    /// # Errors
+    ///
+    /// As [`add`](Self::add); when removing the older credentials fails after the new one was
+    /// added, that error: the new credential stays registered but is not returned.
     pub async fn rotate(&self, new: NewCredential) -> Result<Rotation> {
         self.check(&new)?;
         let issued = self.add(&new).await?;
@@ -419,6 +453,12 @@ impl<'g> CredentialProvisioner<'g> {
 
     /// Removes the crate-created credentials of `kind` other than `keep`. Credentials the crate
     /// did not create are untouched.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Graph`](crate::Error::Graph), [`Error::Auth`](crate::Error::Auth),
+    /// [`Error::Transport`](crate::Error::Transport) or [`Error::Decode`](crate::Error::Decode)
+    /// when reading the app or removing a credential fails.
     pub async fn retire_older(
         &self,
         kind: CredentialKind,

@@ -35,6 +35,14 @@ const REPLICATION_CODES: [u32; 4] = [700_016, 7_000_215, 700_027, 7_000_229];
 /// Microsoft Graph permissions. While Entra replicates a new app or credential, sign-in fails
 /// (AADSTS700016, AADSTS7000215) and new grants are missing from tokens: both are retried with
 /// capped back-off until `timeout`. A missing role after that is reported, not an error.
+///
+/// # Errors
+///
+/// A sign-in failure other than Entra's replication codes (AADSTS700016, AADSTS7000215,
+/// AADSTS700027, AADSTS7000229), or one of those still returned at `timeout`:
+/// [`Error::Graph`](crate::Error::Graph), [`Error::Auth`](crate::Error::Auth),
+/// [`Error::Transport`](crate::Error::Transport) or [`Error::Decode`](crate::Error::Decode). A
+/// missing role is reported in the result, not as an error.
 pub async fn verify_sign_in(
     graph: &Graph,
     provider: &dyn TokenProvider,

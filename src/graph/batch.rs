@@ -84,6 +84,11 @@ impl BatchItemResponse {
     /// Decodes the body of a successful item, or returns its error. A
     /// [non-idempotent](GraphRequest::non_idempotent) item that succeeded but whose body cannot
     /// be read took effect all the same: that is an [`Error::MayHaveTakenEffect`].
+    ///
+    /// # Errors
+    ///
+    /// As [`check`](Self::check) for a failed item; [`Error::Decode`] when a successful item's body
+    /// is not the expected JSON ([`Error::MayHaveTakenEffect`] for a non-idempotent item).
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         self.check()?;
         let body = self
@@ -108,6 +113,12 @@ impl BatchItemResponse {
     }
 
     /// `Ok(())` for a 2xx item, else its [`Error::Graph`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Graph`] for an item that did not succeed, with its status, code and request-id; for
+    /// a [non-idempotent](GraphRequest::non_idempotent) item that failed with a 5xx,
+    /// [`Error::MayHaveTakenEffect`] around it.
     pub fn check(&self) -> Result<()> {
         if self.is_success() {
             Ok(())
@@ -188,6 +199,14 @@ impl Graph {
     /// have been carried out (its envelope failed after reaching Graph, or it succeeded in
     /// another envelope whose reply cannot be returned with the error), the error is
     /// [`Error::MayHaveTakenEffect`] naming it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] before sending for an empty or repeated item id, or an item that
+    /// depends on one that is not earlier in the batch; [`Error::Graph`], [`Error::Auth`],
+    /// [`Error::Transport`] or [`Error::Decode`] when an envelope fails;
+    /// [`Error::MayHaveTakenEffect`] as described above. Failed items are not errors: read each
+    /// one.
     pub async fn batch(&self, items: Vec<BatchItem>) -> Result<Vec<BatchItemResponse>> {
         validate(&items)?;
         let policy = self.retry_policy().clone();

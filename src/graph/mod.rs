@@ -66,6 +66,12 @@ impl Graph {
 
     /// The tenant GUID: as given, or read from the `tid` claim of the signed-in token when the
     /// tenant was named by a domain (this may trigger the sign-in).
+    ///
+    /// # Errors
+    ///
+    /// A sign-in failure ([`Error::Graph`], [`Error::Auth`], [`Error::Transport`] or
+    /// [`Error::Decode`]) when the tenant was named by a domain, or [`Error::InvalidInput`] when
+    /// the token carries no `tid` claim.
     pub async fn tenant_id(&self) -> Result<TenantId> {
         if let Some(id) = self
             .inner
@@ -115,6 +121,10 @@ impl Graph {
     }
 
     /// A token for Graph from the configured provider (signing in if needed).
+    ///
+    /// # Errors
+    ///
+    /// Whatever the token provider returns: see [`TokenProvider::token`].
     pub async fn access_token(&self) -> Result<AccessToken> {
         let ctx = TokenContext::new(
             self.inner.transport.as_ref(),
@@ -127,6 +137,10 @@ impl Graph {
 
     /// Signs in with another provider against the same tenant, endpoints and transport (for
     /// example to check that a new app's credential works).
+    ///
+    /// # Errors
+    ///
+    /// Whatever `provider` returns: see [`TokenProvider::token`].
     pub async fn token_from(&self, provider: &dyn TokenProvider) -> Result<AccessToken> {
         let ctx = TokenContext::new(
             self.inner.transport.as_ref(),
@@ -143,6 +157,13 @@ impl Graph {
     /// A [non-idempotent](GraphRequest::non_idempotent) request is sent again only after a 429
     /// or a connection failure before sending: after a 5xx reply, or a connection lost once it
     /// may have reached Graph, it fails at once with [`Error::MayHaveTakenEffect`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Graph`] for a non-2xx reply once retries are spent (or at once for one that is not
+    /// retried), a sign-in error from the token provider, [`Error::Transport`] when the request
+    /// could not be carried, [`Error::MayHaveTakenEffect`] as described above, and
+    /// [`Error::InvalidInput`] when the request cannot be built.
     pub async fn send(&self, request: &GraphRequest) -> Result<GraphResponse> {
         let span = tracing::debug_span!(
             "graph.request",
@@ -153,6 +174,10 @@ impl Graph {
     }
 
     /// Sends a request and decodes its JSON reply.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send); [`Error::Decode`] when the reply is not the expected JSON.
     pub async fn send_json<T: serde::de::DeserializeOwned>(
         &self,
         request: &GraphRequest,
@@ -356,6 +381,13 @@ impl GraphBuilder {
     }
 
     /// Validates the settings and builds the client. Nothing is sent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] without a tenant or a token provider, for a malformed tenant or root
+    /// URL, plain `http://` to a host that is not loopback, `max_attempts` 0, a provider that
+    /// refuses the endpoints ([`TokenProvider::check_endpoints`]), or no transport when the
+    /// `reqwest` feature is off; [`Error::Transport`] when the default transport cannot be built.
     pub fn build(self) -> Result<Graph> {
         let tenant: Tenant = self
             .tenant

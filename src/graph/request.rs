@@ -64,16 +64,31 @@ impl GraphRequest {
     }
 
     /// `POST path` with a JSON body.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) when `body` cannot be serialised to
+    /// JSON.
     pub fn post(path: impl Into<String>, body: &impl Serialize) -> Result<Self> {
         Self::new(Method::POST, path).json(body)
     }
 
     /// `PATCH path` with a JSON body.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) when `body` cannot be serialised to
+    /// JSON.
     pub fn patch(path: impl Into<String>, body: &impl Serialize) -> Result<Self> {
         Self::new(Method::PATCH, path).json(body)
     }
 
     /// Sets the JSON body.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) when `body` cannot be serialised to
+    /// JSON.
     pub fn json(mut self, body: &impl Serialize) -> Result<Self> {
         let value = serde_json::to_value(body)
             .map_err(|e| Error::invalid_input("request body", e.to_string()))?;
@@ -232,6 +247,11 @@ impl GraphResponse {
     }
 
     /// Decodes the JSON body; an empty, truncated or non-JSON body is an [`Error::Decode`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`](crate::Error::Decode), with the status, content type and request-id of the
+    /// reply.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         decode_json(
             &self.body,
@@ -245,6 +265,10 @@ impl GraphResponse {
     }
 
     /// Decodes the body when there is one (`None` for a 204 without body).
+    ///
+    /// # Errors
+    ///
+    /// As [`json`](Self::json) for a body that is there.
     pub fn json_opt<T: DeserializeOwned>(&self) -> Result<Option<T>> {
         if self.is_empty() {
             Ok(None)

@@ -61,6 +61,10 @@ pub fn find_application_by_app_id(app_id: ClientId) -> GraphRequest {
 
 /// `PATCH /applications(uniqueName='…')` with `Prefer: create-if-missing`: 201 with the app
 /// when it was created, 204 without a body when it existed and was updated.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`](crate::Error::InvalidInput) when the app cannot be serialised to JSON.
 pub fn upsert_application(name: &UniqueName, app: &Application) -> Result<GraphRequest> {
     Ok(GraphRequest::patch(
         format!(
@@ -73,6 +77,10 @@ pub fn upsert_application(name: &UniqueName, app: &Application) -> Result<GraphR
 }
 
 /// `PATCH /applications/{id}`: collections in the body replace the app's whole collection.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`](crate::Error::InvalidInput) when the app cannot be serialised to JSON.
 pub fn update_application(id: ObjectId, app: &Application) -> Result<GraphRequest> {
     GraphRequest::patch(format!("/applications/{id}"), app)
 }
@@ -96,6 +104,11 @@ pub fn delete_application(id: ObjectId) -> GraphRequest {
 /// `POST /applications/{id}/addPassword`, marked
 /// [non-idempotent](GraphRequest::non_idempotent): each time Graph carries it out it makes
 /// another secret, so it is never sent twice blindly.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`](crate::Error::InvalidInput) when `end` cannot be written as an RFC 3339
+/// date.
 pub fn add_password(id: ObjectId, display_name: &str, end: OffsetDateTime) -> Result<GraphRequest> {
     let end = end
         .format(&time::format_description::well_known::Rfc3339)
@@ -108,6 +121,11 @@ pub fn add_password(id: ObjectId, display_name: &str, end: OffsetDateTime) -> Re
 }
 
 /// `POST /applications/{id}/removePassword`.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`](crate::Error::InvalidInput) when the body cannot be serialised (it
+/// always can).
 pub fn remove_password(id: ObjectId, key_id: uuid::Uuid) -> Result<GraphRequest> {
     GraphRequest::post(
         format!("/applications/{id}/removePassword"),
@@ -137,6 +155,11 @@ pub fn service_principal_by_app_id(app_id: ClientId) -> GraphRequest {
 }
 
 /// `POST /servicePrincipals {appId}`: 409 if one exists.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`](crate::Error::InvalidInput) when the body cannot be serialised (it
+/// always can).
 pub fn create_service_principal(app_id: ClientId) -> Result<GraphRequest> {
     GraphRequest::post(
         "/servicePrincipals",
@@ -145,6 +168,11 @@ pub fn create_service_principal(app_id: ClientId) -> Result<GraphRequest> {
 }
 
 /// `POST /servicePrincipals/{resource}/appRoleAssignedTo`: grants one app role (admin consent).
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`](crate::Error::InvalidInput) when the body cannot be serialised (it
+/// always can).
 pub fn grant_app_role(
     resource: ObjectId,
     principal: ObjectId,

@@ -62,6 +62,11 @@ pub struct Permission {
 impl Permission {
     /// A permission of the catalog, by resource and value. Unknown pairs are an error that names
     /// the known values of that resource.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a pair that is not in the catalog, naming the values known for
+    /// that resource.
     pub fn from_catalog(resource_app_id: ClientId, value: &str) -> Result<Self, Error> {
         match catalog::by_value(resource_app_id, value) {
             Some(r) => Ok(Self::from(*r)),
@@ -92,6 +97,11 @@ impl Permission {
 
     /// A permission outside the catalog, with its role id. Like every permission, it is checked
     /// against the tenant's resource service principal before it is granted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty value, one longer than 120 characters, or one with
+    /// spaces or control characters.
     pub fn with_role_id(
         resource_app_id: ClientId,
         value: &str,
@@ -147,6 +157,10 @@ pub struct CustomProfile {
 
 impl CustomProfile {
     /// A profile from (resource appId, permission value) pairs of the catalog.
+    ///
+    /// # Errors
+    ///
+    /// As [`Permission::from_catalog`] for each pair, then as [`new`](Self::new).
     pub fn from_pairs<'a>(
         name: impl Into<String>,
         pairs: impl IntoIterator<Item = (ClientId, &'a str)>,
@@ -160,6 +174,11 @@ impl CustomProfile {
 
     /// A profile from permissions. Certificates and secrets are allowed, unless a SharePoint
     /// permission is present (SharePoint app-only access accepts only certificates).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty or unprintable name, or no permissions (a permission
+    /// given twice is kept once).
     pub fn new(name: impl Into<String>, permissions: Vec<Permission>) -> Result<Self, Error> {
         let name = name.into();
         if name.trim().is_empty() || name.chars().any(crate::ids::is_hidden_char) {
@@ -262,6 +281,10 @@ impl PermissionProfile {
     }
 
     /// Turns mailbox creation on or off (Migration-Target only; an error for the others).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] when `create` is asked of a profile other than Migration-Target.
     pub fn with_mailbox_creation(self, create: bool) -> Result<Self, Error> {
         match self {
             PermissionProfile::MigrationTarget { .. } => Ok(PermissionProfile::MigrationTarget {
@@ -367,6 +390,11 @@ impl PermissionProfile {
     }
 
     /// Checks that `kind` is allowed, with an error that explains why not.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] explaining why the profile refuses `kind` (for SharePoint: app-only
+    /// access accepts only certificates).
     pub fn check_credential(&self, kind: CredentialKind) -> Result<(), Error> {
         if self.allows(kind) {
             return Ok(());

@@ -76,6 +76,12 @@ impl AppRegistration {
 
     /// An app named `display_name` with the profile's permissions. Its unique name is derived
     /// from the display name ([`UniqueName::derive_from_display_name`]) unless set.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty, over-long (more than [`MAX_DISPLAY_NAME`] characters)
+    /// or unprintable display name, or one from which no unique name can be derived (use
+    /// [`with_names`](Self::with_names)).
     pub fn new(display_name: impl Into<String>, profile: PermissionProfile) -> Result<Self> {
         let display_name = display_name.into();
         validate_display_name(&display_name)?;
@@ -99,6 +105,10 @@ impl AppRegistration {
     /// .unwrap();
     /// assert_eq!(r.unique_name().as_str(), "contoso-backup-jp");
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty, over-long or unprintable display name.
     pub fn with_names(
         display_name: impl Into<String>,
         unique_name: UniqueName,
@@ -152,6 +162,10 @@ impl AppRegistration {
 
     /// Checks everything that can be checked before a request: the credential against the
     /// profile, lifetimes, an expired certificate or one without its key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming what is wrong; nothing has been sent.
     pub fn validate(&self) -> Result<()> {
         if let Some(c) = &self.credential {
             self.profile.check_credential(c.kind())?;
@@ -201,6 +215,13 @@ impl AppRegistration {
 
     /// Reads the tenant and lists every change [`apply`](Self::apply) would make, with warnings.
     /// Writes nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`validate`](Self::validate), before any request; [`Error::Graph`], [`Error::Auth`],
+    /// [`Error::Transport`] or [`Error::Decode`] when signing in or reading the tenant fails;
+    /// [`Error::RoleMismatch`] when a permission does not match the tenant's resource service
+    /// principal.
     pub async fn plan(&self, graph: &Graph) -> Result<Plan> {
         let span = tracing::info_span!("appreg.plan", unique_name = %self.unique_name, profile = %self.profile);
         async {
@@ -233,6 +254,17 @@ impl AppRegistration {
     /// Administrator cannot grant Microsoft Graph roles), the app is still registered and the
     /// result's [`RegisteredApp::consent`] is [`ConsentStatus::Partial`], naming what is missing
     /// and the role that can grant it.
+    ///
+    /// # Errors
+    ///
+    /// As [`plan`](Self::plan); then [`Error::Graph`], [`Error::Auth`], [`Error::Transport`] or
+    /// [`Error::Decode`] when a write fails beyond what the run recovers from,
+    /// [`Error::NotReplicated`] when an object this run created did not appear within the
+    /// replication timeout, [`Error::CredentialLifetimePolicy`] when a tenant policy refuses the
+    /// credential's lifetime, [`Error::MayHaveTakenEffect`] when replies to `addPassword` stayed
+    /// lost, and [`Error::CredentialNotRemoved`] when a new secret could not be removed after a
+    /// failure (it is handed over inside the error). A refused grant is not an error: see
+    /// [`RegisteredApp::consent`].
     pub async fn apply(&self, graph: &Graph) -> Result<RegisteredApp> {
         let span = tracing::info_span!("appreg.apply", unique_name = %self.unique_name, profile = %self.profile);
         self.apply_inner(graph).instrument(span).await
@@ -403,6 +435,10 @@ impl AppRegistration {
     }
 
     /// Finds the app (by client id when given, else by unique name). Reads only.
+    ///
+    /// # Errors
+    ///
+    /// As [`plan`](Self::plan).
     pub async fn find(&self, graph: &Graph) -> Result<Option<ExistingApp>> {
         Ok(self.plan_without_credential(graph).await?.application)
     }
@@ -416,6 +452,11 @@ impl AppRegistration {
     /// Compares an existing app with the profile: missing permissions and grants (the plan's
     /// changes), permissions outside the profile, and every credential with its expiry. Reads
     /// only. `None` when the app does not exist.
+    ///
+    /// # Errors
+    ///
+    /// As [`plan`](Self::plan); [`Error::Graph`], [`Error::Auth`], [`Error::Transport`] or
+    /// [`Error::Decode`] when the app's credentials cannot be read.
     pub async fn audit(&self, graph: &Graph, expiry_warning_days: u32) -> Result<Option<Audit>> {
         let plan = self.plan_without_credential(graph).await?;
         let Some(app) = plan.application.clone() else {
@@ -468,6 +509,12 @@ impl AppRegistration {
     /// says why. The profile's credential rule applies. For another timeout, or to keep the
     /// older ones, use
     /// [`CredentialProvisioner::rotate_when_ready`](crate::credentials::CredentialProvisioner::rotate_when_ready).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] before any request when the profile refuses the credential or it is
+    /// not usable; [`Error::NotRegistered`] when the app is not registered; otherwise as
+    /// [`CredentialProvisioner::rotate_when_ready`](crate::credentials::CredentialProvisioner::rotate_when_ready).
     pub async fn rotate(
         &self,
         graph: &Graph,
@@ -491,6 +538,11 @@ impl AppRegistration {
 
     /// Deletes the app (Entra keeps it in deleted items for 30 days; its service principal and
     /// grants go with it). Returns what was deleted, or `None` when there was nothing to delete.
+    ///
+    /// # Errors
+    ///
+    /// As [`find`](Self::find); [`Error::Graph`], [`Error::Auth`], [`Error::Transport`] or
+    /// [`Error::Decode`] when the delete fails (a 404, the app already gone, is not an error).
     pub async fn remove(&self, graph: &Graph) -> Result<Option<ExistingApp>> {
         let Some(app) = self.find(graph).await? else {
             return Ok(None);

@@ -39,6 +39,11 @@ pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 #[async_trait]
 pub trait GraphTransport: Send + Sync {
     /// Sends the request and returns the full response, whatever its status.
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError`] when no reply came back, saying whether the request may have reached the
+    /// server. A reply with an error status is not an error here.
     async fn send(
         &self,
         request: http::Request<Vec<u8>>,
@@ -193,6 +198,11 @@ impl std::error::Error for TransportError {
 }
 
 /// Whether a URL may be used: `https`, or plain `http` only to a loopback host.
+///
+/// # Errors
+///
+/// [`TransportError`] of kind [`InsecureUrl`](TransportErrorKind::InsecureUrl), not sent, for any
+/// scheme other than `https`, and for plain `http` to a host that is not loopback.
 pub fn check_url_allowed(url: &url::Url) -> Result<(), TransportError> {
     match url.scheme() {
         "https" => Ok(()),

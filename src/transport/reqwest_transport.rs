@@ -27,6 +27,11 @@ impl ReqwestTransport {
     pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(100);
 
     /// Builds the transport with the default timeouts.
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError`] of kind [`Other`](crate::transport::TransportErrorKind::Other) when the
+    /// HTTP client cannot be built (its TLS backend cannot start).
     pub fn new() -> Result<Self, TransportError> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
