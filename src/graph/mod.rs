@@ -14,7 +14,9 @@ use crate::auth::{AccessToken, TokenContext, TokenProvider};
 use crate::cloud::{Cloud, Endpoints};
 use crate::error::{Error, Result};
 use crate::ids::{Tenant, TenantId};
-use crate::retry::{RetryPolicy, Sleeper, TokioSleeper};
+use crate::retry::{
+    self, Pause, Retry, RetryAction, RetryPolicy, Schedule, Sleeper, Tally, TokioSleeper,
+};
 use crate::transport::GraphTransport;
 
 mod batch;
@@ -121,7 +123,8 @@ impl Graph {
             &self.inner.endpoints,
             &self.inner.tenant,
             self.inner.sleeper.as_ref(),
-        );
+        )
+        .with_retry_policy(&self.inner.retry);
         self.inner.token.token(&ctx).await
     }
 
@@ -133,7 +136,8 @@ impl Graph {
             &self.inner.endpoints,
             &self.inner.tenant,
             self.inner.sleeper.as_ref(),
-        );
+        )
+        .with_retry_policy(&self.inner.retry);
         provider.token(&ctx).await
     }
 
@@ -161,114 +165,156 @@ impl Graph {
     }
 
     async fn send_inner(&self, request: &GraphRequest) -> Result<GraphResponse> {
-        let policy = &self.inner.retry;
-        let client_request_id = uuid::Uuid::new_v4().to_string();
-        let url = self.inner.endpoints.graph_url(&request.path);
-        let describe = request.describe();
+        let prepared = Prepared::new(&self.inner.endpoints, request)?;
+        let transient = retry::transient_fault(request.is_idempotent());
+        let classify = |f: &Failure| match f {
+            Failure::Local(_) => RetryAction::No,
+            Failure::Exchange(e) => RetryAction::first_of(e, &[&retry::throttled, &transient]),
+        };
+        let outcome = Retry::new(Schedule::policy(&self.inner.retry), self.sleeper())
+            .run(&mut Tally::default(), classify, log_retry, |attempt| {
+                self.exchange(request, &prepared, attempt)
+            })
+            .await;
+        match outcome {
+            Ok(response) => Ok(response),
+            Err(Failure::Local(e)) => Err(e),
+            Err(Failure::Exchange(e)) => Err(self.final_error(request, prepared.describe, e)),
+        }
+    }
+
+    /// One HTTP exchange: signs in if needed, sends, and turns a non-2xx reply into an
+    /// [`Error::Graph`] that records the try number.
+    async fn exchange(
+        &self,
+        request: &GraphRequest,
+        prepared: &Prepared,
+        attempt: u32,
+    ) -> std::result::Result<GraphResponse, Failure> {
+        let token = self.access_token().await.map_err(Failure::Local)?;
+        let http_request = prepared.build(request, &token).map_err(Failure::Local)?;
+        self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
+        let response = self
+            .inner
+            .transport
+            .send(http_request)
+            .await
+            .map_err(|e| Failure::Exchange(e.into()))?;
+        let status = response.status().as_u16();
+        let (parts, body) = response.into_parts();
+        let request_id = parts
+            .headers
+            .get("request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::debug!(status, request_id, attempt, "graph reply");
+        if (200..300).contains(&status) {
+            return Ok(GraphResponse {
+                status,
+                headers: parts.headers,
+                body,
+                request: prepared.describe.clone(),
+            });
+        }
+        let error =
+            request::graph_error(&prepared.describe, status, &parts.headers, &body, attempt);
+        Err(Failure::Exchange(Error::graph(error)))
+    }
+
+    /// What the caller sees of a failure that is not retried (any more): a request that must not
+    /// be sent twice and may have reached Graph is an [`Error::MayHaveTakenEffect`]; a 401 drops
+    /// the cached token.
+    fn final_error(&self, request: &GraphRequest, describe: String, error: Error) -> Error {
+        let idempotent = request.is_idempotent();
+        match &error {
+            Error::Transport(t) if t.may_have_reached_server() && !idempotent => {
+                Error::may_have_taken_effect_of(describe, error)
+            }
+            Error::Graph(g) if g.status == 401 => {
+                self.inner.token.invalidate();
+                error
+            }
+            Error::Graph(g) if g.status >= 500 && !idempotent => {
+                tracing::warn!(
+                    status = g.status,
+                    request_id = g.request_id.as_deref().unwrap_or("-"),
+                    "a request that must not be sent twice failed after reaching Graph; not resending it"
+                );
+                Error::may_have_taken_effect_of(describe, error)
+            }
+            _ => error,
+        }
+    }
+}
+
+/// Why one try of a request failed.
+enum Failure {
+    /// Before anything was sent (signing in, building the request): never retried here.
+    Local(Error),
+    /// The exchange with Graph: the connection or the reply.
+    Exchange(Error),
+}
+
+/// Logs a retry of a Graph request.
+fn log_retry(failure: &Failure, pause: &Pause) {
+    let (wait, attempt) = (pause.wait, pause.number);
+    match failure {
+        Failure::Exchange(Error::Graph(g)) => tracing::warn!(
+            status = g.status,
+            ?wait,
+            attempt,
+            request_id = g.request_id.as_deref().unwrap_or("-"),
+            "throttled or unavailable; retrying"
+        ),
+        Failure::Exchange(e) | Failure::Local(e) => {
+            tracing::warn!(error = %e, ?wait, attempt, "request not sent; retrying")
+        }
+    }
+}
+
+/// What every try of a request shares: its URL, body and ids.
+struct Prepared {
+    url: String,
+    body: Vec<u8>,
+    describe: String,
+    client_request_id: String,
+}
+
+impl Prepared {
+    fn new(endpoints: &Endpoints, request: &GraphRequest) -> Result<Self> {
         let body = match &request.body {
             Some(v) => serde_json::to_vec(v)
                 .map_err(|e| Error::invalid_input("request body", e.to_string()))?,
             None => Vec::new(),
         };
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let token = self.access_token().await?;
-            let mut builder = http::Request::builder()
-                .method(request.method.clone())
-                .uri(&url)
-                .header(http::header::ACCEPT, "application/json")
-                .header("client-request-id", &client_request_id)
-                .header(
-                    http::header::AUTHORIZATION,
-                    format!("Bearer {}", token.expose_secret()),
-                );
-            if request.body.is_some() {
-                builder = builder.header(http::header::CONTENT_TYPE, "application/json");
-            }
-            for (name, value) in &request.headers {
-                builder = builder.header(name.as_str(), value.as_str());
-            }
-            let http_request = builder.body(body.clone()).map_err(|e| {
-                Error::invalid_input("request", format!("{describe} cannot be built: {e}"))
-            })?;
-            self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
-            let outcome = self.inner.transport.send(http_request).await;
-            let response = match outcome {
-                Ok(r) => r,
-                Err(e) if !e.may_have_reached_server() && attempt < policy.max_attempts => {
-                    let wait = policy.backoff(attempt);
-                    tracing::warn!(error = %e, ?wait, attempt, "request not sent; retrying");
-                    self.inner.sleeper.sleep(wait).await;
-                    continue;
-                }
-                Err(e) if e.may_have_reached_server() && !request.is_idempotent() => {
-                    return Err(Error::may_have_taken_effect_of(describe, e.into()));
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let status = response.status().as_u16();
-            let (parts, body_bytes) = response.into_parts();
-            let request_id = parts
-                .headers
-                .get("request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            tracing::debug!(status, request_id, attempt, "graph reply");
-            if (200..300).contains(&status) {
-                return Ok(GraphResponse {
-                    status,
-                    headers: parts.headers,
-                    body: body_bytes,
-                    request: describe,
-                });
-            }
-            let error =
-                request::graph_error(&describe, status, &parts.headers, &body_bytes, attempt);
-            if may_resend(request.is_idempotent(), status) && attempt < policy.max_attempts {
-                let wait = match error.retry_after {
-                    Some(after) => policy.retry_after(after),
-                    None => policy.backoff(attempt),
-                };
-                tracing::warn!(
-                    status,
-                    ?wait,
-                    attempt,
-                    request_id,
-                    "throttled or unavailable; retrying"
-                );
-                self.inner.sleeper.sleep(wait).await;
-                continue;
-            }
-            if status == 401 {
-                self.inner.token.invalidate();
-            }
-            if status >= 500 && !request.is_idempotent() {
-                tracing::warn!(
-                    status,
-                    request_id,
-                    "a request that must not be sent twice failed after reaching Graph; not resending it"
-                );
-                return Err(Error::may_have_taken_effect_of(
-                    describe,
-                    Error::graph(error),
-                ));
-            }
-            return Err(Error::graph(error));
-        }
+        Ok(Self {
+            url: endpoints.graph_url(&request.path),
+            body,
+            describe: request.describe(),
+            client_request_id: uuid::Uuid::new_v4().to_string(),
+        })
     }
-}
 
-/// Whether a reply with this status is answered by sending the request again.
-///
-/// 429: Graph's throttling guidance says a throttled request fails, so it is sent again after
-/// `Retry-After` whatever it does. 503 and 504 leave open whether Graph carried the request out:
-/// only an idempotent request is sent again after them.
-pub(crate) fn may_resend(idempotent: bool, status: u16) -> bool {
-    match status {
-        429 => true,
-        503 | 504 => idempotent,
-        _ => false,
+    /// The HTTP request of one try, with a fresh bearer token.
+    fn build(&self, request: &GraphRequest, token: &AccessToken) -> Result<http::Request<Vec<u8>>> {
+        let mut builder = http::Request::builder()
+            .method(request.method.clone())
+            .uri(&self.url)
+            .header(http::header::ACCEPT, "application/json")
+            .header("client-request-id", &self.client_request_id)
+            .header(
+                http::header::AUTHORIZATION,
+                format!("Bearer {}", token.expose_secret()),
+            );
+        if request.body.is_some() {
+            builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        builder.body(self.body.clone()).map_err(|e| {
+            Error::invalid_input("request", format!("{} cannot be built: {e}", self.describe))
+        })
     }
 }
 

@@ -33,7 +33,7 @@ mod observe;
 mod plan;
 mod progress;
 pub(crate) mod ready;
-mod replication;
+pub(crate) mod replication;
 
 pub use plan::{Change, ExistingApp, KeptPermission, Plan, SIGN_IN_AUDIENCE, Warning};
 pub(crate) use progress::ProgressSink;
@@ -335,23 +335,10 @@ impl AppRegistration {
             progress: &self.progress,
             timeout: self.replication_timeout,
         };
-        let mut poll = replication::Poll::default();
-        let mut recoveries = 0;
-        loop {
-            match CredentialProvisioner::new(graph, app)
-                .retire_older(issued.kind(), issued.key_id())
-                .await
-            {
-                Err(e)
-                    if replication::is_worth_another_pass(&e)
-                        && recoveries < converge::MAX_RECOVERIES
-                        && replication.wait_to_recover(&mut poll, &e).await =>
-                {
-                    recoveries += 1;
-                }
-                other => return other,
-            }
-        }
+        let provisioner = CredentialProvisioner::new(graph, app);
+        replication
+            .recover(|_| provisioner.retire_older(issued.kind(), issued.key_id()))
+            .await
     }
 
     /// How the requested credential rides in the round trips, and the new certificate's key id.
