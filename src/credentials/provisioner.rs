@@ -65,6 +65,13 @@ pub struct Rotation {
     /// only when it could.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ready: Option<crate::registration::Readiness>,
+    /// HTTP requests the rotation sent to Graph (a `$batch` counted once; not serialised).
+    #[serde(skip)]
+    pub graph_requests: u64,
+    /// Round trips to Graph of the rotation: requests in flight together count once (not
+    /// serialised).
+    #[serde(skip)]
+    pub graph_round_trips: u64,
 }
 
 impl<'g> CredentialProvisioner<'g> {
@@ -370,13 +377,27 @@ impl<'g> CredentialProvisioner<'g> {
     /// overlap, never a gap. Credentials the crate did not create are untouched.
     pub async fn rotate(&self, new: NewCredential) -> Result<Rotation> {
         self.check(&new)?;
-        let issued = self.add(&new).await?;
-        let removed = self.retire_older(new.kind(), issued.key_id()).await?;
+        let (graph, meter) = self.graph.metered();
+        let this = self.on(&graph);
+        let issued = this.add(&new).await?;
+        let removed = this.retire_older(new.kind(), issued.key_id()).await?;
         Ok(Rotation {
             issued,
             removed,
             ready: None,
+            graph_requests: meter.requests(),
+            graph_round_trips: meter.round_trips(),
         })
+    }
+
+    /// This provisioner on another handle of its client (a metered one).
+    fn on<'h>(&self, graph: &'h Graph) -> CredentialProvisioner<'h> {
+        CredentialProvisioner {
+            graph,
+            app: self.app,
+            profile: self.profile.clone(),
+            journal: self.journal.clone(),
+        }
     }
 
     /// Rotates without a gap for the product: adds the new credential, signs in with it as the
@@ -406,7 +427,9 @@ impl<'g> CredentialProvisioner<'g> {
             ));
         };
         self.check(&new)?;
-        let issued = self.add(&new).await?;
+        let (graph, meter) = self.graph.metered();
+        let this = self.on(&graph);
+        let issued = this.add(&new).await?;
         let credential = match (&new, &issued) {
             (NewCredential::Certificate(cert), _) => {
                 crate::registration::AppCredential::Certificate(cert.clone())
@@ -422,7 +445,7 @@ impl<'g> CredentialProvisioner<'g> {
             }
         };
         let ready = crate::registration::ready::wait_until_ready(
-            self.graph,
+            &graph,
             client_id,
             &profile.permissions(),
             &credential,
@@ -430,7 +453,7 @@ impl<'g> CredentialProvisioner<'g> {
         )
         .await?;
         let removed = if ready.ready && !keep_previous {
-            self.retire_older(new.kind(), issued.key_id()).await?
+            this.retire_older(new.kind(), issued.key_id()).await?
         } else {
             Vec::new()
         };
@@ -438,6 +461,8 @@ impl<'g> CredentialProvisioner<'g> {
             issued,
             removed,
             ready: Some(ready),
+            graph_requests: meter.requests(),
+            graph_round_trips: meter.round_trips(),
         })
     }
 

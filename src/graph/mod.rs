@@ -42,6 +42,70 @@ pub use request::{GraphRequest, GraphResponse};
 #[derive(Clone)]
 pub struct Graph {
     inner: Arc<Inner>,
+    /// The operation this handle counts requests for (see [`Graph::metered`]).
+    meter: Option<Arc<Meter>>,
+}
+
+/// What one operation (a plan, an apply, a rotation) sent to Graph, counted apart from every
+/// other use of the client: requests (retries included, a `$batch` envelope once, token
+/// requests not at all) and round trips (waits for Graph: requests in flight together count
+/// once). An operation inside another counts for both.
+#[derive(Debug, Default)]
+pub(crate) struct Meter {
+    requests: AtomicU64,
+    round_trips: AtomicU64,
+    in_flight: AtomicU64,
+    outer: Option<Arc<Meter>>,
+}
+
+impl Meter {
+    /// HTTP requests sent.
+    pub(crate) fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Round trips: requests sent while none other of the operation was in flight.
+    pub(crate) fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    fn sending(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.round_trips.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(outer) = &self.outer {
+            outer.sending();
+        }
+    }
+
+    fn answered(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if let Some(outer) = &self.outer {
+            outer.answered();
+        }
+    }
+}
+
+/// A request in flight, for the operation's meter; answered when dropped (a reply, an error, or
+/// a caller that stopped waiting).
+struct InFlight<'a>(Option<&'a Meter>);
+
+impl<'a> InFlight<'a> {
+    fn start(meter: Option<&'a Meter>) -> Self {
+        if let Some(m) = meter {
+            m.sending();
+        }
+        Self(meter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(m) = self.0 {
+            m.answered();
+        }
+    }
 }
 
 struct Inner {
@@ -110,10 +174,27 @@ impl Graph {
         self.inner.transport.as_ref()
     }
 
-    /// How many HTTP requests this client has sent to Graph (retries included, a `$batch`
-    /// envelope counted once, token requests not counted).
+    /// How many HTTP requests this client and all its clones have sent to Graph (retries
+    /// included, a `$batch` envelope counted once, token requests not counted). Each operation
+    /// also reports its own count ([`Plan::graph_requests`](crate::registration::Plan::graph_requests),
+    /// [`RegisteredApp::graph_requests`](crate::registration::RegisteredApp::graph_requests)),
+    /// which other uses of the client running at the same time do not change.
     pub fn request_count(&self) -> u64 {
         self.inner.requests_sent.load(Ordering::Relaxed)
+    }
+
+    /// A handle on this client that also counts what one operation sends, apart from every other
+    /// use of the client; inside another metered operation, it counts for that one too.
+    pub(crate) fn metered(&self) -> (Graph, Arc<Meter>) {
+        let meter = Arc::new(Meter {
+            outer: self.meter.clone(),
+            ..Meter::default()
+        });
+        let graph = Graph {
+            inner: self.inner.clone(),
+            meter: Some(meter.clone()),
+        };
+        (graph, meter)
     }
 
     /// A token for Graph from the configured provider (signing in if needed).
@@ -194,12 +275,10 @@ impl Graph {
         let token = self.access_token().await.map_err(Failure::Local)?;
         let http_request = prepared.build(request, &token).map_err(Failure::Local)?;
         self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
-        let response = self
-            .inner
-            .transport
-            .send(http_request)
-            .await
-            .map_err(|e| Failure::Exchange(e.into()))?;
+        let in_flight = InFlight::start(self.meter.as_deref());
+        let response = self.inner.transport.send(http_request).await;
+        drop(in_flight);
+        let response = response.map_err(|e| Failure::Exchange(e.into()))?;
         let status = response.status().as_u16();
         let (parts, body) = response.into_parts();
         let request_id = parts
@@ -455,6 +534,7 @@ impl GraphBuilder {
             ));
         }
         Ok(Graph {
+            meter: None,
             inner: Arc::new(Inner {
                 tenant,
                 tenant_id: OnceLock::new(),
