@@ -1,9 +1,17 @@
-//! Retry policy and the injectable sleeper that every wait goes through.
+//! Retry policy, the injectable sleeper that every wait goes through, and the one retry loop.
 //!
 //! The crate never calls a timer directly: throttling back-off, device-code polling and
 //! replication waits all go through a [`Sleeper`]. Production code uses [`TokioSleeper`]; tests
 //! use [`RecordingSleeper`], which returns at once and remembers what it was asked to wait, so a
 //! test of a two-minute back-off runs in microseconds and can still check the durations.
+//!
+//! Every retry and every poll in the crate is one loop, `Retry::run`, in the shape of
+//! smithy-rs's retry classifiers: a try fails, a *classifier* (a function from the failure to a
+//! `RetryAction`: no, back off, poll, after `Retry-After`) says what the failure means, and a
+//! `Schedule` (from the caller's [`RetryPolicy`], or a replication timeout) says how long to
+//! wait and when to stop. Each behaviour of Graph or Entra that the crate reacts to is one named
+//! classifier with its source: throttling and transient faults here, replication lag in
+//! the registration, sign-in replication codes beside it.
 
 use std::fmt;
 use std::future::Future;
@@ -114,6 +122,351 @@ impl RetryPolicy {
     /// The wait for a reply's `Retry-After`, bounded by [`RetryPolicy::max_retry_after`].
     pub fn retry_after(&self, retry_after: Duration) -> Duration {
         retry_after.min(self.max_retry_after)
+    }
+}
+
+/// What a classifier makes of a failed attempt (the shape of smithy-rs's `RetryAction`): give
+/// up, or try again after a wait that the [`Schedule`] sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RetryAction {
+    /// The failure is the answer: no other try.
+    No,
+    /// A transient fault: try again after the schedule's back-off.
+    Backoff,
+    /// Not there yet (replication lag, a pending sign-in): try again at the schedule's poll
+    /// interval.
+    Poll,
+    /// The server named the wait (`Retry-After`): try again after it, bounded by the schedule.
+    After(Duration),
+}
+
+impl RetryAction {
+    /// Whether the action is another try.
+    pub(crate) fn retries(self) -> bool {
+        self != RetryAction::No
+    }
+
+    /// The first action of `classifiers` that is not [`RetryAction::No`].
+    pub(crate) fn first_of<E>(error: &E, classifiers: &[&dyn Fn(&E) -> RetryAction]) -> Self {
+        classifiers
+            .iter()
+            .map(|c| c(error))
+            .find(|a| a.retries())
+            .unwrap_or(RetryAction::No)
+    }
+
+    /// `After` the server's `Retry-After` when it gave one, else `otherwise`.
+    pub(crate) fn after_or(retry_after: Option<Duration>, otherwise: Self) -> Self {
+        retry_after.map_or(otherwise, RetryAction::After)
+    }
+}
+
+/// How long the waits between tries are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pace {
+    /// Capped exponential back-off with jitter ([`RetryPolicy::backoff`]).
+    Exponential {
+        /// The first wait.
+        base: Duration,
+        /// The longest wait.
+        max: Duration,
+    },
+    /// A fixed interval, slower once the wait has lasted `slow_after`.
+    Interval {
+        /// The interval while the wait is young.
+        fast: Duration,
+        /// The interval after `slow_after`.
+        slow: Duration,
+        /// When polling slows down.
+        slow_after: Duration,
+    },
+}
+
+impl Pace {
+    /// A fixed interval.
+    pub(crate) const fn every(interval: Duration) -> Self {
+        Pace::Interval {
+            fast: interval,
+            slow: interval,
+            slow_after: Duration::MAX,
+        }
+    }
+
+    /// The wait before retry number `retry` (1-based), `waited` into the wait.
+    fn wait(self, retry: u32, waited: Duration) -> Duration {
+        match self {
+            Pace::Exponential { base, max } => capped_backoff(base, max, retry),
+            Pace::Interval {
+                fast,
+                slow,
+                slow_after,
+            } => {
+                if waited < slow_after {
+                    fast
+                } else {
+                    slow
+                }
+            }
+        }
+    }
+}
+
+/// The budget and pace of one retry loop: how many tries, how long in all, how long each wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Schedule {
+    /// Tries in all, the first included.
+    pub max_attempts: u32,
+    /// The longest total wait; `None`: bounded by `max_attempts` only.
+    pub max_wait: Option<Duration>,
+    /// Whether the last wait is cut to what is left of `max_wait` (a poll that must end on
+    /// time), or served whole (a device-code poll, whose interval the server sets).
+    pub cut_last_wait: bool,
+    /// The wait after [`RetryAction::Backoff`].
+    pub backoff: Pace,
+    /// The wait after [`RetryAction::Poll`], and the least wait after
+    /// [`RetryAction::After`] when `after_at_least_poll` is set.
+    pub poll: Pace,
+    /// Whether a `Retry-After` shorter than the poll interval is stretched to it (a poll never
+    /// goes faster than its interval).
+    pub after_at_least_poll: bool,
+    /// The longest `Retry-After` honoured.
+    pub max_retry_after: Duration,
+}
+
+impl Schedule {
+    /// The caller's policy: `max_attempts` tries, back-off between them, `Retry-After` honoured
+    /// up to `max_retry_after`.
+    pub(crate) fn policy(policy: &RetryPolicy) -> Self {
+        let pace = Pace::Exponential {
+            base: policy.base_delay,
+            max: policy.max_delay,
+        };
+        Self {
+            max_attempts: policy.max_attempts,
+            max_wait: None,
+            cut_last_wait: true,
+            backoff: pace,
+            poll: pace,
+            after_at_least_poll: false,
+            max_retry_after: policy.max_retry_after,
+        }
+    }
+
+    /// Polls at `pace` until `timeout` is used up; a `Retry-After` longer than the interval is
+    /// honoured.
+    pub(crate) fn poll(timeout: Duration, pace: Pace) -> Self {
+        Self {
+            max_attempts: u32::MAX,
+            max_wait: Some(timeout),
+            cut_last_wait: true,
+            backoff: pace,
+            poll: pace,
+            after_at_least_poll: true,
+            max_retry_after: Duration::MAX,
+        }
+    }
+
+    /// Polls a device-code sign-in: at the interval the login endpoint sets (it grows after a
+    /// `slow_down`), each wait served whole, until the code expires.
+    pub(crate) fn device_code(expires_in: Duration, interval: Duration) -> Self {
+        Self {
+            cut_last_wait: false,
+            ..Self::poll(expires_in, Pace::every(interval))
+        }
+    }
+
+    /// At most `max_attempts` tries in all.
+    pub(crate) fn with_max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = max_attempts;
+        self
+    }
+
+    /// The next wait after `action`, or `None` when the action or the budget says stop.
+    fn next_pause(&self, tally: &Tally, action: RetryAction) -> Option<Pause> {
+        let wait = self.next_wait(tally, action)?;
+        Some(Pause {
+            number: tally.waits + 1,
+            wait,
+            waited: tally.waited,
+        })
+    }
+
+    fn next_wait(&self, tally: &Tally, action: RetryAction) -> Option<Duration> {
+        let retry = tally.attempts.max(1);
+        let wait = match action {
+            RetryAction::No => return None,
+            _ if tally.attempts >= self.max_attempts => return None,
+            RetryAction::Backoff => self.backoff.wait(retry, tally.waited),
+            RetryAction::Poll => self.poll.wait(retry, tally.waited),
+            RetryAction::After(after) => {
+                let after = after.min(self.max_retry_after);
+                if self.after_at_least_poll {
+                    after.max(self.poll.wait(retry, tally.waited))
+                } else {
+                    after
+                }
+            }
+        };
+        let Some(limit) = self.max_wait else {
+            return Some(wait);
+        };
+        let left = limit.saturating_sub(tally.waited);
+        let wait = if self.cut_last_wait {
+            wait.min(left)
+        } else {
+            wait
+        };
+        (!left.is_zero() && !wait.is_zero()).then_some(wait)
+    }
+}
+
+/// What one retry loop has spent: tries and waiting. A loop whose budget spans several runs of
+/// the engine (a registration's recovery passes) keeps one tally across them.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Tally {
+    /// Tries made.
+    pub attempts: u32,
+    /// Waits served.
+    pub waits: u32,
+    /// Time waited in all.
+    pub waited: Duration,
+}
+
+/// One wait the engine is about to serve, for progress events and logs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pause {
+    /// The wait's number in its tally, from 1 (the retry number).
+    pub number: u32,
+    /// How long it lasts.
+    pub wait: Duration,
+    /// Time waited before it.
+    pub waited: Duration,
+}
+
+/// The one retry loop of the crate: tries `op`, asks `classify` what a failure means, and waits
+/// through the injected [`Sleeper`] as the [`Schedule`] says, until `op` succeeds, the
+/// classifier says [`RetryAction::No`] or the budget is spent (then the last failure is
+/// returned). `observe` sees each wait before it is served (logs, progress events).
+pub(crate) struct Retry<'a> {
+    /// The budget and pace.
+    pub schedule: Schedule,
+    /// Every wait goes through it.
+    pub sleeper: &'a dyn Sleeper,
+}
+
+impl<'a> Retry<'a> {
+    /// A loop on `schedule`.
+    pub(crate) fn new(schedule: Schedule, sleeper: &'a dyn Sleeper) -> Self {
+        Self { schedule, sleeper }
+    }
+
+    /// Runs `op` (given the try number, from 1) until it succeeds or must stop.
+    pub(crate) async fn run<T, E, Fut>(
+        &self,
+        tally: &mut Tally,
+        classify: impl Fn(&E) -> RetryAction,
+        mut observe: impl FnMut(&E, &Pause),
+        mut op: impl FnMut(u32) -> Fut,
+    ) -> Result<T, E>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
+        loop {
+            tally.attempts += 1;
+            let failure = match op(tally.attempts).await {
+                Ok(done) => return Ok(done),
+                Err(failure) => failure,
+            };
+            let Some(pause) = self.schedule.next_pause(tally, classify(&failure)) else {
+                return Err(failure);
+            };
+            observe(&failure, &pause);
+            self.serve(tally, pause).await;
+        }
+    }
+
+    /// Like [`run`](Self::run), for an `op` that carries `state` from one try to the next (the
+    /// items still to send, what earlier tries produced): the state goes into each try and comes
+    /// back out of it, whatever the outcome.
+    pub(crate) async fn run_with<S, T, E, Fut>(
+        &self,
+        tally: &mut Tally,
+        mut state: S,
+        classify: impl Fn(&E) -> RetryAction,
+        mut observe: impl FnMut(&E, &Pause),
+        mut op: impl FnMut(S, u32) -> Fut,
+    ) -> (S, Result<T, E>)
+    where
+        Fut: Future<Output = (S, Result<T, E>)>,
+    {
+        loop {
+            tally.attempts += 1;
+            let (next, outcome) = op(state, tally.attempts).await;
+            state = next;
+            let failure = match outcome {
+                Ok(done) => return (state, Ok(done)),
+                Err(failure) => failure,
+            };
+            let Some(pause) = self.schedule.next_pause(tally, classify(&failure)) else {
+                return (state, Err(failure));
+            };
+            observe(&failure, &pause);
+            self.serve(tally, pause).await;
+        }
+    }
+
+    /// Serves the wait that `action` calls for, or returns `false` when there is none (the
+    /// action is [`RetryAction::No`] or the budget is spent). For a loop that is more than a
+    /// retry (a registration's passes, which wait on more than one budget), one step of
+    /// [`run`](Self::run).
+    pub(crate) async fn pause(
+        &self,
+        tally: &mut Tally,
+        action: RetryAction,
+        observe: impl FnOnce(&Pause),
+    ) -> bool {
+        let Some(pause) = self.schedule.next_pause(tally, action) else {
+            return false;
+        };
+        observe(&pause);
+        self.serve(tally, pause).await;
+        true
+    }
+
+    async fn serve(&self, tally: &mut Tally, pause: Pause) {
+        tally.waits += 1;
+        self.sleeper.sleep(pause.wait).await;
+        tally.waited += pause.wait;
+    }
+}
+
+/// A transient fault: a connection that failed before the request was sent (it can be sent
+/// again whatever it does), or a 503 or 504 of a request that is safe to send twice. Source:
+/// Microsoft Graph's [best practices](https://learn.microsoft.com/graph/best-practices-concept#handling-expected-errors)
+/// (retry 503 and 504 with back-off) and the Azure SDK's retry policy
+/// (`sdk/core/typespec_client_core/src/http/policies/retry/`), which retries the same set.
+/// A 503/504 of a [non-idempotent](crate::graph::GraphRequest::non_idempotent) request is not
+/// transient: Graph may have carried it out.
+pub(crate) fn transient_fault(idempotent: bool) -> impl Fn(&crate::Error) -> RetryAction {
+    move |e| match e {
+        crate::Error::Transport(t) if !t.may_have_reached_server() => RetryAction::Backoff,
+        crate::Error::Graph(g) if matches!(g.status, 503 | 504) && idempotent => {
+            RetryAction::after_or(g.retry_after, RetryAction::Backoff)
+        }
+        _ => RetryAction::No,
+    }
+}
+
+/// Throttling: a 429 is sent again after its `Retry-After` (or a back-off without one), whatever
+/// the request does, because a throttled request is not carried out. Source: Microsoft Graph's
+/// [throttling guidance](https://learn.microsoft.com/graph/throttling) ("wait the number of
+/// seconds specified in the Retry-After header, then retry the request").
+pub(crate) fn throttled(e: &crate::Error) -> RetryAction {
+    match e {
+        crate::Error::Graph(g) if g.status == 429 => {
+            RetryAction::after_or(g.retry_after, RetryAction::Backoff)
+        }
+        _ => RetryAction::No,
     }
 }
 

@@ -466,3 +466,48 @@ async fn a_named_public_client_is_the_one_sent_to_devicecode_and_token() {
         Some(public_client.to_string().as_str())
     );
 }
+
+#[tokio::test]
+async fn sign_in_retries_a_request_that_never_left_as_the_clients_policy_says() {
+    let not_sent = || {
+        Reply::Fail(entra_appreg::transport::TransportError::not_sent(
+            entra_appreg::transport::TransportErrorKind::Connect,
+            "connection refused",
+        ))
+    };
+    let sign_in = |max_attempts: u32| async move {
+        let transport = common::Scripted::new(vec![
+            not_sent(),
+            not_sent(),
+            Reply::json(200, json!({"access_token": "at", "expires_in": 3600})),
+        ]);
+        let sleeper = RecordingSleeper::default();
+        let policy = entra_appreg::retry::RetryPolicy {
+            max_attempts,
+            ..Default::default()
+        };
+        let graph = Graph::builder()
+            .tenant(common::TENANT)
+            .graph_root("http://127.0.0.1:9")
+            .login_root("http://127.0.0.1:9")
+            .token_provider(ClientSecretCredential::new(
+                common::TENANT.parse().unwrap(),
+                ClientSecret::new("s"),
+            ))
+            .transport(transport.clone())
+            .retry_policy(policy)
+            .sleeper(sleeper.clone())
+            .build()
+            .unwrap();
+        let token = graph.access_token().await;
+        (token, transport.seen().len(), sleeper.durations().len())
+    };
+    // The default policy's six tries get through the two failed connections.
+    let (token, sent, waits) = sign_in(6).await;
+    assert!(token.is_ok(), "{token:?}");
+    assert_eq!((sent, waits), (3, 2));
+    // A client that allows two tries stops at the second failed connection.
+    let (token, sent, waits) = sign_in(2).await;
+    assert!(matches!(token, Err(Error::Transport(_))), "{token:?}");
+    assert_eq!((sent, waits), (2, 1));
+}

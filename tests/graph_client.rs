@@ -255,6 +255,9 @@ async fn batch_retries_throttled_items_and_their_failed_dependents_only() {
         .await
         .unwrap();
     assert!(replies.iter().all(|r| r.is_success()), "{replies:?}");
+    // Each reply says how many times its item was sent.
+    let attempts: Vec<u32> = replies.iter().map(|r| r.attempts()).collect();
+    assert_eq!(attempts, vec![1, 2, 2]);
     assert_eq!(sleeper.durations(), vec![Duration::from_secs(7)]);
     let second = t.seen()[1].json();
     let ids: Vec<_> = second["requests"]

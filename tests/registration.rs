@@ -555,3 +555,19 @@ fn names_with_invisible_or_control_characters_are_refused() {
         .is_ok()
     );
 }
+
+#[tokio::test]
+async fn each_operation_counts_its_own_requests_while_others_share_the_client() {
+    let fake = FakeGraph::start().await;
+    // Latency makes the operations overlap on the wire.
+    fake.set_latency(std::time::Duration::from_millis(50));
+    let (graph, _) = fake_graph(&fake);
+    let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange).unwrap();
+    let other = AppRegistration::new("Contoso Other", PermissionProfile::MigrationSource).unwrap();
+    let (plan, app) = tokio::join!(reg.plan(&graph), other.apply(&graph));
+    let (plan, app) = (plan.unwrap(), app.unwrap());
+    // The plan's one read, whatever the apply beside it sent meanwhile.
+    assert_eq!((plan.graph_requests, plan.graph_round_trips), (1, 1));
+    assert_eq!((app.graph_requests, app.graph_round_trips), (4, 4));
+    assert_eq!(graph.request_count(), 5, "the client counts for both");
+}

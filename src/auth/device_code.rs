@@ -12,6 +12,7 @@ use super::{AccessToken, TokenCache, TokenContext, TokenProvider};
 use crate::cloud::{Cloud, Endpoints};
 use crate::error::{AuthError, Error, Result};
 use crate::ids::ClientId;
+use crate::retry::{Pause, Retry, RetryAction, Schedule, Tally};
 
 /// What the admin must be shown: where to go and which code to type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,40 +163,97 @@ impl DeviceCodeCredential {
             verification_uri,
             expires_in,
         });
-        let mut interval = Duration::from_secs(code.interval.unwrap_or(5).clamp(1, 60));
-        let mut waited = Duration::ZERO;
-        loop {
-            if waited >= expires_in {
-                return Err(Error::auth(AuthError::new(
-                    "expired_token",
-                    "the sign-in code expired before the admin completed the sign-in",
-                )));
-            }
-            tracing::debug!(
-                ?interval,
-                "waiting for the admin to complete the device-code sign-in"
-            );
-            ctx.sleeper.sleep(interval).await;
-            waited += interval;
-            let outcome = post_form::<TokenReply>(
-                ctx,
-                "token",
-                &[
-                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-                    ("client_id", &client_id),
-                    ("device_code", &code.device_code),
-                ],
-            )
-            .await?;
-            match outcome {
-                FormOutcome::Ok(reply) => return Ok(reply.into_token()),
-                FormOutcome::OAuthError(e) if e.error == "authorization_pending" => {}
-                FormOutcome::OAuthError(e) if e.error == "slow_down" => {
-                    interval += Duration::from_secs(5);
+        poll(ctx, &client_id, &code).await
+    }
+}
+
+/// Polls the token endpoint every `interval` (5 s more after each `slow_down`) until the admin
+/// completes the sign-in or the code expires, waiting `interval` before the first poll too
+/// (RFC 8628 §3.4–3.5).
+async fn poll(
+    ctx: &TokenContext<'_>,
+    client_id: &str,
+    code: &DeviceCodeReply,
+) -> Result<AccessToken> {
+    let expires_in = Duration::from_secs(code.expires_in.clamp(1, 3600));
+    let interval = Duration::from_secs(code.interval.unwrap_or(5).clamp(1, 60));
+    let device_code = code.device_code.as_str();
+    let engine = Retry::new(Schedule::device_code(expires_in, interval), ctx.sleeper);
+    let log = |p: &Pause| {
+        tracing::debug!(interval = ?p.wait, "waiting for the admin to complete the device-code sign-in");
+    };
+    let mut tally = Tally::default();
+    engine
+        .pause(&mut tally, RetryAction::After(interval), log)
+        .await;
+    let classify = |f: &Pending| match f {
+        Pending::Wait(interval) => RetryAction::After(*interval),
+        Pending::Failed(_) => RetryAction::No,
+    };
+    let (_, outcome) = engine
+        .run_with(
+            &mut tally,
+            interval,
+            classify,
+            |_, p| log(p),
+            |interval, _| async move {
+                let outcome = poll_once(ctx, client_id, device_code).await;
+                match outcome {
+                    Ok(Some(token)) => (interval, Ok(token)),
+                    Ok(None) => (interval, Err(Pending::Wait(interval))),
+                    Err(PollError::SlowDown) => {
+                        let slower = interval + Duration::from_secs(5);
+                        (slower, Err(Pending::Wait(slower)))
+                    }
+                    Err(PollError::Failed(e)) => (interval, Err(Pending::Failed(e))),
                 }
-                FormOutcome::OAuthError(e) => return Err(Error::auth(e)),
-            }
-        }
+            },
+        )
+        .await;
+    outcome.map_err(|f| match f {
+        Pending::Failed(e) => e,
+        Pending::Wait(_) => Error::auth(AuthError::new(
+            "expired_token",
+            "the sign-in code expired before the admin completed the sign-in",
+        )),
+    })
+}
+
+/// A device-code poll that did not sign in: the admin has not finished (poll again after the
+/// interval), or the sign-in failed.
+enum Pending {
+    Wait(Duration),
+    Failed(Error),
+}
+
+enum PollError {
+    SlowDown,
+    Failed(Error),
+}
+
+/// One poll of the token endpoint: the token, `None` while the admin has not finished
+/// (`authorization_pending`), or `slow_down`, or the failure.
+async fn poll_once(
+    ctx: &TokenContext<'_>,
+    client_id: &str,
+    device_code: &str,
+) -> std::result::Result<Option<AccessToken>, PollError> {
+    let outcome = post_form::<TokenReply>(
+        ctx,
+        "token",
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", client_id),
+            ("device_code", device_code),
+        ],
+    )
+    .await
+    .map_err(PollError::Failed)?;
+    match outcome {
+        FormOutcome::Ok(reply) => Ok(Some(reply.into_token())),
+        FormOutcome::OAuthError(e) if e.error == "authorization_pending" => Ok(None),
+        FormOutcome::OAuthError(e) if e.error == "slow_down" => Err(PollError::SlowDown),
+        FormOutcome::OAuthError(e) => Err(PollError::Failed(Error::auth(e))),
     }
 }
 

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use crate::cloud::Endpoints;
 use crate::error::Result;
 use crate::ids::{Tenant, TenantId};
-use crate::retry::Sleeper;
+use crate::retry::{RetryPolicy, Sleeper};
 use crate::transport::GraphTransport;
 
 mod client_certificate;
@@ -35,14 +35,19 @@ pub use device_code::{DeviceCodeCredential, DeviceCodePrompt};
 /// A token is refreshed when it has less than this left.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
-/// What a provider needs to fetch a token: the transport, endpoints, tenant and sleeper of the
-/// [`Graph`](crate::Graph) client asking.
+/// What a provider needs to fetch a token: the transport, endpoints, tenant, sleeper and retry
+/// policy of the [`Graph`](crate::Graph) client asking.
 pub struct TokenContext<'a> {
     pub(crate) transport: &'a dyn GraphTransport,
     pub(crate) endpoints: &'a Endpoints,
     pub(crate) tenant: &'a Tenant,
     pub(crate) sleeper: &'a dyn Sleeper,
+    pub(crate) retry: &'a RetryPolicy,
 }
+
+/// The policy of a context built without one.
+static DEFAULT_RETRY: std::sync::LazyLock<RetryPolicy> =
+    std::sync::LazyLock::new(RetryPolicy::default);
 
 impl<'a> TokenContext<'a> {
     /// Builds a context (for calling a provider outside a [`Graph`](crate::Graph) client).
@@ -57,7 +62,20 @@ impl<'a> TokenContext<'a> {
             endpoints,
             tenant,
             sleeper,
+            retry: &DEFAULT_RETRY,
         }
+    }
+
+    /// Retries sign-in requests that failed before they were sent as `policy` says (default:
+    /// [`RetryPolicy::default`]). A [`Graph`](crate::Graph) client passes its own policy.
+    pub fn with_retry_policy(mut self, policy: &'a RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// How sign-in requests are retried.
+    pub fn retry_policy(&self) -> &'a RetryPolicy {
+        self.retry
     }
 
     /// The transport that carries token requests.

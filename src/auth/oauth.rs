@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use super::{AccessToken, TokenContext};
 use crate::error::{AuthError, DecodeError, Error, Result};
 use crate::redact;
+use crate::retry::{self, Retry, Schedule, Tally};
 
 /// The OAuth error reply of Entra's endpoints.
 #[derive(Debug, Deserialize)]
@@ -102,20 +103,19 @@ pub(crate) async fn post_form<T: DeserializeOwned>(
     };
     tracing::debug!(endpoint = leaf, tenant = %ctx.tenant, "sign-in request");
     // A request that never left (a connection failure before sending) is sent again, as Graph
-    // requests are: one network hiccup must not throw away a device-code sign-in half done.
-    let policy = crate::retry::RetryPolicy::default();
-    let mut attempt = 0;
-    let response = loop {
-        attempt += 1;
-        match ctx.transport.send(request()?).await {
-            Err(e) if !e.may_have_reached_server() && attempt < policy.max_attempts => {
-                let wait = policy.backoff(attempt);
-                tracing::warn!(error = %e, ?wait, attempt, "sign-in request not sent; retrying");
-                ctx.sleeper.sleep(wait).await;
-            }
-            outcome => break outcome?,
-        }
-    };
+    // requests are, on the client's policy: one network hiccup must not throw away a
+    // device-code sign-in half done.
+    let transient = retry::transient_fault(false);
+    let response = Retry::new(Schedule::policy(ctx.retry), ctx.sleeper)
+        .run(
+            &mut Tally::default(),
+            |e: &Error| transient(e),
+            |e, pause| {
+                tracing::warn!(error = %e, wait = ?pause.wait, attempt = pause.number, "sign-in request not sent; retrying")
+            },
+            |_| async { Ok(ctx.transport.send(request()?).await?) },
+        )
+        .await?;
     let status = response.status().as_u16();
     let body = response.body();
     let context = || format!("the reply of the {leaf} endpoint");

@@ -19,6 +19,7 @@ use crate::graph::models::{Application, KeyCredential};
 use crate::graph::{Graph, requests};
 use crate::ids::{ObjectId, Thumbprint};
 use crate::profile::PermissionProfile;
+use crate::retry::{Pace, Pause, Retry, RetryAction, Schedule, Tally};
 
 /// Manages the credentials of one application.
 ///
@@ -64,6 +65,13 @@ pub struct Rotation {
     /// only when it could.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ready: Option<crate::registration::Readiness>,
+    /// HTTP requests the rotation sent to Graph (a `$batch` counted once; not serialised).
+    #[serde(skip)]
+    pub graph_requests: u64,
+    /// Round trips to Graph of the rotation: requests in flight together count once (not
+    /// serialised).
+    #[serde(skip)]
+    pub graph_round_trips: u64,
 }
 
 impl<'g> CredentialProvisioner<'g> {
@@ -211,20 +219,25 @@ impl<'g> CredentialProvisioner<'g> {
         if let Some(journal) = &self.journal {
             journal.record(&SecretIntent::new(self.app, marker.clone()))?;
         }
-        let mut lost = 0;
-        let outcome = loop {
-            match self.add_secret_once(options, &marker).await {
-                Err(e) if e.may_have_taken_effect() && lost < MAX_LOST_REPLIES => {
-                    lost += 1;
-                    tracing::warn!(error = %e, "the reply to addPassword was lost; removing what it may have created before adding again");
-                    self.graph.sleeper().sleep(Duration::from_secs(1)).await;
-                    if let Err(e) = self.remove_marked(&marker).await {
-                        break Err(e);
-                    }
-                }
-                other => break other,
+        let schedule = Schedule::poll(Duration::MAX, Pace::every(Duration::from_secs(1)))
+            .with_max_attempts(MAX_LOST_REPLIES + 1);
+        let classify = |f: &AddSecret| match f {
+            AddSecret::Added(e) => lost_reply(e),
+            AddSecret::Cleanup(_) => RetryAction::No,
+        };
+        let observe = |f: &AddSecret, _: &Pause| {
+            if let AddSecret::Added(e) = f {
+                tracing::warn!(error = %e, "the reply to addPassword was lost; removing what it may have created before adding again");
             }
         };
+        let mut tally = Tally::default();
+        let outcome = Retry::new(schedule, self.graph.sleeper())
+            .run(&mut tally, classify, observe, |attempt| {
+                self.add_secret_after_lost(options, &marker, attempt)
+            })
+            .await
+            .map_err(AddSecret::into_error);
+        let lost = tally.waits;
         if let Some(journal) = &self.journal {
             let update = match &outcome {
                 Ok(_) => journal.mark_done(&marker),
@@ -237,6 +250,24 @@ impl<'g> CredentialProvisioner<'g> {
             }
         }
         outcome
+    }
+
+    /// One try of [`add_secret`](Self::add_secret): after a lost reply, the secrets carrying
+    /// the marker are removed first.
+    async fn add_secret_after_lost(
+        &self,
+        options: &SecretOptions,
+        marker: &str,
+        attempt: u32,
+    ) -> std::result::Result<NewSecret, AddSecret> {
+        if attempt > 1 {
+            self.remove_marked(marker)
+                .await
+                .map_err(AddSecret::Cleanup)?;
+        }
+        self.add_secret_once(options, marker)
+            .await
+            .map_err(AddSecret::Added)
     }
 
     async fn add_secret_once(&self, options: &SecretOptions, marker: &str) -> Result<NewSecret> {
@@ -380,13 +411,27 @@ impl<'g> CredentialProvisioner<'g> {
     /// added, that error: the new credential stays registered but is not returned.
     pub async fn rotate(&self, new: NewCredential) -> Result<Rotation> {
         self.check(&new)?;
-        let issued = self.add(&new).await?;
-        let removed = self.retire_older(new.kind(), issued.key_id()).await?;
+        let (graph, meter) = self.graph.metered();
+        let this = self.on(&graph);
+        let issued = this.add(&new).await?;
+        let removed = this.retire_older(new.kind(), issued.key_id()).await?;
         Ok(Rotation {
             issued,
             removed,
             ready: None,
+            graph_requests: meter.requests(),
+            graph_round_trips: meter.round_trips(),
         })
+    }
+
+    /// This provisioner on another handle of its client (a metered one).
+    fn on<'h>(&self, graph: &'h Graph) -> CredentialProvisioner<'h> {
+        CredentialProvisioner {
+            graph,
+            app: self.app,
+            profile: self.profile.clone(),
+            journal: self.journal.clone(),
+        }
     }
 
     /// Rotates without a gap for the product: adds the new credential, signs in with it as the
@@ -416,7 +461,9 @@ impl<'g> CredentialProvisioner<'g> {
             ));
         };
         self.check(&new)?;
-        let issued = self.add(&new).await?;
+        let (graph, meter) = self.graph.metered();
+        let this = self.on(&graph);
+        let issued = this.add(&new).await?;
         let credential = match (&new, &issued) {
             (NewCredential::Certificate(cert), _) => {
                 crate::registration::AppCredential::Certificate(cert.clone())
@@ -432,7 +479,7 @@ impl<'g> CredentialProvisioner<'g> {
             }
         };
         let ready = crate::registration::ready::wait_until_ready(
-            self.graph,
+            &graph,
             client_id,
             &profile.permissions(),
             &credential,
@@ -440,7 +487,7 @@ impl<'g> CredentialProvisioner<'g> {
         )
         .await?;
         let removed = if ready.ready && !keep_previous {
-            self.retire_older(new.kind(), issued.key_id()).await?
+            this.retire_older(new.kind(), issued.key_id()).await?
         } else {
             Vec::new()
         };
@@ -448,6 +495,8 @@ impl<'g> CredentialProvisioner<'g> {
             issued,
             removed,
             ready: Some(ready),
+            graph_requests: meter.requests(),
+            graph_round_trips: meter.round_trips(),
         })
     }
 
@@ -473,6 +522,35 @@ impl<'g> CredentialProvisioner<'g> {
             self.remove_listed(&app, &older).await?;
         }
         Ok(older)
+    }
+}
+
+/// How a try of `add_secret` failed.
+enum AddSecret {
+    /// `addPassword` failed.
+    Added(Error),
+    /// Removing what a lost reply may have created failed.
+    Cleanup(Error),
+}
+
+impl AddSecret {
+    fn into_error(self) -> Error {
+        match self {
+            AddSecret::Added(e) | AddSecret::Cleanup(e) => e,
+        }
+    }
+}
+
+/// An `addPassword` whose reply was lost (a 5xx, or a connection cut after the request left):
+/// Graph may have created a secret nobody holds, so the call is made again only after the
+/// secrets carrying the call's marker are removed. Source: Microsoft's
+/// [addPassword](https://learn.microsoft.com/graph/api/application-addpassword) page (the
+/// `secretText` is returned only in the reply; each call creates a new secret), GRAPH.md §3.
+fn lost_reply(e: &Error) -> RetryAction {
+    if e.may_have_taken_effect() {
+        RetryAction::Poll
+    } else {
+        RetryAction::No
     }
 }
 

@@ -8,7 +8,8 @@ use crate::auth::TokenProvider;
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::profile::{PermissionProfile, catalog};
-use crate::retry::capped_backoff;
+use crate::registration::replication::sign_in_not_replicated;
+use crate::retry::{Pace, Pause, Retry, RetryAction, Schedule, Tally};
 
 /// What [`verify_sign_in`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,8 +29,13 @@ impl SignInCheck {
     }
 }
 
-/// AADSTS codes that mean "Entra has not replicated the new app or credential yet".
-const REPLICATION_CODES: [u32; 4] = [700_016, 7_000_215, 700_027, 7_000_229];
+/// Why a sign-in as the app is not the answer yet.
+enum NotYet {
+    /// The token lacks some of the profile's Graph roles.
+    Lacks(SignInCheck),
+    /// The sign-in failed.
+    Refused(Error),
+}
 
 /// Signs in as the app with `provider` and compares the token's `roles` with the profile's
 /// Microsoft Graph permissions. While Entra replicates a new app or credential, sign-in fails
@@ -55,44 +61,59 @@ pub async fn verify_sign_in(
         .filter(|p| p.resource_app_id == catalog::MICROSOFT_GRAPH.app_id)
         .map(|p| p.value)
         .collect();
-    let mut waited = Duration::ZERO;
-    let mut attempts = 0u32;
-    loop {
-        attempts += 1;
-        match graph.token_from(provider).await {
-            Ok(token) => {
-                let roles = token.claims().map(|c| c.roles).unwrap_or_default();
-                let missing: Vec<String> = wanted
-                    .iter()
-                    .filter(|w| !roles.contains(w))
-                    .cloned()
-                    .collect();
-                if missing.is_empty() || waited >= timeout {
-                    return Ok(SignInCheck {
-                        roles,
-                        missing,
-                        attempts,
-                    });
-                }
-                // Roles appear only in tokens fetched after the grants replicated.
-                provider.invalidate();
-            }
-            Err(e) => {
-                let replicating = matches!(&e, Error::Auth(a)
-                    if a.aadsts.is_some_and(|c| REPLICATION_CODES.contains(&c)));
-                if !replicating || waited >= timeout {
-                    return Err(e);
-                }
-            }
-        }
-        let wait = capped_backoff(Duration::from_secs(2), Duration::from_secs(15), attempts)
-            .min(timeout.saturating_sub(waited));
+    let pace = Pace::Exponential {
+        base: Duration::from_secs(2),
+        max: Duration::from_secs(15),
+    };
+    let classify = |f: &NotYet| match f {
+        NotYet::Lacks(_) => RetryAction::Poll,
+        NotYet::Refused(e) => sign_in_not_replicated(e),
+    };
+    let observe = |f: &NotYet, pause: &Pause| {
         tracing::info!(
-            attempts,
-            ?wait,
+            attempts = pause.number,
+            wait = ?pause.wait,
             "the new app cannot sign in yet; waiting for replication"
         );
-        graph.sleeper().sleep(wait).await;
-        waited += wait;
+        if let NotYet::Lacks(_) = f {
+            // Roles appear only in tokens fetched after the grants replicated.
+            provider.invalidate();
+        }
+    };
+    let mut tally = Tally::default();
+    let outcome = Retry::new(Schedule::poll(timeout, pace), graph.sleeper())
+        .run(&mut tally, classify, observe, |attempts| {
+            sign_in_once(graph, provider, &wanted, attempts)
+        })
+        .await;
+    match outcome {
+        Ok(check) | Err(NotYet::Lacks(check)) => Ok(check),
+        Err(NotYet::Refused(e)) => Err(e),
+    }
+}
+
+/// Signs in once and compares the token's roles with `wanted`.
+async fn sign_in_once(
+    graph: &Graph,
+    provider: &dyn TokenProvider,
+    wanted: &[String],
+    attempts: u32,
+) -> std::result::Result<SignInCheck, NotYet> {
+    let token = graph.token_from(provider).await.map_err(NotYet::Refused)?;
+    let roles = token.claims().map(|c| c.roles).unwrap_or_default();
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|w| !roles.contains(w))
+        .cloned()
+        .collect();
+    let check = SignInCheck {
+        roles,
+        missing,
+        attempts,
+    };
+    if check.missing.is_empty() {
+        Ok(check)
+    } else {
+        Err(NotYet::Lacks(check))
     }
 }

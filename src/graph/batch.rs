@@ -17,8 +17,20 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::request::{HeaderLookup, decode_json, graph_error};
-use super::{Graph, GraphRequest, may_resend};
+use super::{Graph, GraphRequest};
 use crate::error::{Error, Result};
+use crate::retry::{self, Pause, Retry, RetryAction, Schedule, Tally};
+
+/// The replies so far, and the items still to send.
+type Progress<'i> = (HashMap<String, BatchItemResponse>, Vec<&'i BatchItem>);
+
+/// Why a round of a batch calls for another.
+enum Round {
+    /// An envelope failed: the batch fails.
+    Failed(Error),
+    /// Graph throttled items: `items` are sent again after the wait `action` sizes.
+    Throttled { items: usize, action: RetryAction },
+}
 
 /// Graph's limit of requests in one `$batch`.
 pub const MAX_BATCH: usize = 20;
@@ -150,9 +162,20 @@ impl BatchItemResponse {
         }
     }
 
-    /// Whether Graph is to be asked again: a throttled item, or a 503/504 of an idempotent one.
-    fn may_resend(&self) -> bool {
-        may_resend(!self.non_idempotent, self.status)
+    /// How many times the item was sent (0 for an item failed locally with 424 because an item
+    /// it depends on failed in an earlier envelope).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Whether Graph is to be asked again ([`retry::throttled`], or a
+    /// [`retry::transient_fault`] of an idempotent item), and after what.
+    fn resend_action(&self) -> RetryAction {
+        if self.is_success() {
+            return RetryAction::No;
+        }
+        let transient = retry::transient_fault(!self.non_idempotent);
+        RetryAction::first_of(&self.error(), &[&retry::throttled, &transient])
     }
 
     /// Graph's error code for a failed item.
@@ -209,57 +232,33 @@ impl Graph {
     /// one.
     pub async fn batch(&self, items: Vec<BatchItem>) -> Result<Vec<BatchItemResponse>> {
         validate(&items)?;
-        let policy = self.retry_policy().clone();
-        let mut results: HashMap<String, BatchItemResponse> = HashMap::new();
-        let mut pending: Vec<&BatchItem> = items.iter().collect();
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let (replies, failed) = self.send_round(&pending, &results).await;
-            for mut reply in replies {
-                reply.attempts = attempt;
-                results.insert(reply.id.clone(), reply);
+        let classify = |r: &Round| match r {
+            Round::Failed(_) => RetryAction::No,
+            Round::Throttled { action, .. } => *action,
+        };
+        let log = |r: &Round, pause: &Pause| {
+            if let Round::Throttled { items, .. } = r {
+                tracing::warn!(
+                    items,
+                    wait = ?pause.wait,
+                    attempt = pause.number,
+                    "batch items throttled; retrying them"
+                );
             }
-            if let Some(error) = failed {
-                return Err(unreturned(error, &results));
-            }
-            // Re-send the throttled items, and the 424s that depended on them.
-            let throttled: HashSet<&str> = pending
-                .iter()
-                .filter(|i| {
-                    results
-                        .get(&i.id)
-                        .is_some_and(BatchItemResponse::may_resend)
-                })
-                .map(|i| i.id.as_str())
-                .collect();
-            if throttled.is_empty() || attempt >= policy.max_attempts {
-                break;
-            }
-            let retry_ids = with_dependents(&items, throttled);
-            let wait = pending
-                .iter()
-                .filter_map(|i| results.get(&i.id))
-                .filter(|r| r.may_resend())
-                .filter_map(|r| {
-                    r.headers
-                        .lookup("retry-after")
-                        .and_then(crate::retry::parse_retry_after)
-                })
-                .max()
-                .map(|d| policy.retry_after(d))
-                .unwrap_or_else(|| policy.backoff(attempt));
-            tracing::warn!(
-                items = retry_ids.len(),
-                ?wait,
-                attempt,
-                "batch items throttled; retrying them"
-            );
-            self.sleeper().sleep(wait).await;
-            pending = items
-                .iter()
-                .filter(|i| retry_ids.contains(i.id.as_str()))
-                .collect();
+        };
+        let start = (HashMap::new(), items.iter().collect());
+        let (results, outcome) = Retry::new(Schedule::policy(self.retry_policy()), self.sleeper())
+            .run_with(
+                &mut Tally::default(),
+                start,
+                classify,
+                log,
+                |state, attempt| self.round(&items, state, attempt),
+            )
+            .await;
+        let results = results.0;
+        if let Err(Round::Failed(error)) = outcome {
+            return Err(unreturned(error, &results));
         }
         let replies: Result<Vec<BatchItemResponse>> = items
             .iter()
@@ -274,6 +273,53 @@ impl Graph {
             })
             .collect();
         replies.map_err(|e| unreturned(e, &results))
+    }
+
+    /// Sends the pending items once and records the replies (sent `attempt` times). Fails with
+    /// [`Round::Throttled`] when Graph throttled items; the items to send again (they and the
+    /// 424s that depended on them) are then the pending ones.
+    async fn round<'i>(
+        &self,
+        items: &'i [BatchItem],
+        (mut results, pending): Progress<'i>,
+        attempt: u32,
+    ) -> (Progress<'i>, std::result::Result<(), Round>) {
+        let (replies, failed) = self.send_round(&pending, &results).await;
+        for mut reply in replies {
+            reply.attempts = attempt;
+            results.insert(reply.id.clone(), reply);
+        }
+        if let Some(error) = failed {
+            return ((results, pending), Err(Round::Failed(error)));
+        }
+        let actions: Vec<(&str, RetryAction)> = pending
+            .iter()
+            .filter_map(|i| results.get(&i.id))
+            .map(|r| (r.id.as_str(), r.resend_action()))
+            .filter(|(_, a)| a.retries())
+            .collect();
+        if actions.is_empty() {
+            return ((results, pending), Ok(()));
+        }
+        // The longest `Retry-After` of the throttled items, or a back-off when none gave one.
+        let action = actions
+            .iter()
+            .filter_map(|(_, a)| match a {
+                RetryAction::After(d) => Some(*d),
+                _ => None,
+            })
+            .max()
+            .map_or(RetryAction::Backoff, RetryAction::After);
+        let retry_ids = with_dependents(items, actions.iter().map(|(id, _)| *id).collect());
+        let next: Vec<&BatchItem> = items
+            .iter()
+            .filter(|i| retry_ids.contains(i.id.as_str()))
+            .collect();
+        let throttled = Round::Throttled {
+            items: next.len(),
+            action,
+        };
+        ((results, next), Err(throttled))
     }
 
     /// Sends `pending` in envelopes of at most 20. Envelopes go concurrently unless an item

@@ -14,7 +14,9 @@ use crate::auth::{AccessToken, TokenContext, TokenProvider};
 use crate::cloud::{Cloud, Endpoints};
 use crate::error::{Error, Result};
 use crate::ids::{Tenant, TenantId};
-use crate::retry::{RetryPolicy, Sleeper, TokioSleeper};
+use crate::retry::{
+    self, Pause, Retry, RetryAction, RetryPolicy, Schedule, Sleeper, Tally, TokioSleeper,
+};
 use crate::transport::GraphTransport;
 
 mod batch;
@@ -40,6 +42,70 @@ pub use request::{GraphRequest, GraphResponse};
 #[derive(Clone)]
 pub struct Graph {
     inner: Arc<Inner>,
+    /// The operation this handle counts requests for (see [`Graph::metered`]).
+    meter: Option<Arc<Meter>>,
+}
+
+/// What one operation (a plan, an apply, a rotation) sent to Graph, counted apart from every
+/// other use of the client: requests (retries included, a `$batch` envelope once, token
+/// requests not at all) and round trips (waits for Graph: requests in flight together count
+/// once). An operation inside another counts for both.
+#[derive(Debug, Default)]
+pub(crate) struct Meter {
+    requests: AtomicU64,
+    round_trips: AtomicU64,
+    in_flight: AtomicU64,
+    outer: Option<Arc<Meter>>,
+}
+
+impl Meter {
+    /// HTTP requests sent.
+    pub(crate) fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Round trips: requests sent while none other of the operation was in flight.
+    pub(crate) fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    fn sending(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.round_trips.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(outer) = &self.outer {
+            outer.sending();
+        }
+    }
+
+    fn answered(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if let Some(outer) = &self.outer {
+            outer.answered();
+        }
+    }
+}
+
+/// A request in flight, for the operation's meter; answered when dropped (a reply, an error, or
+/// a caller that stopped waiting).
+struct InFlight<'a>(Option<&'a Meter>);
+
+impl<'a> InFlight<'a> {
+    fn start(meter: Option<&'a Meter>) -> Self {
+        if let Some(m) = meter {
+            m.sending();
+        }
+        Self(meter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(m) = self.0 {
+            m.answered();
+        }
+    }
 }
 
 struct Inner {
@@ -114,10 +180,27 @@ impl Graph {
         self.inner.transport.as_ref()
     }
 
-    /// How many HTTP requests this client has sent to Graph (retries included, a `$batch`
-    /// envelope counted once, token requests not counted).
+    /// How many HTTP requests this client and all its clones have sent to Graph (retries
+    /// included, a `$batch` envelope counted once, token requests not counted). Each operation
+    /// also reports its own count ([`Plan::graph_requests`](crate::registration::Plan::graph_requests),
+    /// [`RegisteredApp::graph_requests`](crate::registration::RegisteredApp::graph_requests)),
+    /// which other uses of the client running at the same time do not change.
     pub fn request_count(&self) -> u64 {
         self.inner.requests_sent.load(Ordering::Relaxed)
+    }
+
+    /// A handle on this client that also counts what one operation sends, apart from every other
+    /// use of the client; inside another metered operation, it counts for that one too.
+    pub(crate) fn metered(&self) -> (Graph, Arc<Meter>) {
+        let meter = Arc::new(Meter {
+            outer: self.meter.clone(),
+            ..Meter::default()
+        });
+        let graph = Graph {
+            inner: self.inner.clone(),
+            meter: Some(meter.clone()),
+        };
+        (graph, meter)
     }
 
     /// A token for Graph from the configured provider (signing in if needed).
@@ -131,7 +214,8 @@ impl Graph {
             &self.inner.endpoints,
             &self.inner.tenant,
             self.inner.sleeper.as_ref(),
-        );
+        )
+        .with_retry_policy(&self.inner.retry);
         self.inner.token.token(&ctx).await
     }
 
@@ -147,7 +231,8 @@ impl Graph {
             &self.inner.endpoints,
             &self.inner.tenant,
             self.inner.sleeper.as_ref(),
-        );
+        )
+        .with_retry_policy(&self.inner.retry);
         provider.token(&ctx).await
     }
 
@@ -186,114 +271,154 @@ impl Graph {
     }
 
     async fn send_inner(&self, request: &GraphRequest) -> Result<GraphResponse> {
-        let policy = &self.inner.retry;
-        let client_request_id = uuid::Uuid::new_v4().to_string();
-        let url = self.inner.endpoints.graph_url(&request.path);
-        let describe = request.describe();
+        let prepared = Prepared::new(&self.inner.endpoints, request)?;
+        let transient = retry::transient_fault(request.is_idempotent());
+        let classify = |f: &Failure| match f {
+            Failure::Local(_) => RetryAction::No,
+            Failure::Exchange(e) => RetryAction::first_of(e, &[&retry::throttled, &transient]),
+        };
+        let outcome = Retry::new(Schedule::policy(&self.inner.retry), self.sleeper())
+            .run(&mut Tally::default(), classify, log_retry, |attempt| {
+                self.exchange(request, &prepared, attempt)
+            })
+            .await;
+        match outcome {
+            Ok(response) => Ok(response),
+            Err(Failure::Local(e)) => Err(e),
+            Err(Failure::Exchange(e)) => Err(self.final_error(request, prepared.describe, e)),
+        }
+    }
+
+    /// One HTTP exchange: signs in if needed, sends, and turns a non-2xx reply into an
+    /// [`Error::Graph`] that records the try number.
+    async fn exchange(
+        &self,
+        request: &GraphRequest,
+        prepared: &Prepared,
+        attempt: u32,
+    ) -> std::result::Result<GraphResponse, Failure> {
+        let token = self.access_token().await.map_err(Failure::Local)?;
+        let http_request = prepared.build(request, &token).map_err(Failure::Local)?;
+        self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
+        let in_flight = InFlight::start(self.meter.as_deref());
+        let response = self.inner.transport.send(http_request).await;
+        drop(in_flight);
+        let response = response.map_err(|e| Failure::Exchange(e.into()))?;
+        let status = response.status().as_u16();
+        let (parts, body) = response.into_parts();
+        let request_id = parts
+            .headers
+            .get("request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::debug!(status, request_id, attempt, "graph reply");
+        if (200..300).contains(&status) {
+            return Ok(GraphResponse {
+                status,
+                headers: parts.headers,
+                body,
+                request: prepared.describe.clone(),
+            });
+        }
+        let error =
+            request::graph_error(&prepared.describe, status, &parts.headers, &body, attempt);
+        Err(Failure::Exchange(Error::graph(error)))
+    }
+
+    /// What the caller sees of a failure that is not retried (any more): a request that must not
+    /// be sent twice and may have reached Graph is an [`Error::MayHaveTakenEffect`]; a 401 drops
+    /// the cached token.
+    fn final_error(&self, request: &GraphRequest, describe: String, error: Error) -> Error {
+        let idempotent = request.is_idempotent();
+        match &error {
+            Error::Transport(t) if t.may_have_reached_server() && !idempotent => {
+                Error::may_have_taken_effect_of(describe, error)
+            }
+            Error::Graph(g) if g.status == 401 => {
+                self.inner.token.invalidate();
+                error
+            }
+            Error::Graph(g) if g.status >= 500 && !idempotent => {
+                tracing::warn!(
+                    status = g.status,
+                    request_id = g.request_id.as_deref().unwrap_or("-"),
+                    "a request that must not be sent twice failed after reaching Graph; not resending it"
+                );
+                Error::may_have_taken_effect_of(describe, error)
+            }
+            _ => error,
+        }
+    }
+}
+
+/// Why one try of a request failed.
+enum Failure {
+    /// Before anything was sent (signing in, building the request): never retried here.
+    Local(Error),
+    /// The exchange with Graph: the connection or the reply.
+    Exchange(Error),
+}
+
+/// Logs a retry of a Graph request.
+fn log_retry(failure: &Failure, pause: &Pause) {
+    let (wait, attempt) = (pause.wait, pause.number);
+    match failure {
+        Failure::Exchange(Error::Graph(g)) => tracing::warn!(
+            status = g.status,
+            ?wait,
+            attempt,
+            request_id = g.request_id.as_deref().unwrap_or("-"),
+            "throttled or unavailable; retrying"
+        ),
+        Failure::Exchange(e) | Failure::Local(e) => {
+            tracing::warn!(error = %e, ?wait, attempt, "request not sent; retrying")
+        }
+    }
+}
+
+/// What every try of a request shares: its URL, body and ids.
+struct Prepared {
+    url: String,
+    body: Vec<u8>,
+    describe: String,
+    client_request_id: String,
+}
+
+impl Prepared {
+    fn new(endpoints: &Endpoints, request: &GraphRequest) -> Result<Self> {
         let body = match &request.body {
             Some(v) => serde_json::to_vec(v)
                 .map_err(|e| Error::invalid_input("request body", e.to_string()))?,
             None => Vec::new(),
         };
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let token = self.access_token().await?;
-            let mut builder = http::Request::builder()
-                .method(request.method.clone())
-                .uri(&url)
-                .header(http::header::ACCEPT, "application/json")
-                .header("client-request-id", &client_request_id)
-                .header(
-                    http::header::AUTHORIZATION,
-                    format!("Bearer {}", token.expose_secret()),
-                );
-            if request.body.is_some() {
-                builder = builder.header(http::header::CONTENT_TYPE, "application/json");
-            }
-            for (name, value) in &request.headers {
-                builder = builder.header(name.as_str(), value.as_str());
-            }
-            let http_request = builder.body(body.clone()).map_err(|e| {
-                Error::invalid_input("request", format!("{describe} cannot be built: {e}"))
-            })?;
-            self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
-            let outcome = self.inner.transport.send(http_request).await;
-            let response = match outcome {
-                Ok(r) => r,
-                Err(e) if !e.may_have_reached_server() && attempt < policy.max_attempts => {
-                    let wait = policy.backoff(attempt);
-                    tracing::warn!(error = %e, ?wait, attempt, "request not sent; retrying");
-                    self.inner.sleeper.sleep(wait).await;
-                    continue;
-                }
-                Err(e) if e.may_have_reached_server() && !request.is_idempotent() => {
-                    return Err(Error::may_have_taken_effect_of(describe, e.into()));
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let status = response.status().as_u16();
-            let (parts, body_bytes) = response.into_parts();
-            let request_id = parts
-                .headers
-                .get("request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            tracing::debug!(status, request_id, attempt, "graph reply");
-            if (200..300).contains(&status) {
-                return Ok(GraphResponse {
-                    status,
-                    headers: parts.headers,
-                    body: body_bytes,
-                    request: describe,
-                });
-            }
-            let error =
-                request::graph_error(&describe, status, &parts.headers, &body_bytes, attempt);
-            if may_resend(request.is_idempotent(), status) && attempt < policy.max_attempts {
-                let wait = match error.retry_after {
-                    Some(after) => policy.retry_after(after),
-                    None => policy.backoff(attempt),
-                };
-                tracing::warn!(
-                    status,
-                    ?wait,
-                    attempt,
-                    request_id,
-                    "throttled or unavailable; retrying"
-                );
-                self.inner.sleeper.sleep(wait).await;
-                continue;
-            }
-            if status == 401 {
-                self.inner.token.invalidate();
-            }
-            if status >= 500 && !request.is_idempotent() {
-                tracing::warn!(
-                    status,
-                    request_id,
-                    "a request that must not be sent twice failed after reaching Graph; not resending it"
-                );
-                return Err(Error::may_have_taken_effect_of(
-                    describe,
-                    Error::graph(error),
-                ));
-            }
-            return Err(Error::graph(error));
-        }
+        Ok(Self {
+            url: endpoints.graph_url(&request.path),
+            body,
+            describe: request.describe(),
+            client_request_id: uuid::Uuid::new_v4().to_string(),
+        })
     }
-}
 
-/// Whether a reply with this status is answered by sending the request again.
-///
-/// 429: Graph's throttling guidance says a throttled request fails, so it is sent again after
-/// `Retry-After` whatever it does. 503 and 504 leave open whether Graph carried the request out:
-/// only an idempotent request is sent again after them.
-pub(crate) fn may_resend(idempotent: bool, status: u16) -> bool {
-    match status {
-        429 => true,
-        503 | 504 => idempotent,
-        _ => false,
+    /// The HTTP request of one try, with a fresh bearer token.
+    fn build(&self, request: &GraphRequest, token: &AccessToken) -> Result<http::Request<Vec<u8>>> {
+        let mut builder = http::Request::builder()
+            .method(request.method.clone())
+            .uri(&self.url)
+            .header(http::header::ACCEPT, "application/json")
+            .header("client-request-id", &self.client_request_id)
+            .header(
+                http::header::AUTHORIZATION,
+                format!("Bearer {}", token.expose_secret()),
+            );
+        if request.body.is_some() {
+            builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        builder.body(self.body.clone()).map_err(|e| {
+            Error::invalid_input("request", format!("{} cannot be built: {e}", self.describe))
+        })
     }
 }
 
@@ -431,6 +556,7 @@ impl GraphBuilder {
             ));
         }
         Ok(Graph {
+            meter: None,
             inner: Arc::new(Inner {
                 tenant,
                 tenant_id: OnceLock::new(),

@@ -19,10 +19,13 @@ use crate::graph::models::{
 use crate::graph::{BatchItem, BatchItemResponse, Graph, requests};
 use crate::ids::{ClientId, ObjectId};
 use crate::profile::{Permission, catalog};
+use crate::retry::{RetryAction, Tally};
+
+use std::time::Duration;
 
 use super::plan::{Resolved, SIGN_IN_AUDIENCE, verify_role};
 use super::progress::Step;
-use super::replication::{Poll, Replication, is_app_lag, is_grant_lag, not_replicated};
+use super::replication::{Replication, app_lag, grant_lag, not_replicated};
 use super::{AppRegistration, ConsentStatus, PartialConsent, PermissionStatus};
 
 /// What `apply` produced, before it is turned into a [`RegisteredApp`](super::RegisteredApp).
@@ -68,6 +71,14 @@ pub(crate) struct Found {
     pub app_is_young: bool,
 }
 
+/// What every step of one `apply` shares.
+struct Steps<'a> {
+    graph: &'a Graph,
+    spec: &'a AppRegistration,
+    replication: Replication<'a>,
+    creds: &'a CredentialSteps,
+}
+
 /// Converges the tenant from what the read found. A secret created on the way is put in `held`
 /// as soon as Graph returns it, whatever fails after: the caller hands it over or removes it.
 pub(crate) async fn apply(
@@ -78,7 +89,17 @@ pub(crate) async fn apply(
     creds: CredentialSteps,
     held: &mut Option<NewSecretOf>,
 ) -> Result<Outcome> {
-    apply_steps(graph, spec, resolved, found, &creds, held).await
+    let steps = Steps {
+        graph,
+        spec,
+        replication: Replication {
+            graph,
+            progress: &spec.progress,
+            timeout: spec.replication_timeout,
+        },
+        creds: &creds,
+    };
+    steps.run(resolved, found, held).await
 }
 
 /// Removes a secret this run created that the caller will never receive; when that fails too,
@@ -156,110 +177,473 @@ struct AppIds {
     client_id: ClientId,
     /// Created by this run's upsert (201).
     created: bool,
+    /// Created seconds ago (by this run or one racing it): its dependents may meet replication
+    /// lag.
+    young: bool,
 }
 
-async fn apply_steps(
-    graph: &Graph,
-    spec: &AppRegistration,
-    resolved: Resolved,
-    found: Found,
-    creds: &CredentialSteps,
-    secret_out: &mut Option<NewSecretOf>,
-) -> Result<Outcome> {
-    let replication = Replication {
-        graph,
-        progress: &spec.progress,
-        timeout: spec.replication_timeout,
-    };
-    // 1. The application: created by the upsert when the read did not see it.
-    let app = match &found.app {
-        None => match create_application(graph, spec).await? {
-            Some(app) => app,
-            None => return Ok(Outcome::AppExisted),
-        },
-        Some(app) => AppIds {
+/// What the dependents' round trip created.
+#[derive(Default)]
+struct Dependents {
+    service_principal: Option<ServicePrincipal>,
+    resources: Vec<ServicePrincipal>,
+}
+
+/// The dependents' `$batch` between tries: what is still to send, what was created.
+struct DependentsRound<'h> {
+    pending: Vec<BatchItem>,
+    created: Dependents,
+    secret: &'h mut Option<NewSecretOf>,
+}
+
+/// The grants between tries: what is still to send, and how the others ended.
+#[derive(Default)]
+struct GrantRound {
+    pending: Vec<usize>,
+    granted: Vec<Permission>,
+    forbidden: Vec<(Permission, Error)>,
+    unconfirmed: Vec<Unconfirmed>,
+}
+
+/// A step that polls through replication lag failed: it met lag (the first such answer, when
+/// the wait runs out), or something else.
+enum Lagging {
+    Lag(Error),
+    Failed(Error),
+}
+
+impl Lagging {
+    /// The step's error once no more tries are made.
+    fn into_error(self, what: &str, waited: Duration) -> Error {
+        match self {
+            Lagging::Lag(e) => not_replicated(what, waited, Some(e)),
+            Lagging::Failed(e) => e,
+        }
+    }
+}
+
+impl Steps<'_> {
+    async fn run(
+        &self,
+        resolved: Resolved,
+        found: Found,
+        held: &mut Option<NewSecretOf>,
+    ) -> Result<Outcome> {
+        // 1. The application: created by the upsert when the read did not see it.
+        let Some(app) = self.write_application(&found).await? else {
+            return Ok(Outcome::AppExisted);
+        };
+        // 2. Everything that needs only the app, in one round trip.
+        let (service_principal_id, resources) =
+            self.dependents(&resolved, found, &app, held).await?;
+        // 3. Admin consent: every missing grant in one $batch.
+        let (permissions, consent) = self
+            .consent(&resolved, &resources, service_principal_id, app.young)
+            .await?;
+        Ok(Outcome::Applied(Box::new(Applied {
+            app_object_id: app.object_id,
+            client_id: app.client_id,
+            service_principal_id,
+            app_created: app.created,
+            permissions,
+            consent,
+        })))
+    }
+
+    /// The app as the read found it, or as the upsert created it; `None` when the upsert said
+    /// it existed after all.
+    async fn write_application(&self, found: &Found) -> Result<Option<AppIds>> {
+        let Some(app) = &found.app else {
+            return Ok(create_application(self.graph, self.spec)
+                .await?
+                .map(|app| AppIds {
+                    young: app.created || found.app_is_young,
+                    ..app
+                }));
+        };
+        Ok(Some(AppIds {
             object_id: require(app.id, "id")?,
             client_id: require(app.app_id, "appId")?,
             created: false,
-        },
-    };
-    // 2. Everything that needs only the app, in one round trip.
-    let young = app.created || found.app_is_young;
-    let items = dependent_items(spec, &resolved, creds, &app)?;
-    let mut resources = found.resources;
-    let mut service_principal_id = found.client_sp.and_then(|sp| sp.id);
-    if creds.secret.is_some()
-        && let Some(journal) = &spec.journal
-    {
-        // Recorded before the secret can exist: a run killed before handing it over leaves
-        // an intent the next run finishes.
-        journal.record(&SecretIntent::new(app.object_id, creds.marker.clone()))?;
+            young: found.app_is_young,
+        }))
     }
-    if !items.is_empty() {
-        spec.progress.started(Step::CreateServicePrincipals);
-        let created =
-            create_dependents(graph, &replication, creds, &app, young, items, secret_out).await?;
-        if let Some(sp) = created.service_principal {
-            service_principal_id = Some(require(sp.id, "id")?);
+
+    /// The round trip after the app's: the app's collections, its service principal, missing
+    /// resource service principals and a new secret. Returns the app's service principal id and
+    /// every resource service principal.
+    async fn dependents(
+        &self,
+        resolved: &Resolved,
+        found: Found,
+        app: &AppIds,
+        held: &mut Option<NewSecretOf>,
+    ) -> Result<(ObjectId, Vec<ServicePrincipal>)> {
+        let items = dependent_items(self.spec, resolved, self.creds, app)?;
+        let mut resources = found.resources;
+        let mut service_principal_id = found.client_sp.and_then(|sp| sp.id);
+        if self.creds.secret.is_some()
+            && let Some(journal) = &self.spec.journal
+        {
+            // Recorded before the secret can exist: a run killed before handing it over leaves
+            // an intent the next run finishes.
+            journal.record(&SecretIntent::new(app.object_id, self.creds.marker.clone()))?;
         }
-        resources.extend(created.resources);
-        spec.progress.finished(Step::CreateServicePrincipals);
-    }
-    let service_principal_id = service_principal_id.ok_or_else(|| {
-        Error::decode(crate::error::DecodeError::new(
-            "Graph's replies",
-            "no service principal was found or created for the app",
-            b"",
-        ))
-    })?;
-    // 3. Admin consent: every missing grant in one $batch.
-    let grants = grants_to_make(&resolved, &resources)?;
-    let new_objects = NewObjects {
-        principal: young || resolved.create_client_sp,
-        resources: resolved.missing_resources.clone(),
-    };
-    let mut statuses: Vec<PermissionStatus> = resolved
-        .existing_grants
-        .iter()
-        .map(|p| PermissionStatus::new(p.clone(), true))
-        .collect();
-    let mut forbidden = Vec::new();
-    if !grants.is_empty() {
-        spec.progress.started(Step::GrantConsent);
-        let outcome = grant_all(
-            graph,
-            &replication,
-            service_principal_id,
-            &grants,
-            &new_objects,
-        )
-        .await?;
-        statuses.extend(
-            outcome
-                .granted
-                .into_iter()
-                .map(|p| PermissionStatus::new(p, true)),
-        );
-        for (p, e) in outcome.forbidden {
-            statuses.push(PermissionStatus::new(p.clone(), false));
-            forbidden.push((p, e));
+        if !items.is_empty() {
+            self.spec.progress.started(Step::CreateServicePrincipals);
+            let created = self.create_dependents(app, items, held).await?;
+            if let Some(sp) = created.service_principal {
+                service_principal_id = Some(require(sp.id, "id")?);
+            }
+            resources.extend(created.resources);
+            self.spec.progress.finished(Step::CreateServicePrincipals);
         }
-        spec.progress.finished(Step::GrantConsent);
+        let service_principal_id = service_principal_id.ok_or_else(|| {
+            Error::decode(crate::error::DecodeError::new(
+                "Graph's replies",
+                "no service principal was found or created for the app",
+                b"",
+            ))
+        })?;
+        Ok((service_principal_id, resources))
     }
-    sort_by_profile(spec, &mut statuses);
-    let consent = if forbidden.is_empty() {
-        ConsentStatus::Complete
-    } else {
-        ConsentStatus::Partial(PartialConsent::new(&statuses, &forbidden))
-    };
-    Ok(Outcome::Applied(Box::new(Applied {
-        app_object_id: app.object_id,
-        client_id: app.client_id,
-        service_principal_id,
-        app_created: app.created,
-        permissions: statuses,
-        consent,
-    })))
+
+    /// Sends the dependents' `$batch`, polling the items that meet replication lag on an app
+    /// created seconds ago. A created secret is recorded first, whatever else failed, so that it
+    /// is handed over or removed.
+    async fn create_dependents(
+        &self,
+        app: &AppIds,
+        items: Vec<BatchItem>,
+        held: &mut Option<NewSecretOf>,
+    ) -> Result<Dependents> {
+        const WHAT: &str = "the new application";
+        let mut tally = Tally::default();
+        let classify = |f: &Lagging| match f {
+            Lagging::Lag(e) => app_lag(e),
+            Lagging::Failed(_) => RetryAction::No,
+        };
+        let round = DependentsRound {
+            pending: items,
+            created: Dependents::default(),
+            secret: held,
+        };
+        let (round, outcome) = self
+            .replication
+            .poll(
+                WHAT,
+                &mut tally,
+                round,
+                classify,
+                |mut round, _| async move {
+                    let outcome = self.dependents_round(app, &mut round).await;
+                    (round, outcome)
+                },
+            )
+            .await;
+        outcome
+            .map(|()| round.created)
+            .map_err(|f| f.into_error(WHAT, tally.waited))
+    }
+
+    /// One `$batch` of the dependents. Fails with the first lag answer when items met lag; they
+    /// are then the pending ones.
+    async fn dependents_round(
+        &self,
+        app: &AppIds,
+        round: &mut DependentsRound<'_>,
+    ) -> std::result::Result<(), Lagging> {
+        let sent = std::mem::take(&mut round.pending);
+        let mut replies = self
+            .graph
+            .batch(sent.clone())
+            .await
+            .map_err(Lagging::Failed)?;
+        // The secret first: whatever fails after, it is held.
+        replies.sort_by_key(|r| Dependent::parse(&r.id) != Some(Dependent::Password));
+        let mut lag: Option<Error> = None;
+        for reply in replies {
+            let Some(kind) = Dependent::parse(&reply.id) else {
+                continue;
+            };
+            if !reply.is_success() && app.young && app_lag(&reply.error()).retries() {
+                round
+                    .pending
+                    .extend(sent.iter().filter(|i| i.id == reply.id).cloned());
+                lag.get_or_insert_with(|| reply.error());
+                continue;
+            }
+            self.created(kind, &reply, app, round)
+                .await
+                .map_err(Lagging::Failed)?;
+        }
+        lag.map_or(Ok(()), |e| Err(Lagging::Lag(e)))
+    }
+
+    /// Records what one dependent's reply created.
+    async fn created(
+        &self,
+        kind: Dependent,
+        reply: &BatchItemResponse,
+        app: &AppIds,
+        round: &mut DependentsRound<'_>,
+    ) -> Result<()> {
+        match kind {
+            Dependent::Password => {
+                let days = self
+                    .creds
+                    .secret
+                    .as_ref()
+                    .map_or(0, |o| i64::from(o.valid_days));
+                let created: PasswordReply = reply
+                    .json()
+                    .map_err(|e| lifetime_policy_error(e, CredentialKind::Secret, days))?;
+                *round.secret = Some(NewSecretOf {
+                    secret: created.into_secret()?,
+                    app_object_id: app.object_id,
+                });
+            }
+            Dependent::App => reply.check()?,
+            Dependent::ServicePrincipal => {
+                let sp = self.service_principal_reply(app.client_id, reply).await?;
+                round.created.service_principal = Some(sp);
+            }
+            Dependent::Resource(res) => {
+                let sp = self.service_principal_reply(res, reply).await?;
+                round.created.resources.push(sp);
+            }
+        }
+        Ok(())
+    }
+
+    /// The service principal from a create reply: 201 gives it; 409 means it exists (another
+    /// run, or a create whose reply was lost), so it is read back, waiting until the read sees
+    /// it.
+    async fn service_principal_reply(
+        &self,
+        app_id: ClientId,
+        reply: &BatchItemResponse,
+    ) -> Result<ServicePrincipal> {
+        if reply.status != 409 {
+            return reply.json();
+        }
+        self.replication
+            .until_found("the service principal", || async {
+                let found: Collection<ServicePrincipal> = self
+                    .graph
+                    .send_json(&requests::service_principals_by_app_ids(&[app_id]))
+                    .await?;
+                Ok(found.value.into_iter().next())
+            })
+            .await
+    }
+
+    /// Grants what is missing and says, per permission of the profile, whether it is granted.
+    async fn consent(
+        &self,
+        resolved: &Resolved,
+        resources: &[ServicePrincipal],
+        service_principal_id: ObjectId,
+        young: bool,
+    ) -> Result<(Vec<PermissionStatus>, ConsentStatus)> {
+        let grants = grants_to_make(resolved, resources)?;
+        let new_objects = NewObjects {
+            principal: young || resolved.create_client_sp,
+            resources: resolved.missing_resources.clone(),
+        };
+        let mut statuses: Vec<PermissionStatus> = resolved
+            .existing_grants
+            .iter()
+            .map(|p| PermissionStatus::new(p.clone(), true))
+            .collect();
+        let mut forbidden = Vec::new();
+        if !grants.is_empty() {
+            self.spec.progress.started(Step::GrantConsent);
+            let outcome = self
+                .grant_all(service_principal_id, &grants, &new_objects)
+                .await?;
+            let granted = outcome.granted.into_iter();
+            statuses.extend(granted.map(|p| PermissionStatus::new(p, true)));
+            for (p, e) in outcome.forbidden {
+                statuses.push(PermissionStatus::new(p.clone(), false));
+                forbidden.push((p, e));
+            }
+            self.spec.progress.finished(Step::GrantConsent);
+        }
+        sort_by_profile(self.spec, &mut statuses);
+        let consent = if forbidden.is_empty() {
+            ConsentStatus::Complete
+        } else {
+            ConsentStatus::Partial(PartialConsent::new(&statuses, &forbidden))
+        };
+        Ok((statuses, consent))
+    }
+
+    async fn grant_all(
+        &self,
+        principal: ObjectId,
+        grants: &[(Permission, ObjectId)],
+        new: &NewObjects,
+    ) -> Result<GrantOutcome> {
+        const WHAT: &str = "the new service principal";
+        let mut tally = Tally::default();
+        let classify = |f: &Lagging| match f {
+            Lagging::Lag(_) => RetryAction::Poll,
+            Lagging::Failed(_) => RetryAction::No,
+        };
+        let round = GrantRound {
+            pending: (0..grants.len()).collect(),
+            ..GrantRound::default()
+        };
+        let (round, outcome) = self
+            .replication
+            .poll(
+                WHAT,
+                &mut tally,
+                round,
+                classify,
+                |mut round, _| async move {
+                    let outcome = self.grant_round(principal, grants, new, &mut round).await;
+                    (round, outcome)
+                },
+            )
+            .await;
+        outcome.map_err(|f| f.into_error(WHAT, tally.waited))?;
+        let mut granted = round.granted;
+        if !round.unconfirmed.is_empty() {
+            granted.extend(self.confirm_grants(principal, round.unconfirmed).await?);
+        }
+        Ok(GrantOutcome {
+            granted,
+            forbidden: round.forbidden,
+        })
+    }
+
+    /// One `$batch` of the pending grants. Fails with the first lag answer when grants met lag;
+    /// they are then the pending ones.
+    async fn grant_round(
+        &self,
+        principal: ObjectId,
+        grants: &[(Permission, ObjectId)],
+        new: &NewObjects,
+        round: &mut GrantRound,
+    ) -> std::result::Result<(), Lagging> {
+        let pending = std::mem::take(&mut round.pending);
+        let items = pending
+            .iter()
+            .map(|&i| {
+                let (p, rid) = &grants[i];
+                Ok(BatchItem::new(
+                    i.to_string(),
+                    requests::grant_app_role(*rid, principal, p.role_id)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map_err(Lagging::Failed)?;
+        let replies = self.graph.batch(items).await.map_err(Lagging::Failed)?;
+        let mut lag = None;
+        for (&i, reply) in pending.iter().zip(&replies) {
+            let (permission, resource) = grants[i].clone();
+            let young = new.principal || new.resources.contains(&permission.resource_app_id);
+            if reply.is_success() {
+                round.granted.push(permission);
+            } else if reply.status == 403 {
+                round.forbidden.push((permission, reply.error()));
+            } else if young && grant_lag(&reply.error()).retries() {
+                round.pending.push(i);
+                lag.get_or_insert_with(|| reply.error());
+            } else if reply.status == 400 {
+                round.unconfirmed.push(Unconfirmed {
+                    permission,
+                    resource,
+                    error: reply.error(),
+                });
+            } else {
+                return Err(Lagging::Failed(reply.error()));
+            }
+        }
+        lag.map_or(Ok(()), |e| Err(Lagging::Lag(e)))
+    }
+
+    /// Grants refused with a 400 that may mean "already granted" (by a run racing this one, or
+    /// by an earlier attempt whose reply was lost): Graph's wording is not documented, so the
+    /// grants are read back. A grant counts as made only when the read shows it. When Graph said
+    /// it exists, the read is polled (listing may lag just after a grant); any other 400 is
+    /// returned at once.
+    async fn confirm_grants(
+        &self,
+        principal: ObjectId,
+        unconfirmed: Vec<Unconfirmed>,
+    ) -> Result<Vec<Permission>> {
+        let classify = |f: &Unlisted| match f {
+            Unlisted::SaidExists => RetryAction::Poll,
+            Unlisted::Refused | Unlisted::Failed(_) => RetryAction::No,
+        };
+        let state = (unconfirmed, Vec::new());
+        let ((unconfirmed, confirmed), outcome) = self
+            .replication
+            .poll(
+                "the existing grant",
+                &mut Tally::default(),
+                state,
+                classify,
+                |(mut unconfirmed, mut confirmed), _| async move {
+                    let outcome = self
+                        .confirm_round(principal, &mut unconfirmed, &mut confirmed)
+                        .await;
+                    ((unconfirmed, confirmed), outcome)
+                },
+            )
+            .await;
+        match outcome {
+            Ok(()) => Ok(confirmed),
+            Err(Unlisted::Failed(e)) => Err(e),
+            Err(Unlisted::SaidExists | Unlisted::Refused) => {
+                Err(clone_error(&unconfirmed[0].error))
+            }
+        }
+    }
+
+    /// Lists the grants once and moves those it shows from `unconfirmed` to `confirmed`.
+    async fn confirm_round(
+        &self,
+        principal: ObjectId,
+        unconfirmed: &mut Vec<Unconfirmed>,
+        confirmed: &mut Vec<Permission>,
+    ) -> std::result::Result<(), Unlisted> {
+        let listed: Collection<AppRoleAssignment> = self
+            .graph
+            .send_json(&requests::app_role_assignments(principal))
+            .await
+            .map_err(Unlisted::Failed)?;
+        unconfirmed.retain(|u| {
+            let seen = listed
+                .value
+                .iter()
+                .any(|g| g.resource_id == u.resource && g.app_role_id == u.permission.role_id);
+            if seen {
+                confirmed.push(u.permission.clone());
+            }
+            !seen
+        });
+        if unconfirmed.is_empty() {
+            Ok(())
+        } else if unconfirmed.iter().all(|u| says_already_granted(&u.error)) {
+            Err(Unlisted::SaidExists)
+        } else {
+            Err(Unlisted::Refused)
+        }
+    }
+}
+
+/// Why grants refused with a 400 are not confirmed yet.
+enum Unlisted {
+    /// Graph said each exists, and the list does not show it yet: listing lags.
+    SaidExists,
+    /// Graph refused one for another reason.
+    Refused,
+    /// The list could not be read.
+    Failed(Error),
 }
 
 /// The create-if-missing upsert, carrying only what is safe to overwrite: the name and the
@@ -282,6 +666,7 @@ async fn create_application(graph: &Graph, spec: &AppRegistration) -> Result<Opt
         object_id: require(app.id, "id")?,
         client_id: require(app.app_id, "appId")?,
         created: response.status() == 201,
+        young: false,
     }))
 }
 
@@ -341,82 +726,6 @@ fn dependent_items(
     Ok(items)
 }
 
-/// What the dependents' round trip created.
-#[derive(Default)]
-struct Dependents {
-    service_principal: Option<ServicePrincipal>,
-    resources: Vec<ServicePrincipal>,
-}
-
-/// Sends the dependents' `$batch`, polling the items that meet replication lag on an app
-/// created seconds ago. A created secret is recorded first, whatever else failed, so that it
-/// is handed over or removed.
-async fn create_dependents(
-    graph: &Graph,
-    replication: &Replication<'_>,
-    creds: &CredentialSteps,
-    app: &AppIds,
-    young: bool,
-    items: Vec<BatchItem>,
-    secret_out: &mut Option<NewSecretOf>,
-) -> Result<Dependents> {
-    let mut out = Dependents::default();
-    let mut pending = items;
-    let mut poll = Poll::default();
-    loop {
-        let mut replies: Vec<BatchItemResponse> = graph.batch(pending.clone()).await?;
-        replies.sort_by_key(|r| Dependent::parse(&r.id) != Some(Dependent::Password));
-        let mut lagging = Vec::new();
-        let mut lag_error: Option<Error> = None;
-        for reply in replies {
-            let Some(kind) = Dependent::parse(&reply.id) else {
-                continue;
-            };
-            if !reply.is_success() && young && is_app_lag(&reply.error()) {
-                lagging.extend(pending.iter().filter(|i| i.id == reply.id).cloned());
-                lag_error.get_or_insert_with(|| reply.error());
-                continue;
-            }
-            match kind {
-                Dependent::Password => {
-                    let days = creds.secret.as_ref().map_or(0, |o| i64::from(o.valid_days));
-                    let created: PasswordReply = reply
-                        .json()
-                        .map_err(|e| lifetime_policy_error(e, CredentialKind::Secret, days))?;
-                    *secret_out = Some(NewSecretOf {
-                        secret: created.into_secret()?,
-                        app_object_id: app.object_id,
-                    });
-                }
-                Dependent::App => reply.check()?,
-                Dependent::ServicePrincipal => {
-                    out.service_principal = Some(
-                        service_principal_reply(graph, replication, app.client_id, &reply).await?,
-                    );
-                }
-                Dependent::Resource(res) => {
-                    out.resources
-                        .push(service_principal_reply(graph, replication, res, &reply).await?);
-                }
-            }
-        }
-        let Some(error) = lag_error else {
-            return Ok(out);
-        };
-        let retry_after = match &error {
-            Error::Graph(g) => g.retry_after,
-            _ => None,
-        };
-        if !replication
-            .wait(&mut poll, "the new application", retry_after)
-            .await
-        {
-            return Err(not_replicated("the new application", &poll, error));
-        }
-        pending = lagging;
-    }
-}
-
 /// The grants to make, each with its resource service principal's id; roles of resources
 /// created just now are checked against what Graph returned.
 fn grants_to_make(
@@ -466,27 +775,6 @@ fn sort_by_profile(spec: &AppRegistration, statuses: &mut [PermissionStatus]) {
     });
 }
 
-/// The service principal from a create reply: 201 gives it; 409 means it exists (another run,
-/// or a create whose reply was lost), so it is read back, waiting until the read sees it.
-async fn service_principal_reply(
-    graph: &Graph,
-    replication: &Replication<'_>,
-    app_id: ClientId,
-    reply: &BatchItemResponse,
-) -> Result<ServicePrincipal> {
-    if reply.status != 409 {
-        return reply.json();
-    }
-    replication
-        .until_found("the service principal", || async {
-            let found: Collection<ServicePrincipal> = graph
-                .send_json(&requests::service_principals_by_app_ids(&[app_id]))
-                .await?;
-            Ok(found.value.into_iter().next())
-        })
-        .await
-}
-
 /// Which objects are seconds old, so that a grant naming them may meet replication lag.
 struct NewObjects {
     /// The app's service principal.
@@ -505,107 +793,6 @@ struct Unconfirmed {
     permission: Permission,
     resource: ObjectId,
     error: Error,
-}
-
-async fn grant_all(
-    graph: &Graph,
-    replication: &Replication<'_>,
-    principal: ObjectId,
-    grants: &[(Permission, ObjectId)],
-    new: &NewObjects,
-) -> Result<GrantOutcome> {
-    let mut granted = Vec::new();
-    let mut forbidden = Vec::new();
-    let mut unconfirmed = Vec::new();
-    let mut pending: Vec<usize> = (0..grants.len()).collect();
-    let mut poll = Poll::default();
-    loop {
-        let items = pending
-            .iter()
-            .map(|&i| {
-                let (p, rid) = &grants[i];
-                Ok(BatchItem::new(
-                    i.to_string(),
-                    requests::grant_app_role(*rid, principal, p.role_id)?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let replies = graph.batch(items).await?;
-        let mut lagging = Vec::new();
-        let mut lag_error = None;
-        for (&i, reply) in pending.iter().zip(&replies) {
-            let (permission, resource) = grants[i].clone();
-            let young = new.principal || new.resources.contains(&permission.resource_app_id);
-            if reply.is_success() {
-                granted.push(permission);
-            } else if reply.status == 403 {
-                forbidden.push((permission, reply.error()));
-            } else if young && is_grant_lag(&reply.error()) {
-                lagging.push(i);
-                lag_error.get_or_insert_with(|| reply.error());
-            } else if reply.status == 400 {
-                unconfirmed.push(Unconfirmed {
-                    permission,
-                    resource,
-                    error: reply.error(),
-                });
-            } else {
-                return Err(reply.error());
-            }
-        }
-        let Some(error) = lag_error else { break };
-        if !replication
-            .wait(&mut poll, "the new service principal", None)
-            .await
-        {
-            return Err(not_replicated("the new service principal", &poll, error));
-        }
-        pending = lagging;
-    }
-    if !unconfirmed.is_empty() {
-        granted.extend(confirm_grants(graph, replication, principal, unconfirmed).await?);
-    }
-    Ok(GrantOutcome { granted, forbidden })
-}
-
-/// Grants refused with a 400 that may mean "already granted" (by a run racing this one, or by
-/// an earlier attempt whose reply was lost): Graph's wording is not documented, so the grants
-/// are read back. A grant counts as made only when the read shows it. When Graph said it exists,
-/// the read is polled (listing may lag just after a grant); any other 400 is returned at once.
-async fn confirm_grants(
-    graph: &Graph,
-    replication: &Replication<'_>,
-    principal: ObjectId,
-    mut unconfirmed: Vec<Unconfirmed>,
-) -> Result<Vec<Permission>> {
-    let mut confirmed = Vec::new();
-    let mut poll = Poll::default();
-    loop {
-        let listed: Collection<AppRoleAssignment> = graph
-            .send_json(&requests::app_role_assignments(principal))
-            .await?;
-        unconfirmed.retain(|u| {
-            let seen = listed
-                .value
-                .iter()
-                .any(|g| g.resource_id == u.resource && g.app_role_id == u.permission.role_id);
-            if seen {
-                confirmed.push(u.permission.clone());
-            }
-            !seen
-        });
-        let Some(first) = unconfirmed.first() else {
-            return Ok(confirmed);
-        };
-        let said_exists = unconfirmed.iter().all(|u| says_already_granted(&u.error));
-        if !said_exists
-            || !replication
-                .wait(&mut poll, "the existing grant", None)
-                .await
-        {
-            return Err(clone_error(&first.error));
-        }
-    }
 }
 
 /// Whether Graph's 400 says the assignment exists ("Permission being assigned already exists on

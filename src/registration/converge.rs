@@ -22,7 +22,8 @@ use super::apply::{self, Applied, NewSecretOf};
 use super::observe::Observed;
 use super::plan::{Plan, Warning};
 use super::progress::Step;
-use super::replication::{Poll, Replication, is_worth_another_pass};
+use super::replication::{Replication, not_replicated, worth_another_pass};
+use crate::retry::Tally;
 
 /// Passes after the first that a run makes to recover from lost replies.
 pub(crate) const MAX_RECOVERIES: u32 = 4;
@@ -58,9 +59,8 @@ pub(crate) async fn converge(
     // Set once the upsert said the app exists although the read did not see it: the app is
     // then read until it is visible, and never upserted again.
     let mut app_exists = false;
-    let mut visibility = Poll::default();
-    let mut recovery = Poll::default();
-    let mut recoveries = 0;
+    let mut visibility = Tally::default();
+    let mut recovery = Tally::default();
     loop {
         let pass = async {
             let (observed, resolved) = spec.read_and_resolve(graph).await?;
@@ -90,7 +90,7 @@ pub(crate) async fn converge(
                 resources: observed.resources,
                 // After a failed pass the app may be seconds old (created by it): its
                 // dependents may meet replication lag.
-                app_is_young: app_exists || recoveries > 0,
+                app_is_young: app_exists || recovery.attempts > 0,
             };
             let sends_secret = steps.secret.is_some();
             let outcome = apply::apply(graph, spec, resolved, found, steps, &mut held).await;
@@ -121,32 +121,19 @@ pub(crate) async fn converge(
             }
             Ok(Pass::AppExisted) => app_exists = true,
             Ok(Pass::NotVisible) => {
-                if !replication
-                    .wait(&mut visibility, "the application", None)
-                    .await
-                {
-                    return Err(give_up(
-                        spec,
-                        graph,
-                        Error::NotReplicated {
-                            what: "the application".into(),
-                            waited: visibility.waited,
-                            last: None,
-                        },
-                        held,
-                        marker,
-                    )
-                    .await);
+                if !replication.wait(&mut visibility, "the application").await {
+                    let error = not_replicated("the application", visibility.waited, None);
+                    return Err(give_up(spec, graph, error, held, marker).await);
                 }
             }
-            Err(e) if is_worth_another_pass(&e) && recoveries < MAX_RECOVERIES => {
-                recoveries += 1;
-                tracing::warn!(error = %e, recoveries, "a reply was lost or Graph stumbled; reading the tenant again");
+            Err(e) => {
+                if worth_another_pass(&e).retries() {
+                    tracing::warn!(error = %e, "a reply was lost or Graph stumbled; reading the tenant again");
+                }
                 if !replication.wait_to_recover(&mut recovery, &e).await {
                     return Err(give_up(spec, graph, e, held, marker).await);
                 }
             }
-            Err(e) => return Err(give_up(spec, graph, e, held, marker).await),
         }
     }
 }

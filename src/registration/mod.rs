@@ -33,7 +33,7 @@ mod observe;
 mod plan;
 mod progress;
 pub(crate) mod ready;
-mod replication;
+pub(crate) mod replication;
 
 pub use plan::{Change, ExistingApp, KeptPermission, Plan, SIGN_IN_AUDIENCE, Warning};
 pub(crate) use progress::ProgressSink;
@@ -225,9 +225,10 @@ impl AppRegistration {
     pub async fn plan(&self, graph: &Graph) -> Result<Plan> {
         let span = tracing::info_span!("appreg.plan", unique_name = %self.unique_name, profile = %self.profile);
         async {
-            let before = graph.request_count();
-            let (_, mut resolved) = self.read_and_resolve(graph).await?;
-            resolved.plan.graph_requests = graph.request_count() - before;
+            let (graph, meter) = graph.metered();
+            let (_, mut resolved) = self.read_and_resolve(&graph).await?;
+            resolved.plan.graph_requests = meter.requests();
+            resolved.plan.graph_round_trips = meter.round_trips();
             Ok(resolved.plan)
         }
         .instrument(span)
@@ -272,7 +273,8 @@ impl AppRegistration {
 
     async fn apply_inner(&self, graph: &Graph) -> Result<RegisteredApp> {
         self.validate()?;
-        let before = graph.request_count();
+        let (graph, meter) = graph.metered();
+        let graph = &graph;
         // Resolved before anything is written: once a secret exists, nothing may fail that
         // would lose it.
         let tenant_id = graph.tenant_id().await?;
@@ -350,7 +352,8 @@ impl AppRegistration {
             warnings,
             credential,
             retired_credentials: retired,
-            graph_requests: graph.request_count() - before,
+            graph_requests: meter.requests(),
+            graph_round_trips: meter.round_trips(),
         })
     }
 
@@ -367,23 +370,10 @@ impl AppRegistration {
             progress: &self.progress,
             timeout: self.replication_timeout,
         };
-        let mut poll = replication::Poll::default();
-        let mut recoveries = 0;
-        loop {
-            match CredentialProvisioner::new(graph, app)
-                .retire_older(issued.kind(), issued.key_id())
-                .await
-            {
-                Err(e)
-                    if replication::is_worth_another_pass(&e)
-                        && recoveries < converge::MAX_RECOVERIES
-                        && replication.wait_to_recover(&mut poll, &e).await =>
-                {
-                    recoveries += 1;
-                }
-                other => return other,
-            }
-        }
+        let provisioner = CredentialProvisioner::new(graph, app);
+        replication
+            .recover(|_| provisioner.retire_older(issued.kind(), issued.key_id()))
+            .await
     }
 
     /// How the requested credential rides in the round trips, and the new certificate's key id.
@@ -522,18 +512,22 @@ impl AppRegistration {
     ) -> Result<crate::credentials::Rotation> {
         self.profile.check_credential(credential.kind())?;
         credential.check()?;
+        let (graph, meter) = graph.metered();
         let app = self
-            .find(graph)
+            .find(&graph)
             .await?
             .ok_or_else(|| self.not_registered())?;
         let mut provisioner =
-            CredentialProvisioner::new(graph, app.object_id).for_profile(self.profile.clone());
+            CredentialProvisioner::new(&graph, app.object_id).for_profile(self.profile.clone());
         if let Some(journal) = &self.journal {
             provisioner = provisioner.with_journal(journal.clone());
         }
-        provisioner
+        let mut rotation = provisioner
             .rotate_when_ready(credential, app.client_id, &ReadyOptions::default(), false)
-            .await
+            .await?;
+        rotation.graph_requests = meter.requests();
+        rotation.graph_round_trips = meter.round_trips();
+        Ok(rotation)
     }
 
     /// Deletes the app (Entra keeps it in deleted items for 30 days; its service principal and
@@ -741,6 +735,10 @@ pub struct RegisteredApp {
     pub retired_credentials: Vec<CredentialInfo>,
     /// HTTP requests sent to Graph by this run (a `$batch` counted once).
     pub graph_requests: u64,
+    /// Round trips to Graph of this run: requests in flight together count once (not
+    /// serialised).
+    #[serde(skip)]
+    pub graph_round_trips: u64,
 }
 
 impl RegisteredApp {

@@ -196,6 +196,10 @@ pub struct Plan {
     pub orphaned_credentials: Vec<CredentialInfo>,
     /// HTTP requests sent to Graph to make this plan.
     pub graph_requests: u64,
+    /// Round trips to Graph to make this plan: requests in flight together count once (not
+    /// serialised).
+    #[serde(skip)]
+    pub graph_round_trips: u64,
 }
 
 impl Plan {
@@ -577,6 +581,7 @@ pub(crate) fn resolve(
             warnings,
             orphaned_credentials,
             graph_requests: 0,
+            graph_round_trips: 0,
         },
         required_resource_access,
         rename,

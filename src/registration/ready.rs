@@ -22,7 +22,9 @@ use crate::graph::{Graph, requests};
 use crate::ids::ClientId;
 use crate::profile::{Permission, catalog};
 
+use super::replication::sign_in_not_replicated;
 use super::{ProgressEvent, ProgressSink, RegisteredApp};
+use crate::retry::{Pace, Pause, Retry, RetryAction, Schedule, Tally};
 
 /// What the new app signs in with.
 #[derive(Clone)]
@@ -172,11 +174,6 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, 
     s.serialize_f64(d.as_secs_f64())
 }
 
-/// AADSTS codes that mean "Entra has not replicated the new app or credential yet": app not
-/// found (700016), secret not valid yet (7000215), certificate not registered yet (700027),
-/// no service principal yet (7000229).
-const NOT_YET: [u32; 4] = [700_016, 7_000_215, 700_027, 7_000_229];
-
 /// A resource to sign in to and the roles expected in its token.
 struct Target {
     name: String,
@@ -227,7 +224,13 @@ pub(crate) async fn wait_until_ready(
     let mut resources = Vec::with_capacity(targets.len());
     for target in targets {
         let left = options.timeout.saturating_sub(started.elapsed());
-        resources.push(wait_for(graph, client_id, credential, &target, options, left).await);
+        let sign_in = SignIn {
+            graph,
+            client_id,
+            credential,
+            target: &target,
+        };
+        resources.push(wait_for(sign_in, options, left).await);
     }
     Ok(Readiness {
         ready: resources.iter().all(|r| r.ready),
@@ -339,23 +342,49 @@ fn provider(
     })
 }
 
+/// One resource to sign in to as the new app.
+struct SignIn<'a> {
+    graph: &'a Graph,
+    client_id: ClientId,
+    credential: &'a AppCredential,
+    target: &'a Target,
+}
+
+/// Why a sign-in does not make the resource ready yet.
+enum NotReady {
+    /// The token lacks these granted roles (they replicate into tokens later).
+    Lacks(String),
+    /// The sign-in failed.
+    Refused(Error),
+}
+
+/// The token endpoint is momentarily unavailable: a 429 (after its `Retry-After`), a 5xx or a
+/// failed connection. Source: GRAPH.md §4 (retry 429 after `Retry-After`, 503/504 with
+/// back-off), the token endpoint's counterpart of [`retry::throttled`](crate::retry::throttled) and
+/// [`retry::transient_fault`](crate::retry::transient_fault).
+fn sign_in_unavailable(e: &Error) -> RetryAction {
+    if matches!(e.status(), Some(429) | Some(500..=599)) || matches!(e, Error::Transport(_)) {
+        RetryAction::after_or(retry_after_of(e), RetryAction::Poll)
+    } else {
+        RetryAction::No
+    }
+}
+
 /// Signs in to one resource until its token carries every role, or `budget` runs out.
 async fn wait_for(
-    graph: &Graph,
-    client_id: ClientId,
-    credential: &AppCredential,
-    target: &Target,
+    sign_in: SignIn<'_>,
     options: &ReadyOptions,
     budget: Duration,
 ) -> ResourceReadiness {
     let started = Instant::now();
-    let mut out = ResourceReadiness {
+    let target = sign_in.target;
+    let out = ResourceReadiness {
         resource: target.name.clone(),
         resource_app_id: target.app_id,
         scope: target
             .scope
             .clone()
-            .unwrap_or_else(|| graph.endpoints().graph_scope()),
+            .unwrap_or_else(|| sign_in.graph.endpoints().graph_scope()),
         ready: false,
         roles: Vec::new(),
         missing: target.roles.clone(),
@@ -363,18 +392,51 @@ async fn wait_for(
         waited: Duration::ZERO,
         last_error: None,
     };
-    let mut waited = Duration::ZERO;
-    loop {
-        out.attempts += 1;
-        // A fresh provider each time: a cached token would keep the roles it was issued with.
-        let outcome = match provider(client_id, credential, target.scope.as_deref()) {
-            Ok(p) => graph.token_from(p.as_ref()).await,
+    let classify = |f: &NotReady| match f {
+        NotReady::Lacks(_) => RetryAction::Poll,
+        NotReady::Refused(e) => {
+            RetryAction::first_of(e, &[&sign_in_not_replicated, &sign_in_unavailable])
+        }
+    };
+    let observe = |f: &NotReady, pause: &Pause| {
+        options.progress.emit(ProgressEvent::WaitingForSignIn {
+            resource: target.name.clone(),
+            attempt: pause.number,
+            waited: started.elapsed(),
+            reason: sign_in.reason(f),
+        });
+    };
+    let schedule = Schedule::poll(budget, Pace::every(options.interval));
+    let mut tally = Tally::default();
+    let (mut out, outcome) = Retry::new(schedule, sign_in.graph.sleeper())
+        .run_with(&mut tally, out, classify, observe, |mut out, _| async {
+            let outcome = sign_in.once(&mut out).await;
+            (out, outcome)
+        })
+        .await;
+    out.ready = outcome.is_ok();
+    out.attempts = tally.attempts;
+    out.waited = started.elapsed().max(tally.waited);
+    out
+}
+
+impl SignIn<'_> {
+    /// Signs in once, with a fresh provider (a cached token would keep the roles it was issued
+    /// with), and records what the token carries.
+    async fn once(&self, out: &mut ResourceReadiness) -> std::result::Result<(), NotReady> {
+        let outcome = match provider(
+            self.client_id,
+            self.credential,
+            self.target.scope.as_deref(),
+        ) {
+            Ok(p) => self.graph.token_from(p.as_ref()).await,
             Err(e) => Err(e),
         };
-        let (retry_after, reason) = match outcome {
+        match outcome {
             Ok(token) => {
                 out.roles = token.claims().map(|c| c.roles).unwrap_or_default();
-                out.missing = target
+                out.missing = self
+                    .target
                     .roles
                     .iter()
                     .filter(|r| !out.roles.contains(r))
@@ -382,46 +444,31 @@ async fn wait_for(
                     .collect();
                 out.last_error = None;
                 if out.missing.is_empty() {
-                    out.ready = true;
-                    break;
+                    Ok(())
+                } else {
+                    Err(NotReady::Lacks(out.missing.join(", ")))
                 }
-                (None, format!("the token lacks {}", out.missing.join(", ")))
             }
             Err(e) => {
                 out.last_error = Some(e.to_string());
-                let not_yet = e.aadsts_code().is_some_and(|c| NOT_YET.contains(&c))
-                    || matches!(e.status(), Some(429) | Some(500..=599))
-                    || matches!(e, Error::Transport(_));
-                if !not_yet {
-                    break;
-                }
-                let what = match credential {
+                Err(NotReady::Refused(e))
+            }
+        }
+    }
+
+    /// What a wait after `failure` is for, in a few words.
+    fn reason(&self, failure: &NotReady) -> String {
+        match failure {
+            NotReady::Lacks(missing) => format!("the token lacks {missing}"),
+            NotReady::Refused(_) => {
+                let what = match self.credential {
                     AppCredential::Certificate(_) => "the new certificate",
                     AppCredential::Secret(_) => "the new secret",
                 };
-                (
-                    retry_after_of(&e),
-                    format!("waiting for Entra to accept {what}"),
-                )
+                format!("waiting for Entra to accept {what}")
             }
-        };
-        let wait = retry_after
-            .map_or(options.interval, |r| r.max(options.interval))
-            .min(budget.saturating_sub(waited));
-        if wait.is_zero() {
-            break;
         }
-        options.progress.emit(ProgressEvent::WaitingForSignIn {
-            resource: target.name.clone(),
-            attempt: out.attempts,
-            waited: started.elapsed(),
-            reason,
-        });
-        graph.sleeper().sleep(wait).await;
-        waited += wait;
     }
-    out.waited = started.elapsed().max(waited);
-    out
 }
 
 fn retry_after_of(e: &Error) -> Option<Duration> {

@@ -13,61 +13,10 @@ use std::time::Duration;
 
 use crate::error::{Error, GraphError, Result};
 use crate::graph::Graph;
+use crate::retry::{Pace, Pause, Retry, RetryAction, Schedule, Tally};
 
+use super::converge::MAX_RECOVERIES;
 use super::progress::{ProgressEvent, ProgressSink};
-
-/// `404 Request_ResourceNotFound`: the object (or the one a path or body names) is not visible
-/// yet. Source: GRAPH.md §4; Microsoft's
-/// [known issue on replication delay](https://learn.microsoft.com/graph/known-issues) ("the
-/// object might not be immediately available"), and every peer client (Terraform azuread,
-/// Azure CLI) retries it after a create.
-pub(crate) fn is_not_found(e: &GraphError) -> bool {
-    e.status == 404 && e.code.as_deref() == Some("Request_ResourceNotFound")
-}
-
-/// `400 Request_BadRequest` "…does not reference a valid application object": a service
-/// principal created right after its app. Source: GRAPH.md §4 and the fixture
-/// `error-no-backing-application.json`; Terraform azuread retries it
-/// (`internal/services/serviceprincipals/service_principal_resource.go`).
-pub(crate) fn is_no_backing_application(e: &GraphError) -> bool {
-    e.status == 400
-        && e.message
-            .as_deref()
-            .is_some_and(|m| m.contains("does not reference a valid application object"))
-}
-
-/// `400 Request_BadRequest` "Not a valid reference update.": an app role assignment to (or from)
-/// a service principal that has not replicated. Source: GRAPH.md §4; Terraform azuread retries
-/// it for app role assignments, and Microsoft's Bicep samples note it.
-pub(crate) fn is_invalid_reference_update(e: &GraphError) -> bool {
-    e.status == 400
-        && e.message
-            .as_deref()
-            .is_some_and(|m| m.contains("Not a valid reference update"))
-}
-
-/// `403` "When using this permission, the backing application of the service principal being
-/// created must in the local tenant": a caller holding `Application.ReadWrite.OwnedBy` creates
-/// a service principal for an app that has not replicated. Lag, not a missing right. Source:
-/// GRAPH.md §4; Terraform azuread retries it.
-pub(crate) fn is_owned_by_backing_application(e: &GraphError) -> bool {
-    e.status == 403
-        && e.message.as_deref().is_some_and(|m| {
-            m.contains("backing application of the service principal being created")
-        })
-}
-
-/// The error of a wait for `what` that used up the timeout, keeping Graph's last answer.
-pub(crate) fn not_replicated(what: &str, poll: &Poll, last: Error) -> Error {
-    Error::NotReplicated {
-        what: what.to_owned(),
-        waited: poll.waited,
-        last: match last {
-            Error::Graph(g) => Some(g),
-            _ => None,
-        },
-    }
-}
 
 fn graph_error(e: &Error) -> Option<&GraphError> {
     match e {
@@ -76,17 +25,97 @@ fn graph_error(e: &Error) -> Option<&GraphError> {
     }
 }
 
-/// Lag on the service principal's creation, an update of the app or `addPassword` right after
-/// the app was created.
-pub(crate) fn is_app_lag(e: &Error) -> bool {
-    graph_error(e).is_some_and(|g| {
-        is_not_found(g) || is_no_backing_application(g) || is_owned_by_backing_application(g)
+/// Polls (or waits out Graph's `Retry-After`) when `lag` holds for a Graph error.
+fn lag_when(e: &Error, lag: impl Fn(&GraphError) -> bool) -> RetryAction {
+    match graph_error(e) {
+        Some(g) if lag(g) => RetryAction::after_or(g.retry_after, RetryAction::Poll),
+        _ => RetryAction::No,
+    }
+}
+
+/// `404 Request_ResourceNotFound`: the object (or the one a path or body names) is not visible
+/// yet. Source: GRAPH.md §4; Microsoft's
+/// [known issue on replication delay](https://learn.microsoft.com/graph/known-issues) ("the
+/// object might not be immediately available"), and every peer client (Terraform azuread,
+/// Azure CLI) retries it after a create.
+pub(crate) fn not_found(e: &Error) -> RetryAction {
+    lag_when(e, |g| {
+        g.status == 404 && g.code.as_deref() == Some("Request_ResourceNotFound")
     })
 }
 
-/// Lag on a grant to a service principal created seconds ago.
-pub(crate) fn is_grant_lag(e: &Error) -> bool {
-    graph_error(e).is_some_and(|g| is_not_found(g) || is_invalid_reference_update(g))
+/// `400 Request_BadRequest` "…does not reference a valid application object": a service
+/// principal created right after its app. Source: GRAPH.md §4 and the fixture
+/// `error-no-backing-application.json`; Terraform azuread retries it
+/// (`internal/services/serviceprincipals/service_principal_resource.go`).
+pub(crate) fn no_backing_application(e: &Error) -> RetryAction {
+    lag_when(e, |g| {
+        g.status == 400
+            && g.message
+                .as_deref()
+                .is_some_and(|m| m.contains("does not reference a valid application object"))
+    })
+}
+
+/// `400 Request_BadRequest` "Not a valid reference update.": an app role assignment to (or from)
+/// a service principal that has not replicated. Source: GRAPH.md §4; Terraform azuread retries
+/// it for app role assignments, and Microsoft's Bicep samples note it.
+pub(crate) fn invalid_reference_update(e: &Error) -> RetryAction {
+    lag_when(e, |g| {
+        g.status == 400
+            && g.message
+                .as_deref()
+                .is_some_and(|m| m.contains("Not a valid reference update"))
+    })
+}
+
+/// `403` "When using this permission, the backing application of the service principal being
+/// created must in the local tenant": a caller holding `Application.ReadWrite.OwnedBy` creates
+/// a service principal for an app that has not replicated. Lag, not a missing right. Source:
+/// GRAPH.md §4; Terraform azuread retries it.
+pub(crate) fn owned_by_backing_application(e: &Error) -> RetryAction {
+    lag_when(e, |g| {
+        g.status == 403
+            && g.message.as_deref().is_some_and(|m| {
+                m.contains("backing application of the service principal being created")
+            })
+    })
+}
+
+/// Lag on the service principal's creation, an update of the app or `addPassword` right after
+/// the app was created: [`not_found`], [`no_backing_application`] or
+/// [`owned_by_backing_application`].
+pub(crate) fn app_lag(e: &Error) -> RetryAction {
+    RetryAction::first_of(
+        e,
+        &[
+            &not_found,
+            &no_backing_application,
+            &owned_by_backing_application,
+        ],
+    )
+}
+
+/// Lag on a grant to a service principal created seconds ago: [`not_found`] or
+/// [`invalid_reference_update`].
+pub(crate) fn grant_lag(e: &Error) -> RetryAction {
+    RetryAction::first_of(e, &[&not_found, &invalid_reference_update])
+}
+
+/// AADSTS codes that mean "Entra has not replicated the new app or credential yet": app not
+/// found (700016), secret not valid yet (7000215), certificate not registered yet (700027),
+/// no service principal yet (7000229).
+const SIGN_IN_NOT_YET: [u32; 4] = [700_016, 7_000_215, 700_027, 7_000_229];
+
+/// A sign-in as an app created (or given a credential) seconds ago, refused because Entra has not
+/// replicated it yet: AADSTS700016, 7000215, 700027 or 7000229. Source: GRAPH.md §4 and §7 (a new
+/// secret is rejected for 4–18 s), Microsoft's
+/// [AADSTS error code reference](https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
+pub(crate) fn sign_in_not_replicated(e: &Error) -> RetryAction {
+    match e.aadsts_code() {
+        Some(code) if SIGN_IN_NOT_YET.contains(&code) => RetryAction::Poll,
+        _ => RetryAction::No,
+    }
 }
 
 /// Whether a failed pass of the registration may have hidden a write that happened, or met an
@@ -94,19 +123,39 @@ pub(crate) fn is_grant_lag(e: &Error) -> bool {
 /// a transport failure (the request may have reached Graph), a 5xx (Graph documents 503/504 as
 /// transient, and a 500 after a write may mean it was applied), a reply that could not be read
 /// (a proxy cutting it short), or one of the lag answers above. A 429 that outlasted the retry
-/// budget, a 401/403 or any other 4xx is not.
-pub(crate) fn is_worth_another_pass(e: &Error) -> bool {
+/// budget, a 401/403 or any other 4xx is not. Source: Microsoft Graph's
+/// [best practices](https://learn.microsoft.com/graph/best-practices-concept#handling-expected-errors)
+/// and the lag answers' own sources.
+pub(crate) fn worth_another_pass(e: &Error) -> RetryAction {
     match e {
         // A lost `addPassword` reply: the run reconciles by its marker before adding again.
-        Error::Transport(_) | Error::Decode(_) | Error::MayHaveTakenEffect { .. } => true,
-        Error::Graph(g) => {
-            g.status >= 500
-                || is_not_found(g)
-                || is_no_backing_application(g)
-                || is_invalid_reference_update(g)
-                || is_owned_by_backing_application(g)
+        Error::Transport(_) | Error::Decode(_) | Error::MayHaveTakenEffect { .. } => {
+            RetryAction::Backoff
         }
-        _ => false,
+        Error::Graph(g) if g.status >= 500 => {
+            RetryAction::after_or(g.retry_after, RetryAction::Backoff)
+        }
+        _ => RetryAction::first_of(
+            e,
+            &[
+                &not_found,
+                &no_backing_application,
+                &invalid_reference_update,
+                &owned_by_backing_application,
+            ],
+        ),
+    }
+}
+
+/// The error of a wait for `what` that used up the timeout, keeping Graph's last answer.
+pub(crate) fn not_replicated(what: &str, waited: Duration, last: Option<Error>) -> Error {
+    Error::NotReplicated {
+        what: what.to_owned(),
+        waited,
+        last: match last {
+            Some(Error::Graph(g)) => Some(g),
+            _ => None,
+        },
     }
 }
 
@@ -117,13 +166,6 @@ pub(crate) struct Replication<'a> {
     pub timeout: Duration,
 }
 
-/// One wait for one object: how long it has been awaited, and how often.
-#[derive(Debug, Default)]
-pub(crate) struct Poll {
-    pub waited: Duration,
-    pub attempt: u32,
-}
-
 impl Replication<'_> {
     /// The poll interval while an object is young.
     pub(crate) const FAST: Duration = Duration::from_secs(1);
@@ -132,66 +174,82 @@ impl Replication<'_> {
     /// When polling slows down.
     pub(crate) const SLOW_AFTER: Duration = Duration::from_secs(30);
 
-    /// Waits before the next try, or returns `false` when the timeout is used up. A
-    /// `Retry-After` longer than the interval is honoured.
-    pub(crate) async fn wait(
-        &self,
-        poll: &mut Poll,
-        what: &str,
-        retry_after: Option<Duration>,
-    ) -> bool {
-        if poll.waited >= self.timeout {
-            return false;
-        }
-        let interval = if poll.waited < Self::SLOW_AFTER {
-            Self::FAST
-        } else {
-            Self::SLOW
+    /// Polls every second, every two after half a minute, up to the timeout.
+    fn polling(&self) -> Retry<'_> {
+        let pace = Pace::Interval {
+            fast: Self::FAST,
+            slow: Self::SLOW,
+            slow_after: Self::SLOW_AFTER,
         };
-        let wait = retry_after
-            .map_or(interval, |r| r.max(interval))
-            .min(self.timeout - poll.waited);
-        poll.attempt += 1;
-        self.progress.emit(ProgressEvent::WaitingForReplication {
-            what: what.to_owned(),
-            attempt: poll.attempt,
-            retry_in: wait,
-            waited: poll.waited,
-        });
-        self.graph.sleeper().sleep(wait).await;
-        poll.waited += wait;
-        true
+        Retry::new(Schedule::poll(self.timeout, pace), self.graph.sleeper())
     }
 
-    /// Waits before another pass of a run whose last pass failed with `error` (see
-    /// [`is_worth_another_pass`]), or returns `false` when the timeout is used up.
-    pub(crate) async fn wait_to_recover(&self, poll: &mut Poll, error: &Error) -> bool {
-        if poll.waited >= self.timeout {
-            return false;
-        }
-        let retry_after = graph_error(error).and_then(|g| g.retry_after);
-        let wait = retry_after
-            .map_or(Self::FAST, |r| r.max(Self::FAST))
-            .min(self.timeout - poll.waited);
-        poll.attempt += 1;
-        let reason = match error {
-            Error::Transport(_) => "the connection to Microsoft Graph failed".to_owned(),
-            Error::MayHaveTakenEffect { .. } => {
-                "the reply to a new secret was lost; the secret is looked for and removed"
-                    .to_owned()
-            }
-            Error::Decode(_) => "a reply from Microsoft Graph could not be read".to_owned(),
-            Error::Graph(g) if g.status >= 500 => format!("Microsoft Graph answered {}", g.status),
-            _ => "Microsoft Graph does not show an object yet".to_owned(),
-        };
-        self.progress.emit(ProgressEvent::Recovering {
-            attempt: poll.attempt,
-            retry_in: wait,
-            reason,
+    /// Another pass every second, up to [`MAX_RECOVERIES`] of them within the timeout.
+    fn recovering(&self) -> Retry<'_> {
+        let schedule = Schedule::poll(self.timeout, Pace::every(Self::FAST))
+            .with_max_attempts(MAX_RECOVERIES + 1);
+        Retry::new(schedule, self.graph.sleeper())
+    }
+
+    fn waiting_for(&self, what: &str, pause: &Pause) {
+        self.progress.emit(ProgressEvent::WaitingForReplication {
+            what: what.to_owned(),
+            attempt: pause.number,
+            retry_in: pause.wait,
+            waited: pause.waited,
         });
-        self.graph.sleeper().sleep(wait).await;
-        poll.waited += wait;
-        true
+    }
+
+    /// Runs `op` until it succeeds, polling while `classify` sees lag, with `state` carried from
+    /// one try to the next (see [`Retry::run_with`]). `tally` says how long it waited.
+    pub(crate) async fn poll<S, T, E, Fut>(
+        &self,
+        what: &str,
+        tally: &mut Tally,
+        state: S,
+        classify: impl Fn(&E) -> RetryAction,
+        op: impl FnMut(S, u32) -> Fut,
+    ) -> (S, std::result::Result<T, E>)
+    where
+        Fut: Future<Output = (S, std::result::Result<T, E>)>,
+    {
+        self.polling()
+            .run_with(tally, state, classify, |_, p| self.waiting_for(what, p), op)
+            .await
+    }
+
+    /// Waits before looking again for `what`, or returns `false` when the timeout is used up.
+    pub(crate) async fn wait(&self, tally: &mut Tally, what: &str) -> bool {
+        self.polling()
+            .pause(tally, RetryAction::Poll, |p| self.waiting_for(what, p))
+            .await
+    }
+
+    /// Waits before another pass of a run whose last pass failed with `error`, or returns
+    /// `false` when that is not [`worth_another_pass`], or the passes or the timeout are used up.
+    pub(crate) async fn wait_to_recover(&self, tally: &mut Tally, error: &Error) -> bool {
+        tally.attempts += 1;
+        self.recovering()
+            .pause(tally, worth_another_pass(error), |p| {
+                recovering(self.progress, error, p)
+            })
+            .await
+    }
+
+    /// Runs `op`, which re-plans from a fresh read each time, again after each failure
+    /// [`worth_another_pass`], as a registration's passes are.
+    pub(crate) async fn recover<T, Fut>(&self, op: impl FnMut(u32) -> Fut) -> Result<T>
+    where
+        Fut: Future<Output = Result<T>>,
+    {
+        self.recovering()
+            .run(
+                &mut Tally::default(),
+                worth_another_pass,
+                |e, p| recovering(self.progress, e, p),
+                op,
+            )
+            .await
     }
 
     /// Runs `op` until it finds what it looks for (`Some`), polling while it finds nothing.
@@ -200,20 +258,52 @@ impl Replication<'_> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Option<T>>>,
     {
-        let mut poll = Poll::default();
-        loop {
-            if let Some(found) = op().await? {
-                return Ok(found);
-            }
-            if !self.wait(&mut poll, what, None).await {
-                return Err(Error::NotReplicated {
-                    what: what.to_owned(),
-                    waited: poll.waited,
-                    last: None,
-                });
-            }
-        }
+        let mut tally = Tally::default();
+        let classify = |s: &Search| match s {
+            Search::NotYet => RetryAction::Poll,
+            Search::Failed(_) => RetryAction::No,
+        };
+        let (_, found) = self
+            .poll(what, &mut tally, (), classify, |(), _| {
+                let found = op();
+                async move {
+                    let outcome = match found.await {
+                        Ok(Some(found)) => Ok(found),
+                        Ok(None) => Err(Search::NotYet),
+                        Err(e) => Err(Search::Failed(e)),
+                    };
+                    ((), outcome)
+                }
+            })
+            .await;
+        found.map_err(|s| match s {
+            Search::NotYet => not_replicated(what, tally.waited, None),
+            Search::Failed(e) => e,
+        })
     }
+}
+
+/// A search that has not found its object: not visible yet, or failed.
+enum Search {
+    NotYet,
+    Failed(Error),
+}
+
+fn recovering(progress: &ProgressSink, error: &Error, pause: &Pause) {
+    let reason = match error {
+        Error::Transport(_) => "the connection to Microsoft Graph failed".to_owned(),
+        Error::MayHaveTakenEffect { .. } => {
+            "the reply to a new secret was lost; the secret is looked for and removed".to_owned()
+        }
+        Error::Decode(_) => "a reply from Microsoft Graph could not be read".to_owned(),
+        Error::Graph(g) if g.status >= 500 => format!("Microsoft Graph answered {}", g.status),
+        _ => "Microsoft Graph does not show an object yet".to_owned(),
+    };
+    progress.emit(ProgressEvent::Recovering {
+        attempt: pause.number,
+        retry_in: pause.wait,
+        reason,
+    });
 }
 
 #[cfg(test)]
@@ -263,16 +353,18 @@ mod tests {
             "Permission being assigned already exists on the object.",
         );
         let as_error = |g: &GraphError| Error::Graph(Box::new(g.clone()));
+        let is_app_lag = |e| app_lag(&e).retries();
+        let is_grant_lag = |e| grant_lag(&e).retries();
         for lag in [&not_found, &backing, &owned_by] {
-            assert!(is_app_lag(&as_error(lag)), "{lag:?}");
+            assert!(is_app_lag(as_error(lag)), "{lag:?}");
         }
         for lag in [&not_found, &reference] {
-            assert!(is_grant_lag(&as_error(lag)), "{lag:?}");
+            assert!(is_grant_lag(as_error(lag)), "{lag:?}");
         }
         for real in [&denied, &duplicate] {
-            assert!(!is_app_lag(&as_error(real)) && !is_grant_lag(&as_error(real)));
+            assert!(!is_app_lag(as_error(real)) && !is_grant_lag(as_error(real)));
         }
-        assert!(!is_grant_lag(&as_error(&owned_by)));
-        assert!(!is_app_lag(&as_error(&reference)));
+        assert!(!is_grant_lag(as_error(&owned_by)));
+        assert!(!is_app_lag(as_error(&reference)));
     }
 }
