@@ -1994,3 +1994,46 @@ async fn installer_paths_names_and_windows_pem_files_work_and_the_json_is_ascii(
     assert!(run.stdout.is_ascii(), "{}", run.stdout);
     assert_eq!(run.json()["healthy"], true);
 }
+
+/// A rotation that added its new secret but cannot remove the older one hands the new secret
+/// over with the failure: it is live, and it is the product's only way in after the older one
+/// is removed by hand.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotation_whose_retirement_fails_hands_over_the_new_secret() {
+    let t = Tenant::start().await;
+    let secret = [
+        "--profile",
+        "backup-exchange",
+        "--name",
+        "Contoso Backup",
+        "--credential",
+        "secret",
+        "--json",
+    ];
+    t.run("register", &secret).await.expect(0);
+    let object_id = t.fake.snapshot().applications[0].id.unwrap();
+    t.fake.inject_fault(
+        FaultRule::new(Fault::Status {
+            status: 403,
+            retry_after: None,
+        })
+        .path_contains("removePassword")
+        .times(1000),
+    );
+    let run = t.run("rotate", &secret).await;
+    run.expect(1);
+    let e = &run.json()["error"];
+    assert_eq!(e["kind"], "older_credentials_kept", "{e}");
+    let live = t.fake.secret_texts(object_id);
+    assert_eq!(
+        live.len(),
+        2,
+        "the older secret stays, the new one is added"
+    );
+    let handed = str_of(&e["credential"], "secret");
+    assert!(live.iter().any(|s| s == handed), "{e}");
+    assert!(!run.stderr.contains(handed));
+    let message = str_of(e, "message");
+    assert!(message.contains("the new secret is in place"), "{message}");
+    assert!(message.contains("403"), "{message}");
+}

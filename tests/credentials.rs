@@ -1294,3 +1294,41 @@ fn pem_files_saved_by_windows_tools_are_read() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Once the new credential is added, a rotation returns it whatever happens next: a failed
+/// removal of the older ones is reported, not raised, so a secret's only copy is never lost.
+#[tokio::test]
+async fn a_rotation_whose_retirement_fails_still_returns_the_new_secret() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let app = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+        .unwrap()
+        .with_credential(NewCredential::Secret(SecretOptions::default()))
+        .apply(&graph)
+        .await
+        .unwrap();
+    fake.inject_fault(
+        FaultRule::new(Fault::Status {
+            status: 403,
+            retry_after: None,
+        })
+        .path_contains("removePassword")
+        .times(1000),
+    );
+    let rotation = CredentialProvisioner::new(&graph, app.application_object_id)
+        .rotate(NewCredential::Secret(SecretOptions::default()))
+        .await
+        .unwrap();
+    let IssuedCredential::Secret(new) = &rotation.issued else {
+        panic!("{rotation:?}")
+    };
+    assert!(rotation.removed.is_empty());
+    let why = rotation
+        .retirement_error
+        .as_deref()
+        .expect("the failure is reported");
+    assert!(why.contains("403"), "{why}");
+    let live = fake.secret_texts(app.application_object_id);
+    assert_eq!(live.len(), 2);
+    assert!(live.contains(&new.secret.expose_secret().to_owned()));
+}

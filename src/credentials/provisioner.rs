@@ -54,7 +54,13 @@ impl std::fmt::Debug for CredentialProvisioner<'_> {
 }
 
 /// The outcome of [`CredentialProvisioner::rotate`].
+///
+/// Once the new credential is added, a rotation always returns it: a failure after that point
+/// (retiring the older credentials, or checking the new one's sign-in) keeps the older ones
+/// and is reported in [`retirement_error`](Self::retirement_error), never as an error that
+/// would lose a secret's only copy.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Rotation {
     /// The new credential, in place before anything was removed.
     pub issued: IssuedCredential,
@@ -65,6 +71,12 @@ pub struct Rotation {
     /// only when it could.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ready: Option<crate::registration::Readiness>,
+    /// Why older credentials this rotation was to retire may still be registered: the failure
+    /// (as [`Error::report`] writes it) that stopped their removal, or the sign-in check of the
+    /// new credential, after it was added. Retire them later with
+    /// [`CredentialProvisioner::retire_older`], or rotate again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retirement_error: Option<String>,
     /// HTTP requests the rotation sent to Graph (a `$batch` counted once; not serialised).
     #[serde(skip)]
     pub graph_requests: u64,
@@ -407,18 +419,19 @@ impl<'g> CredentialProvisioner<'g> {
     ///
     /// # Errors
     ///
-    /// As [`add`](Self::add); when removing the older credentials fails after the new one was
-    /// added, that error: the new credential stays registered but is not returned.
+    /// As [`add`](Self::add). Once the new credential is added, nothing is an error: a failure
+    /// to remove the older ones is [`Rotation::retirement_error`].
     pub async fn rotate(&self, new: NewCredential) -> Result<Rotation> {
         self.check(&new)?;
         let (graph, meter) = self.graph.metered();
         let this = self.on(&graph);
         let issued = this.add(&new).await?;
-        let removed = this.retire_older(new.kind(), issued.key_id()).await?;
+        let (removed, retirement_error) = this.retire_keeping(new.kind(), issued.key_id()).await;
         Ok(Rotation {
             issued,
             removed,
             ready: None,
+            retirement_error,
             graph_requests: meter.requests(),
             graph_round_trips: meter.round_trips(),
         })
@@ -446,7 +459,8 @@ impl<'g> CredentialProvisioner<'g> {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] without a profile ([`for_profile`](Self::for_profile)), before any
-    /// request; otherwise as [`add`](Self::add) and [`retire_older`](Self::retire_older).
+    /// request; otherwise as [`add`](Self::add). Once the new credential is added, nothing is an
+    /// error: a failed sign-in check or removal is [`Rotation::retirement_error`].
     pub async fn rotate_when_ready(
         &self,
         new: NewCredential,
@@ -485,19 +499,50 @@ impl<'g> CredentialProvisioner<'g> {
             &credential,
             options,
         )
-        .await?;
-        let removed = if ready.ready && !keep_previous {
-            this.retire_older(new.kind(), issued.key_id()).await?
-        } else {
-            Vec::new()
+        .await;
+        let (removed, retirement_error) = match &ready {
+            Ok(ready) if ready.ready && !keep_previous => {
+                this.retire_keeping(new.kind(), issued.key_id()).await
+            }
+            Ok(_) => (Vec::new(), None),
+            Err(e) => (
+                Vec::new(),
+                Some(format!(
+                    "the new credential's sign-in could not be checked, so the older ones were kept: {}",
+                    e.report()
+                )),
+            ),
         };
         Ok(Rotation {
             issued,
             removed,
-            ready: Some(ready),
+            ready: ready.ok(),
+            retirement_error,
             graph_requests: meter.requests(),
             graph_round_trips: meter.round_trips(),
         })
+    }
+
+    /// [`retire_older`](Self::retire_older) after a new credential was added: its failure is
+    /// reported, not returned, so that the caller still gets the new credential.
+    async fn retire_keeping(
+        &self,
+        kind: CredentialKind,
+        keep: uuid::Uuid,
+    ) -> (Vec<CredentialInfo>, Option<String>) {
+        match self.retire_older(kind, keep).await {
+            Ok(removed) => (removed, None),
+            Err(e) => {
+                tracing::warn!(error = %e, "the older credentials could not all be removed");
+                (
+                    Vec::new(),
+                    Some(format!(
+                        "the older credentials could not all be removed (some may be gone; list the app's credentials to see): {}",
+                        e.report()
+                    )),
+                )
+            }
+        }
     }
 
     /// Removes the crate-created credentials of `kind` other than `keep`. Credentials the crate

@@ -594,6 +594,17 @@ async fn rotate(a: RotateArgs, ui: &Ui) -> Result<Outcome, Failure> {
             None => failure,
         }
     })?;
+    if let Some(kept) = &rotation.retirement_error {
+        let credential = output::credential_json(&rotation.issued, files.as_ref());
+        let failure = Failure::older_credentials_kept(
+            format!("the new {} is in place, but {kept}", rotation.issued.kind()),
+            credential,
+        );
+        return Err(match &files {
+            Some(f) => failure.with_files(f.clone()),
+            None => failure,
+        });
+    }
     if let Some(report) = &mut stored {
         unstore_retired(report, &rotation.removed, &a.credential, ui);
     }

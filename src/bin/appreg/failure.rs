@@ -27,7 +27,8 @@ pub const EXIT_NOT_READY: u8 = 4;
 pub struct Failure {
     /// A stable, machine-readable kind: `usage`, `invalid_input`, `not_registered`,
     /// `cancelled`, `graph`, `auth`, `transport`, `decode`, `role_mismatch`,
-    /// `credential_lifetime_policy`, `credential_not_removed`, `may_have_taken_effect`, `other`.
+    /// `credential_lifetime_policy`, `credential_not_removed`, `not_replicated`,
+    /// `may_have_taken_effect`, `io`, `older_credentials_kept`, `other`.
     pub kind: &'static str,
     /// The message for humans (the library's, with its ids and advice).
     pub message: String,
@@ -85,6 +86,14 @@ impl Failure {
                 "no app registration with unique name {unique_name} exists in this tenant: register it first (or check --unique-name and --tenant)"
             ),
         )
+    }
+
+    /// `rotate` added the new credential but could not retire the older ones (or could not check
+    /// the new one's sign-in). Exit 1, with the new credential handed over: it is live.
+    pub fn older_credentials_kept(message: impl Into<String>, credential: Value) -> Self {
+        let mut f = Self::new("older_credentials_kept", EXIT_FAILURE, message);
+        f.details.credential = Some(credential);
+        f
     }
 
     /// The user declined a confirmation. Exit 2: nothing was changed.
