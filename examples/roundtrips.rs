@@ -52,7 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for profile in profiles {
         for credential in ["none", "certificate", "secret"] {
             if credential == "secret"
-                && !profile.allows(entra_appreg::profile::CredentialKind::Secret)
+                && !profile.allows(entra_appreg::credentials::CredentialKind::Secret)
             {
                 continue;
             }

@@ -90,7 +90,7 @@ pub enum Error {
     )]
     CredentialLifetimePolicy {
         /// Certificate or secret.
-        kind: crate::profile::CredentialKind,
+        kind: crate::credentials::CredentialKind,
         /// The lifetime asked for, in days.
         requested_days: i64,
         /// The policy id Graph named.

@@ -1,43 +1,12 @@
 //! Client credentials with a secret.
 
-use std::fmt;
-
 use async_trait::async_trait;
-use secrecy::{ExposeSecret, SecretString};
 
 use super::oauth::client_credentials;
 use super::{AccessToken, TokenCache, TokenContext, TokenProvider};
+use crate::credentials::issued::ClientSecret;
 use crate::error::Result;
 use crate::ids::ClientId;
-
-/// A client secret. `Debug` and `Display` never show it; reading it takes
-/// [`ClientSecret::expose_secret`].
-#[derive(Clone)]
-pub struct ClientSecret(SecretString);
-
-impl ClientSecret {
-    /// Wraps a secret value.
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(SecretString::from(secret.into()))
-    }
-
-    /// The secret value. Handle with care: never log it.
-    pub fn expose_secret(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
-
-impl From<String> for ClientSecret {
-    fn from(s: String) -> Self {
-        Self::new(s)
-    }
-}
-
-impl fmt::Debug for ClientSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ClientSecret(<redacted>)")
-    }
-}
 
 /// Signs in as an application with its client secret (OAuth client credentials).
 ///

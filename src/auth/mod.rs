@@ -28,8 +28,9 @@ mod client_secret;
 mod device_code;
 pub(crate) mod oauth;
 
+pub use crate::credentials::issued::ClientSecret;
 pub use client_certificate::{AssertionAlgorithm, ClientCertificateCredential};
-pub use client_secret::{ClientSecret, ClientSecretCredential};
+pub use client_secret::ClientSecretCredential;
 pub use device_code::{DeviceCodeCredential, DeviceCodePrompt};
 
 /// A token is refreshed when it has less than this left.

@@ -17,15 +17,15 @@ use std::fmt;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::auth::ClientSecret;
 use crate::error::{Error, Result};
 use crate::ids::Thumbprint;
 
 #[cfg(all(windows, feature = "pfx"))]
 mod cert_store;
-pub mod certificate;
+mod certificate;
 mod connection;
 mod files;
+pub(crate) mod issued;
 mod journal;
 #[cfg(feature = "pfx")]
 mod pfx;
@@ -37,9 +37,13 @@ mod windows;
 #[cfg(all(windows, feature = "pfx"))]
 #[cfg_attr(docsrs, doc(cfg(all(windows, feature = "pfx"))))]
 pub use cert_store::{CertificateStore, StoreImport, StoreLocation};
-pub use certificate::Certificate;
+pub use certificate::{
+    CLOCK_SKEW_BACKDATE, Certificate, DEFAULT_VALID_DAYS as DEFAULT_CERTIFICATE_DAYS,
+    MAX_VALID_DAYS as MAX_CERTIFICATE_DAYS, MIN_RSA_BITS,
+};
 pub use connection::ConnectionDetails;
 pub use files::{CertificateFiles, CertificateOutput};
+pub use issued::{CredentialKind, IssuedCredential, NewSecret};
 pub use journal::{FileJournal, SecretIntent, SecretJournal};
 pub(crate) use journal::{marker_of, new_marker};
 #[cfg(feature = "pfx")]
@@ -56,9 +60,6 @@ pub const DEFAULT_SECRET_DAYS: u32 = 730;
 
 /// The longest secret lifetime the crate asks for.
 pub const MAX_SECRET_DAYS: u32 = 3650;
-
-/// The kind of a credential.
-pub use crate::profile::CredentialKind;
 
 /// Options for a new client secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,75 +174,7 @@ impl NewCredential {
     }
 }
 
-/// A new client secret: shown once, by Graph, in the reply that created it.
-///
-/// `Debug` and `Serialize` never include the value; read it with [`ClientSecret::expose_secret`].
-#[derive(Debug, Clone, Serialize)]
-pub struct NewSecret {
-    /// The credential id.
-    pub key_id: uuid::Uuid,
-    /// The secret.
-    #[serde(skip)]
-    pub secret: ClientSecret,
-    /// The first characters, as the portal shows them.
-    pub hint: Option<String>,
-    /// The display name.
-    pub display_name: String,
-    /// Start of validity.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub start: Option<OffsetDateTime>,
-    /// End of validity.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub expires: Option<OffsetDateTime>,
-}
-
-/// The credential a call attached.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum IssuedCredential {
-    /// A certificate.
-    Certificate {
-        /// The keyCredential id.
-        key_id: uuid::Uuid,
-        /// Its thumbprint.
-        thumbprint: Thumbprint,
-        /// Start of validity.
-        #[serde(with = "time::serde::rfc3339")]
-        not_before: OffsetDateTime,
-        /// End of validity.
-        #[serde(with = "time::serde::rfc3339")]
-        not_after: OffsetDateTime,
-    },
-    /// A client secret.
-    Secret(NewSecret),
-}
-
 impl IssuedCredential {
-    /// The credential id.
-    pub fn key_id(&self) -> uuid::Uuid {
-        match self {
-            IssuedCredential::Certificate { key_id, .. } => *key_id,
-            IssuedCredential::Secret(s) => s.key_id,
-        }
-    }
-
-    /// Its kind.
-    pub fn kind(&self) -> CredentialKind {
-        match self {
-            IssuedCredential::Certificate { .. } => CredentialKind::Certificate,
-            IssuedCredential::Secret(_) => CredentialKind::Secret,
-        }
-    }
-
-    /// When it expires.
-    pub fn expires(&self) -> Option<OffsetDateTime> {
-        match self {
-            IssuedCredential::Certificate { not_after, .. } => Some(*not_after),
-            IssuedCredential::Secret(s) => s.expires,
-        }
-    }
-
     pub(crate) fn for_certificate(cert: &Certificate, key_id: uuid::Uuid) -> Self {
         IssuedCredential::Certificate {
             key_id,

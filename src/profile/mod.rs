@@ -6,7 +6,8 @@
 //! disagree.
 //!
 //! ```
-//! use entra_appreg::profile::{CredentialKind, PermissionProfile};
+//! use entra_appreg::credentials::CredentialKind;
+//! use entra_appreg::profile::PermissionProfile;
 //! let p: PermissionProfile = "backup-sharepoint".parse().unwrap();
 //! assert_eq!(p.to_string(), "Backup-SharePoint");
 //! assert!(!p.allows(CredentialKind::Secret));
@@ -27,24 +28,7 @@ mod manual;
 
 use catalog::{EXCHANGE_ONLINE, MICROSOFT_GRAPH, Resource, SHAREPOINT_ONLINE};
 
-/// How the product signs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CredentialKind {
-    /// An X.509 certificate with an RSA-2048 key.
-    Certificate,
-    /// A client secret.
-    Secret,
-}
-
-impl fmt::Display for CredentialKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            CredentialKind::Certificate => "certificate",
-            CredentialKind::Secret => "secret",
-        })
-    }
-}
+use crate::credentials::CredentialKind;
 
 /// One application permission: an app role of a resource.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -9,7 +9,8 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use entra_appreg::credentials::{
     Certificate, CertificateFiles, CertificateOutput, CredentialKind, CredentialProvisioner,
-    DEFAULT_SECRET_DAYS, FileJournal, NewCredential, PfxEncryption, SecretOptions, certificate,
+    DEFAULT_CERTIFICATE_DAYS, DEFAULT_SECRET_DAYS, FileJournal, NewCredential, PfxEncryption,
+    SecretOptions,
 };
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::{
@@ -317,7 +318,7 @@ fn prepare_credential(
                 None => Prepared::Certificate {
                     certificate: Box::new(Certificate::generate(
                         &common_name(display_name),
-                        args.valid_days.unwrap_or(certificate::DEFAULT_VALID_DAYS),
+                        args.valid_days.unwrap_or(DEFAULT_CERTIFICATE_DAYS),
                     )?),
                     output,
                     existing: None,
