@@ -437,9 +437,11 @@ impl<'a> Retry<'a> {
 
 /// A transient fault: a connection that failed before the request was sent (it can be sent
 /// again whatever it does), or a 503 or 504 of a request that is safe to send twice. Source:
-/// Microsoft Graph's [best practices](https://learn.microsoft.com/graph/best-practices-concept#handling-expected-errors)
-/// (retry 503 and 504 with back-off) and the Azure SDK's retry policy
-/// (`sdk/core/typespec_client_core/src/http/policies/retry/`), which retries the same set.
+/// GRAPH.md §4 (503/504 with back-off), Microsoft Graph's
+/// [error reference](https://learn.microsoft.com/graph/errors) (503: "You may repeat the
+/// request after a delay, the length of which may be specified in a Retry-After header"), and
+/// the Azure SDK's retry policy (`sdk/core/typespec_client_core/src/http/policies/retry/`),
+/// which retries them too.
 /// A 503/504 of a [non-idempotent](crate::graph::GraphRequest::non_idempotent) request is not
 /// transient: Graph may have carried it out.
 pub(crate) fn transient_fault(idempotent: bool) -> impl Fn(&crate::Error) -> RetryAction {
