@@ -11,7 +11,8 @@
 //! - `requests`: Graph HTTP requests the client sent (`RegisteredApp::graph_requests`; a `$batch`
 //!   counts once);
 //! - `round trips`: top-level Graph requests in the fake's log, which are sequential in this
-//!   crate (nothing is sent in parallel within one registration);
+//!   crate (nothing is sent in parallel within one registration); the run's own count
+//!   (`RegisteredApp::graph_round_trips`) is checked against it;
 //! - `writes`: Graph writes, inside a `$batch` or not;
 //! - `wall`: time of `apply` with 100 ms per request, beside the floor: the fewest sequential
 //!   round trips the dependency chain allows (4 fresh, 2 matching, 1 with the client id; 2 with
@@ -126,6 +127,8 @@ async fn measure(
         .filter(|r| r.kind == RequestKind::Graph)
         .collect();
     let round_trips = log.iter().filter(|r| r.batch.is_none()).count();
+    // What the run says it cost is what the tenant saw.
+    assert_eq!(app.graph_round_trips as usize, round_trips);
     let writes = log
         .iter()
         .filter(|r| r.method != "GET" && !r.path.ends_with("$batch"))

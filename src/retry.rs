@@ -365,24 +365,19 @@ impl<'a> Retry<'a> {
         &self,
         tally: &mut Tally,
         classify: impl Fn(&E) -> RetryAction,
-        mut observe: impl FnMut(&E, &Pause),
+        observe: impl FnMut(&E, &Pause),
         mut op: impl FnMut(u32) -> Fut,
     ) -> Result<T, E>
     where
         Fut: Future<Output = Result<T, E>>,
     {
-        loop {
-            tally.attempts += 1;
-            let failure = match op(tally.attempts).await {
-                Ok(done) => return Ok(done),
-                Err(failure) => failure,
-            };
-            let Some(pause) = self.schedule.next_pause(tally, classify(&failure)) else {
-                return Err(failure);
-            };
-            observe(&failure, &pause);
-            self.serve(tally, pause).await;
-        }
+        let ((), outcome) = self
+            .run_with(tally, (), classify, observe, |(), attempt| {
+                let attempt = op(attempt);
+                async move { ((), attempt.await) }
+            })
+            .await;
+        outcome
     }
 
     /// Like [`run`](Self::run), for an `op` that carries `state` from one try to the next (the
@@ -442,9 +437,11 @@ impl<'a> Retry<'a> {
 
 /// A transient fault: a connection that failed before the request was sent (it can be sent
 /// again whatever it does), or a 503 or 504 of a request that is safe to send twice. Source:
-/// Microsoft Graph's [best practices](https://learn.microsoft.com/graph/best-practices-concept#handling-expected-errors)
-/// (retry 503 and 504 with back-off) and the Azure SDK's retry policy
-/// (`sdk/core/typespec_client_core/src/http/policies/retry/`), which retries the same set.
+/// GRAPH.md §4 (503/504 with back-off), Microsoft Graph's
+/// [error reference](https://learn.microsoft.com/graph/errors) (503: "You may repeat the
+/// request after a delay, the length of which may be specified in a Retry-After header"), and
+/// the Azure SDK's retry policy (`sdk/core/typespec_client_core/src/http/policies/retry/`),
+/// which retries them too.
 /// A 503/504 of a [non-idempotent](crate::graph::GraphRequest::non_idempotent) request is not
 /// transient: Graph may have carried it out.
 pub(crate) fn transient_fault(idempotent: bool) -> impl Fn(&crate::Error) -> RetryAction {
@@ -520,6 +517,81 @@ mod tests {
             assert!(d >= ceiling / 2, "{n}: {d:?} < half of {ceiling:?}");
         }
         assert!(p.backoff(25) <= p.max_delay);
+    }
+
+    /// Runs the engine on `schedule` over scripted outcomes (`Err(action)` fails with a
+    /// failure the classifier maps to `action`); returns the outcome, the tries and the waits.
+    fn run(
+        schedule: Schedule,
+        script: Vec<Result<(), RetryAction>>,
+    ) -> (Result<(), RetryAction>, u32, Vec<Duration>) {
+        let sleeper = RecordingSleeper::default();
+        let mut tally = Tally::default();
+        let mut script = script.into_iter();
+        let outcome = futures::executor::block_on(Retry::new(schedule, &sleeper).run(
+            &mut tally,
+            |a: &RetryAction| *a,
+            |_, _| {},
+            |_| std::future::ready(script.next().unwrap_or(Ok(()))),
+        ));
+        (outcome, tally.attempts, sleeper.durations())
+    }
+
+    #[test]
+    fn the_engine_stops_at_a_no_and_when_the_tries_are_used_up() {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
+        let after = RetryAction::After(Duration::from_secs(7));
+        let (outcome, tries, waits) = run(
+            Schedule::policy(&policy),
+            vec![Err(after), Err(RetryAction::No)],
+        );
+        assert_eq!((outcome, tries), (Err(RetryAction::No), 2));
+        assert_eq!(waits, [Duration::from_secs(7)]);
+        let (outcome, tries, waits) = run(Schedule::policy(&policy), vec![Err(after); 5]);
+        assert_eq!((outcome, tries, waits.len()), (Err(after), 3, 2));
+        // A Retry-After longer than the policy allows is cut to it.
+        let long = RetryAction::After(Duration::from_secs(100_000));
+        let (_, _, waits) = run(Schedule::policy(&policy), vec![Err(long), Ok(())]);
+        assert_eq!(waits, [policy.max_retry_after]);
+    }
+
+    #[test]
+    fn a_poll_waits_its_interval_honours_a_longer_retry_after_and_ends_on_time() {
+        let pace = Pace::Interval {
+            fast: Duration::from_secs(1),
+            slow: Duration::from_secs(2),
+            slow_after: Duration::from_secs(2),
+        };
+        let schedule = Schedule::poll(Duration::from_secs(6), pace);
+        let script = vec![
+            Err(RetryAction::Poll),
+            Err(RetryAction::After(Duration::from_millis(10))),
+            Err(RetryAction::Poll),
+            Err(RetryAction::After(Duration::from_secs(5))),
+            Err(RetryAction::Poll),
+        ];
+        let (outcome, tries, waits) = run(schedule, script);
+        // 1 s, a short Retry-After stretched to the interval, then the slower interval, then
+        // the last wait cut to what is left of the six seconds.
+        let secs = |v: &[u64]| {
+            v.iter()
+                .map(|s| Duration::from_secs(*s))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(waits, secs(&[1, 1, 2, 2]));
+        assert_eq!((outcome, tries), (Err(RetryAction::Poll), 5));
+    }
+
+    #[test]
+    fn a_device_code_poll_serves_its_last_wait_whole() {
+        let schedule = Schedule::device_code(Duration::from_secs(10), Duration::from_secs(4));
+        let after = RetryAction::After(Duration::from_secs(4));
+        let (_, tries, waits) = run(schedule, vec![Err(after); 5]);
+        assert_eq!(waits, [Duration::from_secs(4); 3]);
+        assert_eq!(tries, 4);
     }
 
     #[test]

@@ -540,3 +540,31 @@ async fn a_batch_that_fails_after_a_secret_was_made_says_so_instead_of_losing_it
     assert!(matches!(source.as_ref(), Error::Decode(_)), "{source:?}");
     assert!(!format!("{err} {err:?}").contains("s3cr"), "{err}");
 }
+
+/// The crate's futures can be spawned on a multi-threaded runtime.
+#[test]
+fn public_futures_are_send() {
+    fn send<T: Send>(_: T) {}
+    let (graph, _, _) = scripted_graph(Vec::new());
+    let profile = entra_appreg::profile::PermissionProfile::BackupExchange;
+    let reg = entra_appreg::registration::AppRegistration::new("Contoso", profile).unwrap();
+    let secret = || {
+        entra_appreg::credentials::NewCredential::Secret(
+            entra_appreg::credentials::SecretOptions::default(),
+        )
+    };
+    send(graph.send(&GraphRequest::get("/a")));
+    send(graph.batch(Vec::new()));
+    send(graph.access_token());
+    send(reg.plan(&graph));
+    send(reg.apply(&graph));
+    send(reg.rotate(&graph, secret()));
+    let app = entra_appreg::ObjectId::from(uuid_of(1));
+    let provisioner = entra_appreg::credentials::CredentialProvisioner::new(&graph, app);
+    send(provisioner.add_secret(&entra_appreg::credentials::SecretOptions::default()));
+    send(provisioner.rotate(secret()));
+}
+
+fn uuid_of(n: u128) -> uuid::Uuid {
+    uuid::Uuid::from_u128(n)
+}

@@ -371,90 +371,127 @@ impl Graph {
         chunk: &[&BatchItem],
         done: &HashMap<String, BatchItemResponse>,
     ) -> Result<Vec<BatchItemResponse>> {
-        let in_chunk: HashSet<&str> = chunk.iter().map(|i| i.id.as_str()).collect();
-        let mut local_failures = Vec::new();
-        let mut wire = Vec::new();
-        let mut once_only = Vec::new();
-        for item in chunk {
-            let failed_dep = item.depends_on.iter().find(|d| {
-                !in_chunk.contains(d.as_str()) && done.get(*d).is_some_and(|r| !r.is_success())
-            });
-            if let Some(dep) = failed_dep {
-                local_failures.push(BatchItemResponse {
-                    id: item.id.clone(),
-                    status: 424,
-                    headers: BTreeMap::new(),
-                    body: Some(serde_json::json!({"error": {"code": "FailedDependency",
-                        "message": format!("the item it depends on ({dep}) failed")}})),
-                    request: item.request.describe(),
-                    attempts: 0,
-                    non_idempotent: !item.request.is_idempotent(),
-                });
-                continue;
-            }
-            if !item.request.is_idempotent() {
-                once_only.push(item.request.describe());
-            }
-            wire.push(WireRequest {
-                id: &item.id,
-                method: item.request.method.as_str(),
-                url: &item.request.path,
-                headers: item
-                    .request
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .chain(
-                        item.request
-                            .body
-                            .as_ref()
-                            .map(|_| ("Content-Type", "application/json")),
-                    )
-                    .collect(),
-                body: item.request.body.as_ref(),
-                depends_on: item
-                    .depends_on
-                    .iter()
-                    .filter(|d| in_chunk.contains(d.as_str()))
-                    .map(String::as_str)
-                    .collect(),
-            });
+        let envelope = Envelope::new(chunk, done);
+        if envelope.wire.is_empty() {
+            return Ok(envelope.local_failures);
         }
-        if wire.is_empty() {
-            return Ok(local_failures);
+        let mut request =
+            GraphRequest::post("/$batch", &serde_json::json!({ "requests": envelope.wire }))?;
+        if !envelope.once_only.is_empty() {
+            request = request.non_idempotent();
         }
-        let mut envelope = GraphRequest::post("/$batch", &serde_json::json!({ "requests": wire }))?;
-        if !once_only.is_empty() {
-            envelope = envelope.non_idempotent();
-        }
-        // What a failure of an envelope holding a non-idempotent item is: it was carried out,
-        // or may have been, and its reply is not at hand.
-        let holding = |request: String, source: Error| {
-            Error::may_have_taken_effect_of(
-                format!("{request} holding {}", once_only.join(", ")),
-                source,
-            )
-        };
-        let reply: WireReply = match self.send(&envelope).await {
-            Ok(r) => r.json().map_err(|e| {
-                if once_only.is_empty() {
-                    e
-                } else {
-                    holding(envelope.describe(), e)
-                }
-            })?,
+        let reply: WireReply = match self.send(&request).await {
+            Ok(r) => r
+                .json()
+                .map_err(|e| envelope.holding(request.describe(), e))?,
             Err(Error::MayHaveTakenEffect { request, source }) => {
-                return Err(holding(request, *source));
+                return Err(envelope.holding_always(request, *source));
             }
             Err(e) => return Err(e),
         };
+        envelope.replies(chunk, reply, &request.describe())
+    }
+}
+
+/// One `$batch` envelope being built: the items on the wire, those failed locally (424), and the
+/// requests that must not be sent twice.
+struct Envelope<'a> {
+    in_chunk: HashSet<&'a str>,
+    local_failures: Vec<BatchItemResponse>,
+    wire: Vec<WireRequest<'a>>,
+    once_only: Vec<String>,
+}
+
+impl<'a> Envelope<'a> {
+    fn new(chunk: &[&'a BatchItem], done: &HashMap<String, BatchItemResponse>) -> Self {
+        let in_chunk: HashSet<&str> = chunk.iter().map(|i| i.id.as_str()).collect();
+        let mut envelope = Envelope {
+            in_chunk,
+            local_failures: Vec::new(),
+            wire: Vec::new(),
+            once_only: Vec::new(),
+        };
+        for item in chunk {
+            let failed_dep = item.depends_on.iter().find(|d| {
+                !envelope.in_chunk.contains(d.as_str())
+                    && done.get(*d).is_some_and(|r| !r.is_success())
+            });
+            if let Some(dep) = failed_dep {
+                envelope.local_failures.push(failed_dependency(item, dep));
+                continue;
+            }
+            if !item.request.is_idempotent() {
+                envelope.once_only.push(item.request.describe());
+            }
+            let wire = envelope.wire_request(item);
+            envelope.wire.push(wire);
+        }
+        envelope
+    }
+
+    /// The item as it goes on the wire; only dependencies inside the envelope are named.
+    fn wire_request(&self, item: &'a BatchItem) -> WireRequest<'a> {
+        let request = &item.request;
+        WireRequest {
+            id: &item.id,
+            method: request.method.as_str(),
+            url: &request.path,
+            headers: request
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .chain(
+                    request
+                        .body
+                        .as_ref()
+                        .map(|_| ("Content-Type", "application/json")),
+                )
+                .collect(),
+            body: request.body.as_ref(),
+            depends_on: item
+                .depends_on
+                .iter()
+                .filter(|d| self.in_chunk.contains(d.as_str()))
+                .map(String::as_str)
+                .collect(),
+        }
+    }
+
+    /// What a failure of an envelope holding a non-idempotent item is: it was carried out, or
+    /// may have been, and its reply is not at hand.
+    fn holding_always(&self, request: String, source: Error) -> Error {
+        Error::may_have_taken_effect_of(
+            format!("{request} holding {}", self.once_only.join(", ")),
+            source,
+        )
+    }
+
+    /// `source` as the envelope's error: [`holding_always`](Self::holding_always) when it holds
+    /// a non-idempotent item.
+    fn holding(&self, request: String, source: Error) -> Error {
+        if self.once_only.is_empty() {
+            source
+        } else {
+            self.holding_always(request, source)
+        }
+    }
+
+    /// One reply per item of the chunk, in its order: the local failures, then Graph's replies
+    /// by id.
+    fn replies(
+        self,
+        chunk: &[&BatchItem],
+        reply: WireReply,
+        envelope: &str,
+    ) -> Result<Vec<BatchItemResponse>> {
         let mut by_id: HashMap<String, BatchItemResponse> = reply
             .responses
             .into_iter()
-            .filter(|r| in_chunk.contains(r.id.as_str()))
+            .filter(|r| self.in_chunk.contains(r.id.as_str()))
             .map(|r| (r.id.clone(), r))
             .collect();
-        let mut out = local_failures;
+        let mut out = Vec::with_capacity(chunk.len());
+        out.extend(self.local_failures.iter().cloned());
         for item in chunk {
             if out.iter().any(|r| r.id == item.id) {
                 continue;
@@ -465,17 +502,27 @@ impl Graph {
                     format!("Graph's reply has no response for item {}", item.id),
                     b"",
                 ));
-                return Err(if once_only.is_empty() {
-                    missing
-                } else {
-                    holding(envelope.describe(), missing)
-                });
+                return Err(self.holding(envelope.to_owned(), missing));
             };
             reply.request = item.request.describe();
             reply.non_idempotent = !item.request.is_idempotent();
             out.push(reply);
         }
         Ok(out)
+    }
+}
+
+/// The local 424 of an item whose dependency failed in an earlier envelope.
+fn failed_dependency(item: &BatchItem, dep: &str) -> BatchItemResponse {
+    BatchItemResponse {
+        id: item.id.clone(),
+        status: 424,
+        headers: BTreeMap::new(),
+        body: Some(serde_json::json!({"error": {"code": "FailedDependency",
+            "message": format!("the item it depends on ({dep}) failed")}})),
+        request: item.request.describe(),
+        attempts: 0,
+        non_idempotent: !item.request.is_idempotent(),
     }
 }
 

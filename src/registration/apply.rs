@@ -8,6 +8,8 @@
 //! racing this one, or a read that lagged): nothing else is written, and the caller reads the
 //! app and starts over from what is there.
 
+use std::time::Duration;
+
 use crate::credentials::provisioner::PasswordReply;
 use crate::credentials::{
     CredentialKind, IssuedCredential, SecretIntent, SecretOptions, lifetime_policy_error,
@@ -20,8 +22,6 @@ use crate::graph::{BatchItem, BatchItemResponse, Graph, requests};
 use crate::ids::{ClientId, ObjectId};
 use crate::profile::{Permission, catalog};
 use crate::retry::{RetryAction, Tally};
-
-use std::time::Duration;
 
 use super::plan::{Resolved, SIGN_IN_AUDIENCE, verify_role};
 use super::progress::Step;
@@ -156,6 +156,11 @@ impl Dependent {
             Dependent::Resource(r) => format!("res-{r}"),
             Dependent::Password => "password".into(),
         }
+    }
+
+    /// The batch item that sends `request` as this dependent.
+    fn item(self, request: crate::graph::GraphRequest) -> BatchItem {
+        BatchItem::new(self.id(), request)
     }
 
     fn parse(id: &str) -> Option<Self> {
@@ -696,32 +701,20 @@ fn dependent_items(
         }
     };
     if patch != Application::default() {
-        items.push(BatchItem::new(
-            Dependent::App.id(),
-            requests::update_application(app.object_id, &patch)?,
-        ));
+        items.push(Dependent::App.item(requests::update_application(app.object_id, &patch)?));
     }
     if resolved.create_client_sp {
-        items.push(BatchItem::new(
-            Dependent::ServicePrincipal.id(),
-            requests::create_service_principal(app.client_id)?,
-        ));
+        items.push(
+            Dependent::ServicePrincipal.item(requests::create_service_principal(app.client_id)?),
+        );
     }
     for res in &resolved.missing_resources {
-        items.push(BatchItem::new(
-            Dependent::Resource(*res).id(),
-            requests::create_service_principal(*res)?,
-        ));
+        items.push(Dependent::Resource(*res).item(requests::create_service_principal(*res)?));
     }
     if let Some(options) = &creds.secret {
-        items.push(BatchItem::new(
-            Dependent::Password.id(),
-            requests::add_password(
-                app.object_id,
-                &options.display_name_for_run(&creds.marker),
-                options.end(),
-            )?,
-        ));
+        let name = options.display_name_for_run(&creds.marker);
+        let request = requests::add_password(app.object_id, &name, options.end())?;
+        items.push(Dependent::Password.item(request));
     }
     Ok(items)
 }

@@ -11,7 +11,7 @@
 //! caller ends with exactly one new secret, the one it holds.
 
 use crate::credentials::provisioner::list_of;
-use crate::credentials::{CredentialInfo, CredentialKind, NewCredential, marker_of};
+use crate::credentials::{CredentialInfo, CredentialKind, marker_of};
 use crate::error::{Error, Result};
 use crate::graph::models::Application;
 use crate::graph::{Graph, requests};
@@ -47,101 +47,152 @@ pub(crate) async fn converge(
     graph: &Graph,
     marker: &str,
 ) -> Result<Converged> {
-    let replication = Replication {
-        graph,
-        progress: &spec.progress,
-        timeout: spec.replication_timeout,
-    };
     let (retired_unfinished, mut warnings) = retire_unfinished(spec, graph).await?;
-    let mut held: Option<NewSecretOf> = None;
-    // Set when a pass failed after it may have sent `addPassword`.
-    let mut password_maybe_sent = false;
-    // Set once the upsert said the app exists although the read did not see it: the app is
-    // then read until it is visible, and never upserted again.
-    let mut app_exists = false;
-    let mut visibility = Tally::default();
-    let mut recovery = Tally::default();
-    loop {
-        let pass = async {
-            let (observed, resolved) = spec.read_and_resolve(graph).await?;
-            // Not visible yet: the app the upsert said exists, or the keys of an app whose
-            // certificates must be sent back whole.
-            let keys_unread = matches!(spec.credential, Some(NewCredential::Certificate(_)))
-                && observed.app.is_some()
-                && observed.keys.is_none();
-            if (app_exists && observed.app.is_none()) || keys_unread {
-                return Ok(Pass::NotVisible);
-            }
-            if password_maybe_sent && let Some(app) = &observed.app {
-                let keep = held.as_ref().map(|h| h.secret.key_id);
-                sweep_marker(graph, app, marker, keep).await?;
-                password_maybe_sent = false;
-            }
-            let plan = resolved.plan.clone();
-            let (mut steps, certificate_key) = spec.credential_steps(&observed)?;
-            if held.is_some() {
-                steps.secret = None;
-            }
-            steps.marker = marker.to_owned();
-            let older = observed_credentials(&observed);
-            let found = apply::Found {
-                app: observed.app,
-                client_sp: observed.client_sp,
-                resources: observed.resources,
-                // After a failed pass the app may be seconds old (created by it): its
-                // dependents may meet replication lag.
-                app_is_young: app_exists || recovery.attempts > 0,
-            };
-            let sends_secret = steps.secret.is_some();
-            let outcome = apply::apply(graph, spec, resolved, found, steps, &mut held).await;
-            if outcome.is_err() && sends_secret && held.is_none() {
-                password_maybe_sent = true;
-            }
-            Ok(match outcome? {
-                apply::Outcome::Applied(applied) => {
-                    Pass::Done(Box::new((plan, certificate_key, older, *applied)))
-                }
-                apply::Outcome::AppExisted => Pass::AppExisted,
-            })
-        }
-        .await;
-        match pass {
-            Ok(Pass::Done(done)) => {
-                let (plan, certificate_key, older, applied) = *done;
-                warnings.extend(plan.warnings.iter().cloned());
-                return Ok(Converged {
-                    plan,
-                    certificate_key,
-                    older,
-                    applied,
-                    secret: held,
-                    retired_unfinished,
-                    warnings,
-                });
-            }
-            Ok(Pass::AppExisted) => app_exists = true,
-            Ok(Pass::NotVisible) => {
-                if !replication.wait(&mut visibility, "the application").await {
-                    let error = not_replicated("the application", visibility.waited, None);
-                    return Err(give_up(spec, graph, error, held, marker).await);
-                }
-            }
-            Err(e) => {
-                if worth_another_pass(&e).retries() {
-                    tracing::warn!(error = %e, "a reply was lost or Graph stumbled; reading the tenant again");
-                }
-                if !replication.wait_to_recover(&mut recovery, &e).await {
-                    return Err(give_up(spec, graph, e, held, marker).await);
-                }
-            }
-        }
-    }
+    let mut passes = Passes {
+        spec,
+        graph,
+        marker,
+        held: None,
+        password_maybe_sent: false,
+        app_exists: false,
+        visibility: Tally::default(),
+        recovery: Tally::default(),
+    };
+    let done = passes.until_done().await?;
+    warnings.extend(done.plan.warnings.iter().cloned());
+    Ok(Converged {
+        plan: done.plan,
+        certificate_key: done.certificate_key,
+        older: done.older,
+        applied: done.applied,
+        secret: passes.held,
+        retired_unfinished,
+        warnings,
+    })
 }
 
+/// The passes of one run, and what carries from one to the next.
+struct Passes<'a> {
+    spec: &'a AppRegistration,
+    graph: &'a Graph,
+    marker: &'a str,
+    /// The secret this run created and holds.
+    held: Option<NewSecretOf>,
+    /// Set when a pass failed after it may have sent `addPassword`.
+    password_maybe_sent: bool,
+    /// Set once the upsert said the app exists although the read did not see it: the app is
+    /// then read until it is visible, and never upserted again.
+    app_exists: bool,
+    /// The wait for the app (or its keys) to be visible.
+    visibility: Tally,
+    /// The recovery passes.
+    recovery: Tally,
+}
+
+/// How a pass ended, when it did not fail.
 enum Pass {
-    Done(Box<(Plan, Option<uuid::Uuid>, Vec<CredentialInfo>, Applied)>),
+    /// The tenant converged.
+    Done(Box<Done>),
+    /// The upsert said the app exists although the read did not see it.
     AppExisted,
+    /// The app, or the keys of an app whose certificates must be sent back whole, is not
+    /// visible yet.
     NotVisible,
+}
+
+/// What the pass that converged read and did.
+struct Done {
+    plan: Plan,
+    certificate_key: Option<uuid::Uuid>,
+    older: Vec<CredentialInfo>,
+    applied: Applied,
+}
+
+impl Passes<'_> {
+    /// Passes until one converges, waiting for what is not visible and recovering from what
+    /// [`worth_another_pass`] says may have hidden a write. A run that stops removes the
+    /// secret it holds (or hands it over in the error).
+    async fn until_done(&mut self) -> Result<Done> {
+        let replication = Replication {
+            graph: self.graph,
+            progress: &self.spec.progress,
+            timeout: self.spec.replication_timeout,
+        };
+        loop {
+            let error = match self.pass().await {
+                Ok(Pass::Done(done)) => return Ok(*done),
+                Ok(Pass::AppExisted) => {
+                    self.app_exists = true;
+                    continue;
+                }
+                Ok(Pass::NotVisible) => {
+                    let what = "the application";
+                    if replication.wait(&mut self.visibility, what).await {
+                        continue;
+                    }
+                    not_replicated(what, self.visibility.waited, None)
+                }
+                Err(e) => {
+                    if worth_another_pass(&e).retries() {
+                        tracing::warn!(error = %e, "a reply was lost or Graph stumbled; reading the tenant again");
+                    }
+                    if replication.wait_to_recover(&mut self.recovery, &e).await {
+                        continue;
+                    }
+                    e
+                }
+            };
+            let held = self.held.take();
+            return Err(give_up(self.spec, self.graph, error, held, self.marker).await);
+        }
+    }
+
+    /// One pass: read, resolve, and apply from what is there.
+    async fn pass(&mut self) -> Result<Pass> {
+        let (spec, graph) = (self.spec, self.graph);
+        let (observed, resolved) = spec.read_and_resolve(graph).await?;
+        let credential = spec.credential_steps(&observed);
+        let Some((mut steps, certificate_key)) =
+            credential.filter(|_| !self.app_exists || observed.app.is_some())
+        else {
+            return Ok(Pass::NotVisible);
+        };
+        if self.password_maybe_sent
+            && let Some(app) = &observed.app
+        {
+            let keep = self.held.as_ref().map(|h| h.secret.key_id);
+            sweep_marker(graph, app, self.marker, keep).await?;
+            self.password_maybe_sent = false;
+        }
+        let plan = resolved.plan.clone();
+        if self.held.is_some() {
+            steps.secret = None;
+        }
+        steps.marker = self.marker.to_owned();
+        let older = observed_credentials(&observed);
+        let found = apply::Found {
+            app: observed.app,
+            client_sp: observed.client_sp,
+            resources: observed.resources,
+            // After a failed pass the app may be seconds old (created by it): its dependents
+            // may meet replication lag.
+            app_is_young: self.app_exists || self.recovery.attempts > 0,
+        };
+        let sends_secret = steps.secret.is_some();
+        let outcome = apply::apply(graph, spec, resolved, found, steps, &mut self.held).await;
+        if outcome.is_err() && sends_secret && self.held.is_none() {
+            self.password_maybe_sent = true;
+        }
+        Ok(match outcome? {
+            apply::Outcome::Applied(applied) => Pass::Done(Box::new(Done {
+                plan,
+                certificate_key,
+                older,
+                applied: *applied,
+            })),
+            apply::Outcome::AppExisted => Pass::AppExisted,
+        })
+    }
 }
 
 fn observed_credentials(observed: &Observed) -> Vec<CredentialInfo> {

@@ -291,49 +291,15 @@ impl AppRegistration {
         };
         let mut retired = converged.retired_unfinished;
         let mut warnings = converged.warnings;
-        // The plan of a new app could not name its client id in the EWS command: now it can.
-        for w in warnings.iter_mut().filter(|w| w.code == "ews_retirement") {
-            if let Some(ews) = self
-                .profile
-                .ews_allow_list_instructions(Some(applied.client_id))
-            {
-                w.message = ews;
-            }
-        }
-        if let Some(issued) = &credential
-            && self.retire_previous
-            && converged.older.iter().any(|c| {
-                c.created_by_crate && c.kind == issued.kind() && c.key_id != issued.key_id()
-            })
-        {
-            self.progress.started(Step::Cleanup);
-            // The new credential is in place: failing to retire the older ones must not lose
-            // it (a secret is shown only in this result). Say so, and let a re-run retire them.
-            match self
-                .retire_older(graph, applied.app_object_id, issued)
-                .await
-            {
+        self.name_client_id_in_ews_warning(&mut warnings, applied.client_id);
+        if let Some(issued) = &credential {
+            let older = &converged.older;
+            let app = applied.app_object_id;
+            match self.retire_after_issuing(graph, app, issued, older).await {
                 Ok(r) => retired.extend(r),
-                Err(e) => warnings.push(Warning {
-                    code: "older_credentials_not_retired",
-                    message: format!(
-                        "the new {} is in place, but older ones this tool created could not be removed: {e}. Run this again with retirement on to remove them.",
-                        issued.kind()
-                    ),
-                }),
+                Err(warning) => warnings.push(warning),
             }
-            self.progress.finished(Step::Cleanup);
-        }
-        if matches!(credential, Some(IssuedCredential::Secret(_)))
-            && let Some(journal) = &self.journal
-            && let Err(e) = journal.mark_done(&marker)
-        {
-            warnings.push(Warning {
-                code: "journal_not_updated",
-                message: format!(
-                    "the new secret is in place, but the journal could not record that it was handed over ({e}): a later run with this journal would remove it. Fix the journal file before running again."
-                ),
-            });
+            warnings.extend(self.mark_handed_over(issued, &marker));
         }
         let plan = converged.plan;
         Ok(RegisteredApp {
@@ -357,6 +323,58 @@ impl AppRegistration {
         })
     }
 
+    /// The plan of a new app could not name its client id in the EWS command: now it can.
+    fn name_client_id_in_ews_warning(&self, warnings: &mut [Warning], client_id: ClientId) {
+        for w in warnings.iter_mut().filter(|w| w.code == "ews_retirement") {
+            if let Some(ews) = self.profile.ews_allow_list_instructions(Some(client_id)) {
+                w.message = ews;
+            }
+        }
+    }
+
+    /// With retirement asked for, removes the older crate-created credentials of the issued
+    /// one's kind. The new credential is in place: failing to retire the older ones must not
+    /// lose it (a secret is shown only in this result), so a failure is a warning that lets a
+    /// re-run retire them.
+    async fn retire_after_issuing(
+        &self,
+        graph: &Graph,
+        app: ObjectId,
+        issued: &IssuedCredential,
+        older: &[CredentialInfo],
+    ) -> std::result::Result<Vec<CredentialInfo>, Warning> {
+        let any = older
+            .iter()
+            .any(|c| c.created_by_crate && c.kind == issued.kind() && c.key_id != issued.key_id());
+        if !self.retire_previous || !any {
+            return Ok(Vec::new());
+        }
+        self.progress.started(Step::Cleanup);
+        let retired = self.retire_older(graph, app, issued).await;
+        self.progress.finished(Step::Cleanup);
+        retired.map_err(|e| Warning {
+            code: "older_credentials_not_retired",
+            message: format!(
+                "the new {} is in place, but older ones this tool created could not be removed: {e}. Run this again with retirement on to remove them.",
+                issued.kind()
+            ),
+        })
+    }
+
+    /// Records in the journal that the new secret is handed over; a warning when it cannot.
+    fn mark_handed_over(&self, issued: &IssuedCredential, marker: &str) -> Option<Warning> {
+        let IssuedCredential::Secret(_) = issued else {
+            return None;
+        };
+        let e = self.journal.as_ref()?.mark_done(marker).err()?;
+        Some(Warning {
+            code: "journal_not_updated",
+            message: format!(
+                "the new secret is in place, but the journal could not record that it was handed over ({e}): a later run with this journal would remove it. Fix the journal file before running again."
+            ),
+        })
+    }
+
     /// Retires the older crate-created credentials of the new one's kind. Retiring is re-planned
     /// from a fresh read each time, so a lost reply or a stumble is recovered in the run.
     async fn retire_older(
@@ -376,23 +394,20 @@ impl AppRegistration {
             .await
     }
 
-    /// How the requested credential rides in the round trips, and the new certificate's key id.
+    /// How the requested credential rides in the round trips, and the new certificate's key id;
+    /// `None` while the keys of an app that is to get a certificate cannot be read yet (not
+    /// replicated): the PATCH replaces the whole list, and without the existing keys it would
+    /// delete them.
     pub(crate) fn credential_steps(
         &self,
         observed: &observe::Observed,
-    ) -> Result<(apply::CredentialSteps, Option<uuid::Uuid>)> {
+    ) -> Option<(apply::CredentialSteps, Option<uuid::Uuid>)> {
         let mut steps = apply::CredentialSteps::default();
         let mut key_id = None;
         match &self.credential {
             Some(NewCredential::Certificate(cert)) => {
-                // The PATCH replaces the whole list: without the existing keys, it would delete
-                // them. An app whose keys could not be read (not replicated yet) is left alone.
                 if observed.app.is_some() && observed.keys.is_none() {
-                    return Err(Error::NotReplicated {
-                        what: "the application's key credentials".into(),
-                        waited: Duration::ZERO,
-                        last: None,
-                    });
+                    return None;
                 }
                 let existing = observed.keys.clone().unwrap_or_default();
                 if let Some(found) = existing
@@ -416,7 +431,7 @@ impl AppRegistration {
             Some(NewCredential::Secret(options)) => steps.secret = Some(options.clone()),
             None => {}
         }
-        Ok((steps, key_id))
+        Some((steps, key_id))
     }
 
     /// The portal procedure for this registration, as Markdown.

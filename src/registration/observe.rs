@@ -61,62 +61,54 @@ pub(crate) async fn application_by_unique_name(
     }
 }
 
+/// The items of the reads: each id says what it reads, and is read back from the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// The app, by unique name or by client id.
+    App,
+    /// The app's grants (`appRoleAssignments` of its service principal).
+    Grants,
+    /// The resource service principals (and the app's own, with the client id known).
+    ServicePrincipals,
+    /// The app's own service principal.
+    ServicePrincipal,
+    /// The app's key credentials with their `key`.
+    Keys,
+}
+
+impl Read {
+    const ALL: [Read; 5] = [
+        Read::App,
+        Read::Grants,
+        Read::ServicePrincipals,
+        Read::ServicePrincipal,
+        Read::Keys,
+    ];
+
+    fn id(self) -> &'static str {
+        match self {
+            Read::App => "app",
+            Read::Grants => "grants",
+            Read::ServicePrincipals => "sps",
+            Read::ServicePrincipal => "sp",
+            Read::Keys => "keys",
+        }
+    }
+
+    fn of(reply: &BatchItemResponse) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.id() == reply.id)
+    }
+
+    fn item(self, request: crate::graph::GraphRequest) -> BatchItem {
+        BatchItem::new(self.id(), request)
+    }
+}
+
+/// Reads what exists: the app and the resource service principals in one `$batch`, then the
+/// app's service principal, grants and (for a certificate) keys.
 pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Observed> {
     let need_keys = matches!(spec.credential, Some(NewCredential::Certificate(_)));
-    let resource_ids = spec.profile.resource_app_ids();
-    let mut sp_ids = resource_ids.clone();
-    let mut items = Vec::with_capacity(3);
-    match spec.client_id {
-        Some(client_id) => {
-            sp_ids.push(client_id);
-            items.push(BatchItem::new(
-                "app",
-                requests::find_application_by_app_id(client_id),
-            ));
-            items.push(BatchItem::new(
-                "grants",
-                requests::app_role_assignments_by_app_id(client_id),
-            ));
-        }
-        None => items.push(BatchItem::new(
-            "app",
-            requests::application_by_unique_name(&spec.unique_name),
-        )),
-    }
-    items.push(BatchItem::new(
-        "sps",
-        requests::service_principals_by_app_ids(&sp_ids),
-    ));
-    let replies = graph.batch(items).await?;
-    let mut obs = Observed::default();
-    let mut grants_read = false;
-    for r in &replies {
-        match r.id.as_str() {
-            "app" if spec.client_id.is_some() => {
-                obs.app = r
-                    .json::<Collection<Application>>()?
-                    .value
-                    .into_iter()
-                    .next()
-            }
-            "app" => obs.app = object_or_none(r)?,
-            "sps" => {
-                for sp in r.json::<Collection<ServicePrincipal>>()?.value {
-                    if spec.client_id.is_some() && sp.app_id == spec.client_id {
-                        obs.client_sp = Some(sp);
-                    } else if sp.app_id.is_some_and(|a| resource_ids.contains(&a)) {
-                        obs.resources.push(sp);
-                    }
-                }
-            }
-            "grants" => {
-                obs.grants = collection_or_empty(r)?;
-                grants_read = true;
-            }
-            "keys" => obs.keys = keys_of(r)?,
-            _ => {}
-        }
-    }
+    let (mut obs, mut grants_read) = first_read(graph, spec).await?;
     // The client id from an earlier run names an app that is gone: fall back to the unique name.
     if spec.client_id.is_some() && obs.app.is_none() {
         obs.app = application_by_unique_name(graph, &spec.unique_name).await?;
@@ -125,34 +117,8 @@ pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Obs
         obs.keys = None;
         grants_read = false;
     }
-    if let Some(app_id) = obs.app.as_ref().and_then(|a| a.app_id)
-        && !grants_read
-    {
-        let mut items = vec![
-            BatchItem::new("sp", requests::service_principal_by_app_id(app_id)),
-            BatchItem::new("grants", requests::app_role_assignments_by_app_id(app_id)),
-        ];
-        if let Some(object_id) = obs.app.as_ref().and_then(|a| a.id).filter(|_| need_keys) {
-            items.push(BatchItem::new(
-                "keys",
-                requests::application_key_credentials(object_id),
-            ));
-        }
-        let replies = graph.batch(items).await?;
-        for r in &replies {
-            match r.id.as_str() {
-                "keys" => obs.keys = keys_of(r)?,
-                "sp" => {
-                    obs.client_sp = r
-                        .json::<Collection<ServicePrincipal>>()?
-                        .value
-                        .into_iter()
-                        .next()
-                }
-                "grants" => obs.grants = collection_or_empty(r)?,
-                _ => {}
-            }
-        }
+    if !grants_read {
+        read_dependents(graph, &mut obs, need_keys).await?;
     }
     // `key` is documented only for a read by object id: with the client id known, the keys take
     // one more round trip, after the app's object id is known.
@@ -172,4 +138,77 @@ pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Obs
         obs.grants.clear();
     }
     Ok(obs)
+}
+
+/// The first `$batch`: the app (by client id, with its grants, when the caller has the client
+/// id; else by unique name) and the service principals. Says whether the grants were read.
+async fn first_read(graph: &Graph, spec: &AppRegistration) -> Result<(Observed, bool)> {
+    let resource_ids = spec.profile.resource_app_ids();
+    let mut sp_ids = resource_ids.clone();
+    let mut items = Vec::with_capacity(3);
+    match spec.client_id {
+        Some(client_id) => {
+            sp_ids.push(client_id);
+            items.push(Read::App.item(requests::find_application_by_app_id(client_id)));
+            items.push(Read::Grants.item(requests::app_role_assignments_by_app_id(client_id)));
+        }
+        None => items.push(Read::App.item(requests::application_by_unique_name(&spec.unique_name))),
+    }
+    items.push(Read::ServicePrincipals.item(requests::service_principals_by_app_ids(&sp_ids)));
+    let replies = graph.batch(items).await?;
+    let mut obs = Observed::default();
+    let mut grants_read = false;
+    for r in &replies {
+        match Read::of(r) {
+            Some(Read::App) if spec.client_id.is_some() => {
+                obs.app = first_of(r)?;
+            }
+            Some(Read::App) => obs.app = object_or_none(r)?,
+            Some(Read::ServicePrincipals) => {
+                for sp in r.json::<Collection<ServicePrincipal>>()?.value {
+                    if spec.client_id.is_some() && sp.app_id == spec.client_id {
+                        obs.client_sp = Some(sp);
+                    } else if sp.app_id.is_some_and(|a| resource_ids.contains(&a)) {
+                        obs.resources.push(sp);
+                    }
+                }
+            }
+            Some(Read::Grants) => {
+                obs.grants = collection_or_empty(r)?;
+                grants_read = true;
+            }
+            Some(Read::Keys) => obs.keys = keys_of(r)?,
+            Some(Read::ServicePrincipal) | None => {}
+        }
+    }
+    Ok((obs, grants_read))
+}
+
+/// The second `$batch`, once the app is found by its unique name: its service principal, its
+/// grants and, for a certificate, its keys.
+async fn read_dependents(graph: &Graph, obs: &mut Observed, need_keys: bool) -> Result<()> {
+    let Some(app_id) = obs.app.as_ref().and_then(|a| a.app_id) else {
+        return Ok(());
+    };
+    let mut items = vec![
+        Read::ServicePrincipal.item(requests::service_principal_by_app_id(app_id)),
+        Read::Grants.item(requests::app_role_assignments_by_app_id(app_id)),
+    ];
+    if let Some(object_id) = obs.app.as_ref().and_then(|a| a.id).filter(|_| need_keys) {
+        items.push(Read::Keys.item(requests::application_key_credentials(object_id)));
+    }
+    for r in &graph.batch(items).await? {
+        match Read::of(r) {
+            Some(Read::Keys) => obs.keys = keys_of(r)?,
+            Some(Read::ServicePrincipal) => obs.client_sp = first_of(r)?,
+            Some(Read::Grants) => obs.grants = collection_or_empty(r)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The first object of a collection reply.
+fn first_of<T: serde::de::DeserializeOwned>(r: &BatchItemResponse) -> Result<Option<T>> {
+    Ok(r.json::<Collection<T>>()?.value.into_iter().next())
 }

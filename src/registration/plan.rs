@@ -7,7 +7,9 @@ use serde::Serialize;
 use crate::auth::TokenClaims;
 use crate::credentials::{CredentialInfo, CredentialKind, NewCredential};
 use crate::error::{Error, Result};
-use crate::graph::models::{AppRole, RequiredResourceAccess, ResourceAccess, ServicePrincipal};
+use crate::graph::models::{
+    AppRole, Application, RequiredResourceAccess, ResourceAccess, ServicePrincipal,
+};
 use crate::ids::Thumbprint;
 use crate::ids::{AppRoleId, ClientId, ObjectId};
 use crate::profile::{Permission, catalog};
@@ -333,38 +335,326 @@ pub(crate) fn merge_required_access(
     (merged, added)
 }
 
+/// Computes the plan from what the reads found: one step per part of the registration, each
+/// adding its changes and warnings in the order `apply` makes them.
 pub(crate) fn resolve(
     spec: &AppRegistration,
     obs: &Observed,
     claims: Option<&TokenClaims>,
 ) -> Result<Resolved> {
-    let permissions = spec.profile.permissions();
-    let mut changes = Vec::new();
-    let mut warnings = Vec::new();
+    let mut r = Resolution {
+        spec,
+        obs,
+        permissions: spec.profile.permissions(),
+        changes: Vec::new(),
+        warnings: Vec::new(),
+    };
+    r.verify_roles()?;
+    let app = r.application();
+    let create_client_sp = r.service_principal();
+    let missing_resources = r.resource_service_principals();
+    let (missing_grants, existing_grants) = r.grants();
+    r.credential();
+    r.warnings(&missing_grants, claims);
+    let plan = Plan {
+        display_name: spec.display_name.clone(),
+        unique_name: spec.unique_name.to_string(),
+        profile: spec.profile.to_string(),
+        application: existing_app(obs),
+        changes: r.changes,
+        kept_permissions: app.kept_permissions,
+        warnings: r.warnings,
+        orphaned_credentials: orphaned(spec, obs)?,
+        graph_requests: 0,
+        graph_round_trips: 0,
+    };
+    Ok(Resolved {
+        plan,
+        required_resource_access: app.required_resource_access,
+        rename: app.rename,
+        create_client_sp,
+        missing_resources,
+        missing_grants,
+        existing_grants,
+    })
+}
 
-    // Every role whose resource SP exists is checked now, before anything is written.
-    for p in &permissions {
-        if let Some(sp) = obs
+/// A plan being computed: what is wanted, what was found, and the changes and warnings so far.
+struct Resolution<'a> {
+    spec: &'a AppRegistration,
+    obs: &'a Observed,
+    permissions: Vec<Permission>,
+    changes: Vec<Change>,
+    warnings: Vec<Warning>,
+}
+
+/// What the plan does to the app itself.
+struct AppResolution {
+    required_resource_access: Option<Vec<RequiredResourceAccess>>,
+    rename: bool,
+    kept_permissions: Vec<KeptPermission>,
+}
+
+impl Resolution<'_> {
+    /// Every role whose resource service principal exists is checked now, before anything is
+    /// written.
+    fn verify_roles(&self) -> Result<()> {
+        for p in &self.permissions {
+            if let Some(sp) = self.resource_sp(p.resource_app_id) {
+                verify_role(p, sp)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn resource_sp(&self, app_id: ClientId) -> Option<&ServicePrincipal> {
+        self.obs
             .resources
             .iter()
-            .find(|sp| sp.app_id == Some(p.resource_app_id))
-        {
-            verify_role(p, sp)?;
+            .find(|sp| sp.app_id == Some(app_id))
+    }
+
+    /// The app: created, or renamed and given the permissions it lacks (an admin's extra ones
+    /// kept).
+    fn application(&mut self) -> AppResolution {
+        let existing = self
+            .obs
+            .app
+            .as_ref()
+            .and_then(|a| a.required_resource_access.clone())
+            .unwrap_or_default();
+        let (merged, added) = merge_required_access(&existing, &self.permissions);
+        let kept_permissions = kept_permissions(&existing, &self.permissions);
+        let Some(app) = self.obs.app.as_ref() else {
+            self.changes.push(Change::CreateApplication {
+                display_name: self.spec.display_name.clone(),
+                unique_name: self.spec.unique_name.to_string(),
+            });
+            return AppResolution {
+                required_resource_access: Some(merged),
+                rename: false,
+                kept_permissions,
+            };
+        };
+        let rename = app.display_name.as_deref() != Some(self.spec.display_name.as_str());
+        if rename {
+            self.changes.push(Change::RenameApplication {
+                from: app.display_name.clone().unwrap_or_default(),
+                to: self.spec.display_name.clone(),
+            });
+        }
+        if !added.is_empty() {
+            self.changes.push(Change::AddPermissions {
+                permissions: added.clone(),
+            });
+        }
+        self.warn_about_existing_app(app);
+        AppResolution {
+            required_resource_access: (!added.is_empty()).then_some(merged),
+            rename,
+            kept_permissions,
         }
     }
 
-    let existing_rra = obs
-        .app
-        .as_ref()
-        .and_then(|a| a.required_resource_access.clone())
-        .unwrap_or_default();
-    let (merged, added) = merge_required_access(&existing_rra, &permissions);
-    let wanted_perms = &permissions;
-    let kept_permissions = existing_rra
+    /// An existing app found under another unique name, or not single-tenant: left as is, said.
+    fn warn_about_existing_app(&mut self, app: &Application) {
+        let unique_name = self.spec.unique_name.as_str();
+        if app
+            .unique_name
+            .as_deref()
+            .is_none_or(|u| !u.eq_ignore_ascii_case(unique_name))
+        {
+            self.warnings.push(Warning {
+                code: "client_id_unique_name_mismatch",
+                message: format!(
+                    "the app with client id {} has unique name {:?}, not {:?}; it is updated in place by its object id",
+                    app.app_id.map(|a| a.to_string()).unwrap_or_default(),
+                    app.unique_name.as_deref().unwrap_or("(none)"),
+                    unique_name
+                ),
+            });
+        }
+        if let Some(aud) = app.sign_in_audience.as_deref()
+            && aud != SIGN_IN_AUDIENCE
+        {
+            self.warnings.push(Warning {
+                code: "sign_in_audience",
+                message: format!(
+                    "the app's sign-in audience is {aud}, not {SIGN_IN_AUDIENCE} (this tenant only); it is left as is: change it in the portal if the app should not be multi-tenant"
+                ),
+            });
+        }
+    }
+
+    /// Whether the app's own service principal must be created.
+    fn service_principal(&mut self) -> bool {
+        let create = self.obs.client_sp.is_none();
+        if create {
+            self.changes.push(Change::CreateServicePrincipal);
+        }
+        create
+    }
+
+    /// The first-party resource service principals missing from the tenant.
+    fn resource_service_principals(&mut self) -> Vec<ClientId> {
+        let mut missing = Vec::new();
+        for res in self.spec.profile.resource_app_ids() {
+            if self.resource_sp(res).is_none() {
+                missing.push(res);
+                self.changes.push(Change::CreateResourceServicePrincipal {
+                    resource: catalog::resource(res)
+                        .map(|r| r.name.to_owned())
+                        .unwrap_or_else(|| res.to_string()),
+                    resource_app_id: res,
+                });
+            }
+        }
+        missing
+    }
+
+    /// The grants to make (with their resource service principal's id when it exists), and
+    /// those in place.
+    fn grants(&mut self) -> (Vec<(Permission, Option<ObjectId>)>, Vec<Permission>) {
+        let mut missing = Vec::new();
+        let mut existing = Vec::new();
+        for p in &self.permissions {
+            let resource_sp = self.resource_sp(p.resource_app_id).and_then(|sp| sp.id);
+            let granted = resource_sp.is_some_and(|rid| {
+                self.obs
+                    .grants
+                    .iter()
+                    .any(|g| g.resource_id == rid && g.app_role_id == p.role_id)
+            });
+            if granted {
+                existing.push(p.clone());
+            } else {
+                self.changes.push(Change::GrantRole {
+                    permission: p.clone(),
+                });
+                missing.push((p.clone(), resource_sp));
+            }
+        }
+        (missing, existing)
+    }
+
+    /// The requested credential: added with the app's creation or update (unless an earlier run
+    /// registered it), and the older ones this tool created retired or reported.
+    fn credential(&mut self) {
+        let Some(new) = &self.spec.credential else {
+            return;
+        };
+        let thumbprint = match new {
+            NewCredential::Certificate(c) => Some(c.thumbprint().clone()),
+            _ => None,
+        };
+        // A certificate an earlier run registered is recognised in the keys read with their
+        // `key` (read whenever a certificate is to be added to an existing app).
+        let registered = thumbprint.as_ref().and_then(|t| {
+            self.obs
+                .keys
+                .iter()
+                .flatten()
+                .find(|k| crate::credentials::provisioner::key_thumbprint(k).as_ref() == Some(t))
+                .and_then(|k| k.key_id)
+        });
+        if registered.is_none() {
+            // In apply's order: with the app's creation or update.
+            let at = self
+                .changes
+                .iter()
+                .position(|c| {
+                    !matches!(
+                        c,
+                        Change::CreateApplication { .. }
+                            | Change::RenameApplication { .. }
+                            | Change::AddPermissions { .. }
+                    )
+                })
+                .unwrap_or(self.changes.len());
+            let kind = new.kind();
+            self.changes
+                .insert(at, Change::AddCredential { kind, thumbprint });
+        }
+        self.older_credentials(new.kind(), registered);
+    }
+
+    /// The older credentials of `kind` this tool created: retired when asked, else reported.
+    fn older_credentials(&mut self, kind: CredentialKind, registered: Option<uuid::Uuid>) {
+        let older: Vec<CredentialInfo> = self
+            .obs
+            .app
+            .as_ref()
+            .map(crate::credentials::provisioner::list_of)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.created_by_crate && c.kind == kind)
+            .filter(|c| Some(c.key_id) != registered)
+            .filter(|c| !is_orphan(self.spec, c))
+            .collect();
+        if self.spec.retire_previous {
+            self.changes.extend(
+                older
+                    .into_iter()
+                    .map(|credential| Change::RetireCredential { credential }),
+            );
+        } else if !older.is_empty() {
+            self.warnings.push(Warning {
+                code: "older_credentials",
+                message: format!(
+                    "the app already holds {} {kind} credential(s) created earlier by this tool; they stay valid until they expire. Retire them once the product uses the new one (or ask for retirement now).",
+                    older.len(),
+                ),
+            });
+        }
+    }
+
+    /// What else the admin should know: expiring credentials, Exchange Web Services' retirement,
+    /// Graph grants the signed-in account cannot make.
+    fn warnings(
+        &mut self,
+        missing_grants: &[(Permission, Option<ObjectId>)],
+        claims: Option<&TokenClaims>,
+    ) {
+        if let Some(app) = &self.obs.app {
+            let credentials = crate::credentials::provisioner::list_of(app);
+            for expiring in crate::credentials::expiry_warnings(&credentials, 30) {
+                self.warnings.push(Warning {
+                    code: "credential_expiring",
+                    message: expiring,
+                });
+            }
+        }
+        let client_id = self.obs.app.as_ref().and_then(|a| a.app_id);
+        if let Some(ews) = self.spec.profile.ews_allow_list_instructions(client_id) {
+            self.warnings.push(Warning {
+                code: "ews_retirement",
+                message: ews,
+            });
+        }
+        let graph_grants_needed = missing_grants
+            .iter()
+            .any(|(p, _)| p.resource_app_id == catalog::MICROSOFT_GRAPH.app_id);
+        if graph_grants_needed
+            && claims.and_then(TokenClaims::can_grant_graph_app_roles) == Some(false)
+        {
+            self.warnings.push(Warning {
+                code: "cannot_grant_graph_roles",
+                message: "the signed-in account holds no directory role that can grant Microsoft Graph application permissions: consent to them will fail. Sign in as a Global Administrator or Privileged Role Administrator, or expect a partial result that an administrator completes later.".into(),
+            });
+        }
+    }
+}
+
+/// Declared permissions outside the profile (an admin added them): kept, and reported.
+fn kept_permissions(
+    existing: &[RequiredResourceAccess],
+    wanted: &[Permission],
+) -> Vec<KeptPermission> {
+    existing
         .iter()
         .flat_map(|e| {
             e.resource_access.iter().filter_map(move |a| {
-                let wanted = wanted_perms.iter().any(|p| {
+                let wanted = wanted.iter().any(|p| {
                     p.resource_app_id == e.resource_app_id && p.role_id == a.id && a.is_role()
                 });
                 (!wanted).then(|| KeptPermission {
@@ -377,218 +667,17 @@ pub(crate) fn resolve(
                 })
             })
         })
-        .collect();
+        .collect()
+}
 
-    let mut rename = false;
-    let required_resource_access;
-    match &obs.app {
-        None => {
-            changes.push(Change::CreateApplication {
-                display_name: spec.display_name.clone(),
-                unique_name: spec.unique_name.to_string(),
-            });
-            required_resource_access = Some(merged);
-        }
-        Some(app) => {
-            if app.display_name.as_deref() != Some(spec.display_name.as_str()) {
-                rename = true;
-                changes.push(Change::RenameApplication {
-                    from: app.display_name.clone().unwrap_or_default(),
-                    to: spec.display_name.clone(),
-                });
-            }
-            if !added.is_empty() {
-                changes.push(Change::AddPermissions {
-                    permissions: added.clone(),
-                });
-            }
-            required_resource_access = (!added.is_empty()).then_some(merged);
-            if app
-                .unique_name
-                .as_deref()
-                .is_none_or(|u| !u.eq_ignore_ascii_case(spec.unique_name.as_str()))
-            {
-                warnings.push(Warning {
-                    code: "client_id_unique_name_mismatch",
-                    message: format!(
-                        "the app with client id {} has unique name {:?}, not {:?}; it is updated in place by its object id",
-                        app.app_id.map(|a| a.to_string()).unwrap_or_default(),
-                        app.unique_name.as_deref().unwrap_or("(none)"),
-                        spec.unique_name.as_str()
-                    ),
-                });
-            }
-            if let Some(aud) = app.sign_in_audience.as_deref()
-                && aud != SIGN_IN_AUDIENCE
-            {
-                warnings.push(Warning {
-                    code: "sign_in_audience",
-                    message: format!(
-                        "the app's sign-in audience is {aud}, not {SIGN_IN_AUDIENCE} (this tenant only); it is left as is: change it in the portal if the app should not be multi-tenant"
-                    ),
-                });
-            }
-        }
-    }
-    let create_client_sp = obs.client_sp.is_none();
-    if create_client_sp {
-        changes.push(Change::CreateServicePrincipal);
-    }
-    let mut missing_resources = Vec::new();
-    for res in spec.profile.resource_app_ids() {
-        if !obs.resources.iter().any(|sp| sp.app_id == Some(res)) {
-            missing_resources.push(res);
-            changes.push(Change::CreateResourceServicePrincipal {
-                resource: catalog::resource(res)
-                    .map(|r| r.name.to_owned())
-                    .unwrap_or_else(|| res.to_string()),
-                resource_app_id: res,
-            });
-        }
-    }
-    let mut missing_grants = Vec::new();
-    let mut existing_grants = Vec::new();
-    for p in &permissions {
-        let resource_sp = obs
-            .resources
-            .iter()
-            .find(|sp| sp.app_id == Some(p.resource_app_id))
-            .and_then(|sp| sp.id);
-        let granted = resource_sp.is_some_and(|rid| {
-            obs.grants
-                .iter()
-                .any(|g| g.resource_id == rid && g.app_role_id == p.role_id)
-        });
-        if granted {
-            existing_grants.push(p.clone());
-        } else {
-            changes.push(Change::GrantRole {
-                permission: p.clone(),
-            });
-            missing_grants.push((p.clone(), resource_sp));
-        }
-    }
-
-    if let Some(new) = &spec.credential {
-        let thumbprint = match new {
-            NewCredential::Certificate(c) => Some(c.thumbprint().clone()),
-            _ => None,
-        };
-        // A certificate an earlier run registered is recognised in the keys read with their
-        // `key` (read whenever a certificate is to be added to an existing app).
-        let registered = thumbprint.as_ref().and_then(|t| {
-            obs.keys
-                .iter()
-                .flatten()
-                .find(|k| crate::credentials::provisioner::key_thumbprint(k).as_ref() == Some(t))
-                .and_then(|k| k.key_id)
-        });
-        // In apply's order: with the app's creation or update.
-        let at = changes
-            .iter()
-            .position(|c| {
-                !matches!(
-                    c,
-                    Change::CreateApplication { .. }
-                        | Change::RenameApplication { .. }
-                        | Change::AddPermissions { .. }
-                )
-            })
-            .unwrap_or(changes.len());
-        if registered.is_none() {
-            changes.insert(
-                at,
-                Change::AddCredential {
-                    kind: new.kind(),
-                    thumbprint,
-                },
-            );
-        }
-        let older: Vec<CredentialInfo> = obs
-            .app
-            .as_ref()
-            .map(crate::credentials::provisioner::list_of)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|c| c.created_by_crate && c.kind == new.kind())
-            .filter(|c| Some(c.key_id) != registered)
-            .filter(|c| !is_orphan(spec, c))
-            .collect();
-        if spec.retire_previous {
-            changes.extend(
-                older
-                    .into_iter()
-                    .map(|credential| Change::RetireCredential { credential }),
-            );
-        } else if !older.is_empty() {
-            warnings.push(Warning {
-                code: "older_credentials",
-                message: format!(
-                    "the app already holds {} {} credential(s) created earlier by this tool; they stay valid until they expire. Retire them once the product uses the new one (or ask for retirement now).",
-                    older.len(),
-                    new.kind()
-                ),
-            });
-        }
-    }
-    if let Some(app) = &obs.app {
-        for expiring in
-            crate::credentials::expiry_warnings(&crate::credentials::provisioner::list_of(app), 30)
-        {
-            warnings.push(Warning {
-                code: "credential_expiring",
-                message: expiring,
-            });
-        }
-    }
-    if let Some(ews) = spec
-        .profile
-        .ews_allow_list_instructions(obs.app.as_ref().and_then(|a| a.app_id))
-    {
-        warnings.push(Warning {
-            code: "ews_retirement",
-            message: ews,
-        });
-    }
-    let graph_grants_needed = missing_grants
-        .iter()
-        .any(|(p, _)| p.resource_app_id == catalog::MICROSOFT_GRAPH.app_id);
-    if graph_grants_needed && claims.and_then(TokenClaims::can_grant_graph_app_roles) == Some(false)
-    {
-        warnings.push(Warning {
-            code: "cannot_grant_graph_roles",
-            message: "the signed-in account holds no directory role that can grant Microsoft Graph application permissions: consent to them will fail. Sign in as a Global Administrator or Privileged Role Administrator, or expect a partial result that an administrator completes later.".into(),
-        });
-    }
-
-    let orphaned_credentials = orphaned(spec, obs)?;
-    let application = obs.app.as_ref().and_then(|a| {
-        Some(ExistingApp {
-            object_id: a.id?,
-            client_id: a.app_id?,
-            display_name: a.display_name.clone(),
-            service_principal_id: obs.client_sp.as_ref().and_then(|sp| sp.id),
-        })
-    });
-    Ok(Resolved {
-        plan: Plan {
-            display_name: spec.display_name.clone(),
-            unique_name: spec.unique_name.to_string(),
-            profile: spec.profile.to_string(),
-            application,
-            changes,
-            kept_permissions,
-            warnings,
-            orphaned_credentials,
-            graph_requests: 0,
-            graph_round_trips: 0,
-        },
-        required_resource_access,
-        rename,
-        create_client_sp,
-        missing_resources,
-        missing_grants,
-        existing_grants,
+/// The app as the read found it.
+fn existing_app(obs: &Observed) -> Option<ExistingApp> {
+    let a = obs.app.as_ref()?;
+    Some(ExistingApp {
+        object_id: a.id?,
+        client_id: a.app_id?,
+        display_name: a.display_name.clone(),
+        service_principal_id: obs.client_sp.as_ref().and_then(|sp| sp.id),
     })
 }
 

@@ -123,9 +123,9 @@ pub(crate) fn sign_in_not_replicated(e: &Error) -> RetryAction {
 /// a transport failure (the request may have reached Graph), a 5xx (Graph documents 503/504 as
 /// transient, and a 500 after a write may mean it was applied), a reply that could not be read
 /// (a proxy cutting it short), or one of the lag answers above. A 429 that outlasted the retry
-/// budget, a 401/403 or any other 4xx is not. Source: Microsoft Graph's
-/// [best practices](https://learn.microsoft.com/graph/best-practices-concept#handling-expected-errors)
-/// and the lag answers' own sources.
+/// budget, a 401/403 or any other 4xx is not. Source: GRAPH.md §4, Microsoft Graph's
+/// [error reference](https://learn.microsoft.com/graph/errors) for the 5xx, and the lag
+/// answers' own sources.
 pub(crate) fn worth_another_pass(e: &Error) -> RetryAction {
     match e {
         // A lost `addPassword` reply: the run reconciles by its marker before adding again.
@@ -228,6 +228,8 @@ impl Replication<'_> {
     /// Waits before another pass of a run whose last pass failed with `error`, or returns
     /// `false` when that is not [`worth_another_pass`], or the passes or the timeout are used up.
     pub(crate) async fn wait_to_recover(&self, tally: &mut Tally, error: &Error) -> bool {
+        // The pass that failed counts as a try of the recovery budget, as it would in
+        // `Retry::run`.
         tally.attempts += 1;
         self.recovering()
             .pause(tally, worth_another_pass(error), |p| {
