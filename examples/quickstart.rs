@@ -11,7 +11,7 @@
 
 use entra_appreg::Graph;
 use entra_appreg::auth::DeviceCodeCredential;
-use entra_appreg::credentials::{Certificate, ConnectionDetails, NewCredential};
+use entra_appreg::credentials::{Certificate, NewCredential};
 use entra_appreg::fake::FakeGraph;
 use entra_appreg::graph::models::{Collection, ServicePrincipal};
 use entra_appreg::graph::requests;
@@ -89,12 +89,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         graph.request_count() - before,
         app.changes.len()
     );
-    let details = ConnectionDetails {
-        tenant_id: app.tenant_id,
-        client_id: app.client_id,
-        credential: app.credential.clone(),
-        files: None,
-    };
+    let details = app.connection_details(None);
     println!("Type this into the product's connection wizard:\n{details}");
 
     let again = registration.apply(&graph).await?;

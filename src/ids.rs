@@ -156,6 +156,7 @@ guid_newtype!(
 /// assert!("not a tenant".parse::<Tenant>().is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Tenant {
     /// The tenant GUID.
     Id(TenantId),

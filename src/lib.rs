@@ -317,9 +317,9 @@
 //!
 //! # Registration: plan, apply, rotate, ready
 //!
-//! [`AppRegistration`](registration::AppRegistration) describes what should exist: a display name,
+//! [`AppRegistration`] describes what should exist: a display name,
 //! a unique name (the key that makes re-runs find the same app; derived from the display name
-//! unless given) and a [`PermissionProfile`](profile::PermissionProfile) — one of the four built-in
+//! unless given) and a [`PermissionProfile`] — one of the four built-in
 //! profiles (Backup-Exchange, Backup-SharePoint, Migration-Source, Migration-Target) or a
 //! [`CustomProfile`](profile::CustomProfile) built from the [`catalog`](profile::catalog).
 //! Permissions are keyed by (resource appId, app role id) and checked against the tenant's resource
@@ -330,7 +330,7 @@
 //! - [`apply`](registration::AppRegistration::apply) converges the tenant — the app, its declared
 //!   permissions, its service principal, admin consent, and the credential given with
 //!   [`with_credential`](registration::AppRegistration::with_credential) — and returns a
-//!   [`RegisteredApp`](registration::RegisteredApp): the ids the product needs, the credential,
+//!   [`RegisteredApp`]: the ids the product needs, the credential,
 //!   each permission's consent, and what changed. Run it any number of times, and again after a
 //!   failure at any point: it adds only what is missing and keeps what an admin added. When the
 //!   signed-in account may grant some roles but not others, the app is still registered and
@@ -413,10 +413,24 @@
 //! - **`reqwest`** (default): [`transport::ReqwestTransport`], the HTTP transport built on reqwest
 //!   with rustls. Without it, bring your own [`GraphTransport`].
 //! - **`pfx`** (default): PFX (PKCS#12) import and export of certificates
-//!   (`credentials::PfxEncryption`), through p12-keystore.
+//!   ([`Certificate::to_pfx`](credentials::Certificate::to_pfx) and `from_pfx`), through
+//!   p12-keystore.
 //! - **`fake-graph`**: [`fake::FakeGraph`], a stateful fake Entra tenant served on loopback, for
 //!   tests, demos and installers' own test suites.
 //! - **`cli`**: the `appreg` command-line tool for installers (clap); the library never needs it.
+//!
+//! Features only add: a type, a field or a variant never depends on one (without `pfx`,
+//! [`PfxEncryption`](credentials::PfxEncryption) still exists, and writing a PFX is an error).
+//!
+//! # Stability
+//!
+//! - Every public enum, and every public struct whose fields are public (results, Graph models,
+//!   options), is `#[non_exhaustive]`: a new variant or field is not a breaking change. Match
+//!   with a wildcard arm; build a model by setting fields on its `Default` value, and options
+//!   with their constructors and `with_*` methods.
+//! - Each type has one public path, in its module; the most used ones are also re-exported at
+//!   the root ([`Graph`], [`AppRegistration`], [`PermissionProfile`], [`RegisteredApp`],
+//!   [`Error`], the ids, and the [`http`] crate the transport speaks).
 #![warn(missing_docs)]
 // Every fallible public function says when it fails.
 #![warn(clippy::missing_errors_doc)]
@@ -448,5 +462,10 @@ pub use auth::{AccessToken, TokenProvider};
 pub use cloud::{Cloud, Endpoints};
 pub use error::{Error, Result};
 pub use graph::Graph;
+/// The `http` crate, whose request and response types [`GraphTransport`] carries: a transport
+/// written against this re-export always matches the crate's version.
+pub use http;
 pub use ids::{AppRoleId, ClientId, ObjectId, Tenant, TenantId, Thumbprint, UniqueName};
+pub use profile::PermissionProfile;
+pub use registration::{AppRegistration, RegisteredApp};
 pub use transport::{GraphTransport, TransportError};

@@ -82,6 +82,7 @@ impl Sleeper for RecordingSleeper {
 /// [non-idempotent](crate::graph::GraphRequest::non_idempotent) request (`addPassword`) is not
 /// retried after a 503 or 504 either: Graph may have carried it out.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Attempts in all, the first included (1 disables retries).
     pub max_attempts: u32,
@@ -111,6 +112,25 @@ impl RetryPolicy {
             max_attempts: 1,
             ..Self::default()
         }
+    }
+
+    /// The same policy with at most `attempts` attempts in all (1 disables retries).
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    /// The same policy with these back-off bounds.
+    pub fn with_backoff(mut self, base_delay: Duration, max_delay: Duration) -> Self {
+        self.base_delay = base_delay;
+        self.max_delay = max_delay;
+        self
+    }
+
+    /// The same policy honouring a `Retry-After` of at most `max` (a longer one is cut).
+    pub fn with_max_retry_after(mut self, max: Duration) -> Self {
+        self.max_retry_after = max;
+        self
     }
 
     /// The back-off before retry number `retry` (1-based): capped exponential, with jitter in

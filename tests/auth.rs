@@ -482,10 +482,7 @@ async fn sign_in_retries_a_request_that_never_left_as_the_clients_policy_says() 
             Reply::json(200, json!({"access_token": "at", "expires_in": 3600})),
         ]);
         let sleeper = RecordingSleeper::default();
-        let policy = entra_appreg::retry::RetryPolicy {
-            max_attempts,
-            ..Default::default()
-        };
+        let policy = entra_appreg::retry::RetryPolicy::default().with_max_attempts(max_attempts);
         let graph = Graph::builder()
             .tenant(common::TENANT)
             .graph_root("http://127.0.0.1:9")

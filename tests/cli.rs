@@ -368,20 +368,22 @@ async fn a_reply_lost_after_the_secret_was_made_still_exits_0_with_the_one_live_
 async fn the_next_run_in_the_same_folder_removes_the_secret_a_killed_run_never_handed_over() {
     use entra_appreg::graph::models::{Application, PasswordCredential};
     let t = Tenant::start().await;
-    let secret = |name: &str| PasswordCredential {
-        key_id: Some(uuid::Uuid::new_v4()),
-        display_name: Some(name.into()),
-        ..Default::default()
+    let secret = |name: &str| {
+        let mut v = PasswordCredential::default();
+        v.key_id = Some(uuid::Uuid::new_v4());
+        v.display_name = Some(name.into());
+        v
     };
     let admins = secret("admin's own secret");
     let handed_over = secret("entra-appreg: client secret 2026-11-20 [run 0badc0de]");
     let orphan = secret("entra-appreg: client secret 2026-11-26 [run 1a2b3c4d]");
-    let app = t.fake.seed_application(Application {
-        display_name: Some("Contoso Backup".into()),
-        unique_name: Some("contoso-backup".into()),
-        sign_in_audience: Some("AzureADMyOrg".into()),
-        password_credentials: Some(vec![admins.clone(), handed_over.clone(), orphan.clone()]),
-        ..Default::default()
+    let app = t.fake.seed_application({
+        let mut v = Application::default();
+        v.display_name = Some("Contoso Backup".into());
+        v.unique_name = Some("contoso-backup".into());
+        v.sign_in_audience = Some("AzureADMyOrg".into());
+        v.password_credentials = Some(vec![admins.clone(), handed_over.clone(), orphan.clone()]);
+        v
     });
     // What a run killed between addPassword and handing the secret over leaves in --out.
     let journal = serde_json::json!([{

@@ -376,12 +376,13 @@ async fn adding_a_certificate_to_an_existing_app_keeps_every_certificate_already
     let admin_cert = cert();
     let mut existing = admin_cert.key_credential("uploaded by an admin");
     existing.key_id = Some(uuid::Uuid::new_v4());
-    fake.seed_application(Application {
-        display_name: Some("Contoso Backup".into()),
-        unique_name: Some("contoso-backup".into()),
-        sign_in_audience: Some("AzureADMyOrg".into()),
-        key_credentials: Some(vec![existing.clone()]),
-        ..Default::default()
+    fake.seed_application({
+        let mut v = Application::default();
+        v.display_name = Some("Contoso Backup".into());
+        v.unique_name = Some("contoso-backup".into());
+        v.sign_in_audience = Some("AzureADMyOrg".into());
+        v.key_credentials = Some(vec![existing.clone()]);
+        v
     });
     let new = cert();
     let app = AppRegistration::new("Contoso Backup", PermissionProfile::MigrationSource)
@@ -460,10 +461,11 @@ async fn a_certificate_spans_exactly_its_lifetime_and_so_does_the_key_credential
     // The keyCredential sent to Graph carries the certificate's own dates.
     let fake = FakeGraph::start().await;
     let (graph, _) = fake_graph(&fake);
-    let app = fake.seed_application(Application {
-        display_name: Some("Contoso Backup".into()),
-        sign_in_audience: Some("AzureADMyOrg".into()),
-        ..Default::default()
+    let app = fake.seed_application({
+        let mut v = Application::default();
+        v.display_name = Some("Contoso Backup".into());
+        v.sign_in_audience = Some("AzureADMyOrg".into());
+        v
     });
     let new = Certificate::generate("Contoso Backup", 365).unwrap();
     CredentialProvisioner::new(&graph, app.id.unwrap())
@@ -708,12 +710,8 @@ async fn connection_details_show_the_secret_only_when_asked() {
     .apply(&graph)
     .await
     .unwrap();
-    let details = ConnectionDetails {
-        tenant_id: app.tenant_id,
-        client_id: app.client_id,
-        credential: app.credential.clone(),
-        files: None,
-    };
+    let details =
+        ConnectionDetails::new(app.tenant_id, app.client_id, app.credential.clone(), None);
     let secret = fake.secret_texts(app.application_object_id).pop().unwrap();
     let without = details.to_json(false).to_string();
     assert!(!without.contains(&secret));
@@ -929,10 +927,11 @@ fn secrets_of(fake: &FakeGraph) -> usize {
 
 /// A bare single-tenant app, by object id.
 fn seed_app(fake: &FakeGraph) -> entra_appreg::ObjectId {
-    fake.seed_application(Application {
-        display_name: Some("Contoso Backup".into()),
-        sign_in_audience: Some("AzureADMyOrg".into()),
-        ..Default::default()
+    fake.seed_application({
+        let mut v = Application::default();
+        v.display_name = Some("Contoso Backup".into());
+        v.sign_in_audience = Some("AzureADMyOrg".into());
+        v
     })
     .id
     .unwrap()

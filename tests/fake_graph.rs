@@ -1379,10 +1379,11 @@ async fn resource_service_principals_are_seeded_with_decoys_and_can_be_recreated
 async fn seeded_objects_are_visible_at_once_and_filters_select() {
     let fake = FakeGraph::builder().replication_lag(5).start().await;
     let c = Client::new(&fake);
-    let app = fake.seed_application(entra_appreg::graph::models::Application {
-        display_name: Some("Existing".into()),
-        unique_name: Some("existing".into()),
-        ..Default::default()
+    let app = fake.seed_application({
+        let mut v = entra_appreg::graph::models::Application::default();
+        v.display_name = Some("Existing".into());
+        v.unique_name = Some("existing".into());
+        v
     });
     let sp = fake.seed_service_principal_for(app.app_id.unwrap());
     let graph: ObjectId = resource_sp(&c, GRAPH).await.parse().unwrap();

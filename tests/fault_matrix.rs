@@ -200,26 +200,29 @@ impl Start {
                         ctx.older_cert
                             .key_credential(&format!("{CREATED_BY}: an earlier run")),
                     ),
-                    Cred::Secret => secrets.push(PasswordCredential {
-                        key_id: Some(uuid::Uuid::new_v4()),
-                        display_name: Some(format!("{CREATED_BY}: client secret 2024-05-01")),
-                        hint: Some("Old".into()),
-                        start_date_time: Some(now - time::Duration::days(300)),
-                        end_date_time: Some(now + time::Duration::days(430)),
+                    Cred::Secret => secrets.push({
+                        let mut v = PasswordCredential::default();
+                        v.key_id = Some(uuid::Uuid::new_v4());
+                        v.display_name = Some(format!("{CREATED_BY}: client secret 2024-05-01"));
+                        v.hint = Some("Old".into());
+                        v.start_date_time = Some(now - time::Duration::days(300));
+                        v.end_date_time = Some(now + time::Duration::days(430));
+                        v
                     }),
                     Cred::None => {}
                 }
-                fake.seed_application(Application {
-                    display_name: Some("Contoso Backup".into()),
-                    unique_name: Some(
+                fake.seed_application({
+                    let mut v = Application::default();
+                    v.display_name = Some("Contoso Backup".into());
+                    v.unique_name = Some(
                         UniqueName::derive_from_display_name("Contoso Backup")
                             .unwrap()
                             .to_string(),
-                    ),
-                    sign_in_audience: Some("AzureADMyOrg".into()),
-                    key_credentials: Some(keys),
-                    password_credentials: Some(secrets),
-                    ..Default::default()
+                    );
+                    v.sign_in_audience = Some("AzureADMyOrg".into());
+                    v.key_credentials = Some(keys);
+                    v.password_credentials = Some(secrets);
+                    v
                 });
             }
         }

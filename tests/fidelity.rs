@@ -67,9 +67,10 @@ async fn every_profile_registers_through_either_grant_lag_answer() {
 /// A bootstrap app holding `Application.ReadWrite.OwnedBy` and
 /// `AppRoleAssignment.ReadWrite.All`, signed in with a client secret.
 async fn owned_by_bootstrap(fake: &FakeGraph, admin: &Graph) -> Graph {
-    let app = fake.seed_application(Application {
-        display_name: Some("Installer bootstrap".into()),
-        ..Default::default()
+    let app = fake.seed_application({
+        let mut v = Application::default();
+        v.display_name = Some("Installer bootstrap".into());
+        v
     });
     let sp = fake.seed_service_principal_for(app.app_id.unwrap());
     let graph_sp = fake
@@ -134,16 +135,17 @@ async fn an_owned_by_bootstrap_app_waits_out_the_403_on_a_service_principal_crea
 /// added by hand.
 fn seed_admin_app(fake: &FakeGraph) -> (Application, Certificate) {
     let admin_cert = Certificate::generate("admin's own", 30).unwrap();
-    let app = fake.seed_application(Application {
-        display_name: Some("Contoso Backup".into()),
-        unique_name: Some("contoso-backup".into()),
-        sign_in_audience: Some("AzureADMyOrg".into()),
-        key_credentials: Some(vec![admin_cert.key_credential("admin's certificate")]),
-        required_resource_access: Some(vec![RequiredResourceAccess {
-            resource_app_id: catalog::MICROSOFT_GRAPH.app_id,
-            resource_access: vec![ResourceAccess::role(MAIL_READ.parse().unwrap())],
-        }]),
-        ..Default::default()
+    let app = fake.seed_application({
+        let mut v = Application::default();
+        v.display_name = Some("Contoso Backup".into());
+        v.unique_name = Some("contoso-backup".into());
+        v.sign_in_audience = Some("AzureADMyOrg".into());
+        v.key_credentials = Some(vec![admin_cert.key_credential("admin's certificate")]);
+        v.required_resource_access = Some(vec![RequiredResourceAccess::new(
+            catalog::MICROSOFT_GRAPH.app_id,
+            vec![ResourceAccess::role(MAIL_READ.parse().unwrap())],
+        )]);
+        v
     });
     (app, admin_cert)
 }

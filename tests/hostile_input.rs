@@ -696,10 +696,7 @@ fn outcome<T>(r: Result<T, Error>, allowed: &[&str]) -> Result<(), TestCaseError
 #[test]
 fn bodies_of_several_megabytes_give_typed_errors_with_short_messages() {
     // Two attempts are enough to go through the retry path: each parses megabytes.
-    let policy = RetryPolicy {
-        max_attempts: 2,
-        ..RetryPolicy::default()
-    };
+    let policy = RetryPolicy::default().with_max_attempts(2);
     let mut probes = 0;
     let mut failures = Vec::new();
     for (what, body) in huge_bodies() {
@@ -1706,10 +1703,7 @@ fn unusable_credentials_are_rejected_before_any_request() {
         (
             "a secret with a newline in its description",
             PermissionProfile::BackupExchange,
-            NewCredential::Secret(SecretOptions {
-                description: "a\nb".into(),
-                ..SecretOptions::default()
-            }),
+            NewCredential::Secret(SecretOptions::default().with_description("a\nb")),
         ),
         (
             "an expired certificate",

@@ -557,12 +557,12 @@ async fn credentials_sign_in_rotation_and_a_returned_secret_leak_nothing() {
         "the issued credential",
         secret_app.credential.as_ref().unwrap(),
     ));
-    let details = ConnectionDetails {
-        tenant_id: secret_app.tenant_id,
-        client_id: secret_app.client_id,
-        credential: secret_app.credential.clone(),
-        files: None,
-    };
+    let details = ConnectionDetails::new(
+        secret_app.tenant_id,
+        secret_app.client_id,
+        secret_app.credential.clone(),
+        None,
+    );
     texts.extend(connection_texts(
         "the secret's connection details",
         &details,
@@ -596,12 +596,12 @@ async fn credentials_sign_in_rotation_and_a_returned_secret_leak_nothing() {
         "the issued certificate",
         cert_app.credential.as_ref().unwrap(),
     ));
-    let details = ConnectionDetails {
-        tenant_id: cert_app.tenant_id,
-        client_id: cert_app.client_id,
-        credential: cert_app.credential.clone(),
-        files: Some(files),
-    };
+    let details = ConnectionDetails::new(
+        cert_app.tenant_id,
+        cert_app.client_id,
+        cert_app.credential.clone(),
+        Some(files),
+    );
     texts.extend(connection_texts(
         "the certificate's connection details",
         &details,

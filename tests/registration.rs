@@ -140,21 +140,19 @@ async fn an_admin_added_permission_is_kept_and_reported() {
     // An existing app with one profile permission and one extra delegated scope.
     let extra_scope: AppRoleId = "e1fe6dd8-ba31-4d61-89e7-88639da4683d".parse().unwrap();
     let user_read_all = catalog::by_value(graph_app, "User.Read.All").unwrap().id;
-    fake.seed_application(Application {
-        display_name: Some("Contoso Backup".into()),
-        unique_name: Some("contoso-backup".into()),
-        sign_in_audience: Some("AzureADMyOrg".into()),
-        required_resource_access: Some(vec![RequiredResourceAccess {
-            resource_app_id: graph_app,
-            resource_access: vec![
-                ResourceAccess {
-                    id: extra_scope,
-                    kind: "Scope".into(),
-                },
+    fake.seed_application({
+        let mut v = Application::default();
+        v.display_name = Some("Contoso Backup".into());
+        v.unique_name = Some("contoso-backup".into());
+        v.sign_in_audience = Some("AzureADMyOrg".into());
+        v.required_resource_access = Some(vec![RequiredResourceAccess::new(
+            graph_app,
+            vec![
+                ResourceAccess::scope(extra_scope),
                 ResourceAccess::role(user_read_all),
             ],
-        }]),
-        ..Default::default()
+        )]);
+        v
     });
     let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange).unwrap();
     let app = reg.apply(&graph).await.unwrap();

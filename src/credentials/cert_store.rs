@@ -24,6 +24,7 @@ const ENCODING: CERT_QUERY_ENCODING_TYPE = X509_ASN_ENCODING | PKCS_7_ASN_ENCODI
 
 /// Whose personal certificate store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum StoreLocation {
     /// The current user's (`Cert:\CurrentUser\My`): no administrator rights needed.
     CurrentUser,

@@ -14,6 +14,7 @@ use crate::ids::{ClientId, TenantId};
 /// `Debug`, `Display` and `Serialize` never show a secret's value;
 /// [`ConnectionDetails::to_json`] includes it only when asked.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct ConnectionDetails {
     /// Directory (tenant) id.
     pub tenant_id: TenantId,
@@ -26,6 +27,21 @@ pub struct ConnectionDetails {
 }
 
 impl ConnectionDetails {
+    /// The details of an app, with the credential a call attached and the files written for it.
+    pub fn new(
+        tenant_id: TenantId,
+        client_id: ClientId,
+        credential: Option<IssuedCredential>,
+        files: Option<CertificateFiles>,
+    ) -> Self {
+        Self {
+            tenant_id,
+            client_id,
+            credential,
+            files,
+        }
+    }
+
     /// The details as JSON; the secret's value only with `include_secret`.
     pub fn to_json(&self, include_secret: bool) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or_else(|_| json!({}));

@@ -102,6 +102,7 @@ pub struct CertificateFiles {
 
 /// Where and how to write a certificate's files.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CertificateOutput {
     /// The folder (created if missing).
     pub dir: std::path::PathBuf,
@@ -112,7 +113,6 @@ pub struct CertificateOutput {
     /// Also write a PFX protected by this password.
     pub pfx_password: Option<secrecy::SecretString>,
     /// The PFX's encryption.
-    #[cfg(feature = "pfx")]
     pub pfx_encryption: super::PfxEncryption,
 }
 
@@ -124,7 +124,6 @@ impl CertificateOutput {
             stem: stem.into(),
             overwrite: false,
             pfx_password: None,
-            #[cfg(feature = "pfx")]
             pfx_encryption: super::PfxEncryption::default(),
         }
     }

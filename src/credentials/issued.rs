@@ -12,6 +12,7 @@ use crate::ids::Thumbprint;
 /// How the product signs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum CredentialKind {
     /// An X.509 certificate with an RSA-2048 key.
     Certificate,
@@ -61,6 +62,7 @@ impl fmt::Debug for ClientSecret {
 ///
 /// `Debug` and `Serialize` never include the value; read it with [`ClientSecret::expose_secret`].
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct NewSecret {
     /// The credential id.
     pub key_id: uuid::Uuid,

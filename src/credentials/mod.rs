@@ -46,11 +46,20 @@ pub use files::{CertificateFiles, CertificateOutput};
 pub use issued::{CredentialKind, IssuedCredential, NewSecret};
 pub use journal::{FileJournal, SecretIntent, SecretJournal};
 pub(crate) use journal::{marker_of, new_marker};
-#[cfg(feature = "pfx")]
-#[cfg_attr(docsrs, doc(cfg(feature = "pfx")))]
-pub use pfx::PfxEncryption;
 pub use provisioner::{CredentialProvisioner, Rotation};
 pub use verify::{SignInCheck, verify_sign_in};
+
+/// How a PFX file is protected. Writing or reading a PFX needs the `pfx` feature (on by
+/// default); the choice exists without it, so that features only add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PfxEncryption {
+    /// PBES2 with AES-256 and an HMAC-SHA256 MAC: what current Windows prefers.
+    #[default]
+    Aes256,
+    /// 3DES with an HMAC-SHA1 MAC: for Windows Server 2016 and older, which cannot read AES.
+    LegacyTripleDes,
+}
 
 /// The prefix of the display name of every credential the crate creates.
 pub const CREATED_BY: &str = "entra-appreg";
@@ -63,6 +72,7 @@ pub const MAX_SECRET_DAYS: u32 = 3650;
 
 /// Options for a new client secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SecretOptions {
     /// What the secret is for (shown in the portal after the [`CREATED_BY`] prefix).
     pub description: String,
@@ -86,6 +96,12 @@ impl SecretOptions {
             valid_days,
             ..Self::default()
         }
+    }
+
+    /// The same options with this description (shown in the portal after [`CREATED_BY`]).
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
     }
 
     pub(crate) fn check(&self) -> Result<()> {
@@ -187,6 +203,7 @@ impl IssuedCredential {
 
 /// A credential of an application, as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct CredentialInfo {
     /// Certificate or secret.
     pub kind: CredentialKind,

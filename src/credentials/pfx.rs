@@ -2,19 +2,9 @@
 
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
+use super::PfxEncryption;
 use super::certificate::Certificate;
 use crate::error::{Error, Result};
-
-/// How a PFX file is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum PfxEncryption {
-    /// PBES2 with AES-256 and an HMAC-SHA256 MAC: what current Windows prefers.
-    #[default]
-    Aes256,
-    /// 3DES with an HMAC-SHA1 MAC: for Windows Server 2016 and older, which cannot read AES.
-    LegacyTripleDes,
-}
 
 impl Certificate {
     /// Exports certificate and private key as a PFX protected by `password`.

@@ -13,6 +13,7 @@ use crate::retry::{Pace, Pause, Retry, RetryAction, Schedule, Tally};
 
 /// What [`verify_sign_in`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct SignInCheck {
     /// The Microsoft Graph roles in the app's token.
     pub roles: Vec<String>,

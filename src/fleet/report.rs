@@ -9,6 +9,7 @@ use crate::registration::ProgressEvent;
 
 /// Which tenant an event or outcome is about: its position in the input and its label.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct TenantRef {
     /// Position in the tenants given to [`Fleet::run`](super::Fleet::run), from 0.
     pub index: usize,
@@ -147,6 +148,7 @@ impl TenantError {
 
 /// How one tenant went.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct TenantOutcome<T> {
     /// Which tenant.
     pub tenant: TenantRef,
@@ -163,6 +165,7 @@ pub struct TenantOutcome<T> {
 /// The outcome of every tenant of a [`Fleet::run`](super::Fleet::run), in the order the tenants were given.
 #[derive(Debug)]
 #[must_use = "some tenants may have failed"]
+#[non_exhaustive]
 pub struct FleetReport<T> {
     /// One outcome per tenant.
     pub tenants: Vec<TenantOutcome<T>>,

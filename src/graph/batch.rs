@@ -37,6 +37,7 @@ pub const MAX_BATCH: usize = 20;
 
 /// One request in a batch.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct BatchItem {
     /// The id that correlates the reply (unique in the batch).
     pub id: String,
@@ -65,6 +66,7 @@ impl BatchItem {
 
 /// The reply to one batch item.
 #[derive(Clone, Deserialize)]
+#[non_exhaustive]
 pub struct BatchItemResponse {
     /// The item's id.
     pub id: String,

@@ -10,6 +10,7 @@ use crate::ids::{AppRoleId, ClientId, ObjectId};
 
 /// A page of a Graph collection: `{"value": [...], "@odata.nextLink": "..."}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Collection<T> {
     /// The items of this page.
     pub value: Vec<T>,
@@ -25,6 +26,7 @@ pub struct Collection<T> {
 /// An application object (an app registration).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Application {
     /// Object id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,6 +70,7 @@ pub struct Application {
 /// The permissions an application declares on one resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct RequiredResourceAccess {
     /// The resource's appId (for example Microsoft Graph's).
     pub resource_app_id: ClientId,
@@ -75,8 +78,19 @@ pub struct RequiredResourceAccess {
     pub resource_access: Vec<ResourceAccess>,
 }
 
+impl RequiredResourceAccess {
+    /// The permissions `resource_access` on the resource with this appId.
+    pub fn new(resource_app_id: ClientId, resource_access: Vec<ResourceAccess>) -> Self {
+        Self {
+            resource_app_id,
+            resource_access,
+        }
+    }
+}
+
 /// One declared permission: an app role (`Role`) or a delegated scope (`Scope`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ResourceAccess {
     /// The app role or scope id.
     pub id: AppRoleId,
@@ -94,6 +108,14 @@ impl ResourceAccess {
         }
     }
 
+    /// A delegated permission (scope) with this id.
+    pub fn scope(id: AppRoleId) -> Self {
+        Self {
+            id,
+            kind: "Scope".to_owned(),
+        }
+    }
+
     /// Whether this is an application permission.
     pub fn is_role(&self) -> bool {
         self.kind.eq_ignore_ascii_case("Role")
@@ -103,6 +125,7 @@ impl ResourceAccess {
 /// An app role exposed by a service principal: an application permission others can be granted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct AppRole {
     /// Role id.
     pub id: AppRoleId,
@@ -137,6 +160,7 @@ impl AppRole {
 /// A service principal: the instance of an application in a tenant.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ServicePrincipal {
     /// Object id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -155,6 +179,7 @@ pub struct ServicePrincipal {
 /// A certificate credential of an application.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct KeyCredential {
     /// Credential id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -215,6 +240,7 @@ impl std::fmt::Debug for KeyCredential {
 /// A client secret of an application, as Graph lists it (without the secret text).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct PasswordCredential {
     /// Credential id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -244,6 +270,7 @@ pub struct PasswordCredential {
 /// A grant of an app role to a service principal: admin consent to one application permission.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct AppRoleAssignment {
     /// Assignment id (not a GUID).
     #[serde(default, skip_serializing_if = "Option::is_none")]

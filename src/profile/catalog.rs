@@ -9,6 +9,7 @@ use crate::ids::{AppRoleId, ClientId};
 
 /// A resource (API) whose app roles the profiles use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub struct Resource {
     /// The resource's appId.
     pub app_id: ClientId,
@@ -44,6 +45,7 @@ pub const RESOURCES: [Resource; 3] = [MICROSOFT_GRAPH, EXCHANGE_ONLINE, SHAREPOI
 
 /// One application permission of the catalog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct CatalogRole {
     /// The resource that exposes it.
     pub resource: Resource,

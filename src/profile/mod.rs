@@ -32,6 +32,7 @@ use crate::credentials::CredentialKind;
 
 /// One application permission: an app role of a resource.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Permission {
     /// The resource's appId.
     pub resource_app_id: ClientId,

@@ -20,7 +20,7 @@ use crate::ids::ObjectId;
 use super::AppRegistration;
 use super::apply::{self, Applied, NewSecretOf};
 use super::observe::Observed;
-use super::plan::{Plan, Warning};
+use super::plan::{Plan, Warning, WarningCode};
 use super::progress::Step;
 use super::replication::{Replication, not_replicated, worth_another_pass};
 use crate::retry::Tally;
@@ -288,7 +288,7 @@ async fn retire_unfinished(
         Vec::new()
     } else {
         vec![Warning {
-            code: "unfinished_secret_removed",
+            code: WarningCode::UnfinishedSecretRemoved,
             message: format!(
                 "removed {} secret(s) that an earlier run created but never handed over (it was stopped before it finished); no other credential was touched",
                 retired.len()

@@ -35,7 +35,7 @@ mod progress;
 pub(crate) mod ready;
 pub(crate) mod replication;
 
-pub use plan::{Change, ExistingApp, KeptPermission, Plan, SIGN_IN_AUDIENCE, Warning};
+pub use plan::{Change, ExistingApp, KeptPermission, Plan, SIGN_IN_AUDIENCE, Warning, WarningCode};
 pub(crate) use progress::ProgressSink;
 pub use progress::{ProgressEvent, Step};
 pub use ready::{AppCredential, Readiness, ReadyOptions, ResourceReadiness};
@@ -353,7 +353,7 @@ impl AppRegistration {
         let retired = self.retire_older(graph, app, issued).await;
         self.progress.finished(Step::Cleanup);
         retired.map_err(|e| Warning {
-            code: "older_credentials_not_retired",
+            code: WarningCode::OlderCredentialsNotRetired,
             message: format!(
                 "the new {} is in place, but older ones this tool created could not be removed: {e}. Run this again with retirement on to remove them.",
                 issued.kind()
@@ -368,7 +368,7 @@ impl AppRegistration {
         };
         let e = self.journal.as_ref()?.mark_done(marker).err()?;
         Some(Warning {
-            code: "journal_not_updated",
+            code: WarningCode::JournalNotUpdated,
             message: format!(
                 "the new secret is in place, but the journal could not record that it was handed over ({e}): a later run with this journal would remove it. Fix the journal file before running again."
             ),
@@ -576,6 +576,7 @@ impl AppRegistration {
 
 /// An existing app compared with its profile.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Audit {
     /// The app.
     pub application: ExistingApp,
@@ -639,6 +640,7 @@ fn validate_display_name(name: &str) -> Result<()> {
 
 /// One permission of the profile and whether it is granted now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct PermissionStatus {
     /// The permission.
     #[serde(flatten)]
@@ -659,6 +661,7 @@ impl PermissionStatus {
 /// Whether every permission of the profile is granted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ConsentStatus {
     /// Every permission is granted.
     Complete,
@@ -668,6 +671,7 @@ pub enum ConsentStatus {
 
 /// What could not be granted, and who can grant it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct PartialConsent {
     /// Granted permissions.
     pub granted: Vec<Permission>,
@@ -716,6 +720,7 @@ impl PartialConsent {
 /// The registered app: ids the product needs, and what happened.
 #[derive(Debug, Clone, Serialize)]
 #[must_use = "check `consent`: some grants may have been refused"]
+#[non_exhaustive]
 pub struct RegisteredApp {
     /// The tenant GUID.
     pub tenant_id: TenantId,
@@ -760,5 +765,19 @@ impl RegisteredApp {
     /// Whether every permission is granted.
     pub fn is_complete(&self) -> bool {
         self.consent == ConsentStatus::Complete
+    }
+
+    /// What the product's connection wizard asks for: the tenant id, the client id, and the
+    /// credential this run attached, with the certificate's `files` when they were written.
+    pub fn connection_details(
+        &self,
+        files: Option<crate::credentials::CertificateFiles>,
+    ) -> crate::credentials::ConnectionDetails {
+        crate::credentials::ConnectionDetails::new(
+            self.tenant_id,
+            self.client_id,
+            self.credential.clone(),
+            files,
+        )
     }
 }

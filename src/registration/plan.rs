@@ -112,6 +112,7 @@ impl fmt::Display for Change {
 /// A permission the app declares that the profile does not ask for (an admin added it). It is
 /// kept, never removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct KeptPermission {
     /// The resource's appId.
     pub resource_app_id: ClientId,
@@ -139,20 +140,69 @@ impl fmt::Display for KeptPermission {
 
 /// Something the admin should know; nothing stops.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Warning {
-    /// A stable code:
-    /// - `ews_retirement`: the profile uses Exchange Web Services: the message names the
-    ///   Exchange Online PowerShell command that puts the app on the tenant's EWS allow-list,
-    ///   without which the product's EWS calls fail, and the date EWS is switched off;
-    /// - `cannot_grant_graph_roles`: the signed-in account cannot grant Microsoft Graph roles;
-    /// - `client_id_unique_name_mismatch`: the app found by client id has another unique name;
-    /// - `sign_in_audience`: the existing app is not single-tenant (left as is);
-    /// - `older_credentials`: older credentials created by the crate remain valid;
-    /// - `older_credentials_not_retired`: retiring them failed; run again to finish;
-    /// - `credential_expiring`: a credential of the app expires within 30 days.
-    pub code: &'static str,
+    /// What it is about: stable, for a program to branch on (serialised in `snake_case`).
+    pub code: WarningCode,
     /// What to know and do.
     pub message: String,
+}
+
+/// The stable code of a [`Warning`]. Compares equal to its `snake_case` name
+/// (`WarningCode::EwsRetirement == "ews_retirement"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WarningCode {
+    /// The profile uses Exchange Web Services: the message names the Exchange Online PowerShell
+    /// command that puts the app on the tenant's EWS allow-list, without which the product's EWS
+    /// calls fail, and the date EWS is switched off.
+    EwsRetirement,
+    /// The signed-in account cannot grant Microsoft Graph roles.
+    CannotGrantGraphRoles,
+    /// The app found by client id has another unique name.
+    ClientIdUniqueNameMismatch,
+    /// The existing app is not single-tenant (left as is).
+    SignInAudience,
+    /// Older credentials created by the crate remain valid.
+    OlderCredentials,
+    /// Retiring them failed; run again to finish.
+    OlderCredentialsNotRetired,
+    /// A credential of the app expires within 30 days.
+    CredentialExpiring,
+    /// A secret an earlier, interrupted run created and never handed over was removed.
+    UnfinishedSecretRemoved,
+    /// The secret journal could not record that the new secret was handed over.
+    JournalNotUpdated,
+}
+
+impl WarningCode {
+    /// The `snake_case` name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarningCode::EwsRetirement => "ews_retirement",
+            WarningCode::CannotGrantGraphRoles => "cannot_grant_graph_roles",
+            WarningCode::ClientIdUniqueNameMismatch => "client_id_unique_name_mismatch",
+            WarningCode::SignInAudience => "sign_in_audience",
+            WarningCode::OlderCredentials => "older_credentials",
+            WarningCode::OlderCredentialsNotRetired => "older_credentials_not_retired",
+            WarningCode::CredentialExpiring => "credential_expiring",
+            WarningCode::UnfinishedSecretRemoved => "unfinished_secret_removed",
+            WarningCode::JournalNotUpdated => "journal_not_updated",
+        }
+    }
+}
+
+impl fmt::Display for WarningCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for WarningCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 impl fmt::Display for Warning {
@@ -163,6 +213,7 @@ impl fmt::Display for Warning {
 
 /// The existing application the plan found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ExistingApp {
     /// Its object id.
     pub object_id: ObjectId,
@@ -177,6 +228,7 @@ pub struct ExistingApp {
 /// What `apply` would change in the tenant. Computed by reads only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[must_use]
+#[non_exhaustive]
 pub struct Plan {
     /// The requested display name.
     pub display_name: String,
@@ -465,7 +517,7 @@ impl Resolution<'_> {
             .is_none_or(|u| !u.eq_ignore_ascii_case(unique_name))
         {
             self.warnings.push(Warning {
-                code: "client_id_unique_name_mismatch",
+                code: WarningCode::ClientIdUniqueNameMismatch,
                 message: format!(
                     "the app with client id {} has unique name {:?}, not {:?}; it is updated in place by its object id",
                     app.app_id.map(|a| a.to_string()).unwrap_or_default(),
@@ -478,7 +530,7 @@ impl Resolution<'_> {
             && aud != SIGN_IN_AUDIENCE
         {
             self.warnings.push(Warning {
-                code: "sign_in_audience",
+                code: WarningCode::SignInAudience,
                 message: format!(
                     "the app's sign-in audience is {aud}, not {SIGN_IN_AUDIENCE} (this tenant only); it is left as is: change it in the portal if the app should not be multi-tenant"
                 ),
@@ -599,7 +651,7 @@ impl Resolution<'_> {
             );
         } else if !older.is_empty() {
             self.warnings.push(Warning {
-                code: "older_credentials",
+                code: WarningCode::OlderCredentials,
                 message: format!(
                     "the app already holds {} {kind} credential(s) created earlier by this tool; they stay valid until they expire. Retire them once the product uses the new one (or ask for retirement now).",
                     older.len(),
@@ -619,7 +671,7 @@ impl Resolution<'_> {
             let credentials = crate::credentials::provisioner::list_of(app);
             for expiring in crate::credentials::expiry_warnings(&credentials, 30) {
                 self.warnings.push(Warning {
-                    code: "credential_expiring",
+                    code: WarningCode::CredentialExpiring,
                     message: expiring,
                 });
             }
@@ -627,7 +679,7 @@ impl Resolution<'_> {
         let client_id = self.obs.app.as_ref().and_then(|a| a.app_id);
         if let Some(ews) = self.spec.profile.ews_allow_list_instructions(client_id) {
             self.warnings.push(Warning {
-                code: "ews_retirement",
+                code: WarningCode::EwsRetirement,
                 message: ews,
             });
         }
@@ -638,7 +690,7 @@ impl Resolution<'_> {
             && claims.and_then(TokenClaims::can_grant_graph_app_roles) == Some(false)
         {
             self.warnings.push(Warning {
-                code: "cannot_grant_graph_roles",
+                code: WarningCode::CannotGrantGraphRoles,
                 message: "the signed-in account holds no directory role that can grant Microsoft Graph application permissions: consent to them will fail. Sign in as a Global Administrator or Privileged Role Administrator, or expect a partial result that an administrator completes later.".into(),
             });
         }

@@ -245,13 +245,12 @@ impl AdminCredentials {
         let mut key = cert.key_credential("uploaded by an admin");
         key.key_id = Some(uuid::Uuid::new_v4());
         let now = time::OffsetDateTime::now_utc();
-        let secret = entra_appreg::graph::models::PasswordCredential {
-            key_id: Some(uuid::Uuid::new_v4()),
-            display_name: Some("made in the portal".into()),
-            hint: Some("Adm".into()),
-            start_date_time: Some(now),
-            end_date_time: Some(now + time::Duration::days(90)),
-        };
+        let mut secret = entra_appreg::graph::models::PasswordCredential::default();
+        secret.key_id = Some(uuid::Uuid::new_v4());
+        secret.display_name = Some("made in the portal".into());
+        secret.hint = Some("Adm".into());
+        secret.start_date_time = Some(now);
+        secret.end_date_time = Some(now + time::Duration::days(90));
         Self { key, secret }
     }
 }
@@ -361,12 +360,11 @@ pub fn granted_pairs(fake: &FakeGraph, client_id: ClientId) -> BTreeSet<(ClientI
 
 /// Seeds the app of an earlier installation holding an admin's certificate and secret.
 pub fn seed_app_with_admin_credentials(fake: &FakeGraph, admin: &AdminCredentials) {
-    fake.seed_application(Application {
-        display_name: Some("Contoso Backup".into()),
-        unique_name: Some("contoso-backup".into()),
-        sign_in_audience: Some("AzureADMyOrg".into()),
-        key_credentials: Some(vec![admin.key.clone()]),
-        password_credentials: Some(vec![admin.secret.clone()]),
-        ..Default::default()
-    });
+    let mut app = Application::default();
+    app.display_name = Some("Contoso Backup".into());
+    app.unique_name = Some("contoso-backup".into());
+    app.sign_in_audience = Some("AzureADMyOrg".into());
+    app.key_credentials = Some(vec![admin.key.clone()]);
+    app.password_credentials = Some(vec![admin.secret.clone()]);
+    fake.seed_application(app);
 }

@@ -468,17 +468,20 @@ async fn plan(a: PlanArgs, ui: &Ui) -> Result<Outcome, Failure> {
             *thumbprint = None;
         }
     }
-    if let Some(e) = collision {
-        plan.warnings.push(Warning {
-            code: "output_files_exist",
-            message: format!("register would stop before signing in: {}", e.message),
-        });
-    }
     if a.change.connect.json {
         // The human summary lists the warnings itself.
         show_warnings(ui, &plan.warnings);
     }
-    Ok(output::plan(&plan, tenant_id, graph.request_count()))
+    let mut outcome = output::plan(&plan, tenant_id, graph.request_count());
+    if let Some(e) = collision {
+        // The tool's own warning: register checks its files before the library runs.
+        let message = format!("register would stop before signing in: {}", e.message);
+        if a.change.connect.json {
+            ui.line(&format!("warning: {message}"));
+        }
+        output::add_warning(&mut outcome, "output_files_exist", message);
+    }
+    Ok(outcome)
 }
 
 async fn audit(a: AuditArgs, ui: &Ui) -> Result<Outcome, Failure> {

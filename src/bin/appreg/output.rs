@@ -50,12 +50,7 @@ fn wizard(
     credential: Option<&IssuedCredential>,
     files: Option<&CertificateFiles>,
 ) -> String {
-    let details = ConnectionDetails {
-        tenant_id,
-        client_id,
-        credential: credential.cloned(),
-        files: files.cloned(),
-    };
+    let details = ConnectionDetails::new(tenant_id, client_id, credential.cloned(), files.cloned());
     let mut s = format!("\nType this into the product's connection wizard:\n{details}");
     if let Some(IssuedCredential::Secret(secret)) = credential {
         let _ = writeln!(
@@ -200,6 +195,16 @@ pub fn plan(plan: &Plan, tenant_id: TenantId, requests: u64) -> Outcome {
         json,
         human,
         exit_code: crate::failure::EXIT_OK,
+    }
+}
+
+/// Adds a warning of the tool's own to the JSON's `warnings` and to the summary.
+pub fn add_warning(outcome: &mut Outcome, code: &str, message: String) {
+    let _ = writeln!(outcome.human, "warning: {message}");
+    let warning = json!({ "code": code, "message": message });
+    match outcome.json["warnings"].as_array_mut() {
+        Some(warnings) => warnings.push(warning),
+        None => outcome.json["warnings"] = json!([warning]),
     }
 }
 
