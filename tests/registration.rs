@@ -569,3 +569,41 @@ async fn each_operation_counts_its_own_requests_while_others_share_the_client() 
     assert_eq!((app.graph_requests, app.graph_round_trips), (4, 4));
     assert_eq!(graph.request_count(), 5, "the client counts for both");
 }
+
+/// An app is found, checked and removed by its unique name or client id alone: no display
+/// name, no profile, two reads.
+#[tokio::test]
+async fn an_app_reference_finds_and_removes_the_app_without_a_profile() {
+    use entra_appreg::registration::AppRef;
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let unique = UniqueName::new("contoso-backup").unwrap();
+    let by_name = AppRef::from(unique.clone());
+    assert_eq!(by_name.find(&graph).await.unwrap(), None);
+    assert!(by_name.require(&graph).await.unwrap_err().is_not_registered());
+
+    let app = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+        .unwrap()
+        .apply(&graph)
+        .await
+        .unwrap();
+    fake.clear_requests();
+    let found = by_name.find(&graph).await.unwrap().expect("found by name");
+    assert_eq!(graph_round_trips(&fake).len(), 2);
+    assert_eq!(found.object_id, app.application_object_id);
+    assert_eq!(found.client_id, app.client_id);
+    assert_eq!(found.service_principal_id, Some(app.service_principal_id));
+    let by_id = AppRef::from(app.client_id);
+    assert_eq!(by_id.find(&graph).await.unwrap(), Some(found.clone()));
+    let both = by_name.clone().with_client_id(app.client_id);
+    assert_eq!(both.find(&graph).await.unwrap(), Some(found.clone()));
+
+    // The client id of another app with this unique name: refused, not silently used.
+    let other = AppRef::unique_name(UniqueName::new("fabrikam-backup").unwrap())
+        .with_client_id(app.client_id);
+    assert!(other.find(&graph).await.unwrap_err().is_invalid_input());
+
+    assert_eq!(by_id.remove(&graph).await.unwrap(), Some(found));
+    assert!(fake.snapshot().applications.is_empty());
+    assert_eq!(by_name.remove(&graph).await.unwrap(), None);
+}

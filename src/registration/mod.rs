@@ -27,6 +27,7 @@ use crate::graph::Graph;
 use crate::ids::{ClientId, ObjectId, TenantId, UniqueName, quote_for_error};
 use crate::profile::{Permission, PermissionProfile};
 
+mod app_ref;
 mod apply;
 mod converge;
 mod observe;
@@ -35,6 +36,7 @@ mod progress;
 pub(crate) mod ready;
 pub(crate) mod replication;
 
+pub use app_ref::AppRef;
 pub use plan::{Change, ExistingApp, KeptPermission, Plan, SIGN_IN_AUDIENCE, Warning, WarningCode};
 pub(crate) use progress::ProgressSink;
 pub use progress::{ProgressEvent, Step};
@@ -556,20 +558,22 @@ impl AppRegistration {
         let Some(app) = self.find(graph).await? else {
             return Ok(None);
         };
-        match graph
-            .send(&crate::graph::requests::delete_application(app.object_id))
-            .await
-        {
-            Ok(_) => Ok(Some(app)),
-            // Gone meanwhile (another run, or a lost reply): nothing left to delete.
-            Err(e) if e.status() == Some(404) => Ok(Some(app)),
-            Err(e) => Err(e),
-        }
+        app_ref::delete(graph, app).await.map(Some)
     }
 
     fn not_registered(&self) -> Error {
         Error::NotRegistered {
-            app: format!("with unique name {}", self.unique_name),
+            app: self.app_ref().to_string(),
+        }
+    }
+
+    /// The app this registration describes, by its unique name (and client id, when given):
+    /// for finding, rotating or removing it without the rest of the registration.
+    pub fn app_ref(&self) -> AppRef {
+        let by_name = AppRef::unique_name(self.unique_name.clone());
+        match self.client_id {
+            Some(id) => by_name.with_client_id(id),
+            None => by_name,
         }
     }
 }
