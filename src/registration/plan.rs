@@ -398,6 +398,7 @@ pub(crate) fn resolve(
         spec,
         obs,
         permissions: spec.profile.permissions(),
+        orphans: orphaned(spec, obs)?,
         changes: Vec::new(),
         warnings: Vec::new(),
     };
@@ -416,7 +417,7 @@ pub(crate) fn resolve(
         changes: r.changes,
         kept_permissions: app.kept_permissions,
         warnings: r.warnings,
-        orphaned_credentials: orphaned(spec, obs)?,
+        orphaned_credentials: r.orphans,
         graph_requests: 0,
         graph_round_trips: 0,
     };
@@ -436,6 +437,8 @@ struct Resolution<'a> {
     spec: &'a AppRegistration,
     obs: &'a Observed,
     permissions: Vec<Permission>,
+    /// The secrets of unfinished journal intents (the journal is read once per plan).
+    orphans: Vec<CredentialInfo>,
     changes: Vec<Change>,
     warnings: Vec<Warning>,
 }
@@ -641,7 +644,7 @@ impl Resolution<'_> {
             .into_iter()
             .filter(|c| c.created_by_crate && c.kind == kind)
             .filter(|c| Some(c.key_id) != registered)
-            .filter(|c| !is_orphan(self.spec, c))
+            .filter(|c| !self.orphans.iter().any(|o| o.key_id == c.key_id))
             .collect();
         if self.spec.retire_previous {
             self.changes.extend(
@@ -751,13 +754,3 @@ fn orphaned(spec: &AppRegistration, obs: &Observed) -> Result<Vec<CredentialInfo
         .collect())
 }
 
-fn is_orphan(spec: &AppRegistration, c: &CredentialInfo) -> bool {
-    let Some(journal) = &spec.journal else {
-        return false;
-    };
-    let marker = crate::credentials::marker_of(c.display_name.as_deref());
-    marker.is_some()
-        && journal
-            .unfinished()
-            .is_ok_and(|open| open.iter().any(|i| Some(i.marker.as_str()) == marker))
-}
