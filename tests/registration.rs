@@ -580,7 +580,13 @@ async fn an_app_reference_finds_and_removes_the_app_without_a_profile() {
     let unique = UniqueName::new("contoso-backup").unwrap();
     let by_name = AppRef::from(unique.clone());
     assert_eq!(by_name.find(&graph).await.unwrap(), None);
-    assert!(by_name.require(&graph).await.unwrap_err().is_not_registered());
+    assert!(
+        by_name
+            .require(&graph)
+            .await
+            .unwrap_err()
+            .is_not_registered()
+    );
 
     let app = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
         .unwrap()

@@ -4,12 +4,10 @@ use serde_json::{Map, Value, json};
 
 use super::dispatch::{GraphReq, method_not_allowed, object_key, segment_not_found};
 use super::odata::{
-    Filterable, collection_reply, context, filter_of, parse_select, project, query_option,
+    EntitySet, Filterable, context, list_reply, parse_select, project, query_option,
 };
 use super::reply::Reply;
-use super::state::{
-    Entry, Key, Lookup, Obj, State, eq_ci, fmt_datetime, new_guid, now, str_field, visible,
-};
+use super::state::{Entry, Key, Lookup, Obj, State, eq_ci, fmt_datetime, new_guid, now, str_field};
 
 /// The declared properties of `microsoft.graph.application` (Graph v1.0 metadata).
 pub(crate) const APP_PROPS: &[&str] = &[
@@ -214,21 +212,14 @@ fn list(state: &mut State, req: &GraphReq) -> Reply {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let filter = match filter_of(&req.query, FILTERABLE, "Application") {
-        Ok(f) => f,
-        Err(r) => return r,
+    let set = EntitySet {
+        set: "applications",
+        type_name: "Application",
+        filterable: FILTERABLE,
     };
-    let value: Vec<Value> = visible(&mut state.apps, filter.as_ref())
-        .into_iter()
-        .map(|o| Value::Object(project(&render(o, false), select.as_deref())))
-        .collect();
-    collection_reply(
-        &state.base_uri,
-        "applications",
-        select.as_deref(),
-        &req.query,
-        value,
-    )
+    list_reply(&state.base_uri, &mut state.apps, req, select, &set, |o| {
+        render(o, false)
+    })
 }
 
 fn get(state: &mut State, req: &GraphReq, key: &Key) -> Reply {

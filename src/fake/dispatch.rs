@@ -131,7 +131,7 @@ pub(crate) fn handle(state: &mut State, request: &wiremock::Request) -> Reply {
     graph_top_level(state, request)
 }
 
-fn http_headers(request: &wiremock::Request) -> Vec<(String, String)> {
+pub(crate) fn http_headers(request: &wiremock::Request) -> Vec<(String, String)> {
     request
         .headers
         .iter()

@@ -26,16 +26,8 @@ pub(crate) struct Trace {
 
 impl Trace {
     pub(crate) fn error(&self, status: u16, error: &str, code: u32, description: &str) -> Reply {
-        let t = now();
-        let ts = format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        );
+        // Entra writes its timestamp with a space where RFC 3339 has a `T`.
+        let ts = super::state::fmt_datetime(now()).replacen('T', " ", 1);
         Reply::json(
             status,
             json!({
@@ -96,17 +88,7 @@ pub(crate) fn handle(state: &mut State, request: &wiremock::Request, parts: &[&s
             .query()
             .map(decode_query_component)
             .unwrap_or_default(),
-        headers: request
-            .headers
-            .iter()
-            .filter(|(k, _)| !k.as_str().eq_ignore_ascii_case("authorization"))
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    v.to_str().unwrap_or("<non-ASCII>").to_owned(),
-                )
-            })
-            .collect(),
+        headers: super::dispatch::http_headers(request),
         body: (!request.body.is_empty()).then_some(Value::Object(logged)),
         status: reply.status,
         batch: None,

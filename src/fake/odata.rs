@@ -440,6 +440,38 @@ pub(crate) fn filter_of(
 }
 
 /// A collection reply, `{"@odata.context", "value"}`, with the query's `$top` applied.
+/// What a `GET` of an entity set needs: its name and type, the properties `$filter` accepts,
+/// and how one object is shown.
+pub(crate) struct EntitySet<'a> {
+    /// The set's name in URLs and `@odata.context` (`applications`).
+    pub set: &'a str,
+    /// The type named in a refused `$filter` (`Application`).
+    pub type_name: &'a str,
+    /// The properties and operators Graph documents for `$filter`.
+    pub filterable: &'a [Filterable],
+}
+
+/// A `GET` of an entity set: `$filter` on the documented properties only, `$select`, `$top`,
+/// over the objects that are visible (replicated) now.
+pub(crate) fn list_reply(
+    base: &str,
+    entries: &mut [super::state::Entry],
+    req: &super::dispatch::GraphReq,
+    select: Option<Vec<String>>,
+    set: &EntitySet<'_>,
+    render: impl Fn(&Obj) -> Obj,
+) -> Reply {
+    let filter = match filter_of(&req.query, set.filterable, set.type_name) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let value: Vec<Value> = super::state::visible(entries, filter.as_ref())
+        .into_iter()
+        .map(|o| Value::Object(project(&render(o), select.as_deref())))
+        .collect();
+    collection_reply(base, set.set, select.as_deref(), &req.query, value)
+}
+
 pub(crate) fn collection_reply(
     base: &str,
     set: &str,

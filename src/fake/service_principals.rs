@@ -4,11 +4,11 @@ use serde_json::{Map, Value, json};
 
 use super::dispatch::{Caller, GraphReq, method_not_allowed, object_key, segment_not_found};
 use super::odata::{
-    Filterable, collection_reply, context, filter_of, parse_select, project, query_option,
+    EntitySet, Filterable, context, list_reply, parse_select, project, query_option,
 };
 use super::reply::Reply;
 use super::seed::MICROSOFT_TENANT;
-use super::state::{Entry, Key, Lookup, Obj, State, eq_ci, is_guid, new_guid, str_field, visible};
+use super::state::{Entry, Key, Lookup, Obj, State, eq_ci, is_guid, new_guid, str_field};
 
 /// The declared properties of `microsoft.graph.servicePrincipal` (Graph v1.0 metadata).
 pub(crate) const SP_PROPS: &[&str] = &[
@@ -307,20 +307,18 @@ fn list(state: &mut State, req: &GraphReq) -> Reply {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let filter = match filter_of(&req.query, FILTERABLE, "ServicePrincipal") {
-        Ok(f) => f,
-        Err(r) => return r,
+    let set = EntitySet {
+        set: "servicePrincipals",
+        type_name: "ServicePrincipal",
+        filterable: FILTERABLE,
     };
-    let value: Vec<Value> = visible(&mut state.sps, filter.as_ref())
-        .into_iter()
-        .map(|o| Value::Object(project(o, select.as_deref())))
-        .collect();
-    collection_reply(
+    list_reply(
         &state.base_uri,
-        "servicePrincipals",
-        select.as_deref(),
-        &req.query,
-        value,
+        &mut state.sps,
+        req,
+        select,
+        &set,
+        Obj::clone,
     )
 }
 

@@ -753,4 +753,3 @@ fn orphaned(spec: &AppRegistration, obs: &Observed) -> Result<Vec<CredentialInfo
         })
         .collect())
 }
-
