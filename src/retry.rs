@@ -28,6 +28,13 @@ pub trait Sleeper: Send + Sync + fmt::Debug {
     fn sleep(&self, duration: Duration) -> SleepFuture;
 }
 
+/// A sleeper shared between clients (a [`RecordingSleeper`] a test reads back, say).
+impl<T: Sleeper + ?Sized> Sleeper for Arc<T> {
+    fn sleep(&self, duration: Duration) -> SleepFuture {
+        (**self).sleep(duration)
+    }
+}
+
 /// Sleeps on the tokio timer.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioSleeper;
