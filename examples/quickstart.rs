@@ -13,8 +13,8 @@ use entra_appreg::Graph;
 use entra_appreg::auth::DeviceCodeCredential;
 use entra_appreg::credentials::{Certificate, NewCredential};
 use entra_appreg::fake::FakeGraph;
+use entra_appreg::graph::GraphRequest;
 use entra_appreg::graph::models::{Collection, ServicePrincipal};
-use entra_appreg::graph::requests;
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::AppRegistration;
 
@@ -42,11 +42,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The resource service principals the permissions belong to, in one request.
     let profile = PermissionProfile::BackupExchange;
-    let found: Collection<ServicePrincipal> = graph
-        .send_json(&requests::service_principals_by_app_ids(
-            &profile.resource_app_ids(),
-        ))
-        .await?;
+    let ids: Vec<String> = profile
+        .resource_app_ids()
+        .iter()
+        .map(|id| format!("'{id}'"))
+        .collect();
+    let request = GraphRequest::get("/servicePrincipals")
+        .query("$filter", &format!("appId in ({})", ids.join(",")))
+        .query("$select", "id,appId,displayName,appRoles");
+    let found: Collection<ServicePrincipal> = graph.send_json(&request).await?;
     println!("Resource service principals in the tenant:");
     for sp in &found.value {
         let roles = sp.app_roles.as_ref().map_or(0, Vec::len);

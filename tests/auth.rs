@@ -5,14 +5,15 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::requests;
 use common::{Reply, fake_graph};
 use entra_appreg::auth::{
     ClientSecret, ClientSecretCredential, DeviceCodeCredential, DeviceCodePrompt, StaticToken,
     TokenContext, TokenProvider,
 };
 use entra_appreg::fake::{FakeGraph, RequestKind};
+use entra_appreg::graph::GraphRequest;
 use entra_appreg::graph::models::{Application, Collection, ServicePrincipal};
-use entra_appreg::graph::{GraphRequest, requests};
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::AppRegistration;
 use entra_appreg::retry::RecordingSleeper;

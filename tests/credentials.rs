@@ -403,7 +403,7 @@ async fn adding_a_certificate_to_an_existing_app_keeps_every_certificate_already
     );
     // Both keys are the real certificates (read back with $select=keyCredentials).
     let with_keys: Application = graph
-        .send_json(&entra_appreg::graph::requests::application_key_credentials(
+        .send_json(&common::requests::application_key_credentials(
             app.application_object_id,
         ))
         .await
@@ -496,7 +496,7 @@ async fn rotation_adds_before_it_removes_and_never_touches_foreign_credentials()
     // A secret an admin made by hand.
     let foreign: serde_json::Value = graph
         .send_json(
-            &entra_appreg::graph::requests::add_password(
+            &common::requests::add_password(
                 app.application_object_id,
                 "made in the portal",
                 time::OffsetDateTime::now_utc() + time::Duration::days(10),
@@ -1101,7 +1101,8 @@ async fn rotating_a_secret_whose_replies_stay_lost_fails_and_retires_nothing() {
 
 #[tokio::test]
 async fn a_batch_holding_add_password_is_not_sent_again_after_its_envelope_may_have_acted() {
-    use entra_appreg::graph::{BatchItem, GraphRequest, requests};
+    use common::requests;
+    use entra_appreg::graph::{BatchItem, GraphRequest};
     let items = |app: entra_appreg::ObjectId| {
         vec![
             BatchItem::new(
@@ -1185,7 +1186,8 @@ async fn a_batch_holding_add_password_is_not_sent_again_after_its_envelope_may_h
 
 #[tokio::test]
 async fn an_add_password_item_that_may_have_acted_is_not_sent_again() {
-    use entra_appreg::graph::{BatchItem, requests};
+    use common::requests;
+    use entra_appreg::graph::BatchItem;
     let fake = FakeGraph::start().await;
     let (graph, _) = fake_graph(&fake);
     let app = seed_app(&fake);

@@ -4,9 +4,10 @@ mod common;
 
 use std::time::Duration;
 
+use common::requests;
 use common::{Reply, fixture, scripted_graph};
 use entra_appreg::graph::models::{Application, Collection, ServicePrincipal};
-use entra_appreg::graph::{BatchItem, GraphRequest, requests};
+use entra_appreg::graph::{BatchItem, GraphRequest};
 use entra_appreg::transport::{TransportError, TransportErrorKind};
 use entra_appreg::{Error, Graph};
 use serde_json::json;
@@ -362,24 +363,6 @@ async fn redirects_are_refused_by_the_default_transport() {
         Error::Transport(e) => assert_eq!(e.kind(), TransportErrorKind::Redirect),
         other => panic!("{other:?}"),
     }
-}
-
-#[tokio::test]
-async fn ready_made_requests_have_the_documented_shape() {
-    let (graph, t, _) = scripted_graph(vec![Reply::json(200, json!({"id": "x"}))]);
-    let name = entra_appreg::UniqueName::new("contoso-backup").unwrap();
-    graph
-        .send(&requests::application_by_unique_name(&name))
-        .await
-        .unwrap();
-    let uri = &t.seen()[0].uri;
-    assert!(
-        uri.starts_with(
-            "http://127.0.0.1:9/v1.0/applications(uniqueName='contoso-backup')?$select="
-        ),
-        "{uri}"
-    );
-    assert!(!uri.contains("$filter"), "{uri}");
 }
 
 fn add_password_item(id: &str) -> BatchItem {

@@ -10,6 +10,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
+use common::requests;
 use entra_appreg::auth::{
     AssertionAlgorithm, ClientCertificateCredential, ClientSecret, ClientSecretCredential,
     DeviceCodeCredential, StaticToken,
@@ -19,7 +20,7 @@ use entra_appreg::credentials::{
     NewCredential, NewSecret, SecretOptions, verify_sign_in,
 };
 use entra_appreg::fake::{CallerRole, FakeGraph, Fault, FaultRule};
-use entra_appreg::graph::{BatchItem, GraphRequest, requests};
+use entra_appreg::graph::{BatchItem, GraphRequest};
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::AppRegistration;
 use entra_appreg::retry::RecordingSleeper;

@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::fake_graph;
+use common::requests;
 use entra_appreg::credentials::{Certificate, IssuedCredential, NewCredential, SecretOptions};
 use entra_appreg::fake::FakeGraph;
 use entra_appreg::graph::models::{AppRoleAssignment, Collection};
-use entra_appreg::graph::requests;
 use entra_appreg::profile::{PermissionProfile, catalog};
 use entra_appreg::registration::{
     AppCredential, AppRegistration, ProgressEvent, ReadyOptions, RegisteredApp,

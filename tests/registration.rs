@@ -493,10 +493,7 @@ async fn audit_rotate_and_remove_work_on_the_existing_app() {
         .find(|g| g.principal_id == app.service_principal_id)
         .unwrap();
     graph
-        .send(
-            &entra_appreg::graph::requests::revoke_app_role(app.service_principal_id, grant)
-                .unwrap(),
-        )
+        .send(&common::requests::revoke_app_role(app.service_principal_id, grant).unwrap())
         .await
         .unwrap();
     let audit = reg.audit(&graph, 30).await.unwrap().unwrap();

@@ -3,6 +3,35 @@
 //! [`Graph`] knows nothing about permission profiles; it sends [`GraphRequest`]s, retries what
 //! may be retried ([`RetryPolicy`]), turns error replies into [`Error`]s that keep Graph's ids,
 //! and counts the HTTP requests it sends so callers can report and test round trips.
+//!
+//! # What the crate sends
+//!
+//! Only request forms Microsoft documents (Graph v1.0), each built in one place, alone or
+//! inside a `$batch`:
+//!
+//! | request | form | Microsoft reference |
+//! |---|---|---|
+//! | `application_by_unique_name` | `GET /applications(uniqueName='…')?$select=…` | the `uniqueName` alternate key of [Upsert application](https://learn.microsoft.com/graph/api/application-upsert), read as PowerShell's [`Get-MgApplicationByUniqueName`](https://learn.microsoft.com/powershell/module/microsoft.graph.applications/get-mgapplicationbyuniquename) does |
+//! | `find_application_by_app_id` | `GET /applications?$filter=appId eq '…'&$select=…` | [List applications](https://learn.microsoft.com/graph/api/application-list); [application](https://learn.microsoft.com/graph/api/resources/application): `appId` supports `$filter` (`eq`) |
+//! | `application_password_credentials` | `GET /applications/{id}?$select=id,passwordCredentials` | [Get application](https://learn.microsoft.com/graph/api/application-get) |
+//! | `application_key_credentials` | `GET /applications/{id}?$select=id,keyCredentials` | [keyCredential: `key` only with `$select` on a read by object id](https://learn.microsoft.com/graph/api/resources/keycredential) |
+//! | `upsert_application` | `PATCH /applications(uniqueName='…')` + `Prefer: create-if-missing` | [Upsert application](https://learn.microsoft.com/graph/api/application-upsert) |
+//! | `update_application` | `PATCH /applications/{id}` | [Update application](https://learn.microsoft.com/graph/api/application-update) |
+//! | `delete_application` | `DELETE /applications/{id}` | [Delete application](https://learn.microsoft.com/graph/api/application-delete) |
+//! | `add_password` | `POST /applications/{id}/addPassword` | [application: addPassword](https://learn.microsoft.com/graph/api/application-addpassword) |
+//! | `remove_password` | `POST /applications/{id}/removePassword` | [application: removePassword](https://learn.microsoft.com/graph/api/application-removepassword) |
+//! | `service_principals_by_app_ids` | `GET /servicePrincipals?$filter=appId in (…)&$select=…` | [List servicePrincipals](https://learn.microsoft.com/graph/api/serviceprincipal-list), [servicePrincipal](https://learn.microsoft.com/graph/api/resources/serviceprincipal): `appId` supports `$filter` (`eq`, `in`) |
+//! | `service_principal_by_app_id` | `GET /servicePrincipals?$filter=appId eq '…'&$select=…` | as above |
+//! | `create_service_principal` | `POST /servicePrincipals` | [Create servicePrincipal](https://learn.microsoft.com/graph/api/serviceprincipal-post-serviceprincipals) |
+//! | `grant_app_role` | `POST /servicePrincipals/{resource}/appRoleAssignedTo` | [Grant an appRoleAssignment for a service principal](https://learn.microsoft.com/graph/api/serviceprincipal-post-approleassignedto) |
+//! | `app_role_assignments` | `GET /servicePrincipals/{id}/appRoleAssignments` | [List appRoleAssignments granted to a service principal](https://learn.microsoft.com/graph/api/serviceprincipal-list-approleassignments) |
+//! | `app_role_assignments_by_app_id` | `GET /servicePrincipals(appId='…')/appRoleAssignments` | as above (alternate key `appId`) |
+//! | `revoke_app_role` | `DELETE /servicePrincipals/{id}/appRoleAssignments/{id}` | [Delete appRoleAssignment](https://learn.microsoft.com/graph/api/serviceprincipal-delete-approleassignments) |
+//! | `organization_domains` | `GET /organization?$select=id,verifiedDomains` | [List organization](https://learn.microsoft.com/graph/api/organization-list) |
+//! | [`Graph::batch`] | `POST /$batch` (at most 20 requests) | [Combine multiple requests in one HTTP call using JSON batching](https://learn.microsoft.com/graph/json-batching) |
+//!
+//! Never sent: `$filter` on `uniqueName` (not filterable: Graph answers 400
+//! `Request_UnsupportedQuery`), and paging through every service principal of a tenant.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +51,7 @@ use crate::transport::GraphTransport;
 mod batch;
 pub mod models;
 mod request;
-pub mod requests;
+pub(crate) mod requests;
 
 pub use batch::{BatchItem, BatchItemResponse};
 pub use request::{GraphRequest, GraphResponse};

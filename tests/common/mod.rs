@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod faulty;
+pub mod requests;
 pub mod schema;
 #[cfg(feature = "fake-graph")]
 pub mod tenant;
