@@ -1,10 +1,9 @@
 //! The Graph client over a scripted transport: retries, errors, batching, bad bodies.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Reply, fixture, scripted_graph};
+use crate::common;
+use crate::common::{Reply, fixture, scripted_graph};
 use entra_appreg::graph::models::{Application, Collection, ServicePrincipal};
 use entra_appreg::graph::{BatchItem, GraphRequest, requests};
 use entra_appreg::transport::{TransportError, TransportErrorKind};

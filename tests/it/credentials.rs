@@ -1,11 +1,10 @@
 //! Certificates and secrets: generation, import, export, upload without loss, no orphans,
 //! rotation, sign-in as the new app.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{fake_graph, graph_round_trips, graph_writes};
+use crate::common;
+use crate::common::{fake_graph, graph_round_trips, graph_writes};
 use entra_appreg::auth::{AssertionAlgorithm, ClientCertificateCredential, ClientSecretCredential};
 use entra_appreg::credentials::{
     Certificate, CertificateOutput, ConnectionDetails, CredentialKind, CredentialProvisioner,
@@ -1006,7 +1005,7 @@ async fn replies_lost_past_the_last_try_end_in_may_have_taken_effect_with_one_se
 
 #[tokio::test]
 async fn an_add_password_whose_connection_failed_after_sending_is_reconciled() {
-    use common::faulty::{FaultyTransport, WireFault};
+    use crate::common::faulty::{FaultyTransport, WireFault};
     for (fault, sends) in [
         (WireFault::ResetAfterServerActed, 2),
         (WireFault::ResetBeforeSend, 1),
