@@ -119,7 +119,7 @@ fn files_are_owner_only_for_keys_and_never_overwritten_unless_asked() {
     let mut out = CertificateOutput::new(&dir, "contoso");
     out.pfx_password = Some(SecretString::from("pw".to_owned()));
     let files = c.write_files(&out).unwrap();
-    // Windows: tests/windows_files.rs reads the key files' DACL back.
+    // Windows: tests/it/windows_files.rs reads the key files' DACL back.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
