@@ -2,13 +2,11 @@
 //! profile grants on accepts the credential with every granted role, against a fake whose token
 //! endpoint misses new credentials and grants for a while.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::fake_graph;
-use common::requests;
+use crate::common::fake_graph;
+use crate::common::requests;
 use entra_appreg::credentials::{Certificate, IssuedCredential, NewCredential, SecretOptions};
 use entra_appreg::fake::FakeGraph;
 use entra_appreg::graph::models::{AppRoleAssignment, Collection};

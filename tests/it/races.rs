@@ -3,13 +3,11 @@
 //! throttling, after a killed run — the tenant ends with one app, one service principal and
 //! each grant once, and every run that succeeds reports that same app.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::faulty::{Interleaver, KillSwitch};
-use common::tenant::{
+use crate::common::faulty::{Interleaver, KillSwitch};
+use crate::common::tenant::{
     check_converged, check_no_duplicates, check_result, graph_over, label, registration,
     reqwest_transport,
 };

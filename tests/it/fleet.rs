@@ -1,13 +1,11 @@
 //! Fleet provisioning against several fake tenants: per-tenant results, a failing tenant that
 //! does not stop the others, the in-flight bound, progress events and the throttle gate.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::graph_round_trips;
+use crate::common::graph_round_trips;
 use entra_appreg::Graph;
 use entra_appreg::auth::StaticToken;
 use entra_appreg::fake::{FakeGraph, Fault, FaultRule};

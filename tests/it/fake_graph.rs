@@ -1,4 +1,3 @@
-#![cfg(feature = "fake-graph")]
 //! The fake Graph, driven directly over HTTP: each test pins one behaviour of Graph or Entra
 //! that the fake models.
 

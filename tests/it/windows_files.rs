@@ -7,7 +7,6 @@
 //! what "others" may do), without the protected flag or the Administrators entry. Under Wine
 //! these tests check what survives that mapping: nobody but the user and SYSTEM may open a key
 //! file, while a public file is open to Everyone.
-#![cfg(windows)]
 
 use std::collections::BTreeMap;
 use std::os::windows::ffi::OsStrExt;

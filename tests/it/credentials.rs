@@ -1,11 +1,10 @@
 //! Certificates and secrets: generation, import, export, upload without loss, no orphans,
 //! rotation, sign-in as the new app.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{fake_graph, graph_round_trips, graph_writes};
+use crate::common;
+use crate::common::{fake_graph, graph_round_trips, graph_writes};
 use entra_appreg::auth::{AssertionAlgorithm, ClientCertificateCredential, ClientSecretCredential};
 use entra_appreg::credentials::{
     Certificate, CertificateOutput, ConnectionDetails, CredentialKind, CredentialProvisioner,
@@ -120,7 +119,7 @@ fn files_are_owner_only_for_keys_and_never_overwritten_unless_asked() {
     let mut out = CertificateOutput::new(&dir, "contoso");
     out.pfx_password = Some(SecretString::from("pw".to_owned()));
     let files = c.write_files(&out).unwrap();
-    // Windows: tests/windows_files.rs reads the key files' DACL back.
+    // Windows: tests/it/windows_files.rs reads the key files' DACL back.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -1005,7 +1004,7 @@ async fn replies_lost_past_the_last_try_end_in_may_have_taken_effect_with_one_se
 
 #[tokio::test]
 async fn an_add_password_whose_connection_failed_after_sending_is_reconciled() {
-    use common::faulty::{FaultyTransport, WireFault};
+    use crate::common::faulty::{FaultyTransport, WireFault};
     for (fault, sends) in [
         (WireFault::ResetAfterServerActed, 2),
         (WireFault::ResetBeforeSend, 1),
@@ -1101,7 +1100,7 @@ async fn rotating_a_secret_whose_replies_stay_lost_fails_and_retires_nothing() {
 
 #[tokio::test]
 async fn a_batch_holding_add_password_is_not_sent_again_after_its_envelope_may_have_acted() {
-    use common::requests;
+    use crate::common::requests;
     use entra_appreg::graph::{BatchItem, GraphRequest};
     let items = |app: entra_appreg::ObjectId| {
         vec![
@@ -1186,7 +1185,7 @@ async fn a_batch_holding_add_password_is_not_sent_again_after_its_envelope_may_h
 
 #[tokio::test]
 async fn an_add_password_item_that_may_have_acted_is_not_sent_again() {
-    use common::requests;
+    use crate::common::requests;
     use entra_appreg::graph::BatchItem;
     let fake = FakeGraph::start().await;
     let (graph, _) = fake_graph(&fake);

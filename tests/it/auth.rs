@@ -1,12 +1,11 @@
 //! Sign-in: device code states, client secrets, token caching, tenant resolution, redaction.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::requests;
-use common::{Reply, fake_graph};
+use crate::common;
+use crate::common::requests;
+use crate::common::{Reply, fake_graph};
 use entra_appreg::auth::{
     ClientSecret, ClientSecretCredential, DeviceCodeCredential, DeviceCodePrompt, StaticToken,
     TokenContext, TokenProvider,

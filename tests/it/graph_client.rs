@@ -1,11 +1,10 @@
 //! The Graph client over a scripted transport: retries, errors, batching, bad bodies.
 
-mod common;
-
 use std::time::Duration;
 
-use common::requests;
-use common::{Reply, fixture, scripted_graph};
+use crate::common;
+use crate::common::requests;
+use crate::common::{Reply, fixture, scripted_graph};
 use entra_appreg::graph::models::{Application, Collection, ServicePrincipal};
 use entra_appreg::graph::{BatchItem, GraphRequest};
 use entra_appreg::transport::{TransportError, TransportErrorKind};

@@ -3,7 +3,6 @@
 //!
 //! The binary runs as a child process; the fake serves it from this test's multi-thread
 //! runtime while a blocking task waits for the child.
-#![cfg(feature = "cli")]
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

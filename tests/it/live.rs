@@ -1,4 +1,4 @@
-//! The crate against a real Entra tenant: `cargo test --test live -- --ignored --nocapture`.
+//! The crate against a real Entra tenant: `cargo test --test it live:: -- --ignored --nocapture`.
 //!
 //! Set, for a bootstrap app of the tenant that holds `Application.ReadWrite.All` (or
 //! `.OwnedBy`), `AppRoleAssignment.ReadWrite.All` and `Application.Read.All`, admin-consented:

@@ -3,14 +3,13 @@
 //! secrets (sent and issued). None of them may appear in the logs, in the `Debug` or `Display`
 //! of the public values the flows return, or in any error.
 
-mod common;
-
 use std::fmt::Debug;
 use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
+use crate::common;
+use crate::common::requests;
 use async_trait::async_trait;
-use common::requests;
 use entra_appreg::auth::{
     AssertionAlgorithm, ClientCertificateCredential, ClientSecret, ClientSecretCredential,
     DeviceCodeCredential, StaticToken,
@@ -29,10 +28,19 @@ use entra_appreg::{Error, Graph};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-/// Everything every subscriber event and span wrote, from every test of this file.
-fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
+/// Everything a TRACE subscriber wrote, every event and span, while the capture was on.
+///
+/// The subscriber is this thread's default, not the process's: every integration test runs in
+/// this process, and a global one would capture (and slow down) all of them. It sees the whole
+/// flow all the same: `#[tokio::test]` runs a test on a current-thread runtime, on the test's
+/// own thread, and the crate spawns no thread or task of its own.
+struct Capture {
+    buf: Arc<Mutex<Vec<u8>>>,
+    _on: tracing::subscriber::DefaultGuard,
+}
+
+impl Capture {
+    fn start() -> Self {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let sink = buf.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -40,9 +48,13 @@ fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
             .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
             .with_writer(move || Sink(sink.clone()))
             .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
-        buf
-    })
+        let _on = tracing::subscriber::set_default(subscriber);
+        Capture { buf, _on }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buf.lock().unwrap()).into_owned()
+    }
 }
 
 struct Sink(Arc<Mutex<Vec<u8>>>);
@@ -56,10 +68,6 @@ impl Write for Sink {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-fn captured() -> String {
-    String::from_utf8_lossy(&logs().lock().unwrap()).into_owned()
 }
 
 /// The secrets that crossed the wire, by kind.
@@ -241,7 +249,7 @@ fn graph_with(
 
 #[tokio::test]
 async fn device_code_sign_in_registration_secrets_and_errors_leak_nothing() {
-    logs();
+    let capture = Capture::start();
     let fake = FakeGraph::builder()
         .device_code_polls_before_approval(2)
         .start()
@@ -348,7 +356,7 @@ async fn device_code_sign_in_registration_secrets_and_errors_leak_nothing() {
     texts.push(shown("the fake's snapshot", &fake.snapshot()));
     texts.push(shown("the fake", &fake));
 
-    texts.push(("the TRACE logs".into(), captured()));
+    texts.push(("the TRACE logs".into(), capture.text()));
     let secrets = spy.seen.lock().unwrap();
     // The probes cover every kind: the admin's device-code token, the app's token, the
     // stranger's, device codes of both sign-ins, both issued secrets and the two sent.
@@ -360,7 +368,7 @@ async fn device_code_sign_in_registration_secrets_and_errors_leak_nothing() {
     assert!(secrets.device_codes.len() >= 2);
     assert!(secrets.client_secrets.len() >= 3);
     assert!(secrets.client_secrets.contains(&secret_text));
-    let logs = captured();
+    let logs = capture.text();
     for expected in ["graph.request", "sign-in request", "appreg", "progress"] {
         assert!(logs.contains(expected), "the capture missed {expected:?}");
     }
@@ -402,7 +410,7 @@ fn echoing_proxy(status: u16) -> impl GraphTransport {
 
 #[tokio::test]
 async fn a_proxy_that_echoes_the_request_into_its_error_page_leaks_no_secret() {
-    logs();
+    let capture = Capture::start();
     let tokens = [
         // A JWT, as Entra issues them, and an opaque token, as a caller may hold.
         "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJ0aWQiOiJ4In0.c2lnbmF0dXJlLXNlY3JldA".to_owned(),
@@ -458,7 +466,7 @@ async fn a_proxy_that_echoes_the_request_into_its_error_page_leaks_no_secret() {
             "no error shows {echoed:?}"
         );
     }
-    texts.push(("the TRACE logs".into(), captured()));
+    texts.push(("the TRACE logs".into(), capture.text()));
     let secrets = Secrets {
         access_tokens: tokens.to_vec(),
         client_secrets: vec![client_secret.to_owned()],
@@ -536,7 +544,7 @@ fn secret_of(credential: Option<&IssuedCredential>) -> &NewSecret {
 
 #[tokio::test]
 async fn credentials_sign_in_rotation_and_a_returned_secret_leak_nothing() {
-    logs();
+    let capture = Capture::start();
     let fake = FakeGraph::start().await;
     let spy = Spy::new();
     let admin = graph_with(&fake, &spy, StaticToken::new(fake.admin_token()));
@@ -751,7 +759,7 @@ async fn credentials_sign_in_rotation_and_a_returned_secret_leak_nothing() {
     }
     texts.push(shown("the fake's request log", &fake.requests()));
     texts.push(shown("the failing fake's request log", &failing.requests()));
-    texts.push(("the TRACE logs".into(), captured()));
+    texts.push(("the TRACE logs".into(), capture.text()));
 
     let secrets = spy.seen.lock().unwrap();
     // The probes cover every kind: the admin's token and the apps' (RS256, PS256, secret), the
@@ -763,7 +771,7 @@ async fn credentials_sign_in_rotation_and_a_returned_secret_leak_nothing() {
         secrets.private_keys.len(),
         3 * key_probes(&certificate).len()
     );
-    let logs = captured();
+    let logs = capture.text();
     for expected in ["graph.request", "sign-in request", "addPassword"] {
         assert!(logs.contains(expected), "the capture missed {expected:?}");
     }
@@ -810,9 +818,33 @@ impl Drop for Umask {
     }
 }
 
+/// Set in the child process that [`key_files_are_owner_only_even_under_umask_000`] runs in.
+#[cfg(unix)]
+const UMASK_CHILD: &str = "ENTRA_APPREG_TEST_UMASK_CHILD";
+
 #[cfg(unix)]
 #[test]
 fn key_files_are_owner_only_even_under_umask_000() {
+    // The umask belongs to the whole process, and every integration test shares this one:
+    // while the mask is 000, the files other tests create (and the children they start) would
+    // be created under it too. So the check runs in a child process of this test program that
+    // runs this test alone.
+    if std::env::var_os(UMASK_CHILD).is_none() {
+        let name = "no_leaks::key_files_are_owner_only_even_under_umask_000";
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--nocapture", "--test-threads=1"])
+            .env(UMASK_CHILD, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&child.stdout);
+        let stderr = String::from_utf8_lossy(&child.stderr);
+        assert!(
+            child.status.success() && stdout.contains("1 passed"),
+            "the child process failed or ran no test:\n{stdout}\n{stderr}"
+        );
+        eprint!("{stderr}");
+        return;
+    }
     use std::os::unix::fs::PermissionsExt;
     let dir = std::env::temp_dir().join(format!("appreg-umask-{}", uuid::Uuid::new_v4()));
     let certificate = Certificate::generate("Contoso Backup", 365).unwrap();

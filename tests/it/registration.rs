@@ -1,13 +1,12 @@
 //! AppRegistration against the fake Graph: each profile, re-runs, admin extras, replication
 //! lag, throttling, partial consent, a missing resource service principal, role mismatches.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use common::tenant::{all_profiles, expected_pairs, granted_pairs};
-use common::{fake_graph, graph_round_trips, graph_writes};
+use crate::common;
+use crate::common::tenant::{all_profiles, expected_pairs, granted_pairs};
+use crate::common::{fake_graph, graph_round_trips, graph_writes};
 use entra_appreg::fake::{CallerRole, FakeGraph};
 use entra_appreg::graph::models::{Application, RequiredResourceAccess, ResourceAccess};
 use entra_appreg::profile::{PermissionProfile, catalog};

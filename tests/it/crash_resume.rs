@@ -3,13 +3,11 @@
 //! converges: exactly one app, one service principal, each grant exactly once; with a
 //! credential, the only crate-created one is the one the caller holds.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::faulty::KillSwitch;
-use common::tenant::{
+use crate::common::faulty::KillSwitch;
+use crate::common::tenant::{
     AdminCredentials, Held, all_profiles, check_converged, check_credentials, check_no_duplicates,
     check_result, graph_over, label, registration, reqwest_transport,
     seed_app_with_admin_credentials,

@@ -3,7 +3,6 @@
 //! The store is read back through the system's own calls, independently of the code under test.
 //! Each test removes the certificates it imported from the current user's store; their key
 //! containers stay behind, since removing a certificate never deletes a key.
-#![cfg(all(windows, feature = "pfx"))]
 
 use aws_lc_rs::signature::{
     RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey,

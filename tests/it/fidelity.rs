@@ -3,13 +3,11 @@
 //! an upsert that answers 204 for an app the read did not see (an admin's certificate and
 //! permission must survive it), two runs racing, and lag polled at a short fixed interval.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::fake_graph;
-use common::tenant::{all_profiles, declared, expected_pairs, granted_pairs};
+use crate::common::fake_graph;
+use crate::common::tenant::{all_profiles, declared, expected_pairs, granted_pairs};
 use entra_appreg::auth::{ClientSecret, ClientSecretCredential};
 use entra_appreg::credentials::{Certificate, NewCredential};
 use entra_appreg::fake::{FakeGraph, Fault, FaultRule, GrantLagAnswer, RequestKind};

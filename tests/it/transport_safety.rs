@@ -2,10 +2,9 @@
 //! transport itself), no redirect ever followed (Graph and login endpoints), and replies larger
 //! than the limit refused whether or not they announce their length.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
+use crate::common;
 use entra_appreg::auth::{ClientSecret, ClientSecretCredential, DeviceCodeCredential, StaticToken};
 use entra_appreg::graph::GraphRequest;
 use entra_appreg::retry::RecordingSleeper;

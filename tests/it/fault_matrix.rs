@@ -9,15 +9,13 @@
 //! (its request, or the `$batch` holding it): that is never sent again after a reply that leaves
 //! open whether Graph carried it out, so those cases fail with `Error::MayHaveTakenEffect`.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::faulty::{FaultyTransport, Hook, ItemMatch, LoginFault, WireFault};
-use common::tenant::{
+use crate::common::faulty::{FaultyTransport, Hook, ItemMatch, LoginFault, WireFault};
+use crate::common::tenant::{
     AdminCredentials, Held, all_profiles, check_converged, check_credentials, check_no_duplicates,
     check_result, graph_over, label, registration, reqwest_transport,
 };

@@ -5,13 +5,12 @@
 //! names, unique names, profiles, permissions, URLs, tokens — is rejected before any request is
 //! sent.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::common;
 use entra_appreg::auth::{ClientSecret, ClientSecretCredential, DeviceCodeCredential, StaticToken};
 use entra_appreg::credentials::{Certificate, NewCredential, PfxEncryption, SecretOptions};
 use entra_appreg::graph::models::{AppRoleAssignment, Application, Collection, ServicePrincipal};
