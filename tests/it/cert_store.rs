@@ -8,6 +8,7 @@ use aws_lc_rs::signature::{
     RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey,
     VerificationAlgorithm,
 };
+use entra_appreg::Error;
 use entra_appreg::credentials::{Certificate, CertificateStore, StoreImport, StoreLocation};
 use windows_sys::Win32::Security::Cryptography::{
     AT_KEYEXCHANGE, AT_SIGNATURE, BCRYPT_PAD_PKCS1, BCRYPT_PKCS1_PADDING_INFO,
@@ -294,4 +295,36 @@ fn a_certificate_without_its_key_is_refused() {
             .contains(with_key.thumbprint())
             .unwrap()
     );
+}
+
+/// The machine's store, for services: imported and found like the user's, or, in a process
+/// that is not elevated, refused with advice to elevate.
+#[test]
+fn the_machine_store_takes_the_certificate_or_says_to_elevate() {
+    let _imports = one_import_at_a_time();
+    let certificate = Certificate::generate("Contoso Store Machine", 30).unwrap();
+    let store = CertificateStore::new(StoreLocation::LocalMachine);
+    match store.import(&certificate) {
+        Ok(imported) => {
+            assert_eq!(imported, StoreImport::Imported);
+            assert!(store.contains(certificate.thumbprint()).unwrap());
+            assert_eq!(
+                store.import(&certificate).unwrap(),
+                StoreImport::AlreadyPresent
+            );
+            assert!(store.remove(certificate.thumbprint()).unwrap());
+            assert!(!store.contains(certificate.thumbprint()).unwrap());
+        }
+        Err(e) => {
+            let Error::Io { source, path, .. } = &e else {
+                panic!("{e:?}")
+            };
+            assert_eq!(source.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
+            assert_eq!(path.to_str(), Some("Cert:\\LocalMachine\\My"));
+            assert!(
+                e.report().to_string().contains("Run as administrator"),
+                "{e}"
+            );
+        }
+    }
 }
