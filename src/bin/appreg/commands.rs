@@ -399,18 +399,12 @@ async fn register(a: RegisterArgs, ui: &Ui) -> Result<Outcome, Failure> {
         };
         ui.line(&format!("{what} {}.", dir.display()));
     }
-    let stored =
-        store_certificate(&prepared, &a.change.credential, ui).map_err(|f| match &files {
-            Some(written) => f.with_files(written.clone()),
-            None => f,
-        })?;
-    let app = registration.apply(&graph).await.map_err(|e| {
-        let failure = Failure::from(e);
-        match &files {
-            Some(f) => failure.with_files(f.clone()),
-            None => failure,
-        }
-    })?;
+    let stored = store_certificate(&prepared, &a.change.credential, ui)
+        .map_err(|f| f.with_written(files.as_ref()))?;
+    let app = registration
+        .apply(&graph)
+        .await
+        .map_err(|e| Failure::from(e).with_written(files.as_ref()))?;
     show_warnings(ui, &app.warnings);
     if let ConsentStatus::Partial(partial) = &app.consent {
         ui.line(&format!("partial: {}", partial.message));
@@ -577,10 +571,8 @@ async fn rotate(a: RotateArgs, ui: &Ui) -> Result<Outcome, Failure> {
         .await?
         .ok_or_else(|| Failure::not_registered(registration.unique_name().as_str()))?;
     let files = prepared.write_files()?;
-    let mut stored = store_certificate(&prepared, &a.credential, ui).map_err(|f| match &files {
-        Some(written) => f.with_files(written.clone()),
-        None => f,
-    })?;
+    let mut stored = store_certificate(&prepared, &a.credential, ui)
+        .map_err(|f| f.with_written(files.as_ref()))?;
     ui.wait(format!("adding the new {}", new.kind()));
     let out = std::path::absolute(&a.credential.out)
         .map_err(|e| Failure::usage(format!("--out {}: {e}", a.credential.out.display())))?;
@@ -591,23 +583,14 @@ async fn rotate(a: RotateArgs, ui: &Ui) -> Result<Outcome, Failure> {
         .rotate_when_ready(new, app.client_id, &options, a.keep_previous)
         .await;
     ui.done_waiting();
-    let rotation = rotation.map_err(|e| {
-        let failure = Failure::from(e);
-        match &files {
-            Some(f) => failure.with_files(f.clone()),
-            None => failure,
-        }
-    })?;
+    let rotation = rotation.map_err(|e| Failure::from(e).with_written(files.as_ref()))?;
     if let Some(kept) = &rotation.retirement_error {
         let credential = output::credential_json(&rotation.issued, files.as_ref());
         let failure = Failure::older_credentials_kept(
             format!("the new {} is in place, but {kept}", rotation.issued.kind()),
             credential,
         );
-        return Err(match &files {
-            Some(f) => failure.with_files(f.clone()),
-            None => failure,
-        });
+        return Err(failure.with_written(files.as_ref()));
     }
     if let Some(report) = &mut stored {
         unstore_retired(report, &rotation.removed, &a.credential, ui);

@@ -116,6 +116,14 @@ impl Failure {
         self
     }
 
+    /// [`with_files`](Self::with_files), when files were written.
+    pub fn with_written(self, files: Option<&CertificateFiles>) -> Self {
+        match files {
+            Some(files) => self.with_files(files.clone()),
+            None => self,
+        }
+    }
+
     /// The error object printed in `--json` mode.
     pub fn to_json(&self) -> Value {
         let d = &self.details;
