@@ -335,17 +335,20 @@ pub struct Report<'e>(&'e Error);
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let error = self.0;
-        write!(f, "{error}")?;
+        let mut story = error.to_string();
         let mut cause = std::error::Error::source(error);
         while let Some(c) = cause {
-            write!(f, ": {c}")?;
+            story.push_str(": ");
+            story.push_str(&c.to_string());
             cause = c.source();
         }
         if let Error::Decode(d) = error
             && !d.snippet.is_empty()
         {
-            write!(f, "; body starts: {}", d.snippet)?;
+            story.push_str("; body starts: ");
+            story.push_str(&d.snippet);
         }
+        let mut sentences = vec![story];
         // The advice of the failure that stopped the run, then the wrapper's own.
         let mut advice: Vec<&str> = Vec::new();
         let mut next = Some(error);
@@ -355,33 +358,45 @@ impl fmt::Display for Report<'_> {
         }
         advice.reverse();
         advice.dedup();
-        for a in advice {
-            write!(f, ". What to do: {a}")?;
-        }
-        let mut ids: Vec<String> = Vec::new();
-        if let Some(id) = error.request_id() {
-            ids.push(format!("request-id {id}"));
-        }
-        if let Some(id) = error.client_request_id() {
-            ids.push(format!("client-request-id {id}"));
-        }
-        if let Some(date) = error.graph_error().and_then(|g| g.date.as_deref()) {
-            ids.push(format!("date {date}"));
-        }
-        if let Some(code) = error.aadsts_code() {
-            ids.push(format!("AADSTS{code}"));
-        }
-        if let Some(id) = error.correlation_id() {
-            ids.push(format!("correlation id {id}"));
-        }
-        if let Some(id) = error.auth_error().and_then(|a| a.trace_id.as_deref()) {
-            ids.push(format!("trace id {id}"));
-        }
+        sentences.extend(advice.into_iter().map(|a| format!("What to do: {a}")));
+        let ids = support_ids(error);
         if !ids.is_empty() {
-            write!(f, ". {}", ids.join(", "))?;
+            sentences.push(ids.join(", "));
+        }
+        for (n, sentence) in sentences.iter().enumerate() {
+            if n > 0 {
+                // A message of Graph's may end its own sentence.
+                let ended = sentences[n - 1].ends_with('.');
+                f.write_str(if ended { " " } else { ". " })?;
+            }
+            f.write_str(sentence)?;
         }
         Ok(())
     }
+}
+
+/// The ids Microsoft support asks for, as `name value`.
+fn support_ids(error: &Error) -> Vec<String> {
+    let graph = error.graph_error();
+    let auth = error.auth_error();
+    [
+        error.request_id().map(|id| format!("request-id {id}")),
+        error
+            .client_request_id()
+            .map(|id| format!("client-request-id {id}")),
+        graph
+            .and_then(|g| g.date.as_deref())
+            .map(|d| format!("date {d}")),
+        error.aadsts_code().map(|c| format!("AADSTS{c}")),
+        error
+            .correlation_id()
+            .map(|id| format!("correlation id {id}")),
+        auth.and_then(|a| a.trace_id.as_deref())
+            .map(|id| format!("trace id {id}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Microsoft Graph's error reply, with the ids support needs.
