@@ -239,4 +239,42 @@ mod tests {
         assert!(j.unfinished().unwrap_err().is_invalid_input());
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn a_file_journal_creates_its_folder() {
+        let dir = std::env::temp_dir().join(format!("journal-{}", new_marker()));
+        // The folder does not exist yet (appreg's output folder may be new): the first record
+        // creates it.
+        let j = FileJournal::in_folder(dir.join("output"));
+        j.record(&SecretIntent::new(
+            ObjectId::from_uuid(uuid::Uuid::new_v4()),
+            "aaaaaaaa",
+        ))
+        .unwrap();
+        assert_eq!(j.unfinished().unwrap().len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn finishing_an_intent_when_no_journal_file_is_left_is_not_an_error() {
+        // Another handle finished it, or nothing was ever recorded.
+        let dir = std::env::temp_dir().join(format!("journal-{}", new_marker()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let j = FileJournal::in_folder(&dir);
+        j.mark_done("aaaaaaaa").unwrap();
+        j.forget("aaaaaaaa").unwrap();
+        assert!(!j.path().exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_journal_that_cannot_be_read_is_an_error_not_an_empty_journal() {
+        // A journal read as empty would leave an earlier run's secret behind without a word.
+        let dir = std::env::temp_dir().join(format!("journal-{}", new_marker()));
+        std::fs::create_dir_all(dir.join(FileJournal::FILE_NAME)).unwrap();
+        let j = FileJournal::in_folder(&dir);
+        let err = j.unfinished().unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -1332,3 +1332,77 @@ async fn a_rotation_whose_retirement_fails_still_returns_the_new_secret() {
     assert_eq!(live.len(), 2);
     assert!(live.contains(&new.secret.expose_secret().to_owned()));
 }
+
+/// A provisioner's journal holds an intent exactly while a secret nobody holds may exist: a
+/// refused `addPassword` left nothing (the intent is forgotten, so the next run has nothing to
+/// read back), replies lost past the last try may have left one (the intent stays, naming the
+/// secret's marker, for the next run to remove), and a secret handed over is done.
+#[tokio::test]
+async fn a_provisioner_s_journal_keeps_an_intent_only_while_an_unheld_secret_may_exist() {
+    use entra_appreg::credentials::{FileJournal, SecretJournal};
+    use std::sync::Arc;
+
+    let dir = std::env::temp_dir().join(format!("journal-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let journal: Arc<dyn SecretJournal> = Arc::new(FileJournal::in_folder(&dir));
+
+    // Refused by a lifetime policy: no secret can exist.
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let app = seed_app(&fake);
+    fake.set_password_lifetime_limit(Some(time::Duration::days(180)));
+    let err = CredentialProvisioner::new(&graph, app)
+        .with_journal(journal.clone())
+        .add_secret(&SecretOptions::valid_for_days(365))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::CredentialLifetimePolicy { .. }),
+        "{err:?}"
+    );
+    assert!(
+        journal.unfinished().unwrap().is_empty(),
+        "{:?}",
+        journal.unfinished()
+    );
+
+    // Handed over: done.
+    fake.set_password_lifetime_limit(None);
+    CredentialProvisioner::new(&graph, app)
+        .with_journal(journal.clone())
+        .add_secret(&SecretOptions::default())
+        .await
+        .unwrap();
+    assert!(journal.unfinished().unwrap().is_empty());
+
+    // Every reply lost: the last try's secret may exist, and the journal says which.
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let app = seed_app(&fake);
+    fake.inject_fault(
+        FaultRule::new(Fault::ActThenFail { status: 503 })
+            .method("POST")
+            .path_contains("/addPassword")
+            .times(1000),
+    );
+    let err = CredentialProvisioner::new(&graph, app)
+        .with_journal(journal.clone())
+        .add_secret(&SecretOptions::default())
+        .await
+        .unwrap_err();
+    assert!(err.may_have_taken_effect(), "{err:?}");
+    let open = journal.unfinished().unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].app_object_id, app);
+    let left = fake.snapshot().applications[0]
+        .password_credentials
+        .clone()
+        .unwrap_or_default();
+    assert_eq!(left.len(), 1);
+    let name = left[0].display_name.clone().unwrap_or_default();
+    assert!(
+        name.ends_with(&format!("[run {}]", open[0].marker)),
+        "{name} vs {open:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -286,7 +286,12 @@ async fn cloud_application_administrator_gets_a_partial_outcome_naming_the_role(
             .all(|p| p.resource_app_id != graph_app)
     );
     assert_eq!(partial.granted.len(), 3);
-    assert!(partial.required_role.contains("Global Administrator"));
+    // Graph's application permissions need a privileged role; a Cloud Application
+    // Administrator (who made the other grants) is not enough.
+    assert_eq!(
+        partial.required_role,
+        "Global Administrator or Privileged Role Administrator"
+    );
     assert!(
         partial
             .message
@@ -608,4 +613,79 @@ async fn an_app_reference_finds_and_removes_the_app_without_a_profile() {
     assert_eq!(by_id.remove(&graph).await.unwrap(), Some(found));
     assert!(fake.snapshot().applications.is_empty());
     assert_eq!(by_name.remove(&graph).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn an_admin_added_application_permission_is_kept_reported_by_name_and_not_granted() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let graph_app = catalog::MICROSOFT_GRAPH.app_id;
+    let user_read_all = catalog::by_value(graph_app, "User.Read.All").unwrap().id;
+    // An application permission outside the profile (not a delegated scope): the admin's too.
+    let extra_role = catalog::by_value(graph_app, "Device.ReadWrite.All")
+        .unwrap()
+        .id;
+    fake.seed_application({
+        let mut v = Application::default();
+        v.display_name = Some("Contoso Backup".into());
+        v.unique_name = Some("contoso-backup".into());
+        v.sign_in_audience = Some("AzureADMyOrg".into());
+        v.required_resource_access = Some(vec![RequiredResourceAccess::new(
+            graph_app,
+            vec![
+                ResourceAccess::role(user_read_all),
+                ResourceAccess::role(extra_role),
+            ],
+        )]);
+        v
+    });
+    let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange).unwrap();
+    let app = reg.apply(&graph).await.unwrap();
+    assert_eq!(app.kept_permissions.len(), 1, "{:?}", app.kept_permissions);
+    let kept = &app.kept_permissions[0];
+    assert_eq!(
+        (kept.resource_app_id, kept.id, kept.kind.as_str()),
+        (graph_app, extra_role, "Role")
+    );
+    assert_eq!(kept.value.as_deref(), Some("Device.ReadWrite.All"));
+    let stored = &fake.snapshot().applications[0];
+    assert!(declared_pairs(stored).contains(&(graph_app, extra_role)));
+    // Kept as declared, not consented to: only the profile's roles are granted.
+    assert_eq!(
+        granted_pairs(&fake, app.client_id),
+        expected_pairs(&PermissionProfile::BackupExchange)
+    );
+}
+
+#[tokio::test]
+async fn a_role_id_the_tenant_lacks_is_refused_naming_the_id_the_tenant_has_for_the_value() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let graph_app = catalog::MICROSOFT_GRAPH.app_id;
+    let real = catalog::by_value(graph_app, "User.Read.All").unwrap().id;
+    let unknown: AppRoleId = "0e6f6a4c-3f1b-4b8e-9d57-2a6a9c1f0b11".parse().unwrap();
+    let wrong =
+        entra_appreg::profile::Permission::with_role_id(graph_app, "User.Read.All", unknown)
+            .unwrap();
+    let profile = PermissionProfile::Custom(
+        entra_appreg::profile::CustomProfile::new("Odd", vec![wrong]).unwrap(),
+    );
+    let err = AppRegistration::new("Contoso Backup", profile)
+        .unwrap()
+        .plan(&graph)
+        .await
+        .unwrap_err();
+    let entra_appreg::Error::RoleMismatch {
+        role_id, reason, ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(role_id, &unknown.to_string());
+    // The fix is in the message: the id the tenant uses for this value.
+    assert_eq!(
+        reason,
+        &format!("no app role with this id; the tenant has User.Read.All with id {real}")
+    );
+    assert!(graph_writes(&fake).is_empty());
 }
