@@ -98,6 +98,7 @@ use state::{Knobs, State};
 /// [`CallerRole::PrivilegedRoleAdministrator`]; the two application administrator roles get
 /// `403 Authorization_RequestDenied` on Graph grants only (Exchange and SharePoint grants work).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum CallerRole {
     /// Global Administrator (`62e90394-69f5-4237-9190-012177145e10`): may do everything.
     #[default]
@@ -113,11 +114,12 @@ pub enum CallerRole {
 impl CallerRole {
     /// The directory role template id, as it appears in the token's `wids` claim.
     pub fn template_id(self) -> &'static str {
+        use crate::auth::directory_roles as roles;
         match self {
-            CallerRole::GlobalAdministrator => "62e90394-69f5-4237-9190-012177145e10",
-            CallerRole::PrivilegedRoleAdministrator => "e8611ab8-c189-46e8-94e1-60213ab1f814",
-            CallerRole::CloudApplicationAdministrator => "158c047a-c907-4556-b7ef-446551a6b5f7",
-            CallerRole::ApplicationAdministrator => "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
+            CallerRole::GlobalAdministrator => roles::GLOBAL_ADMINISTRATOR,
+            CallerRole::PrivilegedRoleAdministrator => roles::PRIVILEGED_ROLE_ADMINISTRATOR,
+            CallerRole::CloudApplicationAdministrator => roles::CLOUD_APPLICATION_ADMINISTRATOR,
+            CallerRole::ApplicationAdministrator => roles::APPLICATION_ADMINISTRATOR,
         }
     }
 
@@ -134,6 +136,7 @@ impl CallerRole {
 /// replicated yet. Real Graph gives either answer (GRAPH.md §4; Terraform's azuread provider
 /// waits out both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum GrantLagAnswer {
     /// `404 Request_ResourceNotFound`.
     NotFound,
@@ -146,6 +149,7 @@ pub enum GrantLagAnswer {
 
 /// Which endpoint family a [`RecordedRequest`] went to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RequestKind {
     /// A Microsoft Graph call (`/v1.0/...`), including the items of a `$batch`.
     Graph,
@@ -155,6 +159,7 @@ pub enum RequestKind {
 
 /// One entry of the fake's request log.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RecordedRequest {
     /// Position in the log, from 1, shared by Graph and login requests.
     pub seq: u64,
@@ -184,6 +189,7 @@ pub struct RecordedRequest {
 ///
 /// Key credentials keep their `key`; password credentials never carry the secret text.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct TenantSnapshot {
     /// Live applications, in creation order.
     pub applications: Vec<Application>,
@@ -197,6 +203,7 @@ pub struct TenantSnapshot {
 
 /// What an injected fault does to the request it hits.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Fault {
     /// Answer with this status and a Graph-shaped error body; nothing changes in the tenant.
     Status {
@@ -233,6 +240,7 @@ pub enum Fault {
 /// assert_eq!(rule.times, 2);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FaultRule {
     /// What happens to a matching request.
     pub fault: Fault,
