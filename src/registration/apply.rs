@@ -129,6 +129,33 @@ pub(crate) async fn remove_orphan(
     }
 }
 
+/// A grant's item in the grants' `$batch`: its place in the list of grants to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct GrantItem(usize);
+
+impl GrantItem {
+    fn id(self) -> String {
+        format!("grant-{}", self.0)
+    }
+
+    fn parse(id: &str) -> Option<Self> {
+        id.strip_prefix("grant-")?.parse().ok().map(GrantItem)
+    }
+}
+
+/// A reply in the grants' `$batch` for no grant that was sent (the batch layer correlates replies
+/// by id, so this is a reply that cannot be read, never a grant to guess at).
+fn unknown_reply(id: &str) -> Error {
+    Error::decode(crate::error::DecodeError::new(
+        "the grants' $batch reply",
+        format!(
+            "an item answered with id {} that was not sent",
+            crate::redact::short(id)
+        ),
+        b"",
+    ))
+}
+
 /// A secret created by this run, with the app it belongs to.
 pub(crate) struct NewSecretOf {
     pub secret: crate::credentials::NewSecret,
@@ -539,7 +566,7 @@ impl Steps<'_> {
             .map(|&i| {
                 let (p, rid) = &grants[i];
                 Ok(BatchItem::new(
-                    i.to_string(),
+                    GrantItem(i).id(),
                     requests::grant_app_role(*rid, principal, p.role_id)?,
                 ))
             })
@@ -547,7 +574,11 @@ impl Steps<'_> {
             .map_err(Lagging::Failed)?;
         let replies = self.graph.batch(items).await.map_err(Lagging::Failed)?;
         let mut lag = None;
-        for (&i, reply) in pending.iter().zip(&replies) {
+        for reply in &replies {
+            let Some(GrantItem(i)) = GrantItem::parse(&reply.id).filter(|g| pending.contains(&g.0))
+            else {
+                return Err(Lagging::Failed(unknown_reply(&reply.id)));
+            };
             let (permission, resource) = grants[i].clone();
             let young = new.principal || new.resources.contains(&permission.resource_app_id);
             if reply.is_success() {
@@ -821,5 +852,30 @@ pub(crate) fn role_needed_for(resource: ClientId) -> &'static str {
         "Global Administrator or Privileged Role Administrator"
     } else {
         "Cloud Application Administrator, Application Administrator or Global Administrator"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Dependent, GrantItem};
+
+    #[test]
+    fn batch_item_ids_read_back_as_what_they_were_written_from() {
+        for g in [GrantItem(0), GrantItem(7), GrantItem(19)] {
+            assert_eq!(GrantItem::parse(&g.id()), Some(g));
+        }
+        let resource = "00000003-0000-0000-c000-000000000000".parse().unwrap();
+        for d in [
+            Dependent::App,
+            Dependent::ServicePrincipal,
+            Dependent::Resource(resource),
+            Dependent::Password,
+        ] {
+            assert_eq!(Dependent::parse(&d.id()), Some(d));
+        }
+        for stranger in ["", "7", "grant-", "grant-x", "res-", "res-nope", "APP"] {
+            assert_eq!(GrantItem::parse(stranger), None, "{stranger}");
+            assert_eq!(Dependent::parse(stranger), None, "{stranger}");
+        }
     }
 }
