@@ -320,6 +320,11 @@ fn fault_reply(req: &GraphReq, fault: &Fault) -> Reply {
             Reply::not_found(&key)
         }
         Fault::ActThenFail { status } => Reply::for_status(*status),
+        Fault::GraphError {
+            status,
+            code,
+            message,
+        } => Reply::error(*status, code, message.clone()),
     }
 }
 

@@ -221,6 +221,17 @@ pub enum Fault {
         /// The HTTP status of the error reply.
         status: u16,
     },
+    /// Answer with this status and Graph error (code and message); nothing changes in the
+    /// tenant. For answers whose wording matters, such as a 400 "Permission being assigned
+    /// already exists on the object." for a grant that is not there.
+    GraphError {
+        /// The HTTP status.
+        status: u16,
+        /// Graph's `error.code`.
+        code: String,
+        /// Graph's `error.message`.
+        message: String,
+    },
 }
 
 /// A fault to inject into matching Graph requests, see [`FakeGraph::inject_fault`].

@@ -689,3 +689,55 @@ async fn a_role_id_the_tenant_lacks_is_refused_naming_the_id_the_tenant_has_for_
     );
     assert!(graph_writes(&fake).is_empty());
 }
+
+/// Graph's 400 "already exists" for a grant is taken at its word only once the grants listed
+/// show it: here it is said of a grant that is not there, so the run reports the failure (a
+/// run that believed the message would report a grant the tenant lacks), and the next run
+/// makes the grant.
+#[tokio::test]
+async fn a_grant_said_to_exist_counts_only_once_the_list_shows_it() {
+    use entra_appreg::fake::{Fault, FaultRule};
+    let fake = FakeGraph::builder().replication_lag(0).start().await;
+    let (graph, _) = fake_graph(&fake);
+    fake.inject_fault(
+        FaultRule::new(Fault::GraphError {
+            status: 400,
+            code: "Request_BadRequest".into(),
+            message: "Permission being assigned already exists on the object.".into(),
+        })
+        .method("POST")
+        .path_contains("appRoleAssignedTo"),
+    );
+    let profile = PermissionProfile::BackupExchange;
+    let reg = AppRegistration::new("Contoso Backup", profile.clone()).unwrap();
+    // Not listed however long the run waits: the run fails with Graph's answer instead of
+    // counting the grant, and the tenant indeed lacks it.
+    let err = reg.apply(&graph).await.unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err:?}");
+    assert!(
+        err.to_string().contains("already exists"),
+        "{}",
+        err.report()
+    );
+    let client_id = fake.snapshot().applications[0].app_id.unwrap();
+    let granted = granted_pairs(&fake, client_id);
+    assert_eq!(
+        granted.len() + 1,
+        expected_pairs(&profile).len(),
+        "{granted:?}"
+    );
+    // The grants were listed to check the claim.
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.path.ends_with("/appRoleAssignments")),
+        "the grants were never listed"
+    );
+    // The next run grants what is missing.
+    let app = reg.apply(&graph).await.unwrap();
+    assert!(app.is_complete(), "{:?}", app.consent);
+    assert_eq!(
+        granted_pairs(&fake, app.client_id),
+        expected_pairs(&profile)
+    );
+}
