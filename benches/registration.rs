@@ -20,8 +20,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
-use entra_appreg::Graph;
-use entra_appreg::auth::StaticToken;
 use entra_appreg::credentials::{Certificate, NewCredential};
 use entra_appreg::fake::FakeGraph;
 use entra_appreg::fleet::{Fleet, FleetTenant};
@@ -29,11 +27,7 @@ use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::AppRegistration;
 
 fn graph_builder(fake: &FakeGraph) -> entra_appreg::graph::GraphBuilder {
-    Graph::builder()
-        .tenant(fake.tenant_id().to_string())
-        .graph_root(fake.graph_root().as_str())
-        .login_root(fake.login_root().as_str())
-        .token_provider(StaticToken::new(fake.admin_token()))
+    fake.graph_builder()
 }
 
 /// A registration under a name never used before, so the tenant is fresh for it.

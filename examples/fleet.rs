@@ -12,8 +12,6 @@
 
 use std::time::{Duration, Instant};
 
-use entra_appreg::Graph;
-use entra_appreg::auth::StaticToken;
 use entra_appreg::fake::{FakeGraph, Fault, FaultRule};
 use entra_appreg::fleet::{Fleet, FleetEvent, FleetTenant, TenantError};
 use entra_appreg::profile::PermissionProfile;
@@ -101,16 +99,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .build()?;
     let registration = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)?;
-    let tenants = fakes.iter().map(|fake| {
-        FleetTenant::new(
-            fake.tenant_domain(),
-            Graph::builder()
-                .tenant(fake.tenant_id().to_string())
-                .graph_root(fake.graph_root().as_str())
-                .login_root(fake.login_root().as_str())
-                .token_provider(StaticToken::new(fake.admin_token())),
-        )
-    });
+    let tenants = fakes
+        .iter()
+        .map(|fake| FleetTenant::new(fake.tenant_domain(), fake.graph_builder()));
 
     let report = fleet.register(tenants, &registration).await;
 

@@ -14,8 +14,6 @@
 
 use std::time::{Duration, Instant};
 
-use entra_appreg::Graph;
-use entra_appreg::auth::StaticToken;
 use entra_appreg::credentials::{Certificate, NewCredential};
 use entra_appreg::fake::FakeGraph;
 use entra_appreg::profile::PermissionProfile;
@@ -35,12 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .sign_in_delay(lag)
             .start()
             .await;
-        let graph = Graph::builder()
-            .tenant(fake.tenant_id().to_string())
-            .graph_root(fake.graph_root().as_str())
-            .login_root(fake.login_root().as_str())
-            .token_provider(StaticToken::new(fake.admin_token()))
-            .build()?;
+        let graph = fake.graph_builder().build()?;
         let registered_at = Instant::now();
         let app = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)?
             .with_credential(NewCredential::Certificate(Box::new(cert.clone())))

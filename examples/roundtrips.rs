@@ -26,7 +26,6 @@
 use std::time::{Duration, Instant};
 
 use entra_appreg::Graph;
-use entra_appreg::auth::StaticToken;
 use entra_appreg::credentials::{Certificate, NewCredential, SecretOptions};
 use entra_appreg::fake::{FakeGraph, RequestKind};
 use entra_appreg::profile::PermissionProfile;
@@ -59,12 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let fake = FakeGraph::start().await;
             fake.set_latency(LATENCY);
-            let graph = Graph::builder()
-                .tenant(fake.tenant_id().to_string())
-                .graph_root(fake.graph_root().as_str())
-                .login_root(fake.login_root().as_str())
-                .token_provider(StaticToken::new(fake.admin_token()))
-                .build()?;
+            let graph = fake.graph_builder().build()?;
             let name = profile_name(&profile);
             let bare = AppRegistration::new("Contoso Backup", profile.clone())?;
             let (fresh, rerun) = match credential {

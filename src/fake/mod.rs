@@ -508,6 +508,17 @@ impl FakeGraph {
         root_url(&self.uri)
     }
 
+    /// A [`GraphBuilder`](crate::graph::GraphBuilder) pointed at this fake tenant and signed in
+    /// as its admin (a [`StaticToken`](crate::auth::StaticToken) of [`admin_token`](Self::admin_token)):
+    /// add a sleeper, a retry policy or a transport, then build.
+    pub fn graph_builder(&self) -> crate::graph::GraphBuilder {
+        crate::Graph::builder()
+            .tenant(self.tenant_id().to_string())
+            .graph_root(self.graph_root().as_str())
+            .login_root(self.login_root().as_str())
+            .token_provider(crate::auth::StaticToken::new(self.admin_token()))
+    }
+
     /// The token endpoint of this tenant, by GUID: the `aud` a client assertion must carry.
     pub fn token_endpoint(&self) -> String {
         format!(

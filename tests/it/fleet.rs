@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use crate::common::graph_round_trips;
 use entra_appreg::Graph;
-use entra_appreg::auth::StaticToken;
 use entra_appreg::fake::{FakeGraph, Fault, FaultRule};
 use entra_appreg::fleet::{Fleet, FleetEvent, FleetTenant, TenantError, ThrottleGate};
 use entra_appreg::profile::PermissionProfile;
@@ -26,12 +25,7 @@ async fn fakes(n: usize) -> Vec<FakeGraph> {
 fn tenant(fake: &FakeGraph, sleeper: &RecordingSleeper) -> FleetTenant {
     FleetTenant::new(
         fake.tenant_id().to_string(),
-        Graph::builder()
-            .tenant(fake.tenant_id().to_string())
-            .graph_root(fake.graph_root().as_str())
-            .login_root(fake.login_root().as_str())
-            .token_provider(StaticToken::new(fake.admin_token()))
-            .sleeper(sleeper.clone()),
+        fake.graph_builder().sleeper(sleeper.clone()),
     )
 }
 

@@ -27,9 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use entra_appreg::auth::{
-    ClientCertificateCredential, ClientSecret, ClientSecretCredential, StaticToken,
-};
+use entra_appreg::auth::{ClientCertificateCredential, ClientSecret, ClientSecretCredential};
 use entra_appreg::cloud::Cloud;
 use entra_appreg::credentials::{Certificate, NewCredential, verify_sign_in};
 use entra_appreg::fake::FakeGraph;
@@ -63,14 +61,7 @@ async fn the_live_flow_runs_against_the_fake_and_records_without_secrets() {
     let fake = FakeGraph::start().await;
     let dir = std::env::temp_dir().join(format!("entra-appreg-record-{}", uuid::Uuid::new_v4()));
     let recorder = Recorder::new(ReqwestTransport::new().unwrap(), dir.clone());
-    let graph = Graph::builder()
-        .tenant(fake.tenant_id().to_string())
-        .graph_root(fake.graph_root().as_str())
-        .login_root(fake.login_root().as_str())
-        .token_provider(StaticToken::new(fake.admin_token()))
-        .transport(recorder)
-        .build()
-        .unwrap();
+    let graph = fake.graph_builder().transport(recorder).build().unwrap();
     run_flow(&Target {
         graph,
         record: Some(dir.clone()),

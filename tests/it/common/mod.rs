@@ -151,11 +151,8 @@ pub fn fixture(name: &str) -> serde_json::Value {
 #[cfg(feature = "fake-graph")]
 pub fn fake_graph(fake: &entra_appreg::fake::FakeGraph) -> (Graph, RecordingSleeper) {
     let sleeper = RecordingSleeper::default();
-    let graph = Graph::builder()
-        .tenant(fake.tenant_id().to_string())
-        .graph_root(fake.graph_root().as_str())
-        .login_root(fake.login_root().as_str())
-        .token_provider(StaticToken::new(fake.admin_token()))
+    let graph = fake
+        .graph_builder()
         .sleeper(sleeper.clone())
         .build()
         .unwrap();
