@@ -1,12 +1,24 @@
 //! Writing certificate files: atomically, never over an existing file unless asked, and with
-//! owner-only permissions for anything that holds key material.
+//! owner-only permissions for anything that holds key material; and reusing them only when this
+//! crate wrote them (see [`CertificateOutput::load_existing`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
+use super::trust::{self, Exposure};
 use crate::error::{Error, Result};
+use crate::ids::Thumbprint;
+
+/// The largest certificate, key or PFX file read back from an output folder.
+const MAX_CERTIFICATE_FILE: u64 = 256 * 1024;
+/// The largest record of written certificates read back.
+const MAX_RECORD_FILE: u64 = 1024 * 1024;
+/// A temporary file older than this was left by a write that was killed: no write takes longer.
+const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Whether a file holds key material.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +55,7 @@ pub(crate) fn write_atomic(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    remove_stale_temporaries(path);
     let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
     let result = (|| {
         let mut file = create_new(&tmp, sensitivity).map_err(|e| io("create a file beside", e))?;
@@ -62,6 +75,50 @@ pub(crate) fn write_atomic(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Removes the temporary files a killed [`write_atomic`] of `path` left behind
+/// (`.<name>.<32 hex digits>.tmp`, older than [`STALE_TEMPORARY`], a regular file of this user):
+/// one may hold a private key. Best effort: what cannot be removed stays.
+pub(crate) fn remove_stale_temporaries(path: &Path) {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(id) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|n| n.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= STALE_TEMPORARY);
+        let tmp = entry.path();
+        // Only this user's own regular files: never follow a link planted under that name.
+        if stale
+            && trust::check_trusted(&tmp, u64::MAX, Exposure::ReadableByOthers) == Ok(true)
+            && std::fs::remove_file(&tmp).is_ok()
+        {
+            tracing::info!(file = %tmp.display(), "removed a temporary file a stopped run left");
+        }
+    }
 }
 
 /// Creates `tmp`, which must not exist, with access fit for `sensitivity` from the first moment:
@@ -143,17 +200,33 @@ impl CertificateOutput {
         }
     }
 
-    /// The certificate an earlier run wrote here, so that a re-run after a failure uses the key
-    /// already on disk instead of stopping at the existing files: `Ok(None)` when none of the
-    /// files exist, the certificate with its files when the PEM certificate and private key
-    /// exist, belong together and are usable (and the PFX too, when one is asked for), and an
-    /// error when only some of them exist or they do not fit.
+    /// The file in the output folder that records, by thumbprint, the certificates
+    /// [`Certificate::write_files`](super::Certificate::write_files) wrote there (owner-only
+    /// JSON). [`load_existing`](Self::load_existing) reuses only what it lists.
+    pub const RECORD_FILE: &'static str = "appreg-certificates.json";
+
+    /// The certificate an earlier run of this crate wrote here, so that a re-run after a failure
+    /// uses the key already on disk instead of stopping at the existing files.
+    ///
+    /// Files another user could have planted are never reused: the files are read only when
+    /// each is a regular file (not a link) of the current user, the key and PFX open to nobody
+    /// else and the certificate writable by nobody else, and only when the certificate's
+    /// thumbprint is listed for this stem in [`RECORD_FILE`](Self::RECORD_FILE), itself held to
+    /// the same rules. Temporary files a killed write left are removed first.
+    ///
+    /// `Ok(None)` when none of the files exist; the certificate with its files when the PEM
+    /// certificate and private key exist, were written here by this crate, belong together and
+    /// are usable (and the PFX too, when one is asked for).
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] when only some of the files exist, they cannot be read, or they do
-    /// not belong together or hold no usable certificate with its key.
+    /// [`Error::InvalidInput`] naming the file when the stem is not a safe file name, a file is
+    /// not trusted (a link, another owner, open to others, too large), the certificate is not
+    /// one this crate recorded here, only some of the files exist, or they do not belong
+    /// together or hold no usable certificate with its key; [`Error::Io`] when a file exists
+    /// and cannot be read.
     pub fn load_existing(&self) -> Result<Option<(super::Certificate, CertificateFiles)>> {
+        check_stem(&self.stem)?;
         let planned = self.planned_files();
         let all = [
             &planned.certificate_pem,
@@ -161,7 +234,16 @@ impl CertificateOutput {
             &planned.certificate_cer,
             &planned.pfx,
         ];
-        if !all.iter().copied().flatten().any(|p| p.exists()) {
+        for p in all.iter().copied().flatten() {
+            remove_stale_temporaries(p);
+        }
+        // A dangling link counts as there: it is refused below, not taken for a missing file.
+        if !all
+            .iter()
+            .copied()
+            .flatten()
+            .any(|p| std::fs::symlink_metadata(p).is_ok())
+        {
             return Ok(None);
         }
         let incomplete = |why: String| {
@@ -174,34 +256,50 @@ impl CertificateOutput {
                 ),
             )
         };
-        let read = |p: &Option<PathBuf>| -> Result<String> {
-            let p = p.as_ref().expect("planned");
-            std::fs::read_to_string(p)
-                .map_err(|e| incomplete(format!("{} cannot be read ({e})", p.display())))
+        let read = |p: &Option<PathBuf>, exposure: Exposure| -> Result<Zeroizing<Vec<u8>>> {
+            let Some(p) = p else {
+                return Ok(Zeroizing::new(Vec::new()));
+            };
+            trust::read_trusted("output file", p, MAX_CERTIFICATE_FILE, exposure)?
+                .ok_or_else(|| incomplete(format!("{} is missing", p.display())))
         };
-        let pem = read(&planned.certificate_pem)? + &read(&planned.private_key_pem)?;
-        let certificate = super::Certificate::from_pem(&pem).map_err(|e| {
+        let certificate_pem = read(&planned.certificate_pem, Exposure::ReadableByOthers)?;
+        let key_pem = read(&planned.private_key_pem, Exposure::OwnerOnly)?;
+        let mut pem = Zeroizing::new(Vec::with_capacity(
+            certificate_pem.len() + key_pem.len() + 1,
+        ));
+        pem.extend_from_slice(&certificate_pem);
+        pem.push(b'\n');
+        pem.extend_from_slice(&key_pem);
+        let text = std::str::from_utf8(&pem)
+            .map_err(|_| incomplete("they are not PEM text".to_owned()))?;
+        let certificate = super::Certificate::from_pem(text).map_err(|e| {
             incomplete(format!(
                 "they are not a usable certificate with its key ({e})"
             ))
         })?;
+        self.check_recorded(certificate.thumbprint(), &planned)?;
         certificate
             .check_usable(true)
             .map_err(|e| incomplete(e.to_string()))?;
         let mut files = planned.clone();
-        if planned
-            .certificate_cer
-            .as_ref()
-            .is_some_and(|p| !p.exists())
-        {
-            files.certificate_cer = None;
+        if let Some(cer) = &planned.certificate_cer {
+            match trust::check_trusted(cer, MAX_CERTIFICATE_FILE, Exposure::ReadableByOthers) {
+                Ok(true) => {}
+                Ok(false) => files.certificate_cer = None,
+                Err(why) => return Err(trust::distrusted("output file", cer, &why)),
+            }
         }
         if let (Some(p), Some(password)) = (&planned.pfx, &self.pfx_password) {
             #[cfg(feature = "pfx")]
             {
-                let bytes = std::fs::read(p).map_err(|e| {
-                    incomplete(format!("the PFX {} cannot be read ({e})", p.display()))
-                })?;
+                let bytes = trust::read_trusted(
+                    "output file",
+                    p,
+                    MAX_CERTIFICATE_FILE,
+                    Exposure::OwnerOnly,
+                )?
+                .ok_or_else(|| incomplete(format!("the PFX {} is missing", p.display())))?;
                 let from_pfx = super::Certificate::from_pfx(&bytes, password)
                     .map_err(|e| incomplete(e.to_string()))?;
                 if from_pfx.thumbprint() != certificate.thumbprint() {
@@ -212,6 +310,32 @@ impl CertificateOutput {
             let _ = (p, password);
         }
         Ok(Some((certificate, files)))
+    }
+
+    /// Checks that the record in the folder lists `thumbprint` for this stem: the files were
+    /// written here by this crate, not put there by someone else.
+    fn check_recorded(&self, thumbprint: &Thumbprint, planned: &CertificateFiles) -> Result<()> {
+        let record = Record::read(&self.dir)?;
+        if record
+            .iter()
+            .any(|w| w.stem == self.stem && &w.thumbprint == thumbprint)
+        {
+            return Ok(());
+        }
+        let key = planned
+            .private_key_pem
+            .as_ref()
+            .map_or_else(|| self.dir.clone(), Clone::clone);
+        Err(Error::invalid_input(
+            "output file",
+            format!(
+                "{} holds the certificate {thumbprint}, which this tool did not write there (it is not in {}), so it is not used: \
+                 remove the files, choose another output folder, or, if you trust that certificate, reuse it explicitly \
+                 (appreg: --reuse-certificate)",
+                key.display(),
+                self.dir.join(Self::RECORD_FILE).display()
+            ),
+        ))
     }
 
     /// Checks, without writing anything, that
@@ -231,6 +355,7 @@ impl CertificateOutput {
     /// [`Error::InvalidInput`] naming the first planned file that already exists (never when
     /// `overwrite` is set).
     pub fn check_available(&self) -> Result<()> {
+        check_stem(&self.stem)?;
         if self.overwrite {
             return Ok(());
         }
@@ -270,27 +395,27 @@ impl super::Certificate {
     /// written.
     pub fn write_files(&self, out: &CertificateOutput) -> Result<CertificateFiles> {
         use secrecy::ExposeSecret;
-        if out.stem.is_empty()
-            || out.stem.contains(['/', '\\'])
-            || out.stem.chars().any(char::is_control)
-        {
-            return Err(Error::invalid_input(
-                "file name",
-                "the stem must be a plain file name",
-            ));
-        }
+        check_stem(&out.stem)?;
         std::fs::create_dir_all(&out.dir)
             .map_err(|e| Error::io("create the folder", &out.dir, e))?;
         let path = |ext: &str| out.dir.join(format!("{}.{ext}", out.stem));
-        let mut planned: Vec<(PathBuf, Vec<u8>, Sensitivity)> = vec![
-            (path("pem"), self.to_pem().into_bytes(), Sensitivity::Public),
-            (path("cer"), self.der().to_vec(), Sensitivity::Public),
+        let mut planned: Vec<(PathBuf, Zeroizing<Vec<u8>>, Sensitivity)> = vec![
+            (
+                path("pem"),
+                Zeroizing::new(self.to_pem().into_bytes()),
+                Sensitivity::Public,
+            ),
+            (
+                path("cer"),
+                Zeroizing::new(self.der().to_vec()),
+                Sensitivity::Public,
+            ),
         ];
         let key = self.private_key_pem();
         if let Some(k) = &key {
             planned.push((
                 path("key.pem"),
-                k.expose_secret().as_bytes().to_vec(),
+                Zeroizing::new(k.expose_secret().as_bytes().to_vec()),
                 Sensitivity::Secret,
             ));
         }
@@ -298,7 +423,7 @@ impl super::Certificate {
         if let Some(password) = &out.pfx_password {
             planned.push((
                 path("pfx"),
-                self.to_pfx(password, out.pfx_encryption)?,
+                Zeroizing::new(self.to_pfx(password, out.pfx_encryption)?),
                 Sensitivity::Secret,
             ));
         }
@@ -320,6 +445,11 @@ impl super::Certificate {
                 ),
             ));
         }
+        // Recorded before the files exist: a file of this certificate found here later is one
+        // this crate wrote, and nothing else is.
+        if key.is_some() {
+            Record::add(&out.dir, &out.stem, self.thumbprint())?;
+        }
         let mut files = CertificateFiles::default();
         for (p, bytes, sensitivity) in planned {
             write_atomic(&p, &bytes, sensitivity, out.overwrite)?;
@@ -332,6 +462,109 @@ impl super::Certificate {
         }
         Ok(files)
     }
+}
+
+/// One certificate [`Certificate::write_files`](super::Certificate::write_files) wrote.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Written {
+    stem: String,
+    thumbprint: Thumbprint,
+    #[serde(with = "time::serde::rfc3339")]
+    written: time::OffsetDateTime,
+}
+
+/// The record of written certificates in an output folder
+/// ([`CertificateOutput::RECORD_FILE`]).
+struct Record;
+
+/// Serialises this process's updates of a record: each is read, changed and written back.
+static RECORD_LOCK: Mutex<()> = Mutex::new(());
+
+impl Record {
+    fn path(dir: &Path) -> PathBuf {
+        dir.join(CertificateOutput::RECORD_FILE)
+    }
+
+    /// The certificates recorded in `dir`: none when there is no record; an error when the
+    /// record is not trusted or not one this crate wrote (its content is never quoted).
+    fn read(dir: &Path) -> Result<Vec<Written>> {
+        let path = Self::path(dir);
+        let Some(bytes) =
+            trust::read_trusted("output file", &path, MAX_RECORD_FILE, Exposure::OwnerOnly)?
+        else {
+            return Ok(Vec::new());
+        };
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::invalid_input(
+                "output file",
+                format!(
+                    "{} is not a record this tool wrote ({}); move it away",
+                    path.display(),
+                    crate::redact::json_error_position(&e)
+                ),
+            )
+        })
+    }
+
+    fn add(dir: &Path, stem: &str, thumbprint: &Thumbprint) -> Result<()> {
+        let _guard = RECORD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = Self::read(dir)?;
+        if all
+            .iter()
+            .any(|w| w.stem == stem && &w.thumbprint == thumbprint)
+        {
+            return Ok(());
+        }
+        all.push(Written {
+            stem: stem.to_owned(),
+            thumbprint: thumbprint.clone(),
+            written: time::OffsetDateTime::now_utc(),
+        });
+        let bytes = serde_json::to_vec_pretty(&all).unwrap_or_default();
+        write_atomic(&Self::path(dir), &bytes, Sensitivity::Secret, true)
+    }
+}
+
+/// Names Windows gives to devices, with or without an extension (`NUL.pem` is the device too).
+const WINDOWS_RESERVED: &[&str] = &[
+    "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "COM1", "COM2", "COM3", "COM4", "COM5",
+    "COM6", "COM7", "COM8", "COM9", "COM0", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7",
+    "LPT8", "LPT9", "LPT0",
+];
+
+/// A file name stem is safe on every system: 1 to 128 of `A-Z a-z 0-9 . _ -`, not starting
+/// with a dot, and not a Windows device name. That rules out paths (`/`, `\\`), drive and
+/// alternate-stream forms (`C:x`, `a:b`), and names Windows would open as a device.
+pub(crate) fn check_stem(stem: &str) -> Result<()> {
+    let refuse = |why: &str| {
+        Error::invalid_input(
+            "file name",
+            format!(
+                "the file name stem {:?} {why}: use 1 to 128 of the letters A-Z and a-z, digits, '.', '_' and '-'",
+                crate::redact::short(stem)
+            ),
+        )
+    };
+    if stem.is_empty() || stem.len() > 128 {
+        return Err(refuse("is empty or too long"));
+    }
+    if !stem
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err(refuse("has a character that is not safe in a file name"));
+    }
+    if stem.starts_with('.') {
+        return Err(refuse("starts with a dot"));
+    }
+    let base = stem.split('.').next().unwrap_or(stem);
+    if WINDOWS_RESERVED
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(base))
+    {
+        return Err(refuse("is a device name on Windows"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

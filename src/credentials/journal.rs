@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::files::{Sensitivity, write_atomic};
+use super::trust::{Exposure, read_trusted};
 use crate::error::{Error, Result};
 use crate::ids::ObjectId;
 
@@ -87,6 +88,14 @@ pub trait SecretJournal: Send + Sync {
 
 /// A [`SecretJournal`] in one JSON file, written atomically with owner-only permissions.
 ///
+/// The file decides which secrets a run deletes, so it is read only when nobody else could have
+/// put it there: a regular file (not a link, a device or a pipe) of the user this runs as, open
+/// to nobody else (on Windows: owned by that user, SYSTEM or Administrators, and a DACL allowing
+/// only them), of at most [`MAX_BYTES`](Self::MAX_BYTES). Anything else is refused with
+/// [`Error::InvalidInput`] naming the file, before any request. A registration acts only on the
+/// intents for the app it registers, and removes only secrets whose display name starts with
+/// [`CREATED_BY`](super::CREATED_BY) and carries the intent's marker.
+///
 /// ```no_run
 /// use entra_appreg::credentials::FileJournal;
 /// let journal = FileJournal::in_folder("./appreg-out");
@@ -101,6 +110,8 @@ pub struct FileJournal {
 impl FileJournal {
     /// The file name `appreg` uses in its output folder.
     pub const FILE_NAME: &'static str = "appreg-journal.json";
+    /// The largest journal read: one holds a few intents of about 150 bytes each.
+    pub const MAX_BYTES: u64 = 1024 * 1024;
 
     /// A journal kept in this file.
     pub fn new(path: impl Into<PathBuf>) -> Self {
@@ -120,20 +131,28 @@ impl FileJournal {
         &self.path
     }
 
+    /// The intents in the file. The file is read only when it is trusted (see
+    /// [`FileJournal`]); a parse error says where, never what the file holds.
     fn read(&self) -> Result<Vec<SecretIntent>> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::invalid_input(
-                    "secret journal",
-                    format!(
-                        "{} is not a journal this tool wrote ({e}); move it away to start a new one",
-                        self.path.display()
-                    ),
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(Error::io("read the secret journal", &self.path, e)),
-        }
+        let Some(bytes) = read_trusted(
+            "secret journal",
+            &self.path,
+            Self::MAX_BYTES,
+            Exposure::OwnerOnly,
+        )?
+        else {
+            return Ok(Vec::new());
+        };
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::invalid_input(
+                "secret journal",
+                format!(
+                    "{} is not a journal this tool wrote ({}); move it away to start a new one",
+                    self.path.display(),
+                    crate::redact::json_error_position(&e)
+                ),
+            )
+        })
     }
 
     fn write(&self, intents: &[SecretIntent]) -> Result<()> {
@@ -186,9 +205,10 @@ pub(crate) fn new_marker() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
 }
 
-/// The marker a secret's display name carries (`… [run 1a2b3c4d]`), if any.
+/// The marker a secret's display name carries (`entra-appreg… [run 1a2b3c4d]`), if any: only a
+/// name the crate gives its own secrets (starting with [`CREATED_BY`](super::CREATED_BY)) has one.
 pub(crate) fn marker_of(display_name: Option<&str>) -> Option<&str> {
-    let name = display_name?;
+    let name = display_name.filter(|n| n.starts_with(super::CREATED_BY))?;
     let start = name.rfind("[run ")? + "[run ".len();
     let marker = name[start..].strip_suffix(']')?;
     (marker.len() == 8 && marker.bytes().all(|b| b.is_ascii_hexdigit())).then_some(marker)
@@ -206,6 +226,8 @@ mod tests {
         for other in [
             "entra-appreg: client secret 2026-11-27",
             "admin's secret [run xyz]",
+            "admin's secret [run 1a2b3c4d]",
+            "Entra-appreg [run 1a2b3c4d]",
             "[run 1234567]",
             "[run 123456789]",
         ] {
@@ -235,8 +257,35 @@ mod tests {
         j.forget("bbbbbbbb").unwrap();
         assert!(j.unfinished().unwrap().is_empty());
         assert!(!j.path().exists(), "an empty journal leaves no file");
-        std::fs::write(j.path(), b"not json").unwrap();
+        write_owner_only(j.path(), b"not json");
         assert!(j.unfinished().unwrap_err().is_invalid_input());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A file as this crate writes its own: owner-only.
+    fn write_owner_only(path: &Path, bytes: &[u8]) {
+        let _ = std::fs::remove_file(path);
+        write_atomic(path, bytes, Sensitivity::Secret, false).unwrap();
+    }
+
+    #[test]
+    fn a_journal_that_does_not_parse_is_refused_without_quoting_it() {
+        let dir = std::env::temp_dir().join(format!("journal-{}", new_marker()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let j = FileJournal::in_folder(&dir);
+        for text in [
+            r#"[{"app_object_id": "hunter2-secret", "marker": "x"}]"#,
+            r#"{"hunter2-secret": 1}"#,
+            "hunter2-secret",
+            r#"[{"app_object_id": "#,
+        ] {
+            write_owner_only(j.path(), text.as_bytes());
+            let err = j.unfinished().unwrap_err();
+            assert!(err.is_invalid_input(), "{err:?}");
+            let shown = format!("{err} {err:?} {}", err.report());
+            assert!(!shown.contains("hunter2"), "{text}: {shown}");
+            assert!(shown.contains("line 1 column"), "{shown}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -274,7 +323,11 @@ mod tests {
         std::fs::create_dir_all(dir.join(FileJournal::FILE_NAME)).unwrap();
         let j = FileJournal::in_folder(&dir);
         let err = j.unfinished().unwrap_err();
-        assert!(matches!(err, Error::Io { .. }), "{err:?}");
+        // Unix opens the folder and refuses it as no regular file; Windows cannot open it.
+        assert!(
+            matches!(err, Error::Io { .. }) || err.to_string().contains("not a regular file"),
+            "{err:?}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -30,6 +30,7 @@ mod journal;
 #[cfg(feature = "pfx")]
 mod pfx;
 pub(crate) mod provisioner;
+mod trust;
 mod verify;
 #[cfg(windows)]
 mod windows;

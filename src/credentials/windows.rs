@@ -95,8 +95,117 @@ pub(crate) fn current_user_sid() -> io::Result<String> {
     }
     // SAFETY: on success the buffer starts with a TOKEN_USER whose SID points into the buffer.
     let sid = unsafe { (*buffer.as_ptr().cast::<TOKEN_USER>()).User.Sid };
+    // SAFETY: `sid` is valid while `buffer` lives.
+    unsafe { sid_string(sid) }
+}
+
+/// SIDs that may own or open a file of key material: SYSTEM and the built-in Administrators
+/// (the owner an elevated process's files get), beside the current user.
+const SYSTEM_SID: &str = "S-1-5-18";
+const ADMINISTRATORS_SID: &str = "S-1-5-32-544";
+
+/// Checks an opened file's owner, and for key material or state (`owner_only`) its DACL: owned
+/// by the current user, SYSTEM or Administrators, and for `owner_only` a DACL that allows
+/// nobody else anything (a missing DACL allows everyone, so it is refused too).
+pub(crate) fn check_owner_and_dacl(
+    file: &File,
+    owner_only: bool,
+) -> Result<(), super::trust::Distrust> {
+    use super::trust::Distrust;
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Security::Authorization::{GetSecurityInfo, SE_FILE_OBJECT};
+    use windows_sys::Win32::Security::{
+        ACCESS_ALLOWED_ACE, ACE_HEADER, ACL, ACL_SIZE_INFORMATION, AclSizeInformation,
+        DACL_SECURITY_INFORMATION, GetAce, GetAclInformation, OWNER_SECURITY_INFORMATION,
+    };
+    const ACCESS_ALLOWED_ACE_TYPE: u8 = 0;
+    let unreadable = || Distrust::OpenToOthers("its security descriptor cannot be read".into());
+    let me = current_user_sid().map_err(|_| unreadable())?;
+    let trusted = |sid: &str| sid == me || sid == SYSTEM_SID || sid == ADMINISTRATORS_SID;
+    let mut owner: *mut core::ffi::c_void = std::ptr::null_mut();
+    let mut dacl: *mut ACL = std::ptr::null_mut();
+    let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+    // SAFETY: the handle is open for the call; the out-pointers point into `descriptor`, which
+    // the system allocates and `SecurityDescriptor` frees.
+    let status = unsafe {
+        GetSecurityInfo(
+            file.as_raw_handle() as HANDLE,
+            SE_FILE_OBJECT,
+            OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
+            &mut owner,
+            std::ptr::null_mut(),
+            &mut dacl,
+            std::ptr::null_mut(),
+            &mut descriptor,
+        )
+    };
+    if status != 0 {
+        return Err(unreadable());
+    }
+    let _descriptor = SecurityDescriptor(descriptor);
+    if !owner.is_null() {
+        // SAFETY: `owner` points at a valid SID inside the live descriptor.
+        let owner = unsafe { sid_string(owner) }.map_err(|_| unreadable())?;
+        if !trusted(&owner) {
+            return Err(Distrust::OtherOwner(owner));
+        }
+    }
+    if !owner_only {
+        return Ok(());
+    }
+    if dacl.is_null() {
+        return Err(Distrust::OpenToOthers(
+            "it has no DACL: everyone may open it".into(),
+        ));
+    }
+    let mut size = ACL_SIZE_INFORMATION {
+        AceCount: 0,
+        AclBytesInUse: 0,
+        AclBytesFree: 0,
+    };
+    // SAFETY: `dacl` is a valid ACL inside the live descriptor; `size` is the right size.
+    if unsafe {
+        GetAclInformation(
+            dacl,
+            (&mut size as *mut ACL_SIZE_INFORMATION).cast(),
+            std::mem::size_of::<ACL_SIZE_INFORMATION>() as u32,
+            AclSizeInformation,
+        )
+    } == 0
+    {
+        return Err(unreadable());
+    }
+    for i in 0..size.AceCount {
+        let mut ace: *mut core::ffi::c_void = std::ptr::null_mut();
+        // SAFETY: `i` is below the ACL's entry count.
+        if unsafe { GetAce(dacl, i, &mut ace) } == 0 {
+            return Err(unreadable());
+        }
+        // SAFETY: every ACE starts with an ACE_HEADER.
+        let header = unsafe { &*ace.cast::<ACE_HEADER>() };
+        if header.AceType != ACCESS_ALLOWED_ACE_TYPE {
+            // Deny and audit entries take nothing away from the owner-only rule.
+            continue;
+        }
+        let allowed = ace.cast::<ACCESS_ALLOWED_ACE>();
+        // SAFETY: an ACCESS_ALLOWED_ACE's SID starts at SidStart, inside the ACE.
+        let sid = unsafe { sid_string(std::ptr::addr_of_mut!((*allowed).SidStart).cast()) }
+            .map_err(|_| unreadable())?;
+        if !trusted(&sid) {
+            return Err(Distrust::OpenToOthers(format!("its DACL allows {sid}")));
+        }
+    }
+    Ok(())
+}
+
+/// A SID as its string form (`S-1-5-…`).
+///
+/// # Safety
+///
+/// `sid` must point at a valid SID.
+unsafe fn sid_string(sid: *mut core::ffi::c_void) -> io::Result<String> {
     let mut text: *mut u16 = std::ptr::null_mut();
-    // SAFETY: `sid` is valid while `buffer` lives; `text` receives a LocalAlloc'd string.
+    // SAFETY: the caller guarantees `sid`; `text` receives a LocalAlloc'd string.
     if unsafe { ConvertSidToStringSidW(sid, &mut text) } == 0 {
         return Err(io::Error::last_os_error());
     }

@@ -70,7 +70,8 @@ pub fn application_key_credentials(id: ObjectId) -> GraphRequest {
 /// `GET /applications/{id}?$select=id,passwordCredentials`: the app's secrets (never their
 /// values).
 pub fn application_password_credentials(id: ObjectId) -> GraphRequest {
-    GraphRequest::get(format!("/applications/{id}")).query("$select", "id,passwordCredentials")
+    GraphRequest::get(format!("/applications/{id}"))
+        .query("$select", "id,uniqueName,passwordCredentials")
 }
 
 /// `DELETE /applications/{id}` (soft delete for 30 days; its service principal goes too).

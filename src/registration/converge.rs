@@ -250,8 +250,13 @@ async fn remove_secret(graph: &Graph, app: ObjectId, key_id: uuid::Uuid) -> Resu
         .map(|_| ())
 }
 
-/// Finishes what earlier runs with the same journal left: removes the secrets carrying the
-/// markers of intents that were never marked done, and forgets those intents.
+/// Finishes what earlier runs with the same journal left for this app: removes the secrets
+/// carrying the markers of intents that were never marked done, and forgets those intents.
+///
+/// An intent is acted on only when its app is the one this registration is for (its unique
+/// name, read with its secrets): a journal names apps by object id, and one planted or copied
+/// from another folder must not reach another app's secrets. Other intents are left as they
+/// are. Only secrets the crate created ([`marker_of`]) are removed.
 async fn retire_unfinished(
     spec: &AppRegistration,
     graph: &Graph,
@@ -280,6 +285,13 @@ async fn retire_unfinished(
             }
             Err(e) => return Err(e),
         };
+        if app.unique_name.as_deref() != Some(spec.unique_name().as_str()) {
+            tracing::warn!(
+                app = %intent.app_object_id,
+                "the secret journal names another app: its intent is left alone"
+            );
+            continue;
+        }
         retired.extend(sweep_marker(graph, &app, &intent.marker, None).await?);
         journal.forget(&intent.marker)?;
     }

@@ -12,15 +12,15 @@ use serde_json::Value;
 
 /// What a run of the binary left.
 #[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
     /// stdout as the one JSON object it must be: nothing before or after it.
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         let value: Value = serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
                 "stdout is not one JSON value ({e}):\n{}\nstderr:\n{}",
@@ -31,7 +31,7 @@ impl Run {
         value
     }
 
-    fn expect(&self, code: i32) -> &Self {
+    pub(crate) fn expect(&self, code: i32) -> &Self {
         assert_eq!(
             self.code, code,
             "exit code\nstdout:\n{}\nstderr:\n{}",
@@ -43,23 +43,23 @@ impl Run {
 
 /// A fake tenant, a scratch folder as the working directory, and the binary's options to reach
 /// the fake with `--auth token`.
-struct Tenant {
-    fake: FakeGraph,
-    dir: PathBuf,
+pub(crate) struct Tenant {
+    pub(crate) fake: FakeGraph,
+    pub(crate) dir: PathBuf,
 }
 
 impl Tenant {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::with(FakeGraph::builder().replication_lag(0).start().await)
     }
 
-    fn with(fake: FakeGraph) -> Self {
+    pub(crate) fn with(fake: FakeGraph) -> Self {
         let dir = std::env::temp_dir().join(format!("appreg-cli-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         Self { fake, dir }
     }
 
-    fn endpoints(&self) -> Vec<String> {
+    pub(crate) fn endpoints(&self) -> Vec<String> {
         let uri = self.fake.uri();
         vec![
             "--tenant".into(),
@@ -72,7 +72,7 @@ impl Tenant {
     }
 
     /// `appreg <command> <endpoints> --auth token <args>` with the admin's token.
-    async fn run(&self, command: &str, args: &[&str]) -> Run {
+    pub(crate) async fn run(&self, command: &str, args: &[&str]) -> Run {
         let mut all = vec![command.to_owned()];
         all.extend(self.endpoints());
         all.extend(["--auth".into(), "token".into()]);
@@ -82,7 +82,7 @@ impl Tenant {
     }
 
     /// The binary with exactly these arguments and extra environment variables.
-    async fn run_raw(&self, args: Vec<String>, env: Vec<(&str, String)>) -> Run {
+    pub(crate) async fn run_raw(&self, args: Vec<String>, env: Vec<(&str, String)>) -> Run {
         let env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || run_binary(&args, &env, &dir))
@@ -91,7 +91,7 @@ impl Tenant {
     }
 
     /// Graph round trips the fake saw (a `$batch` counted once).
-    fn round_trips(&self) -> usize {
+    pub(crate) fn round_trips(&self) -> usize {
         self.fake
             .requests()
             .iter()
@@ -99,7 +99,7 @@ impl Tenant {
             .count()
     }
 
-    fn graph_writes(&self) -> usize {
+    pub(crate) fn graph_writes(&self) -> usize {
         self.fake
             .requests()
             .iter()
@@ -122,6 +122,9 @@ fn run_binary(args: &[String], env: &[(String, String)], dir: &Path) -> Run {
         .env_remove("ENTRA_TENANT")
         .env_remove("ENTRA_APPREG_TOKEN")
         .env_remove("ENTRA_APPREG_CLIENT_SECRET")
+        // The machine's proxy settings stay out of the tests: a test that wants one sets it.
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .stdin(Stdio::null())
@@ -142,7 +145,7 @@ const PROFILES: [(&str, &[&str], usize); 5] = [
     ("migration-target", &["--create-mailboxes"], 7),
 ];
 
-fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+pub(crate) fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key]
         .as_str()
         .unwrap_or_else(|| panic!("{key} is not a string in {v}"))
@@ -391,7 +394,14 @@ async fn the_next_run_in_the_same_folder_removes_the_secret_a_killed_run_never_h
         "recorded": "2026-11-26T10:00:00Z",
         "done": false
     }]);
-    std::fs::write(t.dir.join("appreg-journal.json"), journal.to_string()).unwrap();
+    // Owner-only, as this tool writes it: a journal open to others is refused.
+    let path = t.dir.join("appreg-journal.json");
+    std::fs::write(&path, journal.to_string()).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
 
     let plan = t
         .run(

@@ -154,12 +154,22 @@ fn files_are_owner_only_for_keys_and_never_overwritten_unless_asked() {
         std::fs::read(files.certificate_cer.as_ref().unwrap()).unwrap(),
         other.der()
     );
-    // No temporary files left behind.
-    let names: Vec<_> = std::fs::read_dir(&dir)
+    // No temporary files left behind: the four files and the record of what was written.
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
-        .map(|e| e.unwrap().file_name())
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(names.len(), 4, "{names:?}");
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            CertificateOutput::RECORD_FILE,
+            "contoso.cer",
+            "contoso.key.pem",
+            "contoso.pem",
+            "contoso.pfx"
+        ],
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -169,6 +169,12 @@ pub struct CredentialArgs {
     #[arg(long, value_name = "N")]
     pub valid_days: Option<u32>,
 
+    /// Register this existing certificate instead of generating one: a PEM with its key (or
+    /// beside its <name>.key.pem), or a PFX with --pfx-password-env. No file is written. Files
+    /// in --out are otherwise reused only when this tool wrote them there.
+    #[arg(long, value_name = "FILE", conflicts_with = "valid_days")]
+    pub reuse_certificate: Option<PathBuf>,
+
     /// Encrypt the PFX with 3DES instead of AES-256 (for Windows Server 2016 and older).
     #[arg(long, requires = "pfx_password_env")]
     pub legacy_pfx: bool,
@@ -241,6 +247,10 @@ pub struct AuditArgs {
     /// Warn about credentials that expire within this many days.
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     pub expiry_warning_days: u32,
+    /// The output folder of register and rotate: the audit lists the secrets that the next run
+    /// there would remove, as its secret journal says.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
     /// The product's certificate (PEM with its key, or PFX): sign in with it as the app and say
     /// whether the product can connect. (`--certificate` names the admin's own sign-in.)
     #[arg(long, value_name = "PEM|PFX", conflicts_with = "app_client_secret_env")]

@@ -284,6 +284,11 @@ fn prepare_credential(
 ) -> Result<Prepared, Failure> {
     check_cert_store(args)?;
     let prepared = match args.credential {
+        CredentialChoice::None | CredentialChoice::Secret if args.reuse_certificate.is_some() => {
+            return Err(Failure::usage(
+                "--reuse-certificate registers a certificate: it needs --credential certificate",
+            ));
+        }
         CredentialChoice::None => {
             if args.valid_days.is_some() {
                 return Err(Failure::usage(
@@ -297,6 +302,21 @@ fn prepare_credential(
             Prepared::Secret(SecretOptions::valid_for_days(
                 args.valid_days.unwrap_or(DEFAULT_SECRET_DAYS),
             ))
+        }
+        CredentialChoice::Certificate if args.reuse_certificate.is_some() => {
+            profile.check_credential(CredentialKind::Certificate)?;
+            let path = args
+                .reuse_certificate
+                .as_deref()
+                .unwrap_or_else(|| unreachable!());
+            let (certificate, files) = reused_certificate(path, connect)?;
+            let dir = std::path::absolute(&args.out)
+                .map_err(|e| Failure::usage(format!("--out {}: {e}", args.out.display())))?;
+            Prepared::Certificate {
+                certificate: Box::new(certificate),
+                output: CertificateOutput::new(dir, stem),
+                existing: Some(files),
+            }
         }
         CredentialChoice::Certificate => {
             profile.check_credential(CredentialKind::Certificate)?;
@@ -330,6 +350,48 @@ fn prepare_credential(
         new.check()?;
     }
     Ok(prepared)
+}
+
+/// The certificate `--reuse-certificate` names, with its private key: from the file itself (a
+/// PEM with its key, or a PFX), or from the `<name>.key.pem` beside a PEM certificate, as this
+/// tool writes them. The caller vouches for the file, so only its content is checked.
+fn reused_certificate(
+    path: &std::path::Path,
+    connect: &ConnectArgs,
+) -> Result<(Certificate, CertificateFiles), Failure> {
+    let mut files = CertificateFiles::default();
+    let unreadable = |e: entra_appreg::Error| match e {
+        entra_appreg::Error::Io { .. } => Failure::usage(format!(
+            "--reuse-certificate {}: {}",
+            path.display(),
+            e.report()
+        )),
+        e => Failure::from(e),
+    };
+    let mut certificate = Certificate::from_file(path, connect::pfx_password(connect)?.as_ref())
+        .map_err(unreadable)?;
+    let is_pfx = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("pfx") || e.eq_ignore_ascii_case("p12"));
+    if is_pfx {
+        files.pfx = Some(path.to_owned());
+    } else {
+        files.certificate_pem = Some(path.to_owned());
+    }
+    let beside = path
+        .to_str()
+        .and_then(|p| p.strip_suffix(".pem"))
+        .map(|stem| std::path::PathBuf::from(format!("{stem}.key.pem")));
+    if !certificate.has_private_key()
+        && let Some(key) = beside.filter(|k| k.is_file())
+    {
+        certificate = Certificate::from_pem_files(path, &key).map_err(unreadable)?;
+        files.private_key_pem = Some(key);
+    } else if certificate.has_private_key() && !is_pfx {
+        files.private_key_pem = Some(path.to_owned());
+    }
+    certificate.check_usable(true)?;
+    Ok((certificate, files))
 }
 
 async fn signed_in(connect: &ConnectArgs, ui: &Ui) -> Result<(Graph, TenantId), Failure> {
@@ -392,9 +454,12 @@ async fn register(a: RegisterArgs, ui: &Ui) -> Result<Outcome, Failure> {
         && let Some(dir) = f.private_key_pem.as_ref().and_then(|p| p.parent())
     {
         let what = match &prepared {
+            Prepared::Certificate { .. } if a.change.credential.reuse_certificate.is_some() => {
+                "Using the certificate given with --reuse-certificate, from"
+            }
             Prepared::Certificate {
                 existing: Some(_), ..
-            } => "Using the certificate and private key an earlier run wrote in",
+            } => "Using the certificate and private key this tool wrote earlier in",
             _ => "Wrote the new certificate and its private key to",
         };
         ui.line(&format!("{what} {}.", dir.display()));
@@ -483,7 +548,11 @@ async fn audit(a: AuditArgs, ui: &Ui) -> Result<Outcome, Failure> {
     // Read before anything is sent: a bad file or variable is a usage error.
     let credential = product_credential(&a)?;
     let progress = ui.clone();
+    // The journal of the output folder: the audit lists what the next run there would remove.
+    let out = std::path::absolute(&a.out)
+        .map_err(|e| Failure::usage(format!("--out {}: {e}", a.out.display())))?;
     let registration = registration(&a.app, profile, Names::DisplayName)?
+        .with_journal(std::sync::Arc::new(FileJournal::in_folder(out)))
         .on_progress(move |event| progress.progress(event));
     let (graph, tenant_id) = signed_in(&a.connect, ui).await?;
     let audit = registration
@@ -611,6 +680,7 @@ async fn rotate(a: RotateArgs, ui: &Ui) -> Result<Outcome, Failure> {
 fn confirm(ui: &Ui, question: &str) -> Result<bool, Failure> {
     ui.done_waiting();
     let mut err = std::io::stderr().lock();
+    let question = entra_appreg::redact::for_terminal(question);
     let _ = write!(err, "{question} Type yes to confirm: ");
     let _ = err.flush();
     drop(err);

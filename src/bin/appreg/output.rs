@@ -269,6 +269,12 @@ pub fn audit(
     for e in &audit.expiring {
         let _ = writeln!(h, "  ! {e}");
     }
+    for c in &audit.orphaned_credentials {
+        let _ = writeln!(
+            h,
+            "  - the next register here removes {c}: an earlier run created it but was stopped before handing it over"
+        );
+    }
     let _ = writeln!(
         h,
         "{}",
