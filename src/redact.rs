@@ -79,6 +79,50 @@ pub(crate) fn message(text: &str, max: usize) -> String {
     out
 }
 
+/// Text for a terminal: every control character but the line feed and tab, and every invisible
+/// formatting character (zero-width, bidirectional override, byte-order mark), written as a
+/// visible escape (`\u{1b}`), so that text from the network (a credential's display name, an
+/// error description) cannot move the cursor, clear the screen, set the window title or hide
+/// what it says. Text without such characters is returned as it is.
+///
+/// `appreg` passes everything it prints for humans through it; embedders that show names from
+/// Graph on a terminal should do the same. JSON output needs nothing more: its encoder escapes
+/// control characters already.
+///
+/// ```
+/// use entra_appreg::redact::for_terminal;
+/// assert_eq!(for_terminal("Backup\x1b[2J"), "Backup\\u{1b}[2J");
+/// assert_eq!(for_terminal("two\nlines"), "two\nlines");
+/// ```
+pub fn for_terminal(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c != '\n' && c != '\t' && crate::ids::is_hidden_char(c);
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Where and how JSON failed to parse, without quoting any of it: serde_json's messages can
+/// quote the text (`invalid type: string "…"`), and the text may be a file that is not ours.
+pub(crate) fn json_error_position(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Io => "it cannot be read",
+        Category::Syntax => "it is not valid JSON",
+        Category::Data => "its JSON is not of the expected shape",
+        Category::Eof => "its JSON ends too soon",
+    };
+    format!("{what}, at line {} column {}", e.line(), e.column())
+}
+
 fn cut(mut chars: impl Iterator<Item = char>, max: usize) -> String {
     let mut out: String = chars.by_ref().take(max).collect();
     if chars.next().is_some() {

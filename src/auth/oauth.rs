@@ -87,10 +87,14 @@ pub(crate) async fn post_form<T: DeserializeOwned>(
     form: &[(&str, &str)],
 ) -> Result<FormOutcome<T>> {
     let url = ctx.endpoints.oauth_url(&ctx.tenant.as_path_segment(), leaf);
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form.iter())
-        .finish()
-        .into_bytes();
+    // The form holds a client secret, an assertion or a code: wiped once sent. (What a
+    // transport copies, it owns.)
+    let body = zeroize::Zeroizing::new(
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form.iter())
+            .finish()
+            .into_bytes(),
+    );
     let request = || {
         http::Request::post(&url)
             .header(
@@ -98,7 +102,7 @@ pub(crate) async fn post_form<T: DeserializeOwned>(
                 "application/x-www-form-urlencoded",
             )
             .header(http::header::ACCEPT, "application/json")
-            .body(body.clone())
+            .body(body.to_vec())
             .map_err(|e| Error::invalid_input("login URL", e.to_string()))
     };
     tracing::debug!(endpoint = leaf, tenant = %ctx.tenant, "sign-in request");
@@ -117,7 +121,10 @@ pub(crate) async fn post_form<T: DeserializeOwned>(
         )
         .await?;
     let status = response.status().as_u16();
-    let body = response.body();
+    let mut response = response;
+    // The reply holds the access token: wiped once decoded.
+    let body = zeroize::Zeroizing::new(std::mem::take(response.body_mut()));
+    let body = body.as_slice();
     let context = || format!("the reply of the {leaf} endpoint");
     if (200..300).contains(&status) {
         return serde_json::from_slice(body)

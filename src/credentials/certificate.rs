@@ -7,6 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::graph::models::KeyCredential;
@@ -79,13 +80,15 @@ impl fmt::Debug for Certificate {
     }
 }
 
-fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io("read the certificate file", path, e))
+fn read_file(path: &std::path::Path) -> Result<Zeroizing<Vec<u8>>> {
+    std::fs::read(path)
+        .map(Zeroizing::new)
+        .map_err(|e| Error::io("read the certificate file", path, e))
 }
 
 /// The text of a PEM file: UTF-8, with or without a byte-order mark, or UTF-16 with one.
 /// `None` when the bytes are not PEM text (a DER or PFX file).
-fn pem_text(bytes: &[u8]) -> Option<String> {
+fn pem_text(bytes: &[u8]) -> Option<Zeroizing<String>> {
     let utf16 = |bom: &[u8], unit: fn([u8; 2]) -> u16| {
         let rest = bytes.strip_prefix(bom)?;
         let units = rest.chunks_exact(2).map(|c| unit([c[0], c[1]]));
@@ -100,6 +103,7 @@ fn pem_text(bytes: &[u8]) -> Option<String> {
             .or_else(|| utf16(b"\xFE\xFF", u16::from_be_bytes))
             .or_else(|| String::from_utf8(bytes.to_vec()).ok())
     }?;
+    let text = Zeroizing::new(text);
     text.contains("-----BEGIN").then_some(text)
 }
 
@@ -160,6 +164,9 @@ impl Certificate {
             .self_signed(&key)
             .map_err(|e| cert_error(format!("signing the certificate failed: {e}")))?;
         let key_der = SecretBox::new(Box::new(key.serialized_der().to_vec()));
+        // rcgen keeps its own copy of the key's DER: wiped, not just freed.
+        let mut key = key;
+        zeroize::Zeroize::zeroize(&mut key);
         // The key was made here for this certificate: no need to parse it back and compare.
         Self::parse(cert.der().to_vec(), Some(key_der), KeyCheck::Trusted)
     }
@@ -181,11 +188,14 @@ impl Certificate {
         let mut cert = None;
         let mut key = None;
         for block in blocks {
-            match block.tag() {
-                "CERTIFICATE" if cert.is_none() => cert = Some(block.contents().to_vec()),
+            let tag = block.tag().to_owned();
+            // Every block's bytes are wiped once used: one of them is the private key.
+            let contents = Zeroizing::new(block.into_contents());
+            match tag.as_str() {
+                "CERTIFICATE" if cert.is_none() => cert = Some(contents.to_vec()),
                 "CERTIFICATE" => {}
-                "PRIVATE KEY" => key = Some(SecretBox::new(Box::new(block.contents().to_vec()))),
-                "RSA PRIVATE KEY" => key = Some(pkcs1_to_pkcs8(block.contents())?),
+                "PRIVATE KEY" => key = Some(SecretBox::new(Box::new(contents.to_vec()))),
+                "RSA PRIVATE KEY" => key = Some(pkcs1_to_pkcs8(&contents)?),
                 "ENCRYPTED PRIVATE KEY" => {
                     return Err(cert_error(
                         "the private key is encrypted: export it unencrypted, or give a PFX file with its password",
@@ -263,11 +273,12 @@ impl Certificate {
     /// [`Error::Io`] when a file cannot be read; [`Error::InvalidInput`] when a file is not PEM
     /// text, or the two do not make a usable certificate with its key.
     pub fn from_pem_files(certificate: &std::path::Path, key: &std::path::Path) -> Result<Self> {
-        let text = |path: &std::path::Path| -> Result<String> {
+        let text = |path: &std::path::Path| -> Result<Zeroizing<String>> {
             pem_text(&read_file(path)?)
                 .ok_or_else(|| cert_error(format!("{} is not PEM text", path.display())))
         };
-        Self::from_pem(&format!("{}\n{}", text(certificate)?, text(key)?))
+        let both = Zeroizing::new(format!("{}\n{}", *text(certificate)?, *text(key)?));
+        Self::from_pem(&both)
     }
 
     pub(crate) fn from_parts(der: Vec<u8>, key_pkcs8: Option<SecretBox<Vec<u8>>>) -> Result<Self> {
@@ -410,10 +421,11 @@ impl Certificate {
     /// The private key as PKCS#8 PEM text. Handle with care.
     pub fn private_key_pem(&self) -> Option<SecretString> {
         self.key_pkcs8.as_ref().map(|k| {
-            SecretString::from(pem::encode(&pem::Pem::new(
-                "PRIVATE KEY",
-                k.expose_secret().clone(),
-            )))
+            let block = pem::Pem::new("PRIVATE KEY", k.expose_secret().clone());
+            let text = SecretString::from(pem::encode(&block));
+            // The block's copy of the key is wiped, not just freed.
+            Zeroizing::new(block.into_contents());
+            text
         })
     }
 

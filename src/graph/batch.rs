@@ -110,6 +110,8 @@ impl BatchItemResponse {
             .as_ref()
             .map(|b| serde_json::to_vec(b).unwrap_or_default())
             .unwrap_or_default();
+        // The re-encoded body can hold a new secret: wiped once decoded.
+        let body = zeroize::Zeroizing::new(body);
         decode_json(
             &body,
             &self.request,

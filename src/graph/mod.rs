@@ -13,7 +13,7 @@
 //! |---|---|---|
 //! | `application_by_unique_name` | `GET /applications(uniqueName='…')?$select=…` | the `uniqueName` alternate key of [Upsert application](https://learn.microsoft.com/graph/api/application-upsert), read as PowerShell's [`Get-MgApplicationByUniqueName`](https://learn.microsoft.com/powershell/module/microsoft.graph.applications/get-mgapplicationbyuniquename) does |
 //! | `find_application_by_app_id` | `GET /applications?$filter=appId eq '…'&$select=…` | [List applications](https://learn.microsoft.com/graph/api/application-list); [application](https://learn.microsoft.com/graph/api/resources/application): `appId` supports `$filter` (`eq`) |
-//! | `application_password_credentials` | `GET /applications/{id}?$select=id,passwordCredentials` | [Get application](https://learn.microsoft.com/graph/api/application-get) |
+//! | `application_password_credentials` | `GET /applications/{id}?$select=id,uniqueName,passwordCredentials` | [Get application](https://learn.microsoft.com/graph/api/application-get) |
 //! | `application_key_credentials` | `GET /applications/{id}?$select=id,keyCredentials` | [keyCredential: `key` only with `$select` on a read by object id](https://learn.microsoft.com/graph/api/resources/keycredential) |
 //! | `upsert_application` | `PATCH /applications(uniqueName='…')` + `Prefer: create-if-missing` | [Upsert application](https://learn.microsoft.com/graph/api/application-upsert) |
 //! | `update_application` | `PATCH /applications/{id}` | [Update application](https://learn.microsoft.com/graph/api/application-update) |
@@ -430,15 +430,18 @@ impl Prepared {
 
     /// The HTTP request of one try, with a fresh bearer token.
     fn build(&self, request: &GraphRequest, token: &AccessToken) -> Result<http::Request<Vec<u8>>> {
+        let bearer = zeroize::Zeroizing::new(format!("Bearer {}", token.expose_secret()));
+        // Marked sensitive: an HTTP stack that logs or encodes headers (HPACK) keeps it out.
+        let mut authorization = http::HeaderValue::from_str(&bearer).map_err(|_| {
+            Error::invalid_input("access token", "the token is not a valid header value")
+        })?;
+        authorization.set_sensitive(true);
         let mut builder = http::Request::builder()
             .method(request.method.clone())
             .uri(&self.url)
             .header(http::header::ACCEPT, "application/json")
             .header("client-request-id", &self.client_request_id)
-            .header(
-                http::header::AUTHORIZATION,
-                format!("Bearer {}", token.expose_secret()),
-            );
+            .header(http::header::AUTHORIZATION, authorization);
         if request.body.is_some() {
             builder = builder.header(http::header::CONTENT_TYPE, "application/json");
         }

@@ -278,6 +278,14 @@ impl GraphResponse {
     }
 }
 
+/// A reply body can hold a new secret (`addPassword`) or other data the caller keeps to itself:
+/// it is wiped when the reply is dropped.
+impl Drop for GraphResponse {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.body);
+    }
+}
+
 impl fmt::Debug for GraphResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // A body can hold a new secret (addPassword): never print it.

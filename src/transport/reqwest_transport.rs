@@ -14,9 +14,17 @@ use super::{
 /// use entra_appreg::transport::ReqwestTransport;
 /// let transport = ReqwestTransport::new().expect("TLS backend available");
 /// ```
+///
+/// Proxies come from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`), as
+/// reqwest reads them, for Microsoft's endpoints only: a loopback URL (a fake Graph, a test
+/// server, the browser sign-in's redirect) always goes direct, so that a proxy never sees
+/// traffic meant for this machine, bearer token included.
 #[derive(Debug, Clone)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
+    /// For loopback URLs: the same settings, never through a proxy. `None` for a client the
+    /// caller configured, which is used as it is.
+    direct: Option<reqwest::Client>,
     max_body: usize,
 }
 
@@ -33,21 +41,29 @@ impl ReqwestTransport {
     /// [`TransportError`] of kind [`Other`](crate::transport::TransportErrorKind::Other) when the
     /// HTTP client cannot be built (its TLS backend cannot start).
     pub fn new() -> Result<Self, TransportError> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Self::CONNECT_TIMEOUT)
-            .timeout(Self::REQUEST_TIMEOUT)
-            .user_agent(concat!("entra-appreg/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| TransportError::not_sent(TransportErrorKind::Other, "").with_source(e))?;
-        Ok(Self::with_client(client))
+        let builder = || {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(Self::CONNECT_TIMEOUT)
+                .timeout(Self::REQUEST_TIMEOUT)
+                .user_agent(concat!("entra-appreg/", env!("CARGO_PKG_VERSION")))
+        };
+        let failed = |e| TransportError::not_sent(TransportErrorKind::Other, "").with_source(e);
+        let client = builder().build().map_err(failed)?;
+        let direct = builder().no_proxy().build().map_err(failed)?;
+        Ok(Self {
+            client,
+            direct: Some(direct),
+            max_body: MAX_RESPONSE_BYTES,
+        })
     }
 
-    /// Wraps a reqwest client the caller configured (proxy, roots). Make sure it does not follow
-    /// redirects: this transport refuses them anyway.
+    /// Wraps a reqwest client the caller configured (proxy, roots), used for every URL, loopback
+    /// included. Make sure it does not follow redirects: this transport refuses them anyway.
     pub fn with_client(client: reqwest::Client) -> Self {
         Self {
             client,
+            direct: None,
             max_body: MAX_RESPONSE_BYTES,
         }
     }
@@ -84,9 +100,13 @@ impl GraphTransport for ReqwestTransport {
             TransportError::not_sent(TransportErrorKind::Other, "the request URL is not valid")
         })?;
         check_url_allowed(&url)?;
+        let client = match &self.direct {
+            Some(direct) if super::is_loopback(&url) => direct,
+            _ => &self.client,
+        };
         let request =
             reqwest::Request::try_from(request.map(reqwest::Body::from)).map_err(classify)?;
-        let mut response = self.client.execute(request).await.map_err(classify)?;
+        let mut response = client.execute(request).await.map_err(classify)?;
         let status = response.status();
         if status.is_redirection() {
             return Err(TransportError::maybe_sent(

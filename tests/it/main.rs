@@ -30,6 +30,7 @@ mod no_leaks;
 mod races;
 mod readiness;
 mod registration;
+mod security;
 mod transport_safety;
 #[cfg(windows)]
 mod windows_files;

@@ -22,6 +22,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
+use entra_appreg::redact::for_terminal;
 
 use crate::args::Cli;
 use crate::failure::Failure;
@@ -56,7 +57,7 @@ fn ascii_json(text: &str) -> String {
 
 fn fail(failure: &Failure, json: bool) -> ExitCode {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "error: {}", failure.message);
+    let _ = writeln!(err, "error: {}", for_terminal(&failure.message));
     drop(err);
     if json {
         print_json(&failure.to_json());
@@ -120,7 +121,7 @@ fn main() -> ExitCode {
                 print_json(&outcome.json);
             } else {
                 let mut out = std::io::stdout().lock();
-                let _ = write!(out, "{}", outcome.human);
+                let _ = write!(out, "{}", for_terminal(&outcome.human));
                 let _ = out.flush();
             }
             ExitCode::from(outcome.exit_code)

@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use entra_appreg::auth::DeviceCodePrompt;
+use entra_appreg::redact::for_terminal;
 use entra_appreg::registration::ProgressEvent;
 
 const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
@@ -56,8 +57,11 @@ impl Ui {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Prints a line, above the spinner when there is one.
+    /// Prints a line, above the spinner when there is one. Like everything this tool prints
+    /// for humans, it passes through [`for_terminal`]: names and messages from the network
+    /// cannot drive the terminal.
     pub fn line(&self, text: &str) {
+        let text = for_terminal(text);
         let mut state = self.state();
         let mut err = std::io::stderr().lock();
         if state.drawn {
@@ -165,8 +169,9 @@ impl Ui {
         let mut err = std::io::stderr().lock();
         let _ = write!(
             err,
-            "\r\x1b[K{} {what} ({}s)",
+            "\r\x1b[K{} {} ({}s)",
             FRAMES[state.frame],
+            for_terminal(&what),
             since.elapsed().as_secs()
         );
         let _ = err.flush();
