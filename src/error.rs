@@ -509,6 +509,29 @@ impl AuthError {
             }
             (Some(50_032), _) => "the certificate's key is too short: Entra needs RSA 2048 bits",
             (Some(90_002), _) => "the tenant does not exist: check the tenant id or domain",
+            (Some(53_003), _) => {
+                "Conditional Access blocked this sign-in. Many tenants block the device code flow (Microsoft's managed policy \"Block device code flow\"): sign in with the browser instead (appreg: --auth browser); otherwise ask who manages Conditional Access which sign-ins are allowed"
+            }
+            (Some(50_011), _) => {
+                "the redirect URI is not registered on the client: a client of your own (appreg: --client-id) must list http://localhost as a public client (\"Mobile and desktop applications\") redirect URI; in the China cloud this needs a client of the tenant's own"
+            }
+            (Some(54_005 | 70_008), _) => {
+                "the sign-in's code was used already or expired: run again"
+            }
+            (Some(501_481), _) => "the sign-in's PKCE verifier was refused: run again",
+            (_, "cancelled") => "the sign-in was cancelled in the browser: run again and finish it",
+            (_, "timed_out") => {
+                "the browser sign-in was not finished in time: run again, or sign in with a device code on another device (appreg: --auth device-code)"
+            }
+            (_, "browser_not_opened") => {
+                "open the sign-in address printed above by hand, or sign in with a device code (appreg: --auth device-code)"
+            }
+            (_, "state_mismatch" | "code_not_posted") => {
+                "the answer that reached this machine was not this sign-in's own: run again, and sign in only on the page this tool opened"
+            }
+            (_, "listener_failed") => {
+                "this machine refused a loopback port: sign in with a device code instead (appreg: --auth device-code)"
+            }
             (_, "authorization_declined") => {
                 "the admin declined the sign-in: run again and approve it"
             }

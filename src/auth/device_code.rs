@@ -100,20 +100,12 @@ impl DeviceCodeCredential {
     /// [`Error::InvalidInput`](crate::Error::InvalidInput) for [`Cloud::China`] when no client was
     /// named.
     pub fn client_id_for(&self, cloud: Cloud) -> Result<ClientId> {
-        match (self.client_id, cloud) {
-            (Some(id), _) => Ok(id),
-            (None, Cloud::China) => Err(Error::invalid_input(
-                "device-code client id",
-                format!(
-                    "the China (21Vianet) cloud has no Microsoft Graph Command Line Tools app ({}; \
-                     signing in with it fails there with AADSTS700016). Pass the client id of a \
-                     public client registered in the tenant with \
-                     DeviceCodeCredential::with_client_id (appreg: --client-id <GUID>)",
-                    Self::GRAPH_COMMAND_LINE_TOOLS
-                ),
-            )),
-            (None, _) => Ok(Self::GRAPH_COMMAND_LINE_TOOLS),
-        }
+        super::public_client_for(
+            self.client_id,
+            cloud,
+            "device-code client id",
+            "device code sign-in",
+        )
     }
 
     /// Asks for these exact scopes (full URIs) instead of the default ones.
@@ -123,14 +115,7 @@ impl DeviceCodeCredential {
     }
 
     fn scope_string(&self, ctx: &TokenContext<'_>) -> String {
-        match &self.scopes {
-            Some(s) => s.join(" "),
-            None => Self::DEFAULT_PERMISSIONS
-                .iter()
-                .map(|p| format!("{}/{p}", ctx.endpoints.graph_resource()))
-                .collect::<Vec<_>>()
-                .join(" "),
-        }
+        super::delegated_scope(self.scopes.as_deref(), ctx)
     }
 
     async fn sign_in(&self, ctx: &TokenContext<'_>) -> Result<AccessToken> {

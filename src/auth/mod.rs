@@ -3,8 +3,11 @@
 //! - [`StaticToken`]: an access token the caller already holds.
 //! - [`ClientSecretCredential`]: client credentials with a secret (a bootstrap app).
 //! - [`ClientCertificateCredential`]: client credentials with a certificate (a signed assertion).
-//! - [`DeviceCodeCredential`]: an admin signs in on another device (the usual way for an
-//!   installer: the tenant has no app of its own yet).
+//! - [`InteractiveBrowserCredential`]: an admin signs in with the browser (authorization code
+//!   with PKCE on a loopback redirect), the usual way for an installer on a desktop: the tenant
+//!   has no app of its own yet.
+//! - [`DeviceCodeCredential`]: an admin signs in on another device, where no browser can be
+//!   shown (many tenants block this flow with Conditional Access).
 //!
 //! Tokens are [`AccessToken`]s: their `Debug` never shows the token, and reading it takes an
 //! explicit call. Providers that fetch tokens cache them until shortly before they expire.
@@ -23,15 +26,55 @@ use crate::ids::{Tenant, TenantId};
 use crate::retry::{RetryPolicy, Sleeper};
 use crate::transport::GraphTransport;
 
+mod browser;
 mod client_certificate;
 mod client_secret;
 mod device_code;
 pub(crate) mod oauth;
 
 pub use crate::credentials::issued::ClientSecret;
+pub use browser::{InteractiveBrowserCredential, open_browser, open_browser_with};
 pub use client_certificate::{AssertionAlgorithm, ClientCertificateCredential};
 pub use client_secret::ClientSecretCredential;
 pub use device_code::{DeviceCodeCredential, DeviceCodePrompt};
+
+/// The public client an admin signs in through: the one the caller named, else Microsoft Graph
+/// Command Line Tools, which the China cloud does not have (AADSTS700016 there: global apps are
+/// not replicated to 21Vianet), so a client must be named for it.
+pub(crate) fn public_client_for(
+    named: Option<crate::ids::ClientId>,
+    cloud: crate::cloud::Cloud,
+    what: &'static str,
+    flow: &str,
+) -> Result<crate::ids::ClientId> {
+    match (named, cloud) {
+        (Some(id), _) => Ok(id),
+        (None, crate::cloud::Cloud::China) => Err(crate::Error::invalid_input(
+            what,
+            format!(
+                "the China (21Vianet) cloud has no Microsoft Graph Command Line Tools app ({}; \
+                 signing in with it fails there with AADSTS700016). For the {flow}, pass the client \
+                 id of a public client registered in the tenant with with_client_id \
+                 (appreg: --client-id <GUID>)",
+                DeviceCodeCredential::GRAPH_COMMAND_LINE_TOOLS
+            ),
+        )),
+        (None, _) => Ok(DeviceCodeCredential::GRAPH_COMMAND_LINE_TOOLS),
+    }
+}
+
+/// The delegated scopes an admin's sign-in asks for: the caller's, else
+/// [`DeviceCodeCredential::DEFAULT_PERMISSIONS`] on the cloud's Graph.
+pub(crate) fn delegated_scope(scopes: Option<&[String]>, ctx: &TokenContext<'_>) -> String {
+    match scopes {
+        Some(s) => s.join(" "),
+        None => DeviceCodeCredential::DEFAULT_PERMISSIONS
+            .iter()
+            .map(|p| format!("{}/{p}", ctx.endpoints.graph_resource()))
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
 
 /// A token is refreshed when it has less than this left.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);

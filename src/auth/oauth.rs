@@ -47,7 +47,7 @@ impl OAuthErrorBody {
 }
 
 /// Finds `AADSTSnnnn` in a description.
-fn aadsts_in(description: &str) -> Option<u32> {
+pub(crate) fn aadsts_in(description: &str) -> Option<u32> {
     let start = description.find("AADSTS")? + 6;
     let digits: String = description[start..]
         .chars()

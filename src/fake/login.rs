@@ -1,6 +1,11 @@
-//! The token endpoints: `/{tenant}/oauth2/v2.0/devicecode` and `/{tenant}/oauth2/v2.0/token`
-//! (device code and client credentials with a secret or a certificate assertion), and the
-//! access tokens the fake issues.
+//! The login endpoints: `/{tenant}/oauth2/v2.0/devicecode`, `/{tenant}/oauth2/v2.0/token`
+//! (device code, client credentials with a secret or a certificate assertion, and
+//! `authorization_code` with PKCE) and `GET /{tenant}/oauth2/v2.0/authorize` (the interactive
+//! browser sign-in, in [`super::authorize`]), and the access tokens the fake issues.
+//!
+//! Every login request is logged with its query decoded and its form with the secrets
+//! (`client_secret`, `client_assertion`, `device_code`, `code`, `code_verifier`) redacted; the
+//! authorization codes the authorize endpoint hands out are never logged.
 
 use serde_json::{Map, Value, json};
 
@@ -14,7 +19,13 @@ use super::{RecordedRequest, RequestKind};
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-const SECRET_FIELDS: &[&str] = &["client_secret", "client_assertion", "device_code"];
+const SECRET_FIELDS: &[&str] = &[
+    "client_secret",
+    "client_assertion",
+    "device_code",
+    "code",
+    "code_verifier",
+];
 /// Lifetime of the access tokens, in seconds.
 pub(crate) const TOKEN_LIFETIME: i64 = 3599;
 
@@ -24,18 +35,30 @@ pub(crate) struct Trace {
     correlation_id: String,
 }
 
+/// Now, as Entra writes it in errors: with a space where RFC 3339 has a `T`.
+fn error_timestamp() -> String {
+    super::state::fmt_datetime(now()).replacen('T', " ", 1)
+}
+
 impl Trace {
+    /// An `error_description`: `AADSTSnnnn: text Trace ID: … Correlation ID: … Timestamp: …`.
+    pub(crate) fn description(&self, code: u32, description: &str) -> String {
+        format!(
+            "AADSTS{code}: {description} Trace ID: {} Correlation ID: {} Timestamp: {}",
+            self.trace_id,
+            self.correlation_id,
+            error_timestamp()
+        )
+    }
+
+    /// A token-endpoint error: JSON with `error`, `error_description`, `error_codes`, ….
     pub(crate) fn error(&self, status: u16, error: &str, code: u32, description: &str) -> Reply {
-        // Entra writes its timestamp with a space where RFC 3339 has a `T`.
-        let ts = super::state::fmt_datetime(now()).replacen('T', " ", 1);
+        let ts = error_timestamp();
         Reply::json(
             status,
             json!({
                 "error": error,
-                "error_description": format!(
-                    "AADSTS{code}: {description} Trace ID: {} Correlation ID: {} Timestamp: {ts}",
-                    self.trace_id, self.correlation_id
-                ),
+                "error_description": self.description(code, description),
                 "error_codes": [code],
                 "timestamp": ts,
                 "trace_id": self.trace_id,
@@ -44,6 +67,30 @@ impl Trace {
             }),
         )
     }
+
+    /// `400 invalid_request` AADSTS900144 for a missing (or empty) parameter.
+    pub(crate) fn missing(&self, name: &str) -> Reply {
+        self.error(
+            400,
+            "invalid_request",
+            900144,
+            &format!("The request body must contain the following parameter: '{name}'."),
+        )
+    }
+}
+
+/// AADSTS90002's text for a `{tenant}` that is not this tenant.
+pub(crate) fn tenant_not_found(tenant: &str) -> String {
+    format!(
+        "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+    )
+}
+
+/// AADSTS700016's text for a client id the tenant does not know.
+pub(crate) fn unknown_client(client_id: &str, tenant_id: &str) -> String {
+    format!(
+        "Application with identifier '{client_id}' was not found in the directory '{tenant_id}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+    )
 }
 
 /// Answers a request whose path looks like `/{tenant}/oauth2/...`.
@@ -52,6 +99,15 @@ pub(crate) fn handle(state: &mut State, request: &wiremock::Request, parts: &[&s
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&request.body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
+    let query: Vec<(String, String)> = request
+        .url
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
     let correlation_id = request
         .headers
         .get("client-request-id")
@@ -62,8 +118,10 @@ pub(crate) fn handle(state: &mut State, request: &wiremock::Request, parts: &[&s
         trace_id: new_guid(),
         correlation_id,
     };
-    let mut reply = answer(state, request.method.as_str(), parts, &form, &trace);
-    reply.content_type = LOGIN_JSON;
+    let mut reply = answer(state, request.method.as_str(), parts, &form, &query, &trace);
+    if reply.html.is_none() {
+        reply.content_type = LOGIN_JSON;
+    }
     reply = reply
         .with_header("x-ms-request-id", trace.trace_id.clone())
         .with_header("client-request-id", trace.correlation_id.clone());
@@ -101,6 +159,7 @@ fn answer(
     method: &str,
     parts: &[&str],
     form: &[(String, String)],
+    query: &[(String, String)],
     trace: &Trace,
 ) -> Reply {
     let leaf = match parts {
@@ -109,6 +168,20 @@ fn answer(
             return trace.error(404, "invalid_request", 900561, "The endpoint is not known.");
         }
     };
+    let tenant = percent_decode(parts[0]);
+    if leaf == "authorize" {
+        // Entra also accepts a POST to authorize; the fake models only the GET that browsers
+        // are sent to (v2-oauth2-auth-code-flow).
+        if method != "GET" {
+            return trace.error(
+                400,
+                "invalid_request",
+                900561,
+                &format!("The endpoint only accepts GET requests. Received a {method} request."),
+            );
+        }
+        return super::authorize::authorize(state, &tenant, query, trace);
+    }
     if method != "POST" {
         return trace.error(
             400,
@@ -117,26 +190,11 @@ fn answer(
             "The endpoint only accepts POST requests.",
         );
     }
-    let tenant = percent_decode(parts[0]);
-    if !(tenant.eq_ignore_ascii_case(&state.tenant_id.to_string())
-        || tenant.eq_ignore_ascii_case(&state.tenant_domain))
-    {
-        return trace.error(
-            400,
-            "invalid_request",
-            90002,
-            &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
-        );
+    if !state.is_tenant(&tenant) {
+        return trace.error(400, "invalid_request", 90002, &tenant_not_found(&tenant));
     }
     let param = |name: &str| param(form, name);
-    let missing = |name: &str| {
-        trace.error(
-            400,
-            "invalid_request",
-            900144,
-            &format!("The request body must contain the following parameter: '{name}'."),
-        )
-    };
+    let missing = |name: &str| trace.missing(name);
     match leaf {
         "devicecode" => {
             let (Some(_client), Some(_scope)) = (param("client_id"), param("scope")) else {
@@ -184,6 +242,7 @@ fn answer(
                 };
                 client_credentials(state, client_id, scope, &tenant, form, trace)
             }
+            Some("authorization_code") => super::authorize::redeem(state, form, trace),
             Some(other) => trace.error(
                 400,
                 "unsupported_grant_type",
@@ -195,15 +254,15 @@ fn answer(
     }
 }
 
-/// A non-empty form parameter.
-fn param<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+/// A non-empty form (or query) parameter.
+pub(crate) fn param<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
     form.iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
         .filter(|v| !v.is_empty())
 }
 
-fn token_reply(token: String, scope: Option<&str>) -> Reply {
+pub(crate) fn token_reply(token: String, scope: Option<&str>) -> Reply {
     let mut body = json!({
         "token_type": "Bearer",
         "expires_in": TOKEN_LIFETIME,
@@ -250,6 +309,17 @@ fn device_code_token(
         );
     }
     state.device_codes.remove(i);
+    // The admin finished the device code page, then Conditional Access refuses the token
+    // (GRAPH.md §5; Microsoft's "Block device code flow" managed policy, concept-authentication-flows
+    // and managed-policies; AADSTS53003 in reference-error-codes).
+    if state.knobs.block_device_code {
+        return trace.error(
+            400,
+            "invalid_grant",
+            53003,
+            "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
+        );
+    }
     let token = state.mint_admin(client_id.unwrap_or("14d82eec-204b-4c2f-b7e8-296a70dab67e"));
     token_reply(
         token,
@@ -307,7 +377,12 @@ fn client_credentials(
     let app_i = match state.find_app(&Key::AppId(client_id.to_ascii_lowercase())) {
         Lookup::Found(i) => i,
         Lookup::Lagging | Lookup::Missing => {
-            return trace.error(400, "unauthorized_client", 700016, &format!("Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", state.tenant_id));
+            return trace.error(
+                400,
+                "unauthorized_client",
+                700016,
+                &unknown_client(client_id, &state.tenant_id.to_string()),
+            );
         }
     };
     let checked = match (param("client_secret"), param("client_assertion_type"), param("client_assertion")) {

@@ -1,15 +1,32 @@
 //! A stateful fake Entra tenant, served over HTTP on loopback (feature `fake-graph`).
 //!
 //! [`FakeGraph`] runs a [wiremock](https://docs.rs/wiremock) server that answers both the
-//! Microsoft Graph v1.0 calls this crate makes (under `/v1.0/...`) and the Entra token endpoints
-//! (`/{tenant}/oauth2/v2.0/{token,devicecode}`). It keeps a small directory — applications,
+//! Microsoft Graph v1.0 calls this crate makes (under `/v1.0/...`) and the Entra login endpoints
+//! (`/{tenant}/oauth2/v2.0/{token,devicecode,authorize}`). It keeps a small directory — applications,
 //! service principals, app role assignments, deleted applications — and answers the way Graph
 //! does, including the awkward parts: `204` with an empty body for an upsert that updated,
 //! whole-collection `PATCH`, `key` hidden unless `$select=keyCredentials`, `409` for a second
 //! service principal, `400 "…does not reference a valid application object"` under replication
 //! lag, `403` on Microsoft Graph grants for application administrators, `$batch` with shuffled
-//! replies and `424` for failed dependencies, throttling with `Retry-After`, and device-code and
-//! client-credential sign-in.
+//! replies and `424` for failed dependencies, throttling with `Retry-After`, and device-code,
+//! interactive browser (authorization code with PKCE) and client-credential sign-in.
+//!
+//! # Login endpoints and their knobs
+//!
+//! | endpoint | what it does | knobs |
+//! |---|---|---|
+//! | `POST /{tenant}/oauth2/v2.0/devicecode` | starts a device code sign-in | |
+//! | `POST /{tenant}/oauth2/v2.0/token`, `grant_type=urn:ietf:params:oauth:grant-type:device_code` | `authorization_pending`, then the admin's token | [`FakeGraphBuilder::device_code_polls_before_approval`], [`FakeGraphBuilder::decline_device_code`], [`FakeGraphBuilder::block_device_code`] (Conditional Access: AADSTS53003) |
+//! | `GET /{tenant}/oauth2/v2.0/authorize?client_id&response_type=code&redirect_uri&scope&state&code_challenge&code_challenge_method&response_mode` | the admin signs in at once and the answer goes to the redirect URI: `302` with `code` and `state` in the query (`response_mode=query`, the default) or fragment, or a `200` `text/html` page that POSTs them (`form_post`). A tenant, client or redirect URI it cannot trust gets a `400` `text/html` error page, never a redirect | [`FakeGraphBuilder::browser_sign_in_cancelled`] |
+//! | `POST /{tenant}/oauth2/v2.0/token`, `grant_type=authorization_code` | redeems a code once, checking client, redirect URI and PKCE verifier; the admin's token | |
+//! | `POST /{tenant}/oauth2/v2.0/token`, `grant_type=client_credentials` | an app's token, with a secret or a certificate assertion | [`FakeGraphBuilder::sign_in_lag`] |
+//!
+//! The redirect URIs the authorize endpoint accepts: for the Microsoft Graph Command Line Tools
+//! client (`14d82eec-204b-4c2f-b7e8-296a70dab67e`) `http://localhost` on any port with the path
+//! empty or `/`; for any other client an application of the tenant (by `appId`) whose
+//! `publicClient.redirectUris` lists the URI, the port ignored for `http://localhost` and
+//! `http://127.0.0.1` (scheme, host and path must match), `http` only for those two hosts.
+//! Create such an application with `POST /v1.0/applications` and a `publicClient` body.
 //!
 //! The tenant is pre-seeded with the first-party resource service principals (Microsoft Graph,
 //! Office 365 Exchange Online, Office 365 SharePoint Online) and their real app roles, plus a few
@@ -64,12 +81,19 @@
 //! | `$batch`: at most 20, replies in any order, 424 for a failed dependency, per-item 429 | [JSON batching](https://learn.microsoft.com/graph/json-batching); [Throttling](https://learn.microsoft.com/graph/throttling) |
 //! | throttling: 429 with `Retry-After` | [Throttling](https://learn.microsoft.com/graph/throttling) |
 //! | token endpoint: client credentials, client assertions, device code (`authorization_pending`, `slow_down`, …) | [OAuth 2.0 client credentials](https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow), [device code](https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code); AADSTS codes other than 700016 and 7000215 are an **assumption** |
+//! | device code finished by the admin, then refused at the token poll: `400 invalid_grant` AADSTS53003 | GRAPH.md §5; Conditional Access [authentication flows](https://learn.microsoft.com/entra/identity/conditional-access/concept-authentication-flows) and [Microsoft-managed policies](https://learn.microsoft.com/entra/identity/conditional-access/managed-policies); [error codes](https://learn.microsoft.com/entra/identity-platform/reference-error-codes) |
+//! | authorize: parameters, `response_mode` (`query` default, `fragment`, `form_post`), errors at the redirect URI (`error`, `error_description`, `state`), codes valid about 10 minutes | [Authorization code flow](https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow); RFC 6749 §4.1 (errors about the client or redirect URI are shown, not redirected); the `form_post` page's markup and the 400 status of the error page are an **assumption** |
+//! | redirect URIs: `http` only for localhost, the port ignored for localhost, the path not; a URI without a path gets a `/` in query answers | [Redirect URI restrictions](https://learn.microsoft.com/entra/identity-platform/reply-url); RFC 8252 §7.3 |
+//! | PKCE: `S256` and `plain` (default `plain`), challenge 43–128 characters; AADSTS50149, 501491, 501481 | [RFC 7636](https://www.rfc-editor.org/rfc/rfc7636); [Authorization code flow](https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow); [error codes](https://learn.microsoft.com/entra/identity-platform/reference-error-codes) |
+//! | code redemption: AADSTS54005 (redeemed before), 70008 (unknown or expired; also for another client's code, an **assumption**), 50011 (other redirect URI), 700025 (a secret from a public client); cancel: `access_denied`, `error_subcode=cancel`, AADSTS65004 | [error codes](https://learn.microsoft.com/entra/identity-platform/reference-error-codes); GRAPH.md §5 |
 //!
 //! Secrets issued by `addPassword` never appear in the request log or the snapshot; tests read
 //! them with [`FakeGraph::secret_texts`]. Login requests are logged with `client_secret`,
-//! `client_assertion` and `device_code` replaced by `"<redacted>"`.
+//! `client_assertion`, `device_code`, `code` and `code_verifier` replaced by `"<redacted>"`;
+//! the authorization codes the authorize endpoint hands out are never logged.
 
 mod applications;
+mod authorize;
 mod batch;
 mod credentials;
 mod dispatch;
@@ -153,7 +177,7 @@ pub enum GrantLagAnswer {
 pub enum RequestKind {
     /// A Microsoft Graph call (`/v1.0/...`), including the items of a `$batch`.
     Graph,
-    /// A token-endpoint call (`/{tenant}/oauth2/v2.0/...`).
+    /// A login-endpoint call (`/{tenant}/oauth2/v2.0/...`: token, devicecode, authorize).
     Login,
 }
 
@@ -175,8 +199,8 @@ pub struct RecordedRequest {
     /// The request headers, without `Authorization`. For a batch item: the item's own headers.
     pub headers: Vec<(String, String)>,
     /// The body: JSON as sent (a malformed JSON body is kept as a JSON string of its text); a
-    /// login form as a JSON object with `client_secret`, `client_assertion` and `device_code`
-    /// replaced by `"<redacted>"`.
+    /// login form as a JSON object with `client_secret`, `client_assertion`, `device_code`,
+    /// `code` and `code_verifier` replaced by `"<redacted>"`.
     pub body: Option<serde_json::Value>,
     /// The status the fake answered.
     pub status: u16,
@@ -406,6 +430,18 @@ impl FakeGraphBuilder {
         self
     }
 
+    /// See [`FakeGraph::set_device_code_blocked`].
+    pub fn block_device_code(mut self, blocked: bool) -> Self {
+        self.knobs.block_device_code = blocked;
+        self
+    }
+
+    /// See [`FakeGraph::cancel_browser_sign_in`].
+    pub fn browser_sign_in_cancelled(mut self, cancelled: bool) -> Self {
+        self.knobs.cancel_browser = cancelled;
+        self
+    }
+
     /// See [`FakeGraph::inject_fault`].
     pub fn fault(mut self, rule: FaultRule) -> Self {
         self.faults.push(rule);
@@ -503,7 +539,8 @@ impl FakeGraph {
         root_url(&self.uri)
     }
 
-    /// The login root (same server): `/{tenant}/oauth2/v2.0/{token,devicecode}` below it.
+    /// The login root (same server): `/{tenant}/oauth2/v2.0/{token,devicecode,authorize}` below
+    /// it.
     pub fn login_root(&self) -> url::Url {
         root_url(&self.uri)
     }
@@ -554,10 +591,11 @@ impl FakeGraph {
     /// Makes every application, service principal and secret created from now on invisible to
     /// the next `requests` requests that reference it (by id, appId or uniqueName in the path; as
     /// `appId`, `principalId` or `resourceId` in a body; in an equality `$filter`; as `client_id`
-    /// at the token endpoint). Each such request uses up one unit and fails as Graph does: `404
+    /// at the token and authorize endpoints). Each such request uses up one unit and fails as Graph does: `404
     /// Request_ResourceNotFound` for paths, `400 "…does not reference a valid application
     /// object"` for a service principal, nothing found by a `$filter`, `AADSTS700016` /
-    /// `AADSTS7000215` at the token endpoint. Default 0.
+    /// `AADSTS7000215` at the token endpoint, and `AADSTS700016` on the error page of the
+    /// authorize endpoint. Default 0.
     ///
     /// Lowering the lag also caps what objects created earlier still have to wait, so
     /// `set_replication_lag(0)` means "replication has caught up".
@@ -616,6 +654,24 @@ impl FakeGraph {
     /// Makes the user decline the device-code sign-in: polls answer `authorization_declined`.
     pub fn decline_device_code(&self, decline: bool) {
         self.lock().knobs.decline = decline;
+    }
+
+    /// Makes Conditional Access block the device code flow, as Microsoft's managed "Block
+    /// device code flow" policy does: the device code is still issued and the admin finishes
+    /// the sign-in, but the poll that would have got the token answers `400 invalid_grant`
+    /// with AADSTS53003 ("Access has been blocked by Conditional Access policies. The access
+    /// policy does not allow token issuance.") and the device code is spent.
+    pub fn set_device_code_blocked(&self, blocked: bool) {
+        self.lock().knobs.block_device_code = blocked;
+    }
+
+    /// Makes the admin cancel the browser sign-in: the authorize endpoint answers the redirect
+    /// URI (in the request's `response_mode`) with `error=access_denied`,
+    /// `error_subcode=cancel`, `error_description` "AADSTS65004: User declined to consent to
+    /// access the app. …" and the request's `state`, and issues no code. Requests it refuses
+    /// before that (tenant, client, redirect URI, parameters) are refused all the same.
+    pub fn cancel_browser_sign_in(&self, cancel: bool) {
+        self.lock().knobs.cancel_browser = cancel;
     }
 
     /// Adds a fault rule (see [`FaultRule`]).

@@ -7,6 +7,8 @@ use wiremock::ResponseTemplate;
 pub(crate) const GRAPH_JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 /// The content type of the token endpoints.
 pub(crate) const LOGIN_JSON: &str = "application/json; charset=utf-8";
+/// The content type of the pages the authorize endpoint shows the browser.
+pub(crate) const HTML: &str = "text/html; charset=utf-8";
 
 /// A reply before it becomes an HTTP response (or a `$batch` item).
 #[derive(Debug, Clone, PartialEq)]
@@ -14,6 +16,8 @@ pub(crate) struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
+    /// A page for a browser, written as is (then `body` is `None`).
+    pub html: Option<String>,
     pub content_type: &'static str,
 }
 
@@ -24,7 +28,30 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: Some(body),
+            html: None,
             content_type: GRAPH_JSON,
+        }
+    }
+
+    /// An HTML page (`text/html; charset=utf-8`), written as is: escape what goes into it.
+    pub fn html(status: u16, page: String) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: None,
+            html: Some(page),
+            content_type: HTML,
+        }
+    }
+
+    /// `302 Found` to `location`, without a body.
+    pub fn redirect(location: impl Into<String>) -> Self {
+        Self {
+            status: 302,
+            headers: vec![("Location".to_owned(), location.into())],
+            body: None,
+            html: None,
+            content_type: HTML,
         }
     }
 
@@ -34,6 +61,7 @@ impl Reply {
             status: 204,
             headers: Vec::new(),
             body: None,
+            html: None,
             content_type: GRAPH_JSON,
         }
     }
@@ -166,7 +194,9 @@ impl Reply {
     /// The wiremock response.
     pub fn into_template(self) -> ResponseTemplate {
         let mut t = ResponseTemplate::new(self.status);
-        if let Some(body) = &self.body {
+        if let Some(page) = self.html {
+            t = t.set_body_raw(page.into_bytes(), self.content_type);
+        } else if let Some(body) = &self.body {
             let bytes = serde_json::to_vec(body).unwrap_or_default();
             t = t.set_body_raw(bytes, self.content_type);
         }

@@ -30,6 +30,10 @@ pub(crate) struct Knobs {
     pub password_lifetime: Option<time::Duration>,
     pub device_polls: u32,
     pub decline: bool,
+    /// Conditional Access blocks the device code flow at token issuance (AADSTS53003).
+    pub block_device_code: bool,
+    /// The admin cancels the browser sign-in (`access_denied`, `cancel`).
+    pub cancel_browser: bool,
 }
 
 impl Default for Knobs {
@@ -48,6 +52,8 @@ impl Default for Knobs {
             password_lifetime: None,
             device_polls: 1,
             decline: false,
+            block_device_code: false,
+            cancel_browser: false,
         }
     }
 }
@@ -124,6 +130,21 @@ pub(crate) struct DeviceCode {
     pub expires: i64,
 }
 
+/// An authorization code the authorize endpoint issued (redeemed ones are kept, so that a
+/// second redemption can be told from an unknown code).
+#[derive(Debug, Clone)]
+pub(crate) struct AuthCode {
+    pub code: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    /// `code_challenge` and its method (`S256` or `plain`), when the request had one.
+    pub challenge: Option<(String, String)>,
+    /// When it was issued (Unix seconds).
+    pub created: i64,
+    pub redeemed: bool,
+}
+
 /// How an object is named in a path or a body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Key {
@@ -180,6 +201,7 @@ pub(crate) struct State {
     pub deleted: Vec<Obj>,
     pub secrets: Vec<Secret>,
     pub device_codes: Vec<DeviceCode>,
+    pub auth_codes: Vec<AuthCode>,
     pub tokens: HashMap<String, TokenRecord>,
     pub knobs: Knobs,
     pub faults: Vec<FaultRule>,
@@ -217,6 +239,7 @@ impl State {
             deleted: Vec::new(),
             secrets: Vec::new(),
             device_codes: Vec::new(),
+            auth_codes: Vec::new(),
             tokens: HashMap::new(),
             knobs,
             faults: Vec::new(),
@@ -239,6 +262,12 @@ impl State {
             });
         }
         state
+    }
+
+    /// Whether a login path's `{tenant}` names this tenant (its GUID or its initial domain).
+    pub fn is_tenant(&self, tenant: &str) -> bool {
+        tenant.eq_ignore_ascii_case(&self.tenant_id.to_string())
+            || tenant.eq_ignore_ascii_case(&self.tenant_domain)
     }
 
     /// The next request-log sequence number.

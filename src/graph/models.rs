@@ -65,6 +65,21 @@ pub struct Application {
         skip_serializing_if = "Option::is_none"
     )]
     pub created_date_time: Option<OffsetDateTime>,
+    /// Its settings as a public client (a desktop app that signs users in): the redirect URIs
+    /// a browser sign-in through it may use. The crate never writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_client: Option<PublicClientApplication>,
+}
+
+/// An application's `publicClient` settings (Graph's `publicClientApplication`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct PublicClientApplication {
+    /// Where the sign-in may send its answer (`http://localhost` for a browser sign-in on the
+    /// admin's machine, on any port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uris: Option<Vec<String>>,
 }
 
 /// The permissions an application declares on one resource.

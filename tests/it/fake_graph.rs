@@ -1457,3 +1457,675 @@ async fn a_new_secret_is_refused_at_the_token_endpoint_until_it_replicated() {
         (403, "Authorization_RequestDenied")
     );
 }
+
+// ---- Interactive browser sign-in (authorization code flow with PKCE, loopback redirect) ----
+
+const GRAPH_CLI: &str = "14d82eec-204b-4c2f-b7e8-296a70dab67e";
+const ADMIN_SCOPES: &str = "https://graph.microsoft.com/Application.ReadWrite.All https://graph.microsoft.com/AppRoleAssignment.ReadWrite.All";
+
+/// What the browser gets from the authorize endpoint.
+struct Page {
+    status: u16,
+    content_type: String,
+    location: Option<String>,
+    text: String,
+}
+
+impl Page {
+    /// The hidden inputs of a `form_post` page, unescaped, in order.
+    fn hidden_inputs(&self) -> Vec<(String, String)> {
+        self.text
+            .split("<input type=\"hidden\" name=\"")
+            .skip(1)
+            .map(|rest| {
+                let (name, rest) = rest.split_once('"').unwrap();
+                let value = rest.split_once("value=\"").unwrap().1;
+                let value = value.split_once('"').unwrap().0;
+                (unescape(name), unescape(value))
+            })
+            .collect()
+    }
+
+    fn input(&self, name: &str) -> Option<String> {
+        self.hidden_inputs()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The query pairs of the `Location` of a redirect.
+    fn location_pairs(&self) -> Vec<(String, String)> {
+        let url = url::Url::parse(self.location.as_deref().expect("a Location")).unwrap();
+        url.query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    fn location_param(&self, name: &str) -> Option<String> {
+        self.location_pairs()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// An error page: 400, HTML, no redirect, naming this AADSTS code.
+    fn assert_error_page(&self, code: u32) {
+        assert_eq!(self.status, 400, "{}", self.text);
+        assert_eq!(self.content_type, "text/html; charset=utf-8");
+        assert!(self.location.is_none(), "an error page, not a redirect");
+        assert!(
+            self.text.contains(&format!("AADSTS{code}:")),
+            "{}",
+            self.text
+        );
+    }
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// A browser that does not follow redirects.
+async fn browse(fake: &FakeGraph, params: &[(&str, &str)]) -> Page {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap();
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let resp = http
+        .get(format!(
+            "{}/{}/oauth2/v2.0/authorize?{query}",
+            fake.uri(),
+            fake.tenant_id()
+        ))
+        .send()
+        .await
+        .expect("the fake answers");
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let content_type = header("content-type").unwrap_or_default();
+    let location = header("location");
+    let status = resp.status().as_u16();
+    Page {
+        status,
+        content_type,
+        location,
+        text: resp.text().await.unwrap(),
+    }
+}
+
+/// A PKCE pair: (verifier, BASE64URL(SHA-256(verifier))).
+fn pkce() -> (String, String) {
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// Signs in through the browser (`form_post`, S256) and returns the code.
+async fn code_for(
+    fake: &FakeGraph,
+    client_id: &str,
+    redirect_uri: &str,
+    challenge: &str,
+) -> String {
+    let page = browse(
+        fake,
+        &[
+            ("client_id", client_id),
+            ("response_type", "code"),
+            ("redirect_uri", redirect_uri),
+            ("scope", ADMIN_SCOPES),
+            ("state", "s1"),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+            ("response_mode", "form_post"),
+            ("prompt", "select_account"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    page.input("code").expect("a code")
+}
+
+async fn redeem(c: &Client, fake: &FakeGraph, fields: &[(&str, &str)]) -> Answer {
+    let mut form = vec![("grant_type", "authorization_code")];
+    form.extend_from_slice(fields);
+    c.form(&format!("/{}/oauth2/v2.0/token", fake.tenant_id()), &form)
+        .await
+}
+
+fn aadsts(a: &Answer) -> (u16, String, Value) {
+    (
+        a.status,
+        a.json()["error"].as_str().unwrap_or("").to_owned(),
+        a.json()["error_codes"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn browser_sign_in_form_post_page_carries_code_and_escaped_state() {
+    let fake = FakeGraph::start().await;
+    let (_, challenge) = pkce();
+    let hostile = "\"><script>alert('x')</script>&";
+    let page = browse(
+        &fake,
+        &[
+            ("client_id", GRAPH_CLI),
+            ("response_type", "code"),
+            ("redirect_uri", "http://localhost:53124"),
+            ("scope", ADMIN_SCOPES),
+            ("state", hostile),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("response_mode", "form_post"),
+            ("login_hint", "admin@contoso.onmicrosoft.com"),
+            ("domain_hint", "contoso.onmicrosoft.com"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(page.content_type, "text/html; charset=utf-8");
+    assert!(page.location.is_none());
+    assert!(
+        page.text
+            .contains("<form method=\"POST\" action=\"http://localhost:53124\">"),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text
+            .contains("<script>document.forms[0].submit()</script>")
+    );
+    assert!(page.text.contains("<noscript>"));
+    // The hostile state comes back intact, but only escaped in the markup.
+    assert!(!page.text.contains("\"><script>alert"), "{}", page.text);
+    assert!(
+        page.text
+            .contains("&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)")
+    );
+    let inputs = page.hidden_inputs();
+    let names: Vec<&str> = inputs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["code", "state"]);
+    assert_eq!(page.input("state").as_deref(), Some(hostile));
+    let code = page.input("code").unwrap();
+    assert!(code.len() >= 64, "a long random code");
+    assert_ne!(
+        code,
+        code_for(&fake, GRAPH_CLI, "http://localhost:53124", &challenge).await
+    );
+    // The request is logged with its query; the code never is.
+    let logged = fake.requests();
+    let authorize = logged
+        .iter()
+        .find(|r| r.path.ends_with("/oauth2/v2.0/authorize"))
+        .expect("the authorize request is logged");
+    assert_eq!(
+        (authorize.kind, authorize.method.as_str(), authorize.status),
+        (RequestKind::Login, "GET", 200)
+    );
+    assert!(
+        authorize
+            .query
+            .contains("redirect_uri=http://localhost:53124")
+    );
+    assert!(authorize.query.contains("code_challenge_method=S256"));
+    assert!(!format!("{logged:?}").contains(&code));
+}
+
+#[tokio::test]
+async fn browser_sign_in_query_mode_redirects_with_302() {
+    let fake = FakeGraph::start().await;
+    let (_, challenge) = pkce();
+    for mode in [Some("query"), None] {
+        let mut params = vec![
+            ("client_id", GRAPH_CLI),
+            ("response_type", "code"),
+            ("redirect_uri", "http://localhost:40001"),
+            ("scope", ADMIN_SCOPES),
+            ("state", "a b&c=d"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        if let Some(m) = mode {
+            params.push(("response_mode", m));
+        }
+        let page = browse(&fake, &params).await;
+        assert_eq!(page.status, 302, "{}", page.text);
+        let location = page.location.clone().unwrap();
+        // A redirect URI without a path gets a `/` (reply-url).
+        assert!(
+            location.starts_with("http://localhost:40001/?code="),
+            "{location}"
+        );
+        assert!(location.contains("state=a+b%26c%3Dd"), "{location}");
+        assert_eq!(page.location_param("state").as_deref(), Some("a b&c=d"));
+        assert!(page.location_param("code").is_some_and(|c| c.len() >= 64));
+    }
+}
+
+#[tokio::test]
+async fn authorize_checks_the_redirect_uri_before_redirecting() {
+    let fake = FakeGraph::start().await;
+    let c = Client::new(&fake);
+    let ask = |client_id: String, redirect_uri: String| {
+        let fake = &fake;
+        async move {
+            browse(
+                fake,
+                &[
+                    ("client_id", client_id.as_str()),
+                    ("response_type", "code"),
+                    ("redirect_uri", redirect_uri.as_str()),
+                    ("scope", ADMIN_SCOPES),
+                    ("state", "s"),
+                ],
+            )
+            .await
+        }
+    };
+    // The first-party client: http://localhost on any port, path empty or `/`.
+    for uri in [
+        "http://localhost:1",
+        "http://localhost:65000/",
+        "http://localhost",
+    ] {
+        assert_eq!(ask(GRAPH_CLI.into(), uri.into()).await.status, 302, "{uri}");
+    }
+    for uri in [
+        "http://localhost:5000/other",
+        "http://127.0.0.1:5000",
+        "https://evil.example",
+        "http://localhost:5000/?x=1",
+    ] {
+        ask(GRAPH_CLI.into(), uri.into())
+            .await
+            .assert_error_page(50011);
+    }
+    // An app of the tenant registered with http://localhost as a public client.
+    let created = c
+        .call(
+            "POST",
+            "/v1.0/applications",
+            Some(json!({
+                "displayName": "Admin sign-in",
+                "signInAudience": "AzureADMyOrg",
+                "publicClient": {"redirectUris": ["http://localhost", "http://127.0.0.1/cb"]},
+            })),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let app_id = created.json()["appId"].as_str().unwrap().to_owned();
+    for uri in [
+        "http://localhost:50000",
+        "http://localhost:8400/",
+        "http://127.0.0.1:5000/cb",
+    ] {
+        assert_eq!(ask(app_id.clone(), uri.into()).await.status, 302, "{uri}");
+    }
+    for uri in [
+        "http://localhost/other",
+        "http://localhost:50000/other",
+        "https://evil.example",
+        "http://127.0.0.1:5000/CB",
+        "http://127.0.0.1:5000",
+        "http://[::1]:5000",
+        "not a uri",
+    ] {
+        ask(app_id.clone(), uri.into())
+            .await
+            .assert_error_page(50011);
+    }
+    // What is echoed on the error page is escaped.
+    let hostile = ask(
+        app_id.clone(),
+        "https://evil.example/\"><script>x()</script>".into(),
+    )
+    .await;
+    hostile.assert_error_page(50011);
+    assert!(!hostile.text.contains("<script>"), "{}", hostile.text);
+    // An unknown client, a missing parameter, an unknown tenant.
+    ask(uuid::Uuid::new_v4().to_string(), "http://localhost".into())
+        .await
+        .assert_error_page(700016);
+    browse(
+        &fake,
+        &[("client_id", GRAPH_CLI), ("response_type", "code")],
+    )
+    .await
+    .assert_error_page(900144);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap();
+    let nowhere = http
+        .get(format!(
+            "{}/fabrikam.example/oauth2/v2.0/authorize?client_id={GRAPH_CLI}&response_type=code&redirect_uri=http://localhost:5000&scope=x",
+            fake.uri()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nowhere.status().as_u16(), 400);
+    assert!(nowhere.headers().get("location").is_none());
+    assert!(nowhere.text().await.unwrap().contains("AADSTS90002:"));
+    // Only GET reaches the authorize endpoint.
+    let mut anonymous = Client::new(&fake);
+    anonymous.token = None;
+    let posted = anonymous
+        .form(
+            &format!("/{}/oauth2/v2.0/authorize", fake.tenant_id()),
+            &[("client_id", GRAPH_CLI)],
+        )
+        .await;
+    assert_eq!(
+        aadsts(&posted),
+        (400, "invalid_request".into(), json!([900561]))
+    );
+}
+
+#[tokio::test]
+async fn authorize_reports_request_errors_at_the_redirect_uri() {
+    let fake = FakeGraph::start().await;
+    let base = [
+        ("client_id", GRAPH_CLI),
+        ("redirect_uri", "http://localhost:7000"),
+        ("scope", ADMIN_SCOPES),
+        ("state", "st"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut p = base.to_vec();
+        p.extend_from_slice(extra);
+        p
+    };
+    let token = browse(&fake, &with(&[("response_type", "token")])).await;
+    assert_eq!(token.status, 302);
+    assert_eq!(
+        token.location_param("error").as_deref(),
+        Some("unsupported_response_type")
+    );
+    assert_eq!(token.location_param("state").as_deref(), Some("st"));
+    assert!(token.location_param("code").is_none());
+    let method = browse(
+        &fake,
+        &with(&[
+            ("response_type", "code"),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S512"),
+            ("response_mode", "form_post"),
+        ]),
+    )
+    .await;
+    assert_eq!(method.status, 200);
+    assert_eq!(method.input("error").as_deref(), Some("invalid_request"));
+    assert!(
+        method
+            .input("error_description")
+            .unwrap()
+            .starts_with("AADSTS50149: ")
+    );
+    assert_eq!(method.input("state").as_deref(), Some("st"));
+    assert!(method.input("code").is_none());
+}
+
+#[tokio::test]
+async fn authorization_code_redemption_checks_pkce_and_spends_the_code() {
+    let fake = FakeGraph::start().await;
+    let mut c = Client::new(&fake);
+    c.token = None;
+    let redirect = "http://localhost:61000";
+    let (verifier, challenge) = pkce();
+    let code = code_for(&fake, GRAPH_CLI, redirect, &challenge).await;
+    let first_code = code.clone();
+    let fields = [
+        ("client_id", GRAPH_CLI),
+        ("code", code.as_str()),
+        ("redirect_uri", redirect),
+        ("code_verifier", verifier.as_str()),
+        ("scope", ADMIN_SCOPES),
+    ];
+    let ok = redeem(&c, &fake, &fields).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    assert_eq!(ok.json()["token_type"], "Bearer");
+    assert_eq!(ok.json()["scope"], ADMIN_SCOPES);
+    let token = ok.json()["access_token"].as_str().unwrap().to_owned();
+    let claims = claims_of(&token);
+    assert_eq!(claims["appid"], GRAPH_CLI);
+    assert_eq!(claims["idtyp"], "user");
+    c.token = Some(token);
+    assert_eq!(c.call("GET", "/v1.0/applications", None).await.status, 200);
+    c.token = None;
+    // Once only.
+    assert_eq!(
+        aadsts(&redeem(&c, &fake, &fields).await),
+        (400, "invalid_grant".into(), json!([54005]))
+    );
+    // An unknown code.
+    let mut unknown = fields;
+    unknown[1].1 = "not-a-code";
+    assert_eq!(
+        aadsts(&redeem(&c, &fake, &unknown).await),
+        (400, "invalid_grant".into(), json!([70008]))
+    );
+    // A wrong or missing verifier.
+    let code = code_for(&fake, GRAPH_CLI, redirect, &challenge).await;
+    let (other_verifier, _) = pkce();
+    for v in [other_verifier.as_str(), challenge.as_str(), ""] {
+        let wrong = [
+            ("client_id", GRAPH_CLI),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+            ("code_verifier", v),
+        ];
+        let a = redeem(&c, &fake, &wrong).await;
+        assert_eq!(aadsts(&a), (400, "invalid_grant".into(), json!([501481])));
+        assert!(
+            a.json()["error_description"]
+                .as_str()
+                .unwrap()
+                .starts_with("AADSTS501481: The Code_Verifier does not match")
+        );
+    }
+    // Another redirect URI (even another port), another client.
+    let code = code_for(&fake, GRAPH_CLI, redirect, &challenge).await;
+    let moved = [
+        ("client_id", GRAPH_CLI),
+        ("code", code.as_str()),
+        ("redirect_uri", "http://localhost:61001"),
+        ("code_verifier", verifier.as_str()),
+    ];
+    assert_eq!(
+        aadsts(&redeem(&c, &fake, &moved).await),
+        (400, "invalid_grant".into(), json!([50011]))
+    );
+    let stranger = uuid::Uuid::new_v4().to_string();
+    let mut other_client = moved;
+    other_client[0].1 = stranger.as_str();
+    other_client[2].1 = redirect;
+    assert_eq!(
+        aadsts(&redeem(&c, &fake, &other_client).await),
+        (400, "invalid_grant".into(), json!([70008]))
+    );
+    // Missing parameters; a secret from a public client.
+    let no_redirect = [("client_id", GRAPH_CLI), ("code", code.as_str())];
+    let a = redeem(&c, &fake, &no_redirect).await;
+    assert_eq!(aadsts(&a), (400, "invalid_request".into(), json!([900144])));
+    assert!(
+        a.json()["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("'redirect_uri'")
+    );
+    let mut with_secret = moved.to_vec();
+    with_secret[2].1 = redirect;
+    with_secret.push(("client_secret", "s3cr3t"));
+    assert_eq!(
+        aadsts(&redeem(&c, &fake, &with_secret).await),
+        (401, "invalid_client".into(), json!([700025]))
+    );
+    // `plain`: the verifier is the challenge; no scope echoes the authorize request's.
+    let (plain_verifier, _) = pkce();
+    let page = browse(
+        &fake,
+        &[
+            ("client_id", GRAPH_CLI),
+            ("response_type", "code"),
+            ("redirect_uri", redirect),
+            ("scope", ADMIN_SCOPES),
+            ("code_challenge", plain_verifier.as_str()),
+            ("code_challenge_method", "plain"),
+        ],
+    )
+    .await;
+    let code = page.location_param("code").unwrap();
+    let plain = redeem(
+        &c,
+        &fake,
+        &[
+            ("client_id", GRAPH_CLI),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+            ("code_verifier", plain_verifier.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(plain.status, 200, "{:?}", plain.body);
+    assert_eq!(plain.json()["scope"], ADMIN_SCOPES);
+    // Codes and verifiers never reach the log.
+    let logged = format!("{:?}", fake.requests());
+    assert!(!logged.contains(&first_code));
+    assert!(!logged.contains(&code));
+    assert!(!logged.contains(&verifier));
+    assert!(fake.requests().iter().any(|r| {
+        r.body.as_ref().is_some_and(|b| {
+            b["grant_type"] == "authorization_code"
+                && b["code"] == "<redacted>"
+                && b["code_verifier"] == "<redacted>"
+        })
+    }));
+}
+
+#[tokio::test]
+async fn cancelled_browser_sign_in_answers_access_denied_at_the_redirect_uri() {
+    let fake = FakeGraph::builder()
+        .browser_sign_in_cancelled(true)
+        .start()
+        .await;
+    let (_, challenge) = pkce();
+    let params = [
+        ("client_id", GRAPH_CLI),
+        ("response_type", "code"),
+        ("redirect_uri", "http://localhost:5555"),
+        ("scope", ADMIN_SCOPES),
+        ("state", "xyz"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("response_mode", "form_post"),
+    ];
+    let page = browse(&fake, &params).await;
+    assert_eq!(page.status, 200);
+    let names: Vec<String> = page.hidden_inputs().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        names,
+        ["error", "error_description", "error_subcode", "state"]
+    );
+    assert_eq!(page.input("error").as_deref(), Some("access_denied"));
+    assert_eq!(page.input("error_subcode").as_deref(), Some("cancel"));
+    assert!(
+        page.input("error_description")
+            .unwrap()
+            .starts_with("AADSTS65004: User declined to consent to access the app.")
+    );
+    assert_eq!(page.input("state").as_deref(), Some("xyz"));
+    // A redirect URI it does not trust still gets the error page, not the cancel.
+    let mut bad = params;
+    bad[2].1 = "https://evil.example";
+    browse(&fake, &bad).await.assert_error_page(50011);
+    fake.cancel_browser_sign_in(false);
+    let page = browse(&fake, &params).await;
+    assert!(page.input("code").is_some());
+    assert!(page.input("error").is_none());
+    fake.cancel_browser_sign_in(true);
+    assert_eq!(
+        browse(&fake, &params).await.input("error").as_deref(),
+        Some("access_denied")
+    );
+}
+
+#[tokio::test]
+async fn conditional_access_blocks_device_code_at_token_issuance() {
+    let fake = FakeGraph::builder().block_device_code(true).start().await;
+    let mut c = Client::new(&fake);
+    c.token = None;
+    let path = |leaf: &str| format!("/{}/oauth2/v2.0/{leaf}", fake.tenant_id());
+    let start = || async {
+        let dc = c
+            .form(
+                &path("devicecode"),
+                &[("client_id", GRAPH_CLI), ("scope", ADMIN_SCOPES)],
+            )
+            .await;
+        assert_eq!(dc.status, 200, "the code is still shown");
+        dc.json()["device_code"].as_str().unwrap().to_owned()
+    };
+    let code = start().await;
+    let poll = |code: String| {
+        let c = &c;
+        let path = path("token");
+        async move {
+            c.form(
+                &path,
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("client_id", GRAPH_CLI),
+                    ("device_code", code.as_str()),
+                ],
+            )
+            .await
+        }
+    };
+    let pending = poll(code.clone()).await;
+    assert_eq!(pending.json()["error"], "authorization_pending");
+    let blocked = poll(code.clone()).await;
+    assert_eq!(
+        aadsts(&blocked),
+        (400, "invalid_grant".into(), json!([53003]))
+    );
+    assert!(
+        blocked.json()["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("AADSTS53003: Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.")
+    );
+    assert_eq!(poll(code).await.json()["error"], "expired_token");
+    // Lifted at run time: the next sign-in gets its token.
+    fake.set_device_code_blocked(false);
+    let code = start().await;
+    assert_eq!(
+        poll(code.clone()).await.json()["error"],
+        "authorization_pending"
+    );
+    let ok = poll(code).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    fake.set_device_code_blocked(true);
+    let code = start().await;
+    poll(code.clone()).await;
+    assert_eq!(poll(code).await.json()["error_codes"], json!([53003]));
+}

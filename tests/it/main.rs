@@ -12,6 +12,7 @@
 mod common;
 
 mod auth;
+mod browser_sign_in;
 #[cfg(all(windows, feature = "pfx"))]
 mod cert_store;
 #[cfg(feature = "cli")]

@@ -18,6 +18,7 @@ Exit codes:
   0  done
   2  bad usage or input: nothing was changed in the tenant
   3  partial: the app is registered, but some grants were refused (the message names the admin role that can grant them)
+  4  registered, not yet usable: the product could not sign in with every granted role within --wait-timeout
   1  any other failure (the message carries Graph's request-id, or the AADSTS code and correlation id)
 
 With --json, stdout holds exactly one JSON object: the result, or {\"error\": {...}, \"exit_code\": N}.
@@ -50,10 +51,18 @@ pub enum Command {
     Remove(RemoveArgs),
 }
 
-/// How to sign in: device code, an access token, or an app's secret or certificate.
+/// How to sign in: an admin with the browser or a device code, an access token, or an app's
+/// secret or certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMethod {
-    /// An admin signs in on any browser with a short code (the prompt goes to stderr).
+    /// The browser where one can be shown (Windows, macOS, Linux with DISPLAY, WAYLAND_DISPLAY
+    /// or BROWSER set), the device code otherwise.
+    Auto,
+    /// An admin signs in with the browser on this machine (authorization code with PKCE; the
+    /// sign-in URL is also printed on stderr).
+    Browser,
+    /// An admin signs in on any browser with a short code (the prompt goes to stderr). Many
+    /// tenants block this flow with Conditional Access.
     DeviceCode,
     /// An access token for Microsoft Graph from env ENTRA_APPREG_TOKEN.
     Token,
@@ -103,13 +112,18 @@ pub struct ConnectArgs {
     pub login_url: Option<String>,
 
     /// How to sign in.
-    #[arg(long, value_enum, default_value_t = AuthMethod::DeviceCode)]
+    #[arg(long, value_enum, default_value_t = AuthMethod::Auto)]
     pub auth: AuthMethod,
 
+    /// The admin account to pre-fill on the browser's sign-in page (browser sign-in).
+    #[arg(long, value_name = "UPN")]
+    pub login_hint: Option<String>,
+
     /// The client id of the app that signs in: the app itself (client-secret and
-    /// client-certificate), or the public client the admin signs in through (device-code;
-    /// default Microsoft Graph Command Line Tools, which the china cloud does not have, so
-    /// required there).
+    /// client-certificate), or the public client the admin signs in through (browser and
+    /// device-code; default Microsoft Graph Command Line Tools, which the china cloud does not
+    /// have, so required there; for the browser it must list http://localhost as a public-client
+    /// redirect URI).
     #[arg(long, value_name = "GUID")]
     pub client_id: Option<String>,
 

@@ -19,8 +19,8 @@ use entra_appreg::registration::{
 use entra_appreg::{Graph, TenantId, UniqueName};
 
 use crate::args::{
-    AppArgs, AuditArgs, AuthMethod, ChangeArgs, Command, ConnectArgs, CredentialArgs,
-    CredentialChoice, PlanArgs, RegisterArgs, RemoveArgs, RotateArgs, SignInCheckArgs,
+    AppArgs, AuditArgs, ChangeArgs, Command, ConnectArgs, CredentialArgs, CredentialChoice,
+    PlanArgs, RegisterArgs, RemoveArgs, RotateArgs, SignInCheckArgs,
 };
 use crate::connect;
 use crate::failure::Failure;
@@ -396,7 +396,7 @@ fn reused_certificate(
 
 async fn signed_in(connect: &ConnectArgs, ui: &Ui) -> Result<(Graph, TenantId), Failure> {
     let graph = connect::build_graph(connect, ui)?;
-    let tenant_id = connect::sign_in(&graph, ui, connect.auth == AuthMethod::DeviceCode).await?;
+    let tenant_id = connect::sign_in(&graph, ui, connect::is_interactive(connect.auth)).await?;
     Ok((graph, tenant_id))
 }
 

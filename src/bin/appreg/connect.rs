@@ -2,7 +2,7 @@
 
 use entra_appreg::auth::{
     ClientCertificateCredential, ClientSecret, ClientSecretCredential, DeviceCodeCredential,
-    StaticToken,
+    InteractiveBrowserCredential, StaticToken,
 };
 use entra_appreg::credentials::Certificate;
 use entra_appreg::{ClientId, Cloud, Graph, TenantId};
@@ -49,6 +49,33 @@ fn client_id(connect: &ConnectArgs, auth: &str) -> Result<ClientId, Failure> {
     Ok(raw.parse::<ClientId>()?)
 }
 
+/// What `--auth auto` means here: the browser where one can be shown (Windows and macOS have a
+/// desktop; on Linux and the BSDs a display or a `$BROWSER`), the device code otherwise (an SSH
+/// session, Server Core, a container), as Azure CLI decides. Any other choice is kept.
+pub fn effective_auth(auth: AuthMethod) -> AuthMethod {
+    if auth != AuthMethod::Auto {
+        return auth;
+    }
+    let set = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty());
+    if cfg!(any(windows, target_os = "macos"))
+        || set("DISPLAY")
+        || set("WAYLAND_DISPLAY")
+        || set("BROWSER")
+    {
+        AuthMethod::Browser
+    } else {
+        AuthMethod::DeviceCode
+    }
+}
+
+/// Whether the sign-in involves an admin at a prompt (so it is worth saying when it is done).
+pub fn is_interactive(auth: AuthMethod) -> bool {
+    matches!(
+        effective_auth(auth),
+        AuthMethod::Browser | AuthMethod::DeviceCode
+    )
+}
+
 /// Checks the sign-in options and builds the client. Nothing is sent.
 pub fn build_graph(connect: &ConnectArgs, ui: &Ui) -> Result<Graph, Failure> {
     let tenant = connect.tenant.as_deref().ok_or_else(|| {
@@ -63,8 +90,35 @@ pub fn build_graph(connect: &ConnectArgs, ui: &Ui) -> Result<Graph, Failure> {
     if let Some(url) = &connect.login_url {
         builder = builder.login_root(url);
     }
-    builder = match connect.auth {
-        AuthMethod::DeviceCode => {
+    builder = match effective_auth(connect.auth) {
+        AuthMethod::Browser => {
+            let ui_url = ui.clone();
+            let mut credential = InteractiveBrowserCredential::new().on_sign_in_url(move |url| {
+                ui_url.line(&format!(
+                    "Signing in with your browser. If no browser opens, open this address on this machine:\n  {url}"
+                ));
+                ui_url.wait("waiting for the sign-in in the browser".to_owned());
+            });
+            if let Some(hint) = &connect.login_hint {
+                credential = credential.with_login_hint(hint.clone());
+            }
+            match &connect.client_id {
+                Some(_) => credential = credential.with_client_id(client_id(connect, "browser")?),
+                None if connect.cloud == Cloud::China => {
+                    return Err(Failure::usage(
+                        "--auth browser with --cloud china needs --client-id <GUID>: the china (21Vianet) cloud has no Microsoft Graph Command Line Tools app, so name a public client registered in the tenant with http://localhost as a redirect URI",
+                    ));
+                }
+                None => {}
+            }
+            builder.token_provider(credential)
+        }
+        AuthMethod::DeviceCode | AuthMethod::Auto => {
+            if connect.auth == AuthMethod::Auto {
+                ui.line(
+                    "No browser can be shown here (no DISPLAY, WAYLAND_DISPLAY or BROWSER): signing in with a device code. Use --auth browser to open one anyway.",
+                );
+            }
             let ui = ui.clone();
             let mut credential = DeviceCodeCredential::new(move |prompt| ui.device_prompt(prompt));
             match &connect.client_id {
