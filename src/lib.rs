@@ -91,13 +91,14 @@
 //! | [`StaticToken`](auth::StaticToken) | a token the caller already holds (`az account get-access-token`) |
 //! | [`ClientSecretCredential`](auth::ClientSecretCredential) | a bootstrap app signing in with a secret |
 //! | [`ClientCertificateCredential`](auth::ClientCertificateCredential) | a bootstrap app signing in with a certificate (an RS256 client assertion with `x5t`, or PS256 with `x5t#S256`) |
-//! | [`DeviceCodeCredential`](auth::DeviceCodeCredential) | an administrator signing in on another device: the usual way for an installer, since the tenant has no app of its own yet |
+//! | [`InteractiveBrowserCredential`](auth::InteractiveBrowserCredential) | an administrator signing in with the browser on this machine (authorization code with PKCE): the usual way for an installer, since the tenant has no app of its own yet |
+//! | [`DeviceCodeCredential`](auth::DeviceCodeCredential) | an administrator signing in on another device, where no browser can be shown (many tenants block this flow with Conditional Access) |
 //!
 //! ```
 //! use entra_appreg::ClientId;
 //! use entra_appreg::auth::{
 //!     ClientCertificateCredential, ClientSecret, ClientSecretCredential, DeviceCodeCredential,
-//!     StaticToken,
+//!     InteractiveBrowserCredential, StaticToken,
 //! };
 //! use entra_appreg::credentials::Certificate;
 //!
@@ -108,7 +109,9 @@
 //! // A certificate with its private key: `Certificate::from_file` reads PEM or PFX.
 //! let certificate = Certificate::generate("Contoso bootstrap", 30)?;
 //! let _certificate = ClientCertificateCredential::new(bootstrap, certificate)?;
-//! let _admin = DeviceCodeCredential::new(|prompt| eprintln!("{}", prompt.message));
+//! let _admin = InteractiveBrowserCredential::new()
+//!     .on_sign_in_url(|url| eprintln!("If no browser opens, go to {url}"));
+//! let _admin_elsewhere = DeviceCodeCredential::new(|prompt| eprintln!("{}", prompt.message));
 //! # Ok(()) }
 //! ```
 //!
@@ -259,7 +262,7 @@
 //!
 //! With the `fake-graph` feature, [`fake::FakeGraph`] serves a stateful fake Entra tenant on
 //! loopback: applications, service principals with the real first-party app roles, grants,
-//! `$batch`, and the token and device-code endpoints. Its knobs inject latency, replication lag,
+//! `$batch`, and the token, device-code and browser sign-in (authorize) endpoints. Its knobs inject latency, replication lag,
 //! throttling, the caller's directory role, a missing Exchange service principal and arbitrary
 //! faults ([`fake::FaultRule`]); its request log counts round trips and its snapshot shows the
 //! tenant. An installer's own test suite can use it the same way:

@@ -308,6 +308,8 @@ impl Listener<'_> {
     async fn answer(&self) -> Result<(Zeroizing<String>, TcpStream)> {
         loop {
             let Ok((mut stream, _)) = self.listener.accept().await else {
+                // Out of file handles, say: try again shortly rather than spin.
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             };
             let request = tokio::time::timeout(CONNECTION_TIMEOUT, read_request(&mut stream)).await;

@@ -122,9 +122,13 @@ fn run_binary(args: &[String], env: &[(String, String)], dir: &Path) -> Run {
         .env_remove("ENTRA_TENANT")
         .env_remove("ENTRA_APPREG_TOKEN")
         .env_remove("ENTRA_APPREG_CLIENT_SECRET")
-        // The machine's proxy settings stay out of the tests: a test that wants one sets it.
+        // The machine's proxy and display settings stay out of the tests (a display would
+        // make `--auth auto` open a browser): a test that wants one sets it.
         .env_remove("NO_PROXY")
         .env_remove("no_proxy")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("BROWSER")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .stdin(Stdio::null())
@@ -387,20 +391,13 @@ async fn the_next_run_in_the_same_folder_removes_the_secret_a_killed_run_never_h
         v.password_credentials = Some(vec![admins.clone(), handed_over.clone(), orphan.clone()]);
         v
     });
-    // What a run killed between addPassword and handing the secret over leaves in --out.
-    let journal = serde_json::json!([{
-        "app_object_id": app.id.unwrap(),
-        "marker": "1a2b3c4d",
-        "recorded": "2026-11-26T10:00:00Z",
-        "done": false
-    }]);
-    // Owner-only, as this tool writes it: a journal open to others is refused.
-    let path = t.dir.join("appreg-journal.json");
-    std::fs::write(&path, journal.to_string()).unwrap();
-    #[cfg(unix)]
+    // What a run killed between addPassword and handing the secret over leaves in --out, as
+    // this tool writes it: owner-only (a journal open to others is refused).
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        use entra_appreg::credentials::{FileJournal, SecretIntent, SecretJournal};
+        FileJournal::in_folder(&t.dir)
+            .record(&SecretIntent::new(app.id.unwrap(), "1a2b3c4d"))
+            .unwrap();
     }
 
     let plan = t
@@ -1426,6 +1423,8 @@ async fn device_code_sign_in_prompts_on_stderr_and_keeps_stdout_for_json() {
     args.splice(0..0, ["plan".to_owned()]);
     args.extend(
         [
+            "--auth",
+            "device-code",
             "--profile",
             "backup-exchange",
             "--name",

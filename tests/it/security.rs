@@ -509,19 +509,13 @@ mod cli {
         })
     }
 
-    /// A journal as this tool writes it (owner-only), with one open intent.
+    /// A journal as this tool writes it (owner-only, on Windows with its DACL), with one open
+    /// intent.
     fn journal(dir: &Path, app: &Application, marker: &str) {
-        let text = serde_json::json!([{
-            "app_object_id": app.id.unwrap(),
-            "marker": marker,
-            "recorded": "2026-11-26T10:00:00Z",
-            "done": false
-        }])
-        .to_string();
-        let path = dir.join(FileJournal::FILE_NAME);
-        std::fs::write(&path, text).unwrap();
-        #[cfg(unix)]
-        chmod(&path, 0o600);
+        use entra_appreg::credentials::{SecretIntent, SecretJournal};
+        FileJournal::in_folder(dir)
+            .record(&SecretIntent::new(app.id.unwrap(), marker))
+            .unwrap();
     }
 
     fn secrets_of(fake: &FakeGraph, unique: &str) -> Vec<Option<uuid::Uuid>> {
