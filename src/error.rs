@@ -526,8 +526,8 @@ impl AuthError {
             (_, "browser_not_opened") => {
                 "open the sign-in address printed above by hand, or sign in with a device code (appreg: --auth device-code)"
             }
-            (_, "state_mismatch" | "code_not_posted") => {
-                "the answer that reached this machine was not this sign-in's own: run again, and sign in only on the page this tool opened"
+            (_, "code_not_posted") => {
+                "the sign-in's answer came back in a URL, not by form post: run again, and sign in only on the page this tool opened"
             }
             (_, "listener_failed") => {
                 "this machine refused a loopback port: sign in with a device code instead (appreg: --auth device-code)"

@@ -31,6 +31,8 @@ type ShowFn = dyn Fn(&str) + Send + Sync;
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// How long one connection to the listener may take to send its request.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections read at once; more are closed unanswered.
+const MAX_CONNECTIONS: usize = 16;
 
 /// Signs an admin in with the browser: authorization code with PKCE on a loopback redirect.
 ///
@@ -41,9 +43,11 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 ///   [`open_browser`], which honours `$BROWSER` and otherwise opens the system's default
 ///   browser. An installer with its own web view replaces it.
 /// - The answer must come back by `form_post` with the `state` this sign-in made; a code that
-///   arrives in a URL (`GET`) is refused, as MSAL does, and a wrong state ends the sign-in.
-///   Requests with another `Host` than the redirect's (DNS rebinding), to another path (a
-///   favicon) or without an answer are ignored. The listener closes after the first answer.
+///   arrives in a URL (`GET`) is refused, as MSAL does. An answer with another state (or none)
+///   is ignored, as MSAL ignores it, so that no other process or web page can end the sign-in;
+///   so are requests with another `Host` than the redirect's (DNS rebinding), to another path
+///   (a favicon) or without an answer. Connections are read side by side, so an idle one holds
+///   nothing up. The listener closes after the first answer.
 /// - The code is redeemed through the client's own transport with the PKCE verifier (32
 ///   random bytes, `S256`), so errors carry the AADSTS code and correlation id as every other
 ///   sign-in does, and no token or code is ever logged or shown.
@@ -192,14 +196,23 @@ impl InteractiveBrowserCredential {
             listener,
             port,
             state: &state,
+            foreign: std::sync::atomic::AtomicUsize::new(0),
         };
         let (code, mut stream) = tokio::time::timeout(self.timeout, listen.answer())
             .await
             .map_err(|_| {
+                let foreign = listen.foreign.load(std::sync::atomic::Ordering::Relaxed);
+                let ignored = if foreign > 0 {
+                    format!(
+                        "; {foreign} answer(s) without this sign-in's state reached it and were ignored: something else on this machine, or a web page, answered in the browser's place"
+                    )
+                } else {
+                    String::new()
+                };
                 browser_error(
                     "timed_out",
                     format!(
-                        "the sign-in was not finished in the browser within {} s; run again (if the browser showed AADSTS50011, the client lacks http://localhost as a redirect URI)",
+                        "the sign-in was not finished in the browser within {} s{ignored}; run again (if the browser showed AADSTS50011, the client lacks http://localhost as a redirect URI)",
                         self.timeout.as_secs()
                     ),
                 )
@@ -291,34 +304,83 @@ struct Listener<'a> {
     listener: TcpListener,
     port: u16,
     state: &'a str,
+    /// Answers that carried a code or an error but not this sign-in's state: ignored, and
+    /// counted for the timeout's message.
+    foreign: std::sync::atomic::AtomicUsize,
 }
 
 /// What one request to the listener was.
 enum Arrival {
     /// Not for us (another path or host, garbage, no answer in it): ignored.
     Stray,
+    /// An answer with another state (or none): not this sign-in's, so ignored, as MSAL ignores
+    /// it. Ending the sign-in on it would let any local process or web page cancel it.
+    Foreign,
     /// The code, by form post with the right state; the connection waits for the final page.
     Code(Zeroizing<String>),
     /// The sign-in ended without a code: the error to return, already answered.
     Ended(Error),
 }
 
+/// A connection's request as read, with the connection to answer on.
+type Read = (Option<Request>, TcpStream);
+
+/// Reads one request from a new connection, within [`CONNECTION_TIMEOUT`].
+async fn read_within_timeout(mut stream: TcpStream) -> Read {
+    let request = tokio::time::timeout(CONNECTION_TIMEOUT, read_request(&mut stream))
+        .await
+        .ok()
+        .flatten();
+    (request, stream)
+}
+
 impl Listener<'_> {
-    /// Serves requests one at a time until the sign-in's answer arrives.
+    /// Serves requests until the sign-in's answer arrives. Connections are read side by side
+    /// (at most [`MAX_CONNECTIONS`] at once), so an idle one (a browser's preconnect, a local
+    /// process holding a socket open) cannot hold the answer up.
     async fn answer(&self) -> Result<(Zeroizing<String>, TcpStream)> {
+        use futures::StreamExt;
+        use futures::future::{Either, select};
+        let mut reading = futures::stream::FuturesUnordered::new();
         loop {
-            let Ok((mut stream, _)) = self.listener.accept().await else {
-                // Out of file handles, say: try again shortly rather than spin.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
+            let accepted = if reading.is_empty() {
+                Either::Left(self.listener.accept().await)
+            } else {
+                match select(std::pin::pin!(self.listener.accept()), reading.next()).await {
+                    Either::Left((accepted, _)) => Either::Left(accepted),
+                    Either::Right((Some(read), _)) => Either::Right(read),
+                    Either::Right((None, _)) => continue,
+                }
             };
-            let request = tokio::time::timeout(CONNECTION_TIMEOUT, read_request(&mut stream)).await;
-            let Ok(Some(request)) = request else {
+            let (request, mut stream) = match accepted {
+                Either::Left(Ok((stream, _))) => {
+                    // Beyond the cap a connection is closed unanswered.
+                    if reading.len() < MAX_CONNECTIONS {
+                        reading.push(read_within_timeout(stream));
+                    }
+                    continue;
+                }
+                Either::Left(Err(_)) => {
+                    // Out of file handles, say: try again shortly rather than spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                Either::Right(read) => read,
+            };
+            let Some(request) = request else {
                 respond(&mut stream, &Page::NotHere).await;
                 continue;
             };
             match self.judge(&request) {
                 (Arrival::Stray, page) => respond(&mut stream, &page).await,
+                (Arrival::Foreign, page) => {
+                    self.foreign
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(
+                        "an answer without this sign-in's state reached the listener: ignored"
+                    );
+                    respond(&mut stream, &page).await;
+                }
                 (Arrival::Code(code), _) => return Ok((code, stream)),
                 (Arrival::Ended(e), page) => {
                     respond(&mut stream, &page).await;
@@ -348,13 +410,12 @@ impl Listener<'_> {
             return (Arrival::Stray, Page::NotHere);
         }
         if get("state") != Some(self.state) {
-            let e = browser_error(
-                "state_mismatch",
-                "the answer that reached the sign-in listener does not carry this sign-in's state: it was not sent by this sign-in, so it is refused; run again",
-            );
             return (
-                Arrival::Ended(e),
-                Page::Failed("the answer did not belong to this sign-in".into()),
+                Arrival::Foreign,
+                Page::Failed(
+                    "this answer does not belong to the sign-in in progress, and was ignored"
+                        .into(),
+                ),
             );
         }
         if let Some(error) = error {

@@ -258,6 +258,18 @@ async fn hostile_requests_at_the_listener_are_ignored_or_refused_and_answered_es
         huge.starts_with("HTTP/1.1 404") || huge.is_empty(),
         "{huge}"
     );
+    let empty = post(port, &host, "nothing=here").await;
+    assert!(empty.starts_with("HTTP/1.1 404"), "{empty}");
+    let no_state = raw(
+        port,
+        format!("GET /?code=stolen HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert!(no_state.contains("was ignored"), "{no_state}");
+    // An idle connection that never sends anything holds nothing up.
+    let _idle = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
     assert!(
         !signing_in.is_finished(),
         "stray requests do not end the sign-in"
@@ -292,8 +304,21 @@ async fn hostile_requests_at_the_listener_are_ignored_or_refused_and_answered_es
     assert!(fake.requests().iter().all(|r| r.kind == RequestKind::Login));
 }
 
+/// A form post of `body` to the listener, as a browser (or an impostor) would send it.
+async fn post(port: u16, host: &str, body: &str) -> String {
+    raw(
+        port,
+        format!(
+            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn an_answer_with_another_state_ends_the_sign_in_and_nothing_is_redeemed() {
+async fn an_answer_with_another_state_is_ignored_and_the_real_one_still_signs_in() {
     let fake = FakeGraph::start().await;
     let urls = Arc::new(Mutex::new(Vec::new()));
     let graph = graph(
@@ -302,24 +327,56 @@ async fn an_answer_with_another_state_ends_the_sign_in_and_nothing_is_redeemed()
     );
     let signing_in = tokio::spawn(async move { graph.access_token().await });
     let (port, _) = wait_for_url(&urls).await;
-    let body = "code=forged&state=not-this-sign-in";
-    let page = raw(
-        port,
-        format!(
-            "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    )
-    .await;
-    assert!(page.contains("did not belong to this sign-in"), "{page}");
+    let host = format!("127.0.0.1:{port}");
+    // A forged code, and a forged error: neither carries this sign-in's state.
+    let page = post(port, &host, "code=forged&state=not-this-sign-in").await;
+    assert!(
+        page.contains("does not belong to the sign-in in progress"),
+        "{page}"
+    );
     assert!(!page.contains("forged"), "the code is never echoed");
-    let e = signing_in.await.unwrap().unwrap_err();
-    assert_eq!(auth_error(&e).error, "state_mismatch");
+    let page = post(port, &host, "error=access_denied&error_subcode=cancel").await;
+    assert!(page.contains("was ignored"), "{page}");
+    assert!(
+        !signing_in.is_finished(),
+        "an impostor cannot end the sign-in"
+    );
     assert!(
         login_requests(&fake)
             .iter()
             .all(|r| !r.path.ends_with("/token"))
+    );
+    // The admin's own answer still gets through.
+    let url = urls.lock().unwrap()[0].clone();
+    let ended = browser::sign_in(&url).await;
+    assert!(ended.body.contains("You are signed in"), "{ended:?}");
+    signing_in.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sign_in_only_impostors_answered_times_out_saying_so() {
+    let fake = FakeGraph::start().await;
+    let urls = Arc::new(Mutex::new(Vec::new()));
+    let graph = graph(
+        &fake,
+        InteractiveBrowserCredential::new()
+            .with_browser(remember(urls.clone()))
+            .with_timeout(Duration::from_secs(3)),
+    );
+    let signing_in = tokio::spawn(async move { graph.access_token().await });
+    let (port, _) = wait_for_url(&urls).await;
+    post(
+        port,
+        &format!("localhost:{port}"),
+        "code=forged&state=wrong",
+    )
+    .await;
+    let e = signing_in.await.unwrap().unwrap_err();
+    assert_eq!(auth_error(&e).error, "timed_out");
+    assert!(
+        e.to_string()
+            .contains("1 answer(s) without this sign-in's state"),
+        "{e}"
     );
 }
 
@@ -387,7 +444,6 @@ async fn a_custom_client_needs_localhost_among_its_redirect_uris() {
     );
     let e = graph.access_token().await.unwrap_err();
     assert_eq!(auth_error(&e).error, "timed_out");
-    assert!(e.to_string().contains("AADSTS50011"), "{e}");
     let page = &ended_pages(&pages).await[0];
     assert!(page.body.contains("AADSTS50011"), "{page:?}");
     assert_eq!(page.status, 400);

@@ -231,6 +231,9 @@ fn a_temporary_key_file_a_killed_write_left_is_removed_by_the_next_run() {
     let other = dir.0.join(".contoso.key.pem.not-one-of-ours.tmp");
     for p in [&stale, &fresh, &other] {
         std::fs::write(p, b"-----BEGIN PRIVATE KEY-----").unwrap();
+        // As a killed write leaves it: owner-only, whatever the umask.
+        #[cfg(unix)]
+        chmod(p, 0o600);
     }
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
     for p in [&stale, &other] {

@@ -184,7 +184,7 @@ pub struct CredentialArgs {
     pub valid_days: Option<u32>,
 
     /// Register this existing certificate instead of generating one: a PEM with its key (or
-    /// beside its <name>.key.pem), or a PFX with --pfx-password-env. No file is written. Files
+    /// beside its NAME.key.pem for NAME.pem), or a PFX with --pfx-password-env. No file is written. Files
     /// in --out are otherwise reused only when this tool wrote them there.
     #[arg(long, value_name = "FILE", conflicts_with = "valid_days")]
     pub reuse_certificate: Option<PathBuf>,
