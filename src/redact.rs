@@ -99,15 +99,34 @@ pub fn for_terminal(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.chars().any(unsafe_char) {
         return std::borrow::Cow::Borrowed(text);
     }
+    std::borrow::Cow::Owned(escape_where(text, unsafe_char))
+}
+
+/// A value from the network for one line of a terminal: as [`for_terminal`], and line feeds
+/// and tabs escaped too, so that a name cannot start a line of its own that looks like the
+/// tool's.
+///
+/// ```
+/// use entra_appreg::redact::for_terminal_line;
+/// assert_eq!(for_terminal_line("Backup\nWrote the key to /tmp"), "Backup\\u{a}Wrote the key to /tmp");
+/// ```
+pub fn for_terminal_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(crate::ids::is_hidden_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(escape_where(text, crate::ids::is_hidden_char))
+}
+
+fn escape_where(text: &str, escape: impl Fn(char) -> bool) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if unsafe_char(c) {
+        if escape(c) {
             out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
         } else {
             out.push(c);
         }
     }
-    std::borrow::Cow::Owned(out)
+    out
 }
 
 /// Where and how JSON failed to parse, without quoting any of it: serde_json's messages can

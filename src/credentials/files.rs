@@ -4,7 +4,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -15,8 +14,8 @@ use crate::ids::Thumbprint;
 
 /// The largest certificate, key or PFX file read back from an output folder.
 const MAX_CERTIFICATE_FILE: u64 = 256 * 1024;
-/// The largest record of written certificates read back.
-const MAX_RECORD_FILE: u64 = 1024 * 1024;
+/// The largest record read back (one holds a thumbprint and a date).
+const MAX_RECORD_FILE: u64 = 64 * 1024;
 /// A temporary file older than this was left by a write that was killed: no write takes longer.
 const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -121,6 +120,34 @@ pub(crate) fn remove_stale_temporaries(path: &Path) {
     }
 }
 
+/// Creates the folder `dir` when it is missing, its last component open to nobody but the
+/// current user (mode 0700; on Windows a protected DACL for the user, SYSTEM and
+/// Administrators, inherited by what is put in it); missing parents are made as usual. A folder
+/// that exists is left as it is.
+pub(crate) fn create_dir_owner_only(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("create the folder", parent, e))?;
+    }
+    #[cfg(unix)]
+    let created = {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().mode(0o700).create(dir)
+    };
+    #[cfg(windows)]
+    let created = super::windows::create_dir_owner_only(dir);
+    #[cfg(not(any(unix, windows)))]
+    let created = std::fs::create_dir(dir);
+    match created {
+        Ok(()) => Ok(()),
+        // Made by a run beside this one: fine, it is a folder.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(Error::io("create the folder", dir, e)),
+    }
+}
+
 /// Creates `tmp`, which must not exist, with access fit for `sensitivity` from the first moment:
 /// the file is never readable by others between its creation and a later restriction.
 fn create_new(tmp: &Path, sensitivity: Sensitivity) -> std::io::Result<std::fs::File> {
@@ -200,10 +227,14 @@ impl CertificateOutput {
         }
     }
 
-    /// The file in the output folder that records, by thumbprint, the certificates
-    /// [`Certificate::write_files`](super::Certificate::write_files) wrote there (owner-only
-    /// JSON). [`load_existing`](Self::load_existing) reuses only what it lists.
-    pub const RECORD_FILE: &'static str = "appreg-certificates.json";
+    /// The file beside the certificate's files that records, by thumbprint, which certificate
+    /// [`Certificate::write_files`](super::Certificate::write_files) wrote under this stem
+    /// (`<stem>.appreg.json`, owner-only). [`load_existing`](Self::load_existing) reuses only
+    /// the certificate it names. One file per stem: runs for different apps in one folder never
+    /// write the same record.
+    pub fn record_file(&self) -> PathBuf {
+        self.dir.join(format!("{}.appreg.json", self.stem))
+    }
 
     /// The certificate an earlier run of this crate wrote here, so that a re-run after a failure
     /// uses the key already on disk instead of stopping at the existing files.
@@ -211,8 +242,9 @@ impl CertificateOutput {
     /// Files another user could have planted are never reused: the files are read only when
     /// each is a regular file (not a link) of the current user, the key and PFX open to nobody
     /// else and the certificate writable by nobody else, and only when the certificate's
-    /// thumbprint is listed for this stem in [`RECORD_FILE`](Self::RECORD_FILE), itself held to
-    /// the same rules. Temporary files a killed write left are removed first.
+    /// thumbprint is the one recorded for this stem in [`record_file`](Self::record_file),
+    /// itself held to the same rules; a `.cer` beside them must hold the same certificate.
+    /// Temporary files a killed write left are removed first.
     ///
     /// `Ok(None)` when none of the files exist; the certificate with its files when the PEM
     /// certificate and private key exist, were written here by this crate, belong together and
@@ -284,10 +316,25 @@ impl CertificateOutput {
             .map_err(|e| incomplete(e.to_string()))?;
         let mut files = planned.clone();
         if let Some(cer) = &planned.certificate_cer {
-            match trust::check_trusted(cer, MAX_CERTIFICATE_FILE, Exposure::ReadableByOthers) {
-                Ok(true) => {}
-                Ok(false) => files.certificate_cer = None,
-                Err(why) => return Err(trust::distrusted("output file", cer, &why)),
+            // The file the portal uploads must be this certificate, byte for byte.
+            match trust::read_trusted(
+                "output file",
+                cer,
+                MAX_CERTIFICATE_FILE,
+                Exposure::ReadableByOthers,
+            )? {
+                None => files.certificate_cer = None,
+                Some(der) if der.as_slice() == certificate.der() => {}
+                Some(_) => {
+                    return Err(incomplete(format!(
+                        "{} holds another certificate than {}",
+                        cer.display(),
+                        planned
+                            .certificate_pem
+                            .as_ref()
+                            .map_or_else(String::new, |p| p.display().to_string())
+                    )));
+                }
             }
         }
         if let (Some(p), Some(password)) = (&planned.pfx, &self.pfx_password) {
@@ -312,14 +359,11 @@ impl CertificateOutput {
         Ok(Some((certificate, files)))
     }
 
-    /// Checks that the record in the folder lists `thumbprint` for this stem: the files were
-    /// written here by this crate, not put there by someone else.
+    /// Checks that this stem's record names `thumbprint`: the files were written here by this
+    /// crate, not put there by someone else.
     fn check_recorded(&self, thumbprint: &Thumbprint, planned: &CertificateFiles) -> Result<()> {
-        let record = Record::read(&self.dir)?;
-        if record
-            .iter()
-            .any(|w| w.stem == self.stem && &w.thumbprint == thumbprint)
-        {
+        let record = self.record_file();
+        if Record::read(&record)?.is_some_and(|w| &w.thumbprint == thumbprint) {
             return Ok(());
         }
         let key = planned
@@ -329,11 +373,11 @@ impl CertificateOutput {
         Err(Error::invalid_input(
             "output file",
             format!(
-                "{} holds the certificate {thumbprint}, which this tool did not write there (it is not in {}), so it is not used: \
+                "{} holds the certificate {thumbprint}, which this tool did not write there ({} does not name it), so it is not used: \
                  remove the files, choose another output folder, or, if you trust that certificate, reuse it explicitly \
                  (appreg: --reuse-certificate)",
                 key.display(),
-                self.dir.join(Self::RECORD_FILE).display()
+                record.display()
             ),
         ))
     }
@@ -396,8 +440,7 @@ impl super::Certificate {
     pub fn write_files(&self, out: &CertificateOutput) -> Result<CertificateFiles> {
         use secrecy::ExposeSecret;
         check_stem(&out.stem)?;
-        std::fs::create_dir_all(&out.dir)
-            .map_err(|e| Error::io("create the folder", &out.dir, e))?;
+        create_dir_owner_only(&out.dir)?;
         let path = |ext: &str| out.dir.join(format!("{}.{ext}", out.stem));
         let mut planned: Vec<(PathBuf, Zeroizing<Vec<u8>>, Sensitivity)> = vec![
             (
@@ -448,7 +491,7 @@ impl super::Certificate {
         // Recorded before the files exist: a file of this certificate found here later is one
         // this crate wrote, and nothing else is.
         if key.is_some() {
-            Record::add(&out.dir, &out.stem, self.thumbprint())?;
+            Record::write(&out.record_file(), self.thumbprint())?;
         }
         let mut files = CertificateFiles::default();
         for (p, bytes, sensitivity) in planned {
@@ -464,37 +507,28 @@ impl super::Certificate {
     }
 }
 
-/// One certificate [`Certificate::write_files`](super::Certificate::write_files) wrote.
+/// What a stem's record says: the certificate
+/// [`Certificate::write_files`](super::Certificate::write_files) wrote under that stem.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Written {
-    stem: String,
     thumbprint: Thumbprint,
     #[serde(with = "time::serde::rfc3339")]
     written: time::OffsetDateTime,
 }
 
-/// The record of written certificates in an output folder
-/// ([`CertificateOutput::RECORD_FILE`]).
+/// A stem's record ([`CertificateOutput::record_file`]).
 struct Record;
 
-/// Serialises this process's updates of a record: each is read, changed and written back.
-static RECORD_LOCK: Mutex<()> = Mutex::new(());
-
 impl Record {
-    fn path(dir: &Path) -> PathBuf {
-        dir.join(CertificateOutput::RECORD_FILE)
-    }
-
-    /// The certificates recorded in `dir`: none when there is no record; an error when the
-    /// record is not trusted or not one this crate wrote (its content is never quoted).
-    fn read(dir: &Path) -> Result<Vec<Written>> {
-        let path = Self::path(dir);
+    /// What the record at `path` says: `None` when there is none; an error when it is not
+    /// trusted or not one this crate wrote (its content is never quoted).
+    fn read(path: &Path) -> Result<Option<Written>> {
         let Some(bytes) =
-            trust::read_trusted("output file", &path, MAX_RECORD_FILE, Exposure::OwnerOnly)?
+            trust::read_trusted("output file", path, MAX_RECORD_FILE, Exposure::OwnerOnly)?
         else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
-        serde_json::from_slice(&bytes).map_err(|e| {
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
             Error::invalid_input(
                 "output file",
                 format!(
@@ -506,22 +540,17 @@ impl Record {
         })
     }
 
-    fn add(dir: &Path, stem: &str, thumbprint: &Thumbprint) -> Result<()> {
-        let _guard = RECORD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-        let mut all = Self::read(dir)?;
-        if all
-            .iter()
-            .any(|w| w.stem == stem && &w.thumbprint == thumbprint)
-        {
-            return Ok(());
-        }
-        all.push(Written {
-            stem: stem.to_owned(),
+    /// Records `thumbprint` at `path` (replacing what was there: the stem's files are now this
+    /// certificate's), then reads it back under the trust rules, so that a folder where an
+    /// owner-only file cannot be made stops the write before any certificate file exists.
+    fn write(path: &Path, thumbprint: &Thumbprint) -> Result<()> {
+        let written = Written {
             thumbprint: thumbprint.clone(),
             written: time::OffsetDateTime::now_utc(),
-        });
-        let bytes = serde_json::to_vec_pretty(&all).unwrap_or_default();
-        write_atomic(&Self::path(dir), &bytes, Sensitivity::Secret, true)
+        };
+        let bytes = serde_json::to_vec_pretty(&written).unwrap_or_default();
+        write_atomic(path, &bytes, Sensitivity::Secret, true)?;
+        Self::read(path).map(drop)
     }
 }
 
@@ -531,6 +560,20 @@ const WINDOWS_RESERVED: &[&str] = &[
     "COM6", "COM7", "COM8", "COM9", "COM0", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7",
     "LPT8", "LPT9", "LPT0",
 ];
+
+/// Whether `stem` is safe as the name of a certificate's files on every system (see
+/// [`CertificateOutput`]): 1 to 128 of `A-Z a-z 0-9 . _ -`, not starting with a dot, and not a
+/// Windows device name (`CON`, `NUL.backup`, `COM1`…).
+///
+/// ```
+/// use entra_appreg::credentials::is_safe_file_stem;
+/// assert!(is_safe_file_stem("contoso-backup"));
+/// assert!(!is_safe_file_stem("aux"));
+/// assert!(!is_safe_file_stem("C:x"));
+/// ```
+pub fn is_safe_file_stem(stem: &str) -> bool {
+    check_stem(stem).is_ok()
+}
 
 /// A file name stem is safe on every system: 1 to 128 of `A-Z a-z 0-9 . _ -`, not starting
 /// with a dot, and not a Windows device name. That rules out paths (`/`, `\\`), drive and

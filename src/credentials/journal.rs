@@ -165,11 +165,14 @@ impl FileJournal {
             };
         }
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::io("create the folder of the secret journal", dir, e))?;
+            super::files::create_dir_owner_only(dir)?;
         }
         let bytes = serde_json::to_vec_pretty(intents).unwrap_or_default();
-        write_atomic(&self.path, &bytes, Sensitivity::Secret, true)
+        write_atomic(&self.path, &bytes, Sensitivity::Secret, true)?;
+        // Read back under the trust rules: in a folder where an owner-only file cannot be made
+        // (a FAT or network share, a mount that shows every file open to all), the run stops
+        // here, before addPassword, instead of making a secret it could not clean up later.
+        self.read().map(drop)
     }
 
     fn update(&self, f: impl FnOnce(&mut Vec<SecretIntent>)) -> Result<()> {

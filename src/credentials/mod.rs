@@ -43,7 +43,7 @@ pub use certificate::{
     MAX_VALID_DAYS as MAX_CERTIFICATE_DAYS, MIN_RSA_BITS,
 };
 pub use connection::ConnectionDetails;
-pub use files::{CertificateFiles, CertificateOutput};
+pub use files::{CertificateFiles, CertificateOutput, is_safe_file_stem};
 pub use issued::{CredentialKind, IssuedCredential, NewSecret};
 pub use journal::{FileJournal, SecretIntent, SecretJournal};
 pub(crate) use journal::{marker_of, new_marker};
@@ -239,7 +239,8 @@ impl fmt::Display for CredentialInfo {
             write!(f, " (thumbprint {t})")?;
         }
         if let Some(n) = &self.display_name {
-            write!(f, " \"{n}\"")?;
+            // A name from Graph: on one line, and unable to drive a terminal.
+            write!(f, " \"{}\"", crate::redact::for_terminal_line(n))?;
         }
         match self.expires {
             Some(e) => write!(f, ", expires {}", e.date()),

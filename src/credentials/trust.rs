@@ -8,7 +8,7 @@
 //! than the caller allows. The checks are made on the opened file itself, so the file cannot be
 //! swapped between the check and the read.
 //!
-//! On Windows the same rules read: not a reparse point (a symbolic link or junction); owned by
+//! On Windows the same rules read: not a symbolic link or junction; owned by
 //! the current user, SYSTEM or the Administrators group (what an elevated process's files get);
 //! and, for key material and state, a DACL that allows nobody but those three, as the crate's
 //! own owner-only files have (see [`super::windows`]).
@@ -189,10 +189,10 @@ fn check_open_file(
     max: u64,
     exposure: Exposure,
 ) -> std::result::Result<(), Distrust> {
-    use std::os::windows::fs::MetadataExt;
-    use windows_sys::Win32::Storage::FileSystem::FILE_ATTRIBUTE_REPARSE_POINT;
     let meta = file.metadata().map_err(|_| Distrust::NotARegularFile)?;
-    if meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT != 0 {
+    // A symbolic link or junction (a name-surrogate reparse point), opened itself rather than
+    // its target. Other reparse points (a OneDrive file, a deduplicated one) are files.
+    if meta.file_type().is_symlink() {
         return Err(Distrust::SymbolicLink);
     }
     if !meta.file_type().is_file() {

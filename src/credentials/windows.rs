@@ -64,6 +64,27 @@ pub(crate) fn create_owner_only(path: &Path) -> io::Result<File> {
     Ok(unsafe { File::from_raw_handle(handle as RawHandle) })
 }
 
+/// Creates the folder `path` (its parent must exist) with a protected DACL for the current
+/// user, SYSTEM and Administrators that files and folders in it inherit, so that nobody else can
+/// put a file there.
+pub(crate) fn create_dir_owner_only(path: &Path) -> io::Result<()> {
+    use windows_sys::Win32::Storage::FileSystem::CreateDirectoryW;
+    let user = current_user_sid()?;
+    let sddl = format!("D:P(A;OICI;FA;;;{user})(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)");
+    let descriptor = SecurityDescriptor::from_sddl(&sddl)?;
+    let attributes = SECURITY_ATTRIBUTES {
+        nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+        lpSecurityDescriptor: descriptor.0,
+        bInheritHandle: 0,
+    };
+    let wide = wide(path.as_os_str());
+    // SAFETY: `wide` is NUL-terminated; the descriptor lives until after the call.
+    if unsafe { CreateDirectoryW(wide.as_ptr(), &attributes) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The string SID (`S-1-5-21-…`) of the user this process runs as, from its token.
 pub(crate) fn current_user_sid() -> io::Result<String> {
     let mut token: HANDLE = std::ptr::null_mut();
@@ -119,6 +140,10 @@ pub(crate) fn check_owner_and_dacl(
         DACL_SECURITY_INFORMATION, GetAce, GetAclInformation, OWNER_SECURITY_INFORMATION,
     };
     const ACCESS_ALLOWED_ACE_TYPE: u8 = 0;
+    // ACCESS_DENIED_ACE_TYPE, ACCESS_DENIED_OBJECT_ACE_TYPE, ACCESS_DENIED_CALLBACK_ACE_TYPE
+    // and ACCESS_DENIED_CALLBACK_OBJECT_ACE_TYPE (winnt.h).
+    const DENY_TYPES: [u8; 4] = [1, 6, 10, 12];
+    const INHERIT_ONLY_ACE: u8 = 0x08;
     let unreadable = || Distrust::OpenToOthers("its security descriptor cannot be read".into());
     let me = current_user_sid().map_err(|_| unreadable())?;
     let trusted = |sid: &str| sid == me || sid == SYSTEM_SID || sid == ADMINISTRATORS_SID;
@@ -143,12 +168,13 @@ pub(crate) fn check_owner_and_dacl(
         return Err(unreadable());
     }
     let _descriptor = SecurityDescriptor(descriptor);
-    if !owner.is_null() {
-        // SAFETY: `owner` points at a valid SID inside the live descriptor.
-        let owner = unsafe { sid_string(owner) }.map_err(|_| unreadable())?;
-        if !trusted(&owner) {
-            return Err(Distrust::OtherOwner(owner));
-        }
+    if owner.is_null() {
+        return Err(Distrust::OtherOwner("no owner".into()));
+    }
+    // SAFETY: `owner` points at a valid SID inside the live descriptor.
+    let owner = unsafe { sid_string(owner) }.map_err(|_| unreadable())?;
+    if !trusted(&owner) {
+        return Err(Distrust::OtherOwner(owner));
     }
     if !owner_only {
         return Ok(());
@@ -183,9 +209,17 @@ pub(crate) fn check_owner_and_dacl(
         }
         // SAFETY: every ACE starts with an ACE_HEADER.
         let header = unsafe { &*ace.cast::<ACE_HEADER>() };
-        if header.AceType != ACCESS_ALLOWED_ACE_TYPE {
-            // Deny and audit entries take nothing away from the owner-only rule.
+        if header.AceFlags & INHERIT_ONLY_ACE != 0 || DENY_TYPES.contains(&header.AceType) {
+            // An entry for children only, or one that denies: neither opens the file to anyone.
             continue;
+        }
+        if header.AceType != ACCESS_ALLOWED_ACE_TYPE {
+            // Another kind of allowing entry (object, callback, conditional): whom it allows is
+            // not read here, so the file is not trusted.
+            return Err(Distrust::OpenToOthers(format!(
+                "its DACL has an entry of type {} that this check does not read",
+                header.AceType
+            )));
         }
         let allowed = ace.cast::<ACCESS_ALLOWED_ACE>();
         // SAFETY: an ACCESS_ALLOWED_ACE's SID starts at SidStart, inside the ACE.
@@ -281,6 +315,57 @@ mod tests {
         let sid = current_user_sid().unwrap();
         assert!(sid.starts_with("S-1-"), "{sid}");
         assert!(SecurityDescriptor::from_sddl(&owner_only_sddl(&sid)).is_ok());
+    }
+
+    /// Creates `path` with this SDDL descriptor, as another program (or user) could.
+    fn create_with(path: &Path, sddl: &str) -> File {
+        let descriptor = SecurityDescriptor::from_sddl(sddl).unwrap();
+        let attributes = SECURITY_ATTRIBUTES {
+            nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+            lpSecurityDescriptor: descriptor.0,
+            bInheritHandle: 0,
+        };
+        let wide = wide(path.as_os_str());
+        // SAFETY: as in `create_owner_only`.
+        let handle = unsafe {
+            CreateFileW(
+                wide.as_ptr(),
+                GENERIC_READ | GENERIC_WRITE,
+                FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                &attributes,
+                CREATE_NEW,
+                FILE_ATTRIBUTE_NORMAL,
+                std::ptr::null_mut(),
+            )
+        };
+        assert_ne!(handle, INVALID_HANDLE_VALUE);
+        // SAFETY: just opened, owned by nothing else.
+        unsafe { File::from_raw_handle(handle as RawHandle) }
+    }
+
+    #[test]
+    fn the_crate_s_own_key_files_pass_and_files_open_to_everyone_do_not() {
+        let dir = std::env::temp_dir().join(format!("appreg-dacl-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let own = dir.join("own");
+        drop(create_owner_only(&own).unwrap());
+        let file = File::open(&own).unwrap();
+        assert_eq!(check_owner_and_dacl(&file, true), Ok(()));
+        let user = current_user_sid().unwrap();
+        // (Wine keeps a DACL as Unix permission bits: Everyone is what it can express.)
+        for (name, sddl) in [("everyone-reads", format!("D:P(A;;FA;;;{user})(A;;FR;;;WD)"))] {
+            let path = dir.join(name);
+            drop(create_with(&path, &sddl));
+            let file = File::open(&path).unwrap();
+            let refused = check_owner_and_dacl(&file, true);
+            assert!(
+                matches!(refused, Err(super::super::trust::Distrust::OpenToOthers(_))),
+                "{name}: {refused:?}"
+            );
+            // A public certificate file may be read by others.
+            assert_eq!(check_owner_and_dacl(&file, false), Ok(()), "{name}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! |---|---|---|
 //! | `application_by_unique_name` | `GET /applications(uniqueName='…')?$select=…` | the `uniqueName` alternate key of [Upsert application](https://learn.microsoft.com/graph/api/application-upsert), read as PowerShell's [`Get-MgApplicationByUniqueName`](https://learn.microsoft.com/powershell/module/microsoft.graph.applications/get-mgapplicationbyuniquename) does |
 //! | `find_application_by_app_id` | `GET /applications?$filter=appId eq '…'&$select=…` | [List applications](https://learn.microsoft.com/graph/api/application-list); [application](https://learn.microsoft.com/graph/api/resources/application): `appId` supports `$filter` (`eq`) |
-//! | `application_password_credentials` | `GET /applications/{id}?$select=id,uniqueName,passwordCredentials` | [Get application](https://learn.microsoft.com/graph/api/application-get) |
+//! | `application_password_credentials` | `GET /applications/{id}?$select=id,appId,uniqueName,passwordCredentials` | [Get application](https://learn.microsoft.com/graph/api/application-get) |
 //! | `application_key_credentials` | `GET /applications/{id}?$select=id,keyCredentials` | [keyCredential: `key` only with `$select` on a read by object id](https://learn.microsoft.com/graph/api/resources/keycredential) |
 //! | `upsert_application` | `PATCH /applications(uniqueName='…')` + `Prefer: create-if-missing` | [Upsert application](https://learn.microsoft.com/graph/api/application-upsert) |
 //! | `update_application` | `PATCH /applications/{id}` | [Update application](https://learn.microsoft.com/graph/api/application-update) |

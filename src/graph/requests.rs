@@ -71,7 +71,7 @@ pub fn application_key_credentials(id: ObjectId) -> GraphRequest {
 /// values).
 pub fn application_password_credentials(id: ObjectId) -> GraphRequest {
     GraphRequest::get(format!("/applications/{id}"))
-        .query("$select", "id,uniqueName,passwordCredentials")
+        .query("$select", "id,appId,uniqueName,passwordCredentials")
 }
 
 /// `DELETE /applications/{id}` (soft delete for 30 days; its service principal goes too).

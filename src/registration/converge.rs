@@ -253,9 +253,10 @@ async fn remove_secret(graph: &Graph, app: ObjectId, key_id: uuid::Uuid) -> Resu
 /// Finishes what earlier runs with the same journal left for this app: removes the secrets
 /// carrying the markers of intents that were never marked done, and forgets those intents.
 ///
-/// An intent is acted on only when its app is the one this registration is for (its unique
-/// name, read with its secrets): a journal names apps by object id, and one planted or copied
-/// from another folder must not reach another app's secrets. Other intents are left as they
+/// An intent is acted on only when its app is the one this registration is for
+/// ([`AppRegistration::is_for`], read with its secrets): a journal names apps by object id, and
+/// one planted or copied from another folder must not reach another app's secrets. `plan` and
+/// `audit` list the same secrets: they match intents against the app the registration found. Other intents are left as they
 /// are. Only secrets the crate created ([`marker_of`]) are removed.
 async fn retire_unfinished(
     spec: &AppRegistration,
@@ -285,7 +286,7 @@ async fn retire_unfinished(
             }
             Err(e) => return Err(e),
         };
-        if app.unique_name.as_deref() != Some(spec.unique_name().as_str()) {
+        if !spec.is_for(&app) {
             tracing::warn!(
                 app = %intent.app_object_id,
                 "the secret journal names another app: its intent is left alone"

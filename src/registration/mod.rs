@@ -182,6 +182,16 @@ impl AppRegistration {
         self
     }
 
+    /// Whether `app` is the one this registration is for: its unique name (in any case, as
+    /// Entra compares it), or the client id given with
+    /// [`with_client_id`](Self::with_client_id).
+    pub(crate) fn is_for(&self, app: &crate::graph::models::Application) -> bool {
+        app.unique_name
+            .as_deref()
+            .is_some_and(|u| u.eq_ignore_ascii_case(self.unique_name().as_str()))
+            || (self.client_id.is_some() && app.app_id == self.client_id)
+    }
+
     /// The client id from an earlier run: the app is then read in one round trip.
     pub fn with_client_id(mut self, client_id: ClientId) -> Self {
         self.client_id = Some(client_id);

@@ -673,6 +673,64 @@ mod cli {
         );
     }
 
+    #[tokio::test(flavor = "multi_thread")]
+    async fn auto_falls_back_to_device_code_when_no_browser_can_be_opened() {
+        let t = Tenant::with(
+            FakeGraph::builder()
+                .replication_lag(0)
+                .device_code_polls_before_approval(0)
+                .start()
+                .await,
+        );
+        let mut env = without_display();
+        env.push(("BROWSER", "no-such-browser-anywhere".to_owned()));
+        let run = t.run_raw(register_args(&t, &[]), env).await;
+        run.expect(0);
+        assert!(
+            run.stderr.contains("No browser could be opened"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("devicelogin"), "{}", run.stderr);
+        let logins = login_requests(&t.fake);
+        assert!(logins.iter().any(|r| r.path.ends_with("/devicecode")));
+        assert!(logins.iter().all(|r| !r.path.ends_with("/authorize")));
+        // Asked for by name, the browser is not swapped for another flow.
+        let mut env = without_display();
+        env.push(("BROWSER", "no-such-browser-anywhere".to_owned()));
+        let run = t
+            .run_raw(register_args(&t, &["--auth", "browser"]), env)
+            .await;
+        run.expect(1);
+        assert!(
+            str_of(&run.json()["error"], "message").contains("no browser could be opened"),
+            "{}",
+            run.stdout
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn auto_in_an_ssh_session_signs_in_with_a_device_code() {
+        let t = Tenant::with(
+            FakeGraph::builder()
+                .replication_lag(0)
+                .device_code_polls_before_approval(0)
+                .start()
+                .await,
+        );
+        let mut env = without_display();
+        env.push(("BROWSER", "no-such-browser-anywhere".to_owned()));
+        env.push(("SSH_CONNECTION", "192.0.2.1 50000 192.0.2.2 22".to_owned()));
+        let run = t.run_raw(register_args(&t, &[]), env).await;
+        run.expect(0);
+        assert!(run.stderr.contains("an SSH session"), "{}", run.stderr);
+        assert!(
+            login_requests(&t.fake)
+                .iter()
+                .all(|r| !r.path.ends_with("/authorize"))
+        );
+    }
+
     /// A real browser: Debian's headless Chromium, started through `$BROWSER`, runs the fake's
     /// sign-in page and its auto-submitting form. `.ci/run` installs Chromium and runs this.
     #[cfg(unix)]

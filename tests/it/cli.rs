@@ -129,6 +129,8 @@ fn run_binary(args: &[String], env: &[(String, String)], dir: &Path) -> Run {
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY")
         .env_remove("BROWSER")
+        .env_remove("SSH_CONNECTION")
+        .env_remove("SSH_TTY")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .stdin(Stdio::null())

@@ -154,7 +154,8 @@ fn files_are_owner_only_for_keys_and_never_overwritten_unless_asked() {
         std::fs::read(files.certificate_cer.as_ref().unwrap()).unwrap(),
         other.der()
     );
-    // No temporary files left behind: the four files and the record of what was written.
+    // No temporary files left behind: the four files and the record of what was written
+    // (`CertificateOutput::record_file`).
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -163,7 +164,7 @@ fn files_are_owner_only_for_keys_and_never_overwritten_unless_asked() {
     assert_eq!(
         names,
         [
-            CertificateOutput::RECORD_FILE,
+            "contoso.appreg.json",
             "contoso.cer",
             "contoso.key.pem",
             "contoso.pem",

@@ -58,8 +58,22 @@ fn files_this_crate_wrote_are_reused_and_the_same_files_unrecorded_are_not() {
     assert!(found.has_private_key());
     assert_eq!(files.private_key_pem, out.planned_files().private_key_pem);
 
+    // A `.cer` swapped for another certificate's: the portal would upload the wrong one.
+    let cer = out.planned_files().certificate_cer.unwrap();
+    let original = std::fs::read(&cer).unwrap();
+    std::fs::remove_file(&cer).unwrap();
+    std::fs::write(&cer, Certificate::generate("Other", 30).unwrap().der()).unwrap();
+    let err = out.load_existing().unwrap_err();
+    assert!(
+        err.to_string().contains("holds another certificate"),
+        "{err}"
+    );
+    std::fs::remove_file(&cer).unwrap();
+    std::fs::write(&cer, original).unwrap();
+    assert!(out.load_existing().unwrap().is_some());
+
     // The same files, but no record that this crate wrote them here: as if copied in.
-    std::fs::remove_file(dir.0.join(CertificateOutput::RECORD_FILE)).unwrap();
+    std::fs::remove_file(out.record_file()).unwrap();
     let err = out.load_existing().unwrap_err();
     assert!(err.is_invalid_input(), "{err:?}");
     let message = err.to_string();
@@ -137,8 +151,8 @@ fn planted_links_open_files_and_other_owners_files_are_refused_naming_the_file()
         (
             "a record planted beside the files, open to others",
             |from, dir| {
-                let record = dir.join(CertificateOutput::RECORD_FILE);
-                std::fs::copy(from.join(CertificateOutput::RECORD_FILE), &record).unwrap();
+                let record = dir.join("contoso-backup.appreg.json");
+                std::fs::copy(from.join("contoso-backup.appreg.json"), &record).unwrap();
                 chmod(&record, 0o644);
             },
             "open to other users (mode 0644)",
@@ -617,19 +631,25 @@ mod cli {
         journal(&t.dir, &app, "1a2b3c4d");
         let path = t.dir.join(FileJournal::FILE_NAME);
         chmod(&path, 0o644);
-        let mut args = REGISTER.to_vec();
-        args.extend(["--credential", "secret"]);
+        // The admin would sign in interactively: the journal is refused before that.
+        let mut args = vec!["register".to_owned()];
+        args.extend(t.endpoints());
+        args.extend(["--auth", "device-code", "--credential", "secret"].map(String::from));
+        args.extend(REGISTER.map(String::from));
         for (case, expected) in [("mode 0644", "mode 0644"), ("/dev/zero", "symbolic link")] {
             if case == "/dev/zero" {
                 std::fs::remove_file(&path).unwrap();
                 std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
             }
-            let run = t.run("register", &args).await;
+            let run = t.run_raw(args.clone(), vec![]).await;
             run.expect(2);
             let message = str_of(&run.json()["error"], "message").to_owned();
             assert!(message.contains(expected), "{case}: {message}");
             assert!(message.contains(FileJournal::FILE_NAME), "{message}");
-            assert!(t.fake.requests().is_empty(), "{case}: nothing is sent");
+            assert!(
+                t.fake.requests().is_empty(),
+                "{case}: nothing is sent, not even the sign-in"
+            );
         }
     }
 
@@ -702,7 +722,7 @@ mod cli {
     #[tokio::test(flavor = "multi_thread")]
     async fn an_escape_sequence_in_a_credential_name_does_not_reach_the_terminal_raw() {
         let t = Tenant::start().await;
-        let hostile = "entra-appreg: x\u{1b}[2J\u{1b}]0;owned\u{7}\u{202e}gpj.exe [run 1a2b3c4d]";
+        let hostile = "entra-appreg: x\u{1b}[2J\u{1b}]0;owned\u{7}\u{202e}gpj.exe\nWrote the new certificate to /tmp [run 1a2b3c4d]";
         let app = seed(
             &t.fake,
             "Contoso\u{1b}[31m Backup",
@@ -727,6 +747,13 @@ mod cli {
             );
         }
         assert!(run.stdout.contains("x\\u{1b}[2J"), "{}", run.stdout);
+        assert!(
+            !run.stdout
+                .lines()
+                .any(|l| l.starts_with("Wrote the new certificate")),
+            "a name cannot start a line of its own: {}",
+            run.stdout
+        );
         assert!(
             run.stdout.contains("Contoso\\u{1b}[31m Backup"),
             "{}",

@@ -95,11 +95,20 @@ fn registration(
     Ok(registration)
 }
 
-/// File names for a certificate: the unique name made safe for a file name.
+/// File names for a certificate: the unique name made safe for a file name, short enough for
+/// the date `rotate` adds and the temporary names of atomic writes, and never a Windows device
+/// name (an app called "Aux" gets `aux-app.*`).
 fn file_stem(unique_name: &UniqueName) -> String {
-    UniqueName::derive_from_display_name(unique_name.as_str())
+    let mut stem: String = UniqueName::derive_from_display_name(unique_name.as_str())
         .map(|u| u.as_str().to_owned())
         .unwrap_or_else(|_| "appreg".to_owned())
+        .chars()
+        .take(96)
+        .collect();
+    if !entra_appreg::credentials::is_safe_file_stem(&stem) {
+        stem.push_str("-app");
+    }
+    stem
 }
 
 /// A certificate's common name: the display name, cut to what X.509 allows.
@@ -394,6 +403,16 @@ fn reused_certificate(
     Ok((certificate, files))
 }
 
+/// The secret journal of the output folder, read once before signing in: a journal that is
+/// not trusted or not readable stops the command while nothing has happened yet, not after the
+/// admin signed in.
+fn journal_in(out: &std::path::Path) -> Result<std::sync::Arc<FileJournal>, Failure> {
+    use entra_appreg::credentials::SecretJournal;
+    let journal = FileJournal::in_folder(out);
+    journal.unfinished()?;
+    Ok(std::sync::Arc::new(journal))
+}
+
 async fn signed_in(connect: &ConnectArgs, ui: &Ui) -> Result<(Graph, TenantId), Failure> {
     let graph = connect::build_graph(connect, ui)?;
     let tenant_id = connect::sign_in(&graph, ui, connect::is_interactive(connect.auth)).await?;
@@ -438,7 +457,7 @@ fn prepared_registration(
         .map_err(|e| Failure::usage(format!("--out {}: {e}", credential.out.display())))?;
     let registration = registration
         .retire_previous_credentials(retire_previous)
-        .with_journal(std::sync::Arc::new(FileJournal::in_folder(out)))
+        .with_journal(journal_in(&out)?)
         .on_progress(move |event| progress.progress(event));
     registration.validate()?;
     Ok((registration, prepared))
@@ -552,7 +571,7 @@ async fn audit(a: AuditArgs, ui: &Ui) -> Result<Outcome, Failure> {
     let out = std::path::absolute(&a.out)
         .map_err(|e| Failure::usage(format!("--out {}: {e}", a.out.display())))?;
     let registration = registration(&a.app, profile, Names::DisplayName)?
-        .with_journal(std::sync::Arc::new(FileJournal::in_folder(out)))
+        .with_journal(journal_in(&out)?)
         .on_progress(move |event| progress.progress(event));
     let (graph, tenant_id) = signed_in(&a.connect, ui).await?;
     let audit = registration
@@ -633,6 +652,9 @@ async fn rotate(a: RotateArgs, ui: &Ui) -> Result<Outcome, Failure> {
     let Some(new) = prepared.new_credential() else {
         unreachable!("credential none was refused above");
     };
+    let out = std::path::absolute(&a.credential.out)
+        .map_err(|e| Failure::usage(format!("--out {}: {e}", a.credential.out.display())))?;
+    let journal = journal_in(&out)?;
 
     let (graph, tenant_id) = signed_in(&a.connect, ui).await?;
     let app = registration
@@ -643,12 +665,10 @@ async fn rotate(a: RotateArgs, ui: &Ui) -> Result<Outcome, Failure> {
     let mut stored = store_certificate(&prepared, &a.credential, ui)
         .map_err(|f| f.with_written(files.as_ref()))?;
     ui.wait(format!("adding the new {}", new.kind()));
-    let out = std::path::absolute(&a.credential.out)
-        .map_err(|e| Failure::usage(format!("--out {}: {e}", a.credential.out.display())))?;
     let options = ready_options(a.wait_timeout, &a.sign_in_check, ui);
     let rotation = CredentialProvisioner::new(&graph, app.object_id)
         .for_profile(profile)
-        .with_journal(std::sync::Arc::new(FileJournal::in_folder(out)))
+        .with_journal(journal)
         .rotate_when_ready(new, app.client_id, &options, a.keep_previous)
         .await;
     ui.done_waiting();
@@ -722,7 +742,7 @@ async fn remove(a: RemoveArgs, ui: &Ui) -> Result<Outcome, Failure> {
         };
         let question = format!(
             "Delete the app registration \"{}\" (client id {}, unique name {unique_name}) from tenant {tenant_id}?",
-            app.display_name.as_deref().unwrap_or(""),
+            entra_appreg::redact::for_terminal_line(app.display_name.as_deref().unwrap_or("")),
             app.client_id
         );
         if !confirm(ui, &question)? {

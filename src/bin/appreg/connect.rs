@@ -1,8 +1,8 @@
 //! Building the Graph client from the options, and signing in.
 
 use entra_appreg::auth::{
-    ClientCertificateCredential, ClientSecret, ClientSecretCredential, DeviceCodeCredential,
-    InteractiveBrowserCredential, StaticToken,
+    AccessToken, ClientCertificateCredential, ClientSecret, ClientSecretCredential,
+    DeviceCodeCredential, InteractiveBrowserCredential, StaticToken, TokenContext, TokenProvider,
 };
 use entra_appreg::credentials::Certificate;
 use entra_appreg::{ClientId, Cloud, Graph, TenantId};
@@ -49,14 +49,20 @@ fn client_id(connect: &ConnectArgs, auth: &str) -> Result<ClientId, Failure> {
     Ok(raw.parse::<ClientId>()?)
 }
 
-/// What `--auth auto` means here: the browser where one can be shown (Windows and macOS have a
-/// desktop; on Linux and the BSDs a display or a `$BROWSER`), the device code otherwise (an SSH
-/// session, Server Core, a container), as Azure CLI decides. Any other choice is kept.
+/// What `--auth auto` means here: the device code in an SSH session (the browser would open
+/// on the far machine, if anywhere); otherwise the browser where one can be shown (Windows and
+/// macOS have a desktop; elsewhere a display or a `$BROWSER`), the device code elsewhere (a
+/// container, a console), as Azure CLI decides. Where the browser then cannot be opened
+/// (Server Core, a service), [`AutoCredential`] falls back to the device code. Any other
+/// choice is kept.
 pub fn effective_auth(auth: AuthMethod) -> AuthMethod {
     if auth != AuthMethod::Auto {
         return auth;
     }
     let set = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty());
+    if set("SSH_CONNECTION") || set("SSH_TTY") {
+        return AuthMethod::DeviceCode;
+    }
     if cfg!(any(windows, target_os = "macos"))
         || set("DISPLAY")
         || set("WAYLAND_DISPLAY")
@@ -76,6 +82,107 @@ pub fn is_interactive(auth: AuthMethod) -> bool {
     )
 }
 
+/// China has no Microsoft Graph Command Line Tools app: an admin's sign-in there needs a
+/// client of the tenant's own, named before anything is sent.
+fn china_needs_client(connect: &ConnectArgs, flow: &str, what: &str) -> Result<(), Failure> {
+    if connect.cloud == Cloud::China && connect.client_id.is_none() {
+        return Err(Failure::usage(format!(
+            "--auth {flow} with --cloud china needs --client-id <GUID>: the china (21Vianet) cloud has no Microsoft Graph Command Line Tools app, so name a public client registered in the tenant{what}"
+        )));
+    }
+    Ok(())
+}
+
+fn browser_credential(
+    connect: &ConnectArgs,
+    ui: &Ui,
+) -> Result<InteractiveBrowserCredential, Failure> {
+    china_needs_client(
+        connect,
+        "browser",
+        " with http://localhost as a redirect URI",
+    )?;
+    let ui = ui.clone();
+    let mut credential = InteractiveBrowserCredential::new().on_sign_in_url(move |url| {
+        ui.line(&format!(
+            "Signing in with your browser. If no browser opens, open this address on this machine:\n  {url}"
+        ));
+        ui.wait("waiting for the sign-in in the browser".to_owned());
+    });
+    if let Some(hint) = &connect.login_hint {
+        credential = credential.with_login_hint(hint.clone());
+    }
+    if connect.client_id.is_some() {
+        credential = credential.with_client_id(client_id(connect, "browser")?);
+    }
+    Ok(credential)
+}
+
+fn device_code_credential(connect: &ConnectArgs, ui: &Ui) -> Result<DeviceCodeCredential, Failure> {
+    china_needs_client(connect, "device-code", "")?;
+    let ui = ui.clone();
+    let mut credential = DeviceCodeCredential::new(move |prompt| ui.device_prompt(prompt));
+    if connect.client_id.is_some() {
+        credential = credential.with_client_id(client_id(connect, "device-code")?);
+    }
+    Ok(credential)
+}
+
+/// `--auth auto` where a browser should be there: the browser, and the device code when no
+/// browser could be opened after all (Windows Server Core, a service account, a broken
+/// `$BROWSER`). Any other failure of the browser sign-in is the answer.
+struct AutoCredential {
+    browser: InteractiveBrowserCredential,
+    device_code: DeviceCodeCredential,
+    fell_back: std::sync::atomic::AtomicBool,
+    ui: Ui,
+}
+
+impl std::fmt::Debug for AutoCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AutoCredential")
+            .field("browser", &self.browser)
+            .field("device_code", &self.device_code)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenProvider for AutoCredential {
+    async fn token(&self, ctx: &TokenContext<'_>) -> entra_appreg::Result<AccessToken> {
+        use std::sync::atomic::Ordering;
+        if !self.fell_back.load(Ordering::Acquire) {
+            match self.browser.token(ctx).await {
+                Err(entra_appreg::Error::Auth(a))
+                    if a.error == "browser_not_opened" || a.error == "listener_failed" =>
+                {
+                    self.ui.done_waiting();
+                    self.ui.line(&format!(
+                        "No browser could be opened ({}): signing in with a device code instead.",
+                        a.description.as_deref().unwrap_or(&a.error)
+                    ));
+                    self.fell_back.store(true, Ordering::Release);
+                }
+                other => return other,
+            }
+        }
+        self.device_code.token(ctx).await
+    }
+
+    fn invalidate(&self) {
+        self.browser.invalidate();
+        self.device_code.invalidate();
+    }
+
+    fn check_endpoints(
+        &self,
+        endpoints: &entra_appreg::cloud::Endpoints,
+    ) -> entra_appreg::Result<()> {
+        self.browser.check_endpoints(endpoints)?;
+        self.device_code.check_endpoints(endpoints)
+    }
+}
+
 /// Checks the sign-in options and builds the client. Nothing is sent.
 pub fn build_graph(connect: &ConnectArgs, ui: &Ui) -> Result<Graph, Failure> {
     let tenant = connect.tenant.as_deref().ok_or_else(|| {
@@ -90,57 +197,27 @@ pub fn build_graph(connect: &ConnectArgs, ui: &Ui) -> Result<Graph, Failure> {
     if let Some(url) = &connect.login_url {
         builder = builder.login_root(url);
     }
-    builder = match effective_auth(connect.auth) {
-        AuthMethod::Browser => {
-            let ui_url = ui.clone();
-            let mut credential = InteractiveBrowserCredential::new().on_sign_in_url(move |url| {
-                ui_url.line(&format!(
-                    "Signing in with your browser. If no browser opens, open this address on this machine:\n  {url}"
-                ));
-                ui_url.wait("waiting for the sign-in in the browser".to_owned());
-            });
-            if let Some(hint) = &connect.login_hint {
-                credential = credential.with_login_hint(hint.clone());
-            }
-            match &connect.client_id {
-                Some(_) => credential = credential.with_client_id(client_id(connect, "browser")?),
-                None if connect.cloud == Cloud::China => {
-                    return Err(Failure::usage(
-                        "--auth browser with --cloud china needs --client-id <GUID>: the china (21Vianet) cloud has no Microsoft Graph Command Line Tools app, so name a public client registered in the tenant with http://localhost as a redirect URI",
-                    ));
-                }
-                None => {}
-            }
-            builder.token_provider(credential)
-        }
-        AuthMethod::DeviceCode | AuthMethod::Auto => {
-            if connect.auth == AuthMethod::Auto {
+    builder = match (connect.auth, effective_auth(connect.auth)) {
+        (AuthMethod::Auto, AuthMethod::Browser) => builder.token_provider(AutoCredential {
+            browser: browser_credential(connect, ui)?,
+            device_code: device_code_credential(connect, ui)?,
+            fell_back: std::sync::atomic::AtomicBool::new(false),
+            ui: ui.clone(),
+        }),
+        (_, AuthMethod::Browser) => builder.token_provider(browser_credential(connect, ui)?),
+        (auth, AuthMethod::DeviceCode | AuthMethod::Auto) => {
+            if auth == AuthMethod::Auto {
                 ui.line(
-                    "No browser can be shown here (no DISPLAY, WAYLAND_DISPLAY or BROWSER): signing in with a device code. Use --auth browser to open one anyway.",
+                    "No browser can be shown here (an SSH session, or no DISPLAY, WAYLAND_DISPLAY or BROWSER): signing in with a device code. Use --auth browser to open one anyway.",
                 );
             }
-            let ui = ui.clone();
-            let mut credential = DeviceCodeCredential::new(move |prompt| ui.device_prompt(prompt));
-            match &connect.client_id {
-                Some(_) => {
-                    credential = credential.with_client_id(client_id(connect, "device-code")?)
-                }
-                // The default public client does not exist there (AADSTS700016): say which
-                // option fixes it before anything is sent.
-                None if connect.cloud == Cloud::China => {
-                    return Err(Failure::usage(
-                        "--auth device-code with --cloud china needs --client-id <GUID>: the china (21Vianet) cloud has no Microsoft Graph Command Line Tools app, so name a public client registered in the tenant",
-                    ));
-                }
-                None => {}
-            }
-            builder.token_provider(credential)
+            builder.token_provider(device_code_credential(connect, ui)?)
         }
-        AuthMethod::Token => builder.token_provider(StaticToken::new(required_env(
+        (_, AuthMethod::Token) => builder.token_provider(StaticToken::new(required_env(
             TOKEN_ENV,
             "an access token for Microsoft Graph (--auth token)",
         )?)),
-        AuthMethod::ClientSecret => {
+        (_, AuthMethod::ClientSecret) => {
             let id = client_id(connect, "client-secret")?;
             let secret = required_env(
                 CLIENT_SECRET_ENV,
@@ -148,7 +225,7 @@ pub fn build_graph(connect: &ConnectArgs, ui: &Ui) -> Result<Graph, Failure> {
             )?;
             builder.token_provider(ClientSecretCredential::new(id, ClientSecret::new(secret)))
         }
-        AuthMethod::ClientCertificate => {
+        (_, AuthMethod::ClientCertificate) => {
             let id = client_id(connect, "client-certificate")?;
             let path = connect.certificate.as_deref().ok_or_else(|| {
                 Failure::usage("--auth client-certificate needs --certificate <PEM|PFX>")

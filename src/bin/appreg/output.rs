@@ -7,6 +7,8 @@
 
 use std::fmt::Write as _;
 
+use entra_appreg::redact::for_terminal_line;
+
 use entra_appreg::credentials::{CertificateFiles, ConnectionDetails, IssuedCredential};
 use entra_appreg::registration::{
     Audit, ConsentStatus, ExistingApp, Plan, Readiness, RegisteredApp,
@@ -231,7 +233,7 @@ pub fn audit(
     let _ = writeln!(
         h,
         "Audit of \"{}\" (unique name {unique_name}) against {profile}, tenant {tenant_id}:",
-        app.display_name.as_deref().unwrap_or("")
+        for_terminal_line(app.display_name.as_deref().unwrap_or(""))
     );
     let _ = writeln!(h, "  Application (client) id: {}", app.client_id);
     let _ = writeln!(h, "  Application object id:   {}", app.object_id);
@@ -361,7 +363,7 @@ pub fn removed(
     let human = match removed {
         Some(app) => format!(
             "Deleted the app registration \"{}\" (client id {}, unique name {unique_name}) from tenant {tenant_id}. Entra keeps it in deleted items for 30 days.\nGraph requests: {requests}\n",
-            app.display_name.as_deref().unwrap_or(""),
+            for_terminal_line(app.display_name.as_deref().unwrap_or("")),
             app.client_id
         ),
         None => format!(
