@@ -351,21 +351,25 @@ mod tests {
         drop(create_owner_only(&own).unwrap());
         let file = File::open(&own).unwrap();
         assert_eq!(check_owner_and_dacl(&file, true), Ok(()));
+        drop(file);
         let user = current_user_sid().unwrap();
-        // (Wine keeps a DACL as Unix permission bits: Everyone is what it can express.)
-        for (name, sddl) in [("everyone-reads", format!("D:P(A;;FA;;;{user})(A;;FR;;;WD)"))] {
-            let path = dir.join(name);
-            drop(create_with(&path, &sddl));
-            let file = File::open(&path).unwrap();
-            let refused = check_owner_and_dacl(&file, true);
-            assert!(
-                matches!(refused, Err(super::super::trust::Distrust::OpenToOthers(_))),
-                "{name}: {refused:?}"
-            );
-            // A public certificate file may be read by others.
-            assert_eq!(check_owner_and_dacl(&file, false), Ok(()), "{name}");
-        }
-        std::fs::remove_dir_all(dir).unwrap();
+        // Everyone may read it (Wine keeps a DACL as Unix permission bits: Everyone is what it
+        // can express).
+        let path = dir.join("everyone-reads");
+        drop(create_with(
+            &path,
+            &format!("D:P(A;;FA;;;{user})(A;;FR;;;WD)"),
+        ));
+        let file = File::open(&path).unwrap();
+        let refused = check_owner_and_dacl(&file, true);
+        assert!(
+            matches!(refused, Err(super::super::trust::Distrust::OpenToOthers(_))),
+            "{refused:?}"
+        );
+        // A public certificate file may be read by others.
+        assert_eq!(check_owner_and_dacl(&file, false), Ok(()));
+        drop(file);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
