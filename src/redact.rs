@@ -129,6 +129,24 @@ fn escape_where(text: &str, escape: impl Fn(char) -> bool) -> String {
     out
 }
 
+/// Text for an HTML page, in content or a quoted attribute: `& < > " '` as entities, and
+/// control and invisible formatting characters dropped.
+pub(crate) fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if crate::ids::is_hidden_char(c) => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Where and how JSON failed to parse, without quoting any of it: serde_json's messages can
 /// quote the text (`invalid type: string "…"`), and the text may be a file that is not ours.
 pub(crate) fn json_error_position(e: &serde_json::Error) -> String {

@@ -602,9 +602,9 @@ async fn respond(stream: &mut TcpStream, page: &Page) {
     let body = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title></head>\
          <body><h1>{}</h1><p>{}</p></body></html>\n",
-        html_escape(title),
-        html_escape(title),
-        html_escape(&text)
+        crate::redact::html_escape(title),
+        crate::redact::html_escape(title),
+        crate::redact::html_escape(&text)
     );
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
@@ -615,23 +615,6 @@ async fn respond(stream: &mut TcpStream, page: &Page) {
     );
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.shutdown().await;
-}
-
-/// Text for an HTML page: `& < > " '` as entities, control characters dropped.
-pub(crate) fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if crate::ids::is_hidden_char(c) => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Opens `url` in the browser: the command `$BROWSER` names, when it is set, otherwise the
@@ -801,7 +784,7 @@ mod tests {
     #[test]
     fn html_is_escaped_and_control_characters_dropped() {
         assert_eq!(
-            html_escape("<script>alert('x')</script>&\"\u{1b}[2J"),
+            crate::redact::html_escape("<script>alert('x')</script>&\"\u{1b}[2J"),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;[2J"
         );
     }

@@ -36,8 +36,13 @@ pub(crate) fn owner_only_sddl(user_sid: &str) -> String {
 /// Creates `path`, which must not exist yet, for writing, with the owner-only descriptor of
 /// [`owner_only_sddl`] for the user this process runs as.
 pub(crate) fn create_owner_only(path: &Path) -> io::Result<File> {
-    let sddl = owner_only_sddl(&current_user_sid()?);
-    let descriptor = SecurityDescriptor::from_sddl(&sddl)?;
+    create_with_sddl(path, &owner_only_sddl(&current_user_sid()?))
+}
+
+/// Creates `path`, which must not exist yet, for writing, with this SDDL descriptor from the
+/// first moment.
+fn create_with_sddl(path: &Path, sddl: &str) -> io::Result<File> {
+    let descriptor = SecurityDescriptor::from_sddl(sddl)?;
     let attributes = SECURITY_ATTRIBUTES {
         nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
         lpSecurityDescriptor: descriptor.0,
@@ -62,62 +67,6 @@ pub(crate) fn create_owner_only(path: &Path) -> io::Result<File> {
     }
     // SAFETY: the handle was just opened, is valid, and is owned by nothing else.
     Ok(unsafe { File::from_raw_handle(handle as RawHandle) })
-}
-
-/// Creates the folder `path` (its parent must exist) with a protected DACL for the current
-/// user, SYSTEM and Administrators that files and folders in it inherit, so that nobody else can
-/// put a file there.
-pub(crate) fn create_dir_owner_only(path: &Path) -> io::Result<()> {
-    use windows_sys::Win32::Storage::FileSystem::CreateDirectoryW;
-    let user = current_user_sid()?;
-    let sddl = format!("D:P(A;OICI;FA;;;{user})(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)");
-    let descriptor = SecurityDescriptor::from_sddl(&sddl)?;
-    let attributes = SECURITY_ATTRIBUTES {
-        nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
-        lpSecurityDescriptor: descriptor.0,
-        bInheritHandle: 0,
-    };
-    let wide = wide(path.as_os_str());
-    // SAFETY: `wide` is NUL-terminated; the descriptor lives until after the call.
-    if unsafe { CreateDirectoryW(wide.as_ptr(), &attributes) } == 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// The string SID (`S-1-5-21-…`) of the user this process runs as, from its token.
-pub(crate) fn current_user_sid() -> io::Result<String> {
-    let mut token: HANDLE = std::ptr::null_mut();
-    // SAFETY: GetCurrentProcess returns a pseudo-handle; `token` receives a handle we close.
-    if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) } == 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let token = OwnedHandle(token);
-    let mut needed = 0u32;
-    // SAFETY: a size query: no buffer, the size needed lands in `needed`.
-    unsafe { GetTokenInformation(token.0, TokenUser, std::ptr::null_mut(), 0, &mut needed) };
-    if needed == 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // u64 elements keep the buffer aligned for TOKEN_USER.
-    let mut buffer = vec![0u64; (needed as usize).div_ceil(8)];
-    // SAFETY: `buffer` holds at least `needed` writable bytes.
-    if unsafe {
-        GetTokenInformation(
-            token.0,
-            TokenUser,
-            buffer.as_mut_ptr().cast(),
-            needed,
-            &mut needed,
-        )
-    } == 0
-    {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: on success the buffer starts with a TOKEN_USER whose SID points into the buffer.
-    let sid = unsafe { (*buffer.as_ptr().cast::<TOKEN_USER>()).User.Sid };
-    // SAFETY: `sid` is valid while `buffer` lives.
-    unsafe { sid_string(sid) }
 }
 
 /// SIDs that may own or open a file of key material: SYSTEM and the built-in Administrators
@@ -317,32 +266,6 @@ mod tests {
         assert!(SecurityDescriptor::from_sddl(&owner_only_sddl(&sid)).is_ok());
     }
 
-    /// Creates `path` with this SDDL descriptor, as another program (or user) could.
-    fn create_with(path: &Path, sddl: &str) -> File {
-        let descriptor = SecurityDescriptor::from_sddl(sddl).unwrap();
-        let attributes = SECURITY_ATTRIBUTES {
-            nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
-            lpSecurityDescriptor: descriptor.0,
-            bInheritHandle: 0,
-        };
-        let wide = wide(path.as_os_str());
-        // SAFETY: as in `create_owner_only`.
-        let handle = unsafe {
-            CreateFileW(
-                wide.as_ptr(),
-                GENERIC_READ | GENERIC_WRITE,
-                FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                &attributes,
-                CREATE_NEW,
-                FILE_ATTRIBUTE_NORMAL,
-                std::ptr::null_mut(),
-            )
-        };
-        assert_ne!(handle, INVALID_HANDLE_VALUE);
-        // SAFETY: just opened, owned by nothing else.
-        unsafe { File::from_raw_handle(handle as RawHandle) }
-    }
-
     #[test]
     fn the_crate_s_own_key_files_pass_and_files_open_to_everyone_do_not() {
         let dir = std::env::temp_dir().join(format!("appreg-dacl-{}", uuid::Uuid::new_v4()));
@@ -356,10 +279,7 @@ mod tests {
         // Everyone may read it (Wine keeps a DACL as Unix permission bits: Everyone is what it
         // can express).
         let path = dir.join("everyone-reads");
-        drop(create_with(
-            &path,
-            &format!("D:P(A;;FA;;;{user})(A;;FR;;;WD)"),
-        ));
+        drop(create_with_sddl(&path, &format!("D:P(A;;FA;;;{user})(A;;FR;;;WD)")).unwrap());
         let file = File::open(&path).unwrap();
         let refused = check_owner_and_dacl(&file, true);
         assert!(

@@ -317,14 +317,14 @@ fn form_post_page(action: &str, fields: &[(&str, &str)]) -> String {
         .map(|(name, value)| {
             format!(
                 "<input type=\"hidden\" name=\"{}\" value=\"{}\"/>\n",
-                escape_html(name),
-                escape_html(value)
+                crate::redact::html_escape(name),
+                crate::redact::html_escape(value)
             )
         })
         .collect();
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Working...</title></head>\n<body>\n<form method=\"POST\" action=\"{}\">\n{inputs}<noscript><p>Script is disabled. Click Submit to continue.</p><input type=\"submit\" value=\"Submit\"/></noscript>\n</form>\n<script>document.forms[0].submit()</script>\n</body></html>\n",
-        escape_html(action)
+        crate::redact::html_escape(action)
     )
 }
 
@@ -335,25 +335,9 @@ fn page(trace: &Trace, code: u32, text: &str) -> Reply {
         400,
         format!(
             "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Sign in to your account</title></head>\n<body>\n<h1>Sign in</h1>\n<p>Sorry, but we're having trouble signing you in.</p>\n<p id=\"error\">{}</p>\n</body></html>\n",
-            escape_html(&trace.description(code, text))
+            crate::redact::html_escape(&trace.description(code, text))
         ),
     )
-}
-
-/// Escapes text for HTML content and quoted attribute values.
-pub(crate) fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// `POST /{tenant}/oauth2/v2.0/token` with `grant_type=authorization_code` (v2-oauth2-auth-code-flow,

@@ -242,15 +242,7 @@ async fn hostile_requests_at_the_listener_are_ignored_or_refused_and_answered_es
     .await;
     assert!(favicon.starts_with("HTTP/1.1 404"), "{favicon}");
     let body = format!("code=stolen&state={state}");
-    let rebinding = raw(
-        port,
-        format!(
-            "POST / HTTP/1.1\r\nHost: evil.example:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    )
-    .await;
+    let rebinding = post(port, &format!("evil.example:{port}"), &body).await;
     assert!(rebinding.starts_with("HTTP/1.1 404"), "{rebinding}");
     let huge = format!("POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: 999999999\r\n\r\n");
     let huge = raw(port, huge.as_bytes()).await;
@@ -284,15 +276,7 @@ async fn hostile_requests_at_the_listener_are_ignored_or_refused_and_answered_es
         )
         .collect::<String>()
     );
-    let page = raw(
-        port,
-        format!(
-            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    )
-    .await;
+    let page = post(port, &host, &body).await;
     assert!(page.contains("&lt;script&gt;"), "{page}");
     assert!(!page.contains("<script>"), "{page}");
     let e = signing_in.await.unwrap().unwrap_err();
