@@ -69,6 +69,62 @@ fn create_with_sddl(path: &Path, sddl: &str) -> io::Result<File> {
     Ok(unsafe { File::from_raw_handle(handle as RawHandle) })
 }
 
+/// Creates the folder `path` (its parent must exist) with a protected DACL for the current
+/// user, SYSTEM and Administrators that files and folders in it inherit, so that nobody else can
+/// put a file there.
+pub(crate) fn create_dir_owner_only(path: &Path) -> io::Result<()> {
+    use windows_sys::Win32::Storage::FileSystem::CreateDirectoryW;
+    let user = current_user_sid()?;
+    let sddl = format!("D:P(A;OICI;FA;;;{user})(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)");
+    let descriptor = SecurityDescriptor::from_sddl(&sddl)?;
+    let attributes = SECURITY_ATTRIBUTES {
+        nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+        lpSecurityDescriptor: descriptor.0,
+        bInheritHandle: 0,
+    };
+    let wide = wide(path.as_os_str());
+    // SAFETY: `wide` is NUL-terminated; the descriptor lives until after the call.
+    if unsafe { CreateDirectoryW(wide.as_ptr(), &attributes) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The string SID (`S-1-5-21-…`) of the user this process runs as, from its token.
+pub(crate) fn current_user_sid() -> io::Result<String> {
+    let mut token: HANDLE = std::ptr::null_mut();
+    // SAFETY: GetCurrentProcess returns a pseudo-handle; `token` receives a handle we close.
+    if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let token = OwnedHandle(token);
+    let mut needed = 0u32;
+    // SAFETY: a size query: no buffer, the size needed lands in `needed`.
+    unsafe { GetTokenInformation(token.0, TokenUser, std::ptr::null_mut(), 0, &mut needed) };
+    if needed == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // u64 elements keep the buffer aligned for TOKEN_USER.
+    let mut buffer = vec![0u64; (needed as usize).div_ceil(8)];
+    // SAFETY: `buffer` holds at least `needed` writable bytes.
+    if unsafe {
+        GetTokenInformation(
+            token.0,
+            TokenUser,
+            buffer.as_mut_ptr().cast(),
+            needed,
+            &mut needed,
+        )
+    } == 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: on success the buffer starts with a TOKEN_USER whose SID points into the buffer.
+    let sid = unsafe { (*buffer.as_ptr().cast::<TOKEN_USER>()).User.Sid };
+    // SAFETY: `sid` is valid while `buffer` lives.
+    unsafe { sid_string(sid) }
+}
+
 /// SIDs that may own or open a file of key material: SYSTEM and the built-in Administrators
 /// (the owner an elevated process's files get), beside the current user.
 const SYSTEM_SID: &str = "S-1-5-18";
