@@ -311,12 +311,20 @@ async fn sharepoint_host(graph: &Graph, cloud: Cloud) -> Result<String> {
                 "the tenant's initial *.onmicrosoft.com domain could not be read: name the SharePoint host (contoso.sharepoint.com)",
             )
         })?;
-    let suffix = match cloud {
-        Cloud::UsGov | Cloud::UsGovDod => "sharepoint.us",
+    Ok(format!("{initial}.{}", sharepoint_suffix(cloud)))
+}
+
+/// The domain of SharePoint Online's tenant hosts in each cloud: `{tenant}.sharepoint.com`,
+/// GCC High `{tenant}.sharepoint.us`, DoD `{tenant}.sharepoint-mil.us`
+/// (<https://learn.microsoft.com/microsoft-365/enterprise/microsoft-365-u-s-government-dod-endpoints>),
+/// China `{tenant}.sharepoint.cn`.
+fn sharepoint_suffix(cloud: Cloud) -> &'static str {
+    match cloud {
+        Cloud::UsGov => "sharepoint.us",
+        Cloud::UsGovDod => "sharepoint-mil.us",
         Cloud::China => "sharepoint.cn",
         _ => "sharepoint.com",
-    };
-    Ok(format!("{initial}.{suffix}"))
+    }
 }
 
 fn provider(
@@ -475,5 +483,35 @@ fn retry_after_of(e: &Error) -> Option<Duration> {
     match e {
         Error::Graph(g) => g.retry_after,
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+
+    /// Every cloud's resource hosts for a sign-in as the app, as Microsoft's endpoint lists
+    /// give them (Microsoft 365 worldwide, GCC High, DoD and 21Vianet endpoint pages).
+    #[test]
+    fn each_cloud_signs_in_to_its_own_exchange_and_sharepoint_hosts() {
+        let table = [
+            (Cloud::Global, "outlook.office365.com", "sharepoint.com"),
+            (Cloud::UsGov, "outlook.office365.us", "sharepoint.us"),
+            (
+                Cloud::UsGovDod,
+                "outlook-dod.office365.us",
+                "sharepoint-mil.us",
+            ),
+            (Cloud::China, "partner.outlook.cn", "sharepoint.cn"),
+        ];
+        assert_eq!(
+            table.map(|(c, _, _)| c),
+            Cloud::ALL,
+            "every cloud is pinned"
+        );
+        for (cloud, exchange, sharepoint) in table {
+            assert_eq!(exchange_host(cloud), exchange, "{cloud:?}");
+            assert_eq!(sharepoint_suffix(cloud), sharepoint, "{cloud:?}");
+        }
     }
 }
