@@ -152,7 +152,8 @@ impl Certificate {
             .unwrap_or_else(|_| OffsetDateTime::now_utc());
         // Backdated a little for clock skew; the span is still exactly the lifetime asked for,
         // so a 365-day certificate stays within the one year Microsoft allows between the
-        // keyCredential's start and end (GRAPH.md §8).
+        // keyCredential's start and end ("Add a certificate to an app using Microsoft Graph",
+        // https://learn.microsoft.com/graph/applications-how-to-add-certificate).
         let not_before = now - CLOCK_SKEW_BACKDATE;
         params.not_before = not_before;
         params.not_after = not_before + time::Duration::days(i64::from(valid_days));

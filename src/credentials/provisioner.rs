@@ -590,7 +590,7 @@ impl AddSecret {
 /// Graph may have created a secret nobody holds, so the call is made again only after the
 /// secrets carrying the call's marker are removed. Source: Microsoft's
 /// [addPassword](https://learn.microsoft.com/graph/api/application-addpassword) page (the
-/// `secretText` is returned only in the reply; each call creates a new secret), GRAPH.md §3.
+/// `secretText` is returned only in the reply; each call creates a new secret).
 fn lost_reply(e: &Error) -> RetryAction {
     if e.may_have_taken_effect() {
         RetryAction::Poll

@@ -310,8 +310,10 @@ fn device_code_token(
     }
     state.device_codes.remove(i);
     // The admin finished the device code page, then Conditional Access refuses the token
-    // (GRAPH.md §5; Microsoft's "Block device code flow" managed policy, concept-authentication-flows
-    // and managed-policies; AADSTS53003 in reference-error-codes).
+    // (Microsoft's "Block device code flow" managed policy:
+    // https://learn.microsoft.com/entra/identity/conditional-access/concept-authentication-flows,
+    // https://learn.microsoft.com/entra/identity/conditional-access/managed-policies; AADSTS53003 in
+    // https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
     if state.knobs.block_device_code {
         return trace.error(
             400,

@@ -2,7 +2,9 @@
 //! accepts the credential and puts the granted roles in the token.
 //!
 //! Right after a registration, Entra refuses the new credential for a while (AADSTS700016,
-//! AADSTS7000215, AADSTS700027) and tokens lack roles granted seconds ago (GRAPH.md §4, §7).
+//! AADSTS7000215, AADSTS700027: [error codes](https://learn.microsoft.com/entra/identity-platform/reference-error-codes))
+//! and tokens lack roles granted seconds ago (a token's `roles` claim is what was granted when
+//! it was issued: [access token claims](https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference)).
 //! [`RegisteredApp::wait_until_ready`] polls each resource's token endpoint at a short fixed
 //! interval, honouring `Retry-After`, until the token carries every granted role or the timeout
 //! runs out, and says per resource what it saw.

@@ -216,16 +216,38 @@ async fn wait_for_url(urls: &Arc<Mutex<Vec<String>>>) -> (u16, String) {
     panic!("the sign-in URL was never handed to the browser");
 }
 
+/// A sign-in in progress whose browser the test plays by hand: the task, the listener's port,
+/// the sign-in's state, and the URL the browser was given.
+struct ByHand {
+    signing_in: tokio::task::JoinHandle<entra_appreg::Result<entra_appreg::auth::AccessToken>>,
+    port: u16,
+    state: String,
+    url: String,
+}
+
+async fn sign_in_by_hand(fake: &FakeGraph, credential: InteractiveBrowserCredential) -> ByHand {
+    let urls = Arc::new(Mutex::new(Vec::new()));
+    let graph = graph(fake, credential.with_browser(remember(urls.clone())));
+    let signing_in = tokio::spawn(async move { graph.access_token().await });
+    let (port, state) = wait_for_url(&urls).await;
+    let url = urls.lock().unwrap()[0].clone();
+    ByHand {
+        signing_in,
+        port,
+        state,
+        url,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_requests_at_the_listener_are_ignored_or_refused_and_answered_escaped() {
     let fake = FakeGraph::start().await;
-    let urls = Arc::new(Mutex::new(Vec::new()));
-    let graph = graph(
-        &fake,
-        InteractiveBrowserCredential::new().with_browser(remember(urls.clone())),
-    );
-    let signing_in = tokio::spawn(async move { graph.access_token().await });
-    let (port, state) = wait_for_url(&urls).await;
+    let ByHand {
+        signing_in,
+        port,
+        state,
+        ..
+    } = sign_in_by_hand(&fake, InteractiveBrowserCredential::new()).await;
     let host = format!("localhost:{port}");
 
     // Garbage, a favicon, a request for another host (DNS rebinding), a request without an
@@ -304,13 +326,12 @@ async fn post(port: u16, host: &str, body: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_answer_with_another_state_is_ignored_and_the_real_one_still_signs_in() {
     let fake = FakeGraph::start().await;
-    let urls = Arc::new(Mutex::new(Vec::new()));
-    let graph = graph(
-        &fake,
-        InteractiveBrowserCredential::new().with_browser(remember(urls.clone())),
-    );
-    let signing_in = tokio::spawn(async move { graph.access_token().await });
-    let (port, _) = wait_for_url(&urls).await;
+    let ByHand {
+        signing_in,
+        port,
+        url,
+        ..
+    } = sign_in_by_hand(&fake, InteractiveBrowserCredential::new()).await;
     let host = format!("127.0.0.1:{port}");
     // A forged code, and a forged error: neither carries this sign-in's state.
     let page = post(port, &host, "code=forged&state=not-this-sign-in").await;
@@ -331,7 +352,6 @@ async fn an_answer_with_another_state_is_ignored_and_the_real_one_still_signs_in
             .all(|r| !r.path.ends_with("/token"))
     );
     // The admin's own answer still gets through.
-    let url = urls.lock().unwrap()[0].clone();
     let ended = browser::sign_in(&url).await;
     assert!(ended.body.contains("You are signed in"), "{ended:?}");
     signing_in.await.unwrap().unwrap();
@@ -340,15 +360,13 @@ async fn an_answer_with_another_state_is_ignored_and_the_real_one_still_signs_in
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sign_in_only_impostors_answered_times_out_saying_so() {
     let fake = FakeGraph::start().await;
-    let urls = Arc::new(Mutex::new(Vec::new()));
-    let graph = graph(
+    let ByHand {
+        signing_in, port, ..
+    } = sign_in_by_hand(
         &fake,
-        InteractiveBrowserCredential::new()
-            .with_browser(remember(urls.clone()))
-            .with_timeout(Duration::from_secs(3)),
-    );
-    let signing_in = tokio::spawn(async move { graph.access_token().await });
-    let (port, _) = wait_for_url(&urls).await;
+        InteractiveBrowserCredential::new().with_timeout(Duration::from_secs(3)),
+    )
+    .await;
     post(
         port,
         &format!("localhost:{port}"),
