@@ -430,6 +430,10 @@ impl GraphError {
             (401, _) => {
                 "the access token was refused: sign in again, and check that the token is for this cloud and tenant"
             }
+            // https://learn.microsoft.com/graph/api/organization-list
+            (403, _) if self.request.ends_with("/organization") => {
+                "reading the organization (for the tenant's SharePoint host) needs the delegated permission User.Read, which the crate's default sign-in asks for, or for an app the application permission Organization.Read.All: sign in with the default scopes, grant Organization.Read.All to the app signing in, or name the host (ReadyOptions::with_sharepoint_host; appreg: --sharepoint-host contoso.sharepoint.com)"
+            }
             (403, _) => {
                 "the signed-in account lacks a directory role: creating apps needs Application Administrator or Cloud Application Administrator, and granting Microsoft Graph application permissions needs Global Administrator or Privileged Role Administrator"
             }

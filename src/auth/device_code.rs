@@ -33,7 +33,8 @@ type PromptFn = dyn Fn(&DeviceCodePrompt) + Send + Sync;
 /// Signs an admin in with the device code flow (GRAPH.md §5, §7).
 ///
 /// By default it uses the Microsoft Graph Command Line Tools public client and asks for
-/// `Application.ReadWrite.All` and `AppRoleAssignment.ReadWrite.All` on the cloud's Graph. The
+/// [`DEFAULT_PERMISSIONS`](Self::DEFAULT_PERMISSIONS) on the cloud's Graph:
+/// `Application.ReadWrite.All`, `AppRoleAssignment.ReadWrite.All` and `User.Read`. The
 /// prompt goes to the callback; polling honours `interval` and `slow_down`, and stops on
 /// `authorization_declined`, `expired_token` and `bad_verification_code`. The token is cached
 /// until shortly before it expires.
@@ -67,10 +68,17 @@ impl DeviceCodeCredential {
     pub const GRAPH_COMMAND_LINE_TOOLS: ClientId =
         ClientId::from_uuid(uuid::uuid!("14d82eec-204b-4c2f-b7e8-296a70dab67e"));
 
-    /// The delegated permissions asked for, relative to the cloud's Graph resource.
-    pub const DEFAULT_PERMISSIONS: [&'static str; 2] = [
+    /// The delegated permissions asked for, relative to the cloud's Graph resource:
+    /// - `Application.ReadWrite.All` creates and updates the app and its service principal
+    ///   (<https://learn.microsoft.com/graph/api/application-post-applications>);
+    /// - `AppRoleAssignment.ReadWrite.All` grants its application permissions
+    ///   (<https://learn.microsoft.com/graph/api/serviceprincipal-post-approleassignedto>);
+    /// - `User.Read` reads the organization, for the tenant's SharePoint host
+    ///   (<https://learn.microsoft.com/graph/api/organization-list>).
+    pub const DEFAULT_PERMISSIONS: &'static [&'static str] = &[
         "Application.ReadWrite.All",
         "AppRoleAssignment.ReadWrite.All",
+        "User.Read",
     ];
 
     /// A credential that shows its prompt through `prompt`.

@@ -430,6 +430,6 @@ pub(crate) fn redeem(state: &mut State, form: &[(String, String)], trace: &Trace
     // (v2-oauth2-auth-code-flow).
     let scope = param("scope").map_or_else(|| issued.scope.clone(), str::to_owned);
     state.auth_codes[i].redeemed = true;
-    let token = state.mint_admin(client_id);
-    token_reply(token, Some(&scope))
+    let token = state.mint_admin(client_id, &scope);
+    token_reply(token, Some(&super::login::granted_scope(&scope)))
 }

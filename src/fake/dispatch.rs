@@ -107,7 +107,7 @@ impl GraphReq {
 /// Who is calling Graph.
 #[derive(Debug, Clone)]
 pub(crate) enum Caller {
-    Admin,
+    Admin { scopes: Vec<String> },
     App { roles: Vec<String> },
 }
 
@@ -115,9 +115,20 @@ impl Caller {
     /// Whether an app caller holds one of these Graph app roles (admins always pass).
     pub fn app_has_any(&self, roles: &[&str]) -> bool {
         match self {
-            Caller::Admin => true,
+            Caller::Admin { .. } => true,
             Caller::App { roles: held } => held.iter().any(|h| roles.contains(&h.as_str())),
         }
+    }
+
+    /// Whether the caller holds one of these delegated permissions (an admin) or app roles (an
+    /// app), compared as Entra does, without regard to case.
+    pub fn holds_any(&self, delegated: &[&str], application: &[&str]) -> bool {
+        let (held, wanted) = match self {
+            Caller::Admin { scopes } => (scopes, delegated),
+            Caller::App { roles } => (roles, application),
+        };
+        held.iter()
+            .any(|h| wanted.iter().any(|w| w.eq_ignore_ascii_case(h)))
     }
 }
 
@@ -243,7 +254,9 @@ fn authenticate(state: &mut State, authorization: Option<&str>) -> Result<Caller
         ));
     }
     Ok(match &record.subject {
-        Subject::Admin => Caller::Admin,
+        Subject::Admin { scopes } => Caller::Admin {
+            scopes: scopes.clone(),
+        },
         Subject::App { roles } => Caller::App {
             roles: roles.clone(),
         },
@@ -340,7 +353,8 @@ fn route(state: &mut State, req: &GraphReq, caller: &Caller) -> Reply {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Caller::App { .. } = caller {
+    let is_organization = name.eq_ignore_ascii_case("organization");
+    if let (Caller::App { .. }, false) = (caller, is_organization) {
         let write = req.method != "GET";
         let needed: &[&str] = if write {
             &["Application.ReadWrite.All", "Application.ReadWrite.OwnedBy"]
@@ -362,8 +376,8 @@ fn route(state: &mut State, req: &GraphReq, caller: &Caller) -> Reply {
         super::applications::route(state, req, key, rest)
     } else if name.eq_ignore_ascii_case("servicePrincipals") {
         super::service_principals::route(state, req, caller, key, rest)
-    } else if name.eq_ignore_ascii_case("organization") && key.is_none() && rest.is_empty() {
-        organization(state, req)
+    } else if is_organization && key.is_none() && rest.is_empty() {
+        organization(state, req, caller)
     } else if name.eq_ignore_ascii_case("directory") && key.is_none() {
         super::applications::route_directory(state, req, rest)
     } else if name == "$batch" {
@@ -424,9 +438,23 @@ pub(crate) fn object_key(
 /// `*.onmicrosoft.com` one marked `isInitial`), as [List organization] returns it.
 ///
 /// [List organization]: https://learn.microsoft.com/graph/api/organization-list
-fn organization(state: &State, req: &GraphReq) -> Reply {
+/// `GET /organization`, for the permissions its page lists: delegated `User.Read`,
+/// `Organization.Read.All`, `Directory.Read.All`, `Organization.ReadWrite.All` or
+/// `Directory.ReadWrite.All`; application the same without `User.Read`
+/// (<https://learn.microsoft.com/graph/api/organization-list>).
+fn organization(state: &State, req: &GraphReq, caller: &Caller) -> Reply {
     if req.method != "GET" {
         return method_not_allowed();
+    }
+    const READ: [&str; 4] = [
+        "Organization.Read.All",
+        "Directory.Read.All",
+        "Organization.ReadWrite.All",
+        "Directory.ReadWrite.All",
+    ];
+    let delegated = [&["User.Read"][..], &READ[..]].concat();
+    if !caller.holds_any(&delegated, &READ) {
+        return Reply::forbidden();
     }
     let org = serde_json::json!({
         "id": state.tenant_id.to_string(),

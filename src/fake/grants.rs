@@ -161,7 +161,7 @@ pub(crate) fn create(
     let resource = &state.sps[resource_i].json;
     let resource_app_id = str_field(resource, "appId").to_owned();
     let allowed = match caller {
-        Caller::Admin => {
+        Caller::Admin { .. } => {
             state.knobs.caller_role.may_grant_graph_roles()
                 || !resource_app_id.eq_ignore_ascii_case(GRAPH_APP_ID)
         }

@@ -197,7 +197,7 @@ fn answer(
     let missing = |name: &str| trace.missing(name);
     match leaf {
         "devicecode" => {
-            let (Some(_client), Some(_scope)) = (param("client_id"), param("scope")) else {
+            let (Some(_client), Some(scope)) = (param("client_id"), param("scope")) else {
                 return missing(if param("client_id").is_none() {
                     "client_id"
                 } else {
@@ -211,6 +211,7 @@ fn answer(
             let user_code = random_string(9, b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789");
             state.device_codes.push(DeviceCode {
                 code: code.clone(),
+                scope: scope.to_owned(),
                 polls: 0,
                 expires: now().unix_timestamp() + 900,
             });
@@ -308,7 +309,7 @@ fn device_code_token(
             "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
         );
     }
-    state.device_codes.remove(i);
+    let scope = state.device_codes.remove(i).scope;
     // The admin finished the device code page, then Conditional Access refuses the token
     // (Microsoft's "Block device code flow" managed policy:
     // https://learn.microsoft.com/entra/identity/conditional-access/concept-authentication-flows,
@@ -322,13 +323,20 @@ fn device_code_token(
             "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
         );
     }
-    let token = state.mint_admin(client_id.unwrap_or("14d82eec-204b-4c2f-b7e8-296a70dab67e"));
-    token_reply(
-        token,
-        Some(
-            "https://graph.microsoft.com/Application.ReadWrite.All https://graph.microsoft.com/AppRoleAssignment.ReadWrite.All",
-        ),
-    )
+    let token = state.mint_admin(
+        client_id.unwrap_or("14d82eec-204b-4c2f-b7e8-296a70dab67e"),
+        &scope,
+    );
+    token_reply(token, Some(&granted_scope(&scope)))
+}
+
+/// The `scope` a token reply names: the Graph permissions granted, on Graph's resource.
+pub(crate) fn granted_scope(requested: &str) -> String {
+    super::tokens::delegated_scopes(requested)
+        .iter()
+        .map(|s| format!("https://graph.microsoft.com/{s}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The resource a `.default` scope names: (audience, resource appId, is Graph).

@@ -108,8 +108,8 @@ pub(crate) struct Secret {
 /// Who an access token was issued to.
 #[derive(Debug, Clone)]
 pub(crate) enum Subject {
-    /// The signed-in administrator (delegated).
-    Admin,
+    /// The signed-in administrator (delegated), with the `scp` claim it got.
+    Admin { scopes: Vec<String> },
     /// An application (client credentials), with the `roles` claim it got.
     App { roles: Vec<String> },
 }
@@ -126,6 +126,8 @@ pub(crate) struct TokenRecord {
 #[derive(Debug, Clone)]
 pub(crate) struct DeviceCode {
     pub code: String,
+    /// The `scope` of the device code request: what the token will carry.
+    pub scope: String,
     pub polls: u32,
     pub expires: i64,
 }

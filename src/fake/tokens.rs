@@ -235,8 +235,10 @@ impl State {
         token
     }
 
-    /// A delegated token of the signed-in administrator.
-    pub(crate) fn mint_admin(&mut self, client_id: &str) -> String {
+    /// A delegated token of the signed-in administrator for the space-separated `scope` of
+    /// its sign-in request: the Graph permissions named there (see [`delegated_scopes`]).
+    pub(crate) fn mint_admin(&mut self, client_id: &str, scope: &str) -> String {
+        let scopes = delegated_scopes(scope);
         let mut c = self.base_claims("https://graph.microsoft.com");
         c.insert("appid".into(), json!(client_id));
         c.insert("idtyp".into(), json!("user"));
@@ -244,10 +246,7 @@ impl State {
         c.insert("oid".into(), json!(self.admin_oid));
         c.insert("sub".into(), json!(self.admin_oid));
         c.insert("upn".into(), json!(format!("admin@{}", self.tenant_domain)));
-        c.insert(
-            "scp".into(),
-            json!("Application.ReadWrite.All AppRoleAssignment.ReadWrite.All"),
-        );
+        c.insert("scp".into(), json!(scopes.join(" ")));
         c.insert(
             "wids".into(),
             json!([
@@ -255,13 +254,52 @@ impl State {
                 "b79fbf4d-3ef9-4689-8143-76b194e85509"
             ]),
         );
-        self.mint(c, Subject::Admin, true)
+        self.mint(c, Subject::Admin { scopes }, true)
     }
 
-    /// [`Self::mint_admin`] for the Microsoft Graph Command Line Tools client.
+    /// [`Self::mint_admin`] for the Microsoft Graph Command Line Tools client, with every
+    /// permission the crate's admin sign-in asks for by default.
     pub(crate) fn mint_admin_token(&mut self) -> String {
-        self.mint_admin(GRAPH_CLI)
+        self.mint_admin(GRAPH_CLI, CONSENTED_SCOPES)
     }
+}
+
+/// What `.default` stands for in an admin's sign-in: the delegated permissions the tenant has
+/// consented to for the public client. The fake's tenant consented to what the crate asks for.
+const CONSENTED_SCOPES: &str = "Application.ReadWrite.All AppRoleAssignment.ReadWrite.All User.Read";
+
+/// The Graph permissions a delegated sign-in for `scope` gets (the token's `scp`): each
+/// `https://graph.microsoft.com/<name>` (or bare `<name>`) as named, `.default` as the consented
+/// set, and the OpenID Connect scopes (`openid`, `profile`, `email`, `offline_access`), which are
+/// not Graph permissions, left out
+/// (<https://learn.microsoft.com/entra/identity-platform/scopes-oidc>).
+pub(crate) fn delegated_scopes(scope: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in scope.split_whitespace() {
+        let name = s.rsplit_once('/').map_or(s, |(_, n)| n);
+        if [
+            "openid",
+            "profile",
+            "email",
+            "offline_access",
+        ]
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
+        let names: Vec<&str> = if name == ".default" {
+            CONSENTED_SCOPES.split(' ').collect()
+        } else {
+            vec![name]
+        };
+        for n in names {
+            if !out.iter().any(|o| o.eq_ignore_ascii_case(n)) {
+                out.push(n.to_owned());
+            }
+        }
+    }
+    out
 }
 
 /// Verifies a JWT signature (`RS*` or `PS*`) with the RSA key of a DER certificate.

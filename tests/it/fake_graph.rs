@@ -752,12 +752,8 @@ async fn device_code_is_pending_then_yields_an_admin_token() {
     let claims = claims_of(&token);
     assert_eq!(claims["tid"], fake.tenant_id().to_string());
     assert_eq!(claims["aud"], "https://graph.microsoft.com");
-    assert!(
-        claims["scp"]
-            .as_str()
-            .unwrap()
-            .contains("AppRoleAssignment.ReadWrite.All")
-    );
+    // The token carries the permissions the sign-in asked for, and no others.
+    assert_eq!(claims["scp"], "Application.ReadWrite.All");
     c.token = Some(token);
     assert_eq!(c.call("GET", "/v1.0/applications", None).await.status, 200);
     // The code is spent; a declined sign-in stops polling; an unknown tenant is AADSTS90002.

@@ -252,3 +252,107 @@ async fn replication_lag_is_polled_every_one_or_two_seconds() {
     );
     assert!(!sleeper.total().is_zero());
 }
+
+/// A Graph client that signs the admin in with the device code flow, with the crate's default
+/// scopes or with `scopes`.
+fn device_code_admin(fake: &FakeGraph, scopes: Option<&[&str]>) -> Graph {
+    let mut credential = entra_appreg::auth::DeviceCodeCredential::new(|_| {});
+    if let Some(scopes) = scopes {
+        credential = credential.with_scopes(
+            scopes
+                .iter()
+                .map(|s| format!("https://graph.microsoft.com/{s}")),
+        );
+    }
+    Graph::builder()
+        .tenant(fake.tenant_id().to_string())
+        .graph_root(fake.graph_root().as_str())
+        .login_root(fake.login_root().as_str())
+        .token_provider(credential)
+        .sleeper(entra_appreg::retry::RecordingSleeper::default())
+        .build()
+        .unwrap()
+}
+
+async fn register_backup_sharepoint(
+    graph: &Graph,
+) -> (entra_appreg::registration::RegisteredApp, entra_appreg::registration::AppCredential) {
+    let cert = Certificate::generate("Contoso Backup", 30).unwrap();
+    let app = AppRegistration::new("Contoso Backup", PermissionProfile::BackupSharePoint)
+        .unwrap()
+        .with_credential(NewCredential::Certificate(Box::new(cert.clone())))
+        .apply(graph)
+        .await
+        .unwrap();
+    (
+        app,
+        entra_appreg::registration::AppCredential::Certificate(Box::new(cert)),
+    )
+}
+
+#[tokio::test]
+async fn backup_sharepoint_through_device_code_with_the_default_scopes_ends_ready() {
+    let fake = FakeGraph::start().await;
+    let graph = device_code_admin(&fake, None);
+    let (app, credential) = register_backup_sharepoint(&graph).await;
+    let options = entra_appreg::registration::ReadyOptions::default();
+    let ready = app
+        .wait_until_ready(&graph, &credential, &options)
+        .await
+        .unwrap();
+    assert!(ready.ready, "{ready}");
+    // The SharePoint host came from the organization, read with the admin's User.Read.
+    let organization = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/organization"))
+        .map(|r| r.status)
+        .collect::<Vec<_>>();
+    assert_eq!(organization, [200]);
+}
+
+#[tokio::test]
+async fn without_user_read_the_organization_is_refused_and_the_error_says_what_to_do() {
+    let fake = FakeGraph::start().await;
+    let graph = device_code_admin(
+        &fake,
+        Some(&["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"]),
+    );
+    let (app, credential) = register_backup_sharepoint(&graph).await;
+    let options = entra_appreg::registration::ReadyOptions::default();
+    let err = app
+        .wait_until_ready(&graph, &credential, &options)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    let advice = err.advice().unwrap();
+    for needed in ["User.Read", "Organization.Read.All", "--sharepoint-host"] {
+        assert!(advice.contains(needed), "{advice}");
+    }
+    // Naming the host needs no organization read.
+    let options = options.with_sharepoint_host(format!("{}.sharepoint.com", "contoso"));
+    let ready = app
+        .wait_until_ready(&graph, &credential, &options)
+        .await
+        .unwrap();
+    assert!(ready.ready, "{ready}");
+}
+
+#[tokio::test]
+async fn an_app_only_admin_reads_the_organization_only_with_organization_read_all() {
+    let fake = FakeGraph::start().await;
+    let (admin, _) = fake_graph(&fake);
+    let bootstrap = owned_by_bootstrap(&fake, &admin).await;
+    let refused = bootstrap
+        .send(&GraphRequest::get("/organization").query("$select", "id,verifiedDomains"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(403));
+    assert!(refused.advice().unwrap().contains("Organization.Read.All"));
+    // The admin's default sign-in reads it.
+    let graph = device_code_admin(&fake, None);
+    graph
+        .send(&GraphRequest::get("/organization").query("$select", "id,verifiedDomains"))
+        .await
+        .unwrap();
+}
