@@ -1,4 +1,7 @@
-//! `POST /v1.0/$batch`: JSON batching, with `dependsOn`, `424` and shuffled replies.
+//! `POST /v1.0/$batch`: JSON batching as <https://learn.microsoft.com/graph/json-batching>
+//! describes it: items run in any order unless `dependsOn` orders them (the fake shuffles the
+//! independent ones), a failed dependency gives `424`, replies come in any order, and ids are
+//! not case-sensitive.
 
 use std::collections::HashMap;
 
@@ -80,18 +83,38 @@ fn parse_item(v: &Value, index: usize) -> Result<Item, Reply> {
     })
 }
 
-/// Items in an order that respects `dependsOn` (stable otherwise); `None` on a cycle.
-fn order(items: &[Item]) -> Option<Vec<usize>> {
+/// Whether two batch ids are the same id: Graph does not compare them by case.
+fn same_id(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
+}
+
+/// Items in an order that respects `dependsOn` and is otherwise shuffled by `seed`, as Graph
+/// runs independent requests in any order; `None` on a cycle.
+fn order(items: &[Item], seed: u64) -> Option<Vec<usize>> {
     let mut done = vec![false; items.len()];
     let mut out = Vec::with_capacity(items.len());
+    let mut rng = seed;
     while out.len() < items.len() {
-        let next = (0..items.len()).find(|&i| {
-            !done[i]
-                && items[i]
-                    .depends_on
-                    .iter()
-                    .all(|d| items.iter().zip(&done).any(|(x, &ok)| ok && &x.id == d))
-        })?;
+        let ready: Vec<usize> = (0..items.len())
+            .filter(|&i| {
+                !done[i]
+                    && items[i].depends_on.iter().all(|d| {
+                        items
+                            .iter()
+                            .zip(&done)
+                            .any(|(x, &ok)| ok && same_id(&x.id, d))
+                    })
+            })
+            .collect();
+        if ready.is_empty() {
+            return None;
+        }
+        // A linear congruential step (Knuth's MMIX constants): enough to vary the order.
+        rng = rng
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let pick = usize::try_from(rng >> 33).unwrap_or(0) % ready.len();
+        let next = ready[pick];
         done[next] = true;
         out.push(next);
     }
@@ -133,7 +156,7 @@ pub(crate) fn handle(
         Err(r) => return r,
     };
     for (i, item) in items.iter().enumerate() {
-        if items[..i].iter().any(|x| x.id == item.id) {
+        if items[..i].iter().any(|x| same_id(&x.id, &item.id)) {
             return invalid(format!(
                 "Batch request ids must be unique: '{}' appears twice.",
                 item.id
@@ -142,7 +165,7 @@ pub(crate) fn handle(
         if let Some(d) = item
             .depends_on
             .iter()
-            .find(|d| !items.iter().any(|x| &x.id == *d))
+            .find(|d| !items.iter().any(|x| same_id(&x.id, d)))
         {
             return invalid(format!(
                 "Batch request '{}' depends on unknown request '{d}'.",
@@ -150,7 +173,8 @@ pub(crate) fn handle(
             ));
         }
     }
-    let Some(order) = order(&items) else {
+    let seed = state.shuffle_seed ^ state.batch_count.rotate_left(17);
+    let Some(order) = order(&items, seed) else {
         return invalid("The dependsOn references of the batch form a cycle.");
     };
     let mut statuses: HashMap<String, u16> = HashMap::new();
@@ -173,7 +197,7 @@ pub(crate) fn handle(
         let failed_dependency = item
             .depends_on
             .iter()
-            .any(|d| statuses.get(d).is_none_or(|s| *s >= 400));
+            .any(|d| statuses.get(&d.to_lowercase()).is_none_or(|s| *s >= 400));
         let has_content_type = item_req.header("content-type").is_some();
         let mut reply = if failed_dependency {
             Reply::error(
@@ -192,7 +216,7 @@ pub(crate) fn handle(
             process(state, &item_req, caller, nth)
         };
         finish(state, &item_req, &mut reply, seq, Some(envelope_seq));
-        statuses.insert(item.id.clone(), reply.status);
+        statuses.insert(item.id.to_lowercase(), reply.status);
         answers.push((i, reply));
     }
     answers.sort_by_key(|(i, _)| *i);

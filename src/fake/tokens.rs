@@ -266,7 +266,8 @@ impl State {
 
 /// What `.default` stands for in an admin's sign-in: the delegated permissions the tenant has
 /// consented to for the public client. The fake's tenant consented to what the crate asks for.
-const CONSENTED_SCOPES: &str = "Application.ReadWrite.All AppRoleAssignment.ReadWrite.All User.Read";
+const CONSENTED_SCOPES: &str =
+    "Application.ReadWrite.All AppRoleAssignment.ReadWrite.All User.Read";
 
 /// The Graph permissions a delegated sign-in for `scope` gets (the token's `scp`): each
 /// `https://graph.microsoft.com/<name>` (or bare `<name>`) as named, `.default` as the consented
@@ -277,14 +278,9 @@ pub(crate) fn delegated_scopes(scope: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for s in scope.split_whitespace() {
         let name = s.rsplit_once('/').map_or(s, |(_, n)| n);
-        if [
-            "openid",
-            "profile",
-            "email",
-            "offline_access",
-        ]
-        .iter()
-        .any(|o| o.eq_ignore_ascii_case(name))
+        if ["openid", "profile", "email", "offline_access"]
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(name))
         {
             continue;
         }

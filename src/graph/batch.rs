@@ -234,8 +234,9 @@ impl Graph {
     /// [`Error::Transport`] or [`Error::Decode`] when an envelope fails;
     /// [`Error::MayHaveTakenEffect`] as described above. Failed items are not errors: read each
     /// one.
-    pub async fn batch(&self, items: Vec<BatchItem>) -> Result<Vec<BatchItemResponse>> {
+    pub async fn batch(&self, mut items: Vec<BatchItem>) -> Result<Vec<BatchItemResponse>> {
         validate(&items)?;
+        canonical_dependencies(&mut items);
         let classify = |r: &Round| match r {
             Round::Failed(_) => RetryAction::No,
             Round::Throttled { action, .. } => *action,
@@ -488,11 +489,12 @@ impl<'a> Envelope<'a> {
         reply: WireReply,
         envelope: &str,
     ) -> Result<Vec<BatchItemResponse>> {
+        // Graph does not compare ids by case (https://learn.microsoft.com/graph/json-batching):
+        // a reply is matched without regard to it, and carries the id as the item spelled it.
         let mut by_id: HashMap<String, BatchItemResponse> = reply
             .responses
             .into_iter()
-            .filter(|r| self.in_chunk.contains(r.id.as_str()))
-            .map(|r| (r.id.clone(), r))
+            .map(|r| (r.id.to_lowercase(), r))
             .collect();
         let mut out = Vec::with_capacity(chunk.len());
         out.extend(self.local_failures.iter().cloned());
@@ -500,7 +502,7 @@ impl<'a> Envelope<'a> {
             if out.iter().any(|r| r.id == item.id) {
                 continue;
             }
-            let Some(mut reply) = by_id.remove(&item.id) else {
+            let Some(mut reply) = by_id.remove(&item.id.to_lowercase()) else {
                 let missing = Error::decode(crate::error::DecodeError::new(
                     "the reply to POST /$batch",
                     format!("Graph's reply has no response for item {}", item.id),
@@ -508,6 +510,7 @@ impl<'a> Envelope<'a> {
                 ));
                 return Err(self.holding(envelope.to_owned(), missing));
             };
+            reply.id.clone_from(&item.id);
             reply.request = item.request.describe();
             reply.non_idempotent = !item.request.is_idempotent();
             out.push(reply);
@@ -594,10 +597,28 @@ fn with_dependents<'a>(items: &'a [BatchItem], seed: HashSet<&'a str>) -> HashSe
     }
 }
 
+/// Each `dependsOn` spelled as the id of the item it names, which [`validate`] found without
+/// regard to case.
+fn canonical_dependencies(items: &mut [BatchItem]) {
+    let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+    for item in items.iter_mut() {
+        for dep in &mut item.depends_on {
+            if let Some(id) = ids
+                .iter()
+                .find(|id| id.to_lowercase() == dep.to_lowercase())
+            {
+                dep.clone_from(id);
+            }
+        }
+    }
+}
+
+/// Ids must be unique and non-empty, compared as Graph compares them: not case-sensitive
+/// (<https://learn.microsoft.com/graph/json-batching>).
 fn validate(items: &[BatchItem]) -> Result<()> {
     let mut ids = HashSet::new();
     for item in items {
-        if item.id.is_empty() || !ids.insert(item.id.as_str()) {
+        if item.id.is_empty() || !ids.insert(item.id.to_lowercase()) {
             return Err(Error::invalid_input(
                 "batch",
                 format!(
@@ -609,7 +630,9 @@ fn validate(items: &[BatchItem]) -> Result<()> {
     }
     for (pos, item) in items.iter().enumerate() {
         for dep in &item.depends_on {
-            let dep_pos = items.iter().position(|i| &i.id == dep);
+            let dep_pos = items
+                .iter()
+                .position(|i| i.id.to_lowercase() == dep.to_lowercase());
             if dep_pos.is_none_or(|p| p >= pos) {
                 return Err(Error::invalid_input(
                     "batch",

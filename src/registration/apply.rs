@@ -156,6 +156,12 @@ fn unknown_reply(id: &str) -> Error {
     ))
 }
 
+/// The item of `sent` whose id is `id` (batch ids are not case-sensitive:
+/// <https://learn.microsoft.com/graph/json-batching>).
+fn sent_as(sent: &[BatchItem], id: &str) -> Option<BatchItem> {
+    sent.iter().find(|i| i.id.eq_ignore_ascii_case(id)).cloned()
+}
+
 /// A secret created by this run, with the app it belongs to.
 pub(crate) struct NewSecretOf {
     pub secret: crate::credentials::NewSecret,
@@ -394,20 +400,46 @@ impl Steps<'_> {
         // The secret first: whatever fails after, it is held.
         replies.sort_by_key(|r| Dependent::parse(&r.id) != Some(Dependent::Password));
         let mut lag: Option<Error> = None;
+        // Items Graph did not run because one they depend on failed (424): sent again with it.
+        let mut not_run: Vec<BatchItemResponse> = Vec::new();
         for reply in replies {
             let Some(kind) = Dependent::parse(&reply.id) else {
                 continue;
             };
+            if reply.status == 424 {
+                not_run.push(reply);
+                continue;
+            }
             if !reply.is_success() && app.young && app_lag(&reply.error()).retries() {
-                round
-                    .pending
-                    .extend(sent.iter().filter(|i| i.id == reply.id).cloned());
+                round.pending.extend(sent_as(&sent, &reply.id));
                 lag.get_or_insert_with(|| reply.error());
                 continue;
             }
             self.created(kind, &reply, app, round)
                 .await
                 .map_err(Lagging::Failed)?;
+        }
+        for reply in not_run {
+            let item = sent_as(&sent, &reply.id);
+            let waits = item
+                .iter()
+                .flat_map(|i| &i.depends_on)
+                .any(|d| round.pending.iter().any(|p| p.id.eq_ignore_ascii_case(d)));
+            if !waits {
+                // What it depends on neither succeeded nor waits out lag: its own error is
+                // the one reported, and this item was not carried out.
+                return Err(Lagging::Failed(reply.error()));
+            }
+            round.pending.extend(item);
+        }
+        // Sent again in their first order; a dependency that succeeded is no longer named.
+        round
+            .pending
+            .sort_by_key(|p| sent.iter().position(|i| i.id == p.id));
+        let pending: Vec<String> = round.pending.iter().map(|p| p.id.clone()).collect();
+        for item in &mut round.pending {
+            item.depends_on
+                .retain(|d| pending.iter().any(|p| p.eq_ignore_ascii_case(d)));
         }
         lag.map_or(Ok(()), |e| Err(Lagging::Lag(e)))
     }
@@ -745,7 +777,13 @@ fn dependent_items(
     if let Some(options) = &creds.secret {
         let name = options.display_name_for_run(&creds.marker);
         let request = requests::add_password(app.object_id, &name, options.end())?;
-        items.push(Dependent::Password.item(request));
+        let mut item = Dependent::Password.item(request);
+        // Graph runs a batch's requests in any order unless `dependsOn` orders them
+        // (https://learn.microsoft.com/graph/json-batching): two writes to the app go in order.
+        if items.iter().any(|i| i.id == Dependent::App.id()) {
+            item = item.depends_on(Dependent::App.id());
+        }
+        items.push(item);
     }
     Ok(items)
 }

@@ -699,6 +699,47 @@ async fn batch_runs_dependencies_answers_424_and_shuffles_replies() {
     let dup = json!({"requests": [{"id": "x", "method": "GET", "url": "/applications"},
                                   {"id": "x", "method": "GET", "url": "/applications"}]});
     assert_eq!(c.call("POST", "/v1.0/$batch", Some(dup)).await.status, 400);
+    // Ids are not case-sensitive: "X" and "x" are one id.
+    let dup = json!({"requests": [{"id": "x", "method": "GET", "url": "/applications"},
+                                  {"id": "X", "method": "GET", "url": "/applications"}]});
+    assert_eq!(c.call("POST", "/v1.0/$batch", Some(dup)).await.status, 400);
+}
+
+#[tokio::test]
+async fn batch_runs_independent_items_in_any_order_and_dependent_ones_in_theirs() {
+    let fake = FakeGraph::start().await;
+    let c = Client::new(&fake);
+    let get = |id: &str, n: usize, deps: &[&str]| json!({"id": id, "method": "GET", "url": format!("/applications?$top={n}"), "dependsOn": deps});
+    let mut orders = std::collections::BTreeSet::new();
+    for _ in 0..12 {
+        fake.clear_requests();
+        // "d" depends on "B" by another case of its id.
+        let body = json!({"requests": [get("a", 1, &[]), get("b", 2, &[]), get("c", 3, &[]),
+                                       get("d", 4, &["B"])]});
+        let reply = c.call("POST", "/v1.0/$batch", Some(body)).await;
+        assert_eq!(reply.status, 200);
+        let mut items: Vec<_> = fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.batch.is_some())
+            .collect();
+        items.sort_by_key(|r| r.seq);
+        let ran: String = items
+            .iter()
+            .map(|r| match r.query.as_str() {
+                "$top=1" => 'a',
+                "$top=2" => 'b',
+                "$top=3" => 'c',
+                _ => 'd',
+            })
+            .collect();
+        assert!(ran.find('b') < ran.find('d'), "{ran}");
+        orders.insert(ran);
+    }
+    assert!(
+        orders.len() > 1,
+        "independent items always ran in one order: {orders:?}"
+    );
 }
 
 #[tokio::test]

@@ -276,7 +276,10 @@ fn device_code_admin(fake: &FakeGraph, scopes: Option<&[&str]>) -> Graph {
 
 async fn register_backup_sharepoint(
     graph: &Graph,
-) -> (entra_appreg::registration::RegisteredApp, entra_appreg::registration::AppCredential) {
+) -> (
+    entra_appreg::registration::RegisteredApp,
+    entra_appreg::registration::AppCredential,
+) {
     let cert = Certificate::generate("Contoso Backup", 30).unwrap();
     let app = AppRegistration::new("Contoso Backup", PermissionProfile::BackupSharePoint)
         .unwrap()
@@ -316,7 +319,10 @@ async fn without_user_read_the_organization_is_refused_and_the_error_says_what_t
     let fake = FakeGraph::start().await;
     let graph = device_code_admin(
         &fake,
-        Some(&["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"]),
+        Some(&[
+            "Application.ReadWrite.All",
+            "AppRoleAssignment.ReadWrite.All",
+        ]),
     );
     let (app, credential) = register_backup_sharepoint(&graph).await;
     let options = entra_appreg::registration::ReadyOptions::default();
@@ -355,4 +361,139 @@ async fn an_app_only_admin_reads_the_organization_only_with_organization_read_al
         .send(&GraphRequest::get("/organization").query("$select", "id,verifiedDomains"))
         .await
         .unwrap();
+}
+
+/// Every pair of writes to one application in a `$batch` envelope the fake received, where neither
+/// depends (directly or through others) on the other: Graph would run them in any order.
+fn unordered_writes(fake: &FakeGraph) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for envelope in fake.requests() {
+        if envelope.batch.is_some() || !envelope.path.ends_with("/$batch") {
+            continue;
+        }
+        let Some(items) = envelope
+            .body
+            .as_ref()
+            .and_then(|b| b["requests"].as_array())
+        else {
+            continue;
+        };
+        let id = |i: &serde_json::Value| i["id"].as_str().unwrap_or("").to_lowercase();
+        let depends = |from: &serde_json::Value, to: &str| {
+            let mut seen: BTreeSet<String> = BTreeSet::new();
+            let mut todo = vec![id(from)];
+            while let Some(cur) = todo.pop() {
+                if cur == to {
+                    return true;
+                }
+                if !seen.insert(cur.clone()) {
+                    continue;
+                }
+                let item = items.iter().find(|i| id(i) == cur);
+                for d in item
+                    .and_then(|i| i["dependsOn"].as_array())
+                    .into_iter()
+                    .flatten()
+                {
+                    todo.push(d.as_str().unwrap_or("").to_lowercase());
+                }
+            }
+            false
+        };
+        // The object a write goes to: `/applications/{id}` of `/applications/{id}/addPassword`.
+        let object = |i: &serde_json::Value| {
+            let url = i["url"].as_str().unwrap_or("");
+            url.trim_start_matches('/')
+                .split('/')
+                .take(2)
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        let writes: Vec<&serde_json::Value> = items
+            .iter()
+            .filter(|i| i["method"] != "GET" && object(i).starts_with("applications/"))
+            .collect();
+        for (n, a) in writes.iter().enumerate() {
+            for b in &writes[n + 1..] {
+                if object(a) == object(b) && !depends(a, &id(b)) && !depends(b, &id(a)) {
+                    found.push((
+                        format!("{} {}", a["method"], a["url"]),
+                        format!("{} {}", b["method"], b["url"]),
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn no_batch_holds_two_unordered_writes_to_one_application() {
+    use entra_appreg::credentials::{CredentialKind, SecretOptions};
+    for profile in all_profiles() {
+        let fake = FakeGraph::builder().replication_lag(1).start().await;
+        let (graph, _) = fake_graph(&fake);
+        let secret = profile.allows(CredentialKind::Secret);
+        let unique = entra_appreg::UniqueName::new("contoso-backup").unwrap();
+        let registration = |name: &str, days: u32| {
+            let reg = AppRegistration::new(name, profile.clone())
+                .unwrap()
+                .with_unique_name(unique.clone());
+            reg.with_credential(if secret {
+                NewCredential::Secret(SecretOptions::default())
+            } else {
+                let cert = Certificate::generate("Contoso Backup", days).unwrap();
+                NewCredential::Certificate(Box::new(cert))
+            })
+        };
+        // Fresh: the new app's collections beside its credential. Again, renamed: the name
+        // beside a second credential.
+        for (name, days) in [("Contoso Backup", 30), ("Contoso Backup 2", 60)] {
+            let app = registration(name, days).apply(&graph).await.unwrap();
+            assert!(app.is_complete(), "{profile}");
+        }
+        assert_eq!(unordered_writes(&fake), Vec::new(), "{profile}");
+        let apps = fake.snapshot().applications;
+        assert_eq!(apps.len(), 1);
+        assert_eq!(apps[0].display_name.as_deref(), Some("Contoso Backup 2"));
+        let secrets = apps[0].password_credentials.as_ref().map_or(0, Vec::len);
+        let keys = apps[0].key_credentials.as_ref().map_or(0, Vec::len);
+        assert_eq!(
+            (secrets, keys),
+            if secret { (2, 0) } else { (0, 2) },
+            "{profile}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_secret_not_run_because_the_app_update_met_lag_is_sent_again_with_it() {
+    use entra_appreg::credentials::SecretOptions;
+    let fake = FakeGraph::builder().replication_lag(3).start().await;
+    let (graph, _) = fake_graph(&fake);
+    let app = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+        .unwrap()
+        .with_credential(NewCredential::Secret(SecretOptions::default()))
+        .apply(&graph)
+        .await
+        .unwrap();
+    assert!(app.created && app.is_complete());
+    let not_run = fake
+        .requests()
+        .iter()
+        .filter(|r| r.batch.is_some() && r.path.ends_with("/addPassword"))
+        .map(|r| r.status)
+        .collect::<Vec<_>>();
+    // Graph did not run it while the app's update met lag (424), then it ran once.
+    assert!(not_run.contains(&424), "{not_run:?}");
+    assert_eq!(
+        not_run.iter().filter(|s| **s == 200).count(),
+        1,
+        "{not_run:?}"
+    );
+    let secrets = fake.snapshot().applications[0]
+        .password_credentials
+        .clone()
+        .unwrap_or_default();
+    assert_eq!(secrets.len(), 1);
 }

@@ -201,6 +201,39 @@ async fn batch_correlates_shuffled_replies_by_id() {
 }
 
 #[tokio::test]
+async fn batch_ids_are_not_case_sensitive() {
+    // Graph compares batch ids without regard to case (json-batching): a reply may spell the
+    // id otherwise, and two ids differing only in case are one id.
+    let (graph, t, _) = scripted_graph(vec![batch_reply(json!([
+        {"id": "PASSWORD", "status": 200, "body": {"n": 2}},
+        {"id": "app", "status": 204},
+    ]))]);
+    let replies = graph
+        .batch(vec![
+            BatchItem::new("App", GraphRequest::get("/a")),
+            BatchItem::new("Password", GraphRequest::get("/b")).depends_on("APP"),
+        ])
+        .await
+        .unwrap();
+    let ids: Vec<&str> = replies.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["App", "Password"]);
+    assert_eq!(replies[1].body.as_ref().unwrap()["n"], 2);
+    assert_eq!(
+        t.seen()[0].json()["requests"][1]["dependsOn"],
+        json!(["App"])
+    );
+    let dup = graph
+        .batch(vec![
+            BatchItem::new("app", GraphRequest::get("/a")),
+            BatchItem::new("APP", GraphRequest::get("/b")),
+        ])
+        .await
+        .unwrap_err();
+    assert!(dup.is_invalid_input(), "{dup}");
+    assert_eq!(t.seen().len(), 1);
+}
+
+#[tokio::test]
 async fn batch_splits_at_twenty() {
     let items: Vec<_> = (0..45)
         .map(|i| {

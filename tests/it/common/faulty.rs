@@ -121,10 +121,26 @@ impl FaultyTransport {
         };
         self.fired.store(true, Ordering::SeqCst);
         let hit = items.remove(pos);
-        let mut lag = json!({"id": hit["id"], "status": 400,
-            "headers": {"Content-Type": "application/json"}, "body": lag_bad_request_body()});
+        let mut failed = vec![json!({"id": hit["id"], "status": 400,
+            "headers": {"Content-Type": "application/json"}, "body": lag_bad_request_body()})];
+        // Items that depend on the hit one (directly or not) are not run: 424, as Graph answers.
+        let id_of = |v: &Value| v["id"].as_str().unwrap_or_default().to_lowercase();
+        let mut not_run = vec![id_of(&hit)];
+        while let Some(at) = items.iter().position(|i| {
+            i["dependsOn"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|d| not_run.contains(&d.as_str().unwrap_or_default().to_lowercase()))
+        }) {
+            let dependent = items.remove(at);
+            not_run.push(id_of(&dependent));
+            failed.push(json!({"id": dependent["id"], "status": 424,
+                "body": {"error": {"code": "Request_FailedDependency",
+                    "message": "The request was not processed because a request it depends on failed."}}}));
+        }
         if items.is_empty() {
-            return Ok(http_reply(200, &json!({ "responses": [lag.take()] })));
+            return Ok(http_reply(200, &json!({ "responses": failed })));
         }
         let rest = serde_json::to_vec(&envelope).expect("JSON");
         let reply = self
@@ -139,7 +155,7 @@ impl FaultyTransport {
         replies["responses"]
             .as_array_mut()
             .expect("responses")
-            .push(lag);
+            .extend(failed);
         Ok(http::Response::from_parts(
             parts,
             serde_json::to_vec(&replies).expect("JSON"),
