@@ -90,7 +90,7 @@
 //! |---|---|
 //! | [`StaticToken`](auth::StaticToken) | a token the caller already holds (`az account get-access-token`) |
 //! | [`ClientSecretCredential`](auth::ClientSecretCredential) | a bootstrap app signing in with a secret |
-//! | [`ClientCertificateCredential`](auth::ClientCertificateCredential) | a bootstrap app signing in with a certificate (an RS256 client assertion with `x5t`, or PS256 with `x5t#S256`) |
+//! | [`ClientCertificateCredential`](auth::ClientCertificateCredential) | a bootstrap app signing in with a certificate (a PS256 client assertion with `x5t#S256`, as Microsoft documents; RS256 with `x5t` on request) |
 //! | [`InteractiveBrowserCredential`](auth::InteractiveBrowserCredential) | an administrator signing in with the browser on this machine (authorization code with PKCE): the usual way for an installer, since the tenant has no app of its own yet |
 //! | [`DeviceCodeCredential`](auth::DeviceCodeCredential) | an administrator signing in on another device, where no browser can be shown (many tenants block this flow with Conditional Access) |
 //!

@@ -17,10 +17,13 @@ use crate::ids::ClientId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum AssertionAlgorithm {
-    /// RS256 (RSASSA-PKCS1-v1_5 with SHA-256), header `x5t` (SHA-1 thumbprint). The default.
-    #[default]
+    /// RS256 (RSASSA-PKCS1-v1_5 with SHA-256), header `x5t` (SHA-1 thumbprint): the older form,
+    /// for a token endpoint that does not take PS256.
     Rs256,
-    /// PS256 (RSASSA-PSS with SHA-256), header `x5t#S256` (SHA-256 thumbprint).
+    /// PS256 (RSASSA-PSS with SHA-256), header `x5t#S256` (SHA-256 thumbprint). The default:
+    /// the form Microsoft documents for certificate credentials
+    /// (<https://learn.microsoft.com/entra/identity-platform/certificate-credentials>).
+    #[default]
     Ps256,
 }
 

@@ -125,7 +125,7 @@ pub(crate) fn handle(state: &mut State, request: &wiremock::Request, parts: &[&s
     reply = reply
         .with_header("x-ms-request-id", trace.trace_id.clone())
         .with_header("client-request-id", trace.correlation_id.clone());
-    let logged: Map<String, Value> = form
+    let mut logged: Map<String, Value> = form
         .iter()
         .map(|(k, v)| {
             let v = if SECRET_FIELDS.contains(&k.as_str()) {
@@ -136,6 +136,10 @@ pub(crate) fn handle(state: &mut State, request: &wiremock::Request, parts: &[&s
             (k.clone(), Value::String(v))
         })
         .collect();
+    // The assertion's JOSE header holds no secret, and says how it was signed.
+    if let Some(header) = param(&form, "client_assertion").and_then(jose_header) {
+        logged.insert("client_assertion_header".into(), header);
+    }
     state.log.push(RecordedRequest {
         seq,
         kind: RequestKind::Login,
@@ -253,6 +257,19 @@ fn answer(
         },
         _ => trace.error(404, "invalid_request", 900561, "The endpoint is not known."),
     }
+}
+
+/// The decoded JOSE header of a compact JWT, if it has one.
+fn jose_header(jwt: &str) -> Option<Value> {
+    let head = jwt.split('.').next()?;
+    let bytes = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        head.trim_end_matches('='),
+    )
+    .ok()?;
+    serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .filter(Value::is_object)
 }
 
 /// A non-empty form (or query) parameter.

@@ -200,7 +200,8 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// The body: JSON as sent (a malformed JSON body is kept as a JSON string of its text); a
     /// login form as a JSON object with `client_secret`, `client_assertion`, `device_code`,
-    /// `code` and `code_verifier` replaced by `"<redacted>"`.
+    /// `code` and `code_verifier` replaced by `"<redacted>"`, and a client assertion's decoded
+    /// JOSE header added as `client_assertion_header`.
     pub body: Option<serde_json::Value>,
     /// The status the fake answered.
     pub status: u16,

@@ -196,3 +196,30 @@ async fn the_sharepoint_host_can_be_named() {
             .any(|r| r.path.ends_with("/organization"))
     );
 }
+
+#[tokio::test]
+async fn certificate_sign_ins_use_ps256_with_the_sha256_thumbprint() {
+    let fake = FakeGraph::start().await;
+    let (graph, app, credential) =
+        register_with_certificate(&fake, PermissionProfile::BackupSharePoint).await;
+    let AppCredential::Certificate(cert) = &credential else {
+        unreachable!()
+    };
+    let ready = app
+        .wait_until_ready(&graph, &credential, &ReadyOptions::default())
+        .await
+        .unwrap();
+    assert!(ready.ready, "{ready}");
+    let headers: Vec<serde_json::Value> = fake
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.body?.get("client_assertion_header").cloned())
+        .collect();
+    // One sign-in per resource, each with the documented form.
+    assert_eq!(headers.len(), 3, "{headers:?}");
+    for h in headers {
+        assert_eq!(h["alg"], "PS256", "{h}");
+        assert_eq!(h["x5t#S256"], cert.x5t_s256(), "{h}");
+        assert!(h.get("x5t").is_none(), "{h}");
+    }
+}
