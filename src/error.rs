@@ -434,6 +434,13 @@ impl GraphError {
             (403, _) if self.request.ends_with("/organization") => {
                 "reading the organization (for the tenant's SharePoint host) needs the delegated permission User.Read, which the crate's default sign-in asks for, or for an app the application permission Organization.Read.All: sign in with the default scopes, grant Organization.Read.All to the app signing in, or name the host (ReadyOptions::with_sharepoint_host; appreg: --sharepoint-host contoso.sharepoint.com)"
             }
+            (403, _)
+                if self.message.as_deref().is_some_and(|m| {
+                    m.contains("backing application of the service principal being created")
+                }) =>
+            {
+                "the caller holds Application.ReadWrite.OwnedBy, which creates service principals only for apps of this tenant it owns, not for a Microsoft resource (Exchange Online, SharePoint Online): grant it Application.ReadWrite.All, or have an administrator run this once"
+            }
             (403, _) => {
                 "the signed-in account lacks a directory role: creating apps needs Application Administrator or Cloud Application Administrator, and granting Microsoft Graph application permissions needs Global Administrator or Privileged Role Administrator"
             }

@@ -191,7 +191,10 @@ fn no_backing_application(app_id: &str) -> Reply {
 }
 
 /// The answer to a caller holding only `Application.ReadWrite.OwnedBy` that creates a service
-/// principal for an app which has not replicated (GRAPH.md §4; Terraform azuread retries it).
+/// principal for an app which is not in the tenant: one that has not replicated yet (Terraform
+/// azuread retries it, in `internal/services/serviceprincipals/service_principal_resource.go`,
+/// only for the app it just created), or a first-party app, whose backing application is
+/// Microsoft's.
 fn owned_by_backing_application() -> Reply {
     Reply::error(
         403,
@@ -224,6 +227,14 @@ fn create_for(state: &mut State, caller: &Caller, app_id: &str) -> Result<Obj, R
             Err(owned_by_backing_application())
         }
         Lookup::Lagging => Err(no_backing_application(app_id)),
+        // A first-party app lives in Microsoft's tenant: `Application.ReadWrite.OwnedBy` never
+        // creates its service principal (the same 403, for good).
+        Lookup::Missing
+            if matches!(caller, Caller::App { .. })
+                && !caller.app_has_any(&["Application.ReadWrite.All"]) =>
+        {
+            Err(owned_by_backing_application())
+        }
         Lookup::Missing => state
             .first_party_seed(app_id)
             .map(|seed| state.sp_from_first_party(seed, false))

@@ -191,6 +191,13 @@ impl Dependent {
         }
     }
 
+    /// Whether the item can meet the new app's replication lag: everything about the app, not
+    /// a first-party resource's service principal, whose backing application is Microsoft's
+    /// (for it, even the `Application.ReadWrite.OwnedBy` 403 is for good).
+    fn may_meet_lag(self) -> bool {
+        !matches!(self, Dependent::Resource(_))
+    }
+
     /// The batch item that sends `request` as this dependent.
     fn item(self, request: crate::graph::GraphRequest) -> BatchItem {
         BatchItem::new(self.id(), request)
@@ -410,7 +417,11 @@ impl Steps<'_> {
                 not_run.push(reply);
                 continue;
             }
-            if !reply.is_success() && app.young && app_lag(&reply.error()).retries() {
+            if !reply.is_success()
+                && app.young
+                && kind.may_meet_lag()
+                && app_lag(&reply.error()).retries()
+            {
                 round.pending.extend(sent_as(&sent, &reply.id));
                 lag.get_or_insert_with(|| reply.error());
                 continue;

@@ -135,13 +135,15 @@ pub(crate) fn worth_another_pass(e: &Error) -> RetryAction {
         Error::Graph(g) if g.status >= 500 => {
             RetryAction::after_or(g.retry_after, RetryAction::Backoff)
         }
+        // Not the `Application.ReadWrite.OwnedBy` 403: a pass that meets it on the new app's
+        // service principal has waited it out already (the app is young in every pass after
+        // the first), and on a Microsoft resource's it is for good.
         _ => RetryAction::first_of(
             e,
             &[
                 &not_found,
                 &no_backing_application,
                 &invalid_reference_update,
-                &owned_by_backing_application,
             ],
         ),
     }
@@ -368,5 +370,9 @@ mod tests {
         }
         assert!(!is_grant_lag(as_error(&owned_by)));
         assert!(!is_app_lag(as_error(&reference)));
+        // A pass is not run again for the OwnedBy 403: it was polled where it can be lag.
+        assert!(!worth_another_pass(&as_error(&owned_by)).retries());
+        assert!(!worth_another_pass(&as_error(&denied)).retries());
+        assert!(worth_another_pass(&as_error(&backing)).retries());
     }
 }

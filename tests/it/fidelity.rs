@@ -130,6 +130,42 @@ async fn an_owned_by_bootstrap_app_waits_out_the_403_on_a_service_principal_crea
     );
 }
 
+#[tokio::test]
+async fn an_owned_by_bootstrap_app_is_told_at_once_it_cannot_create_a_microsoft_resources_service_principal()
+ {
+    let fake = FakeGraph::start().await;
+    let (admin, _) = fake_graph(&fake);
+    let bootstrap = owned_by_bootstrap(&fake, &admin).await;
+    // Exchange Online has never been used in this tenant: its service principal is missing.
+    fake.remove_resource_service_principal(catalog::EXCHANGE_ONLINE.app_id);
+    fake.set_replication_lag(2);
+    fake.clear_requests();
+    let err = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+        .unwrap()
+        .apply(&bootstrap)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    assert!(
+        err.advice().unwrap().contains("Application.ReadWrite.All"),
+        "{:?}",
+        err.advice()
+    );
+    // Not waited out as lag: Exchange's service principal was asked for once.
+    let exchange = catalog::EXCHANGE_ONLINE.app_id.to_string();
+    let asked = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/servicePrincipals"))
+        .filter(|r| {
+            r.body
+                .as_ref()
+                .is_some_and(|b| b["appId"] == exchange.as_str())
+        })
+        .count();
+    assert_eq!(asked, 1);
+}
+
 /// The seeded app of an earlier installation, with a certificate and a permission an admin
 /// added by hand.
 fn seed_admin_app(fake: &FakeGraph) -> (Application, Certificate) {
