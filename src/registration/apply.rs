@@ -88,6 +88,7 @@ pub(crate) async fn apply(
     found: Found,
     creds: CredentialSteps,
     held: &mut Option<NewSecretOf>,
+    created_app: &mut Option<ObjectId>,
 ) -> Result<Outcome> {
     let steps = Steps {
         graph,
@@ -99,7 +100,7 @@ pub(crate) async fn apply(
         },
         creds: &creds,
     };
-    steps.run(resolved, found, held).await
+    steps.run(resolved, found, held, created_app).await
 }
 
 /// Removes a secret this run created that the caller will never receive; when that fails too,
@@ -225,6 +226,8 @@ struct AppIds {
     /// Created seconds ago (by this run or one racing it): its dependents may meet replication
     /// lag.
     young: bool,
+    /// This run created the app, and its audience is still to be set.
+    set_audience: bool,
 }
 
 /// What the dependents' round trip created.
@@ -273,11 +276,18 @@ impl Steps<'_> {
         resolved: Resolved,
         found: Found,
         held: &mut Option<NewSecretOf>,
+        created_app: &mut Option<ObjectId>,
     ) -> Result<Outcome> {
         // 1. The application: created by the upsert when the read did not see it.
-        let Some(app) = self.write_application(&found).await? else {
+        let Some(app) = self
+            .write_application(&found, &resolved, *created_app)
+            .await?
+        else {
             return Ok(Outcome::AppExisted);
         };
+        if app.created {
+            *created_app = Some(app.object_id);
+        }
         // 2. Everything that needs only the app, in one round trip.
         let (service_principal_id, resources) =
             self.dependents(&resolved, found, &app, held).await?;
@@ -297,7 +307,12 @@ impl Steps<'_> {
 
     /// The app as the read found it, or as the upsert created it; `None` when the upsert said
     /// it existed after all.
-    async fn write_application(&self, found: &Found) -> Result<Option<AppIds>> {
+    async fn write_application(
+        &self,
+        found: &Found,
+        resolved: &Resolved,
+        created_app: Option<ObjectId>,
+    ) -> Result<Option<AppIds>> {
         let Some(app) = &found.app else {
             return Ok(create_application(self.graph, self.spec)
                 .await?
@@ -306,11 +321,16 @@ impl Steps<'_> {
                     ..app
                 }));
         };
+        let object_id = require(app.id, "id")?;
         Ok(Some(AppIds {
-            object_id: require(app.id, "id")?,
+            object_id,
             client_id: require(app.app_id, "appId")?,
             created: false,
             young: found.app_is_young,
+            // Created by an earlier pass of this run, or by an earlier run, which stopped before
+            // it set the audience.
+            set_audience: (created_app == Some(object_id) || resolved.finish_creation)
+                && app.sign_in_audience.as_deref() != Some(SIGN_IN_AUDIENCE),
         }))
     }
 
@@ -725,13 +745,13 @@ enum Unlisted {
     Failed(Error),
 }
 
-/// The create-if-missing upsert, carrying only what is safe to overwrite: the name and the
-/// audience. `None` when Graph answered 204 (the app existed: it was updated, not created).
+/// The create-if-missing upsert, carrying only the name: when the read missed an app that
+/// exists (Graph answers 204, and updates it), nothing else of it changes, its audience above
+/// all. A new app's audience is set in the update that follows. `None` when Graph answered 204.
 async fn create_application(graph: &Graph, spec: &AppRegistration) -> Result<Option<AppIds>> {
     spec.progress.started(Step::WriteApplication);
     let body = Application {
         display_name: Some(spec.display_name.clone()),
-        sign_in_audience: Some(SIGN_IN_AUDIENCE.to_owned()),
         ..Default::default()
     };
     let response = graph
@@ -746,6 +766,7 @@ async fn create_application(graph: &Graph, spec: &AppRegistration) -> Result<Opt
         client_id: require(app.app_id, "appId")?,
         created: response.status() == 201,
         young: false,
+        set_audience: response.status() == 201,
     }))
 }
 
@@ -760,10 +781,14 @@ fn dependent_items(
     let mut items = Vec::new();
     // A new app's collections are known (empty): they are set whole. An existing app's were
     // read, and the plan merged them with what the profile adds.
+    // The audience goes only to an app this run created: an existing app's is left as the plan
+    // says.
+    let sign_in_audience = app.set_audience.then(|| SIGN_IN_AUDIENCE.to_owned());
     let patch = if app.created {
         Application {
             required_resource_access: resolved.required_resource_access.clone(),
             key_credentials: creds.create_keys.clone(),
+            sign_in_audience,
             ..Default::default()
         }
     } else {
@@ -771,6 +796,7 @@ fn dependent_items(
             display_name: resolved.rename.then(|| spec.display_name.clone()),
             required_resource_access: resolved.required_resource_access.clone(),
             key_credentials: creds.update_keys.clone(),
+            sign_in_audience,
             ..Default::default()
         }
     };

@@ -55,10 +55,15 @@ pub(crate) async fn converge(
         held: None,
         password_maybe_sent: false,
         app_exists: false,
+        created_app: None,
         visibility: Tally::default(),
         recovery: Tally::default(),
     };
-    let done = passes.until_done().await?;
+    let mut done = passes.until_done().await?;
+    if passes.created_app.is_some() {
+        // The app is this run's, though a later pass found it existing.
+        done.applied.app_created = true;
+    }
     warnings.extend(done.plan.warnings.iter().cloned());
     Ok(Converged {
         plan: done.plan,
@@ -83,6 +88,8 @@ struct Passes<'a> {
     /// Set once the upsert said the app exists although the read did not see it: the app is
     /// then read until it is visible, and never upserted again.
     app_exists: bool,
+    /// The app this run's upsert created (by a pass that may have failed after).
+    created_app: Option<crate::ids::ObjectId>,
     /// The wait for the app (or its keys) to be visible.
     visibility: Tally,
     /// The recovery passes.
@@ -179,7 +186,16 @@ impl Passes<'_> {
             app_is_young: self.app_exists || self.recovery.attempts > 0,
         };
         let sends_secret = steps.secret.is_some();
-        let outcome = apply::apply(graph, spec, resolved, found, steps, &mut self.held).await;
+        let outcome = apply::apply(
+            graph,
+            spec,
+            resolved,
+            found,
+            steps,
+            &mut self.held,
+            &mut self.created_app,
+        )
+        .await;
         if outcome.is_err() && sends_secret && self.held.is_none() {
             self.password_maybe_sent = true;
         }

@@ -39,6 +39,10 @@ pub enum Change {
         /// The requested name.
         to: String,
     },
+    /// Finish an app an earlier run created and never updated (it stopped in between): set its
+    /// audience to this tenant only. Such an app has Graph's default audience for a new app and
+    /// nothing else yet: no permission, no credential.
+    FinishCreation,
     /// Declare permissions the app does not declare yet.
     AddPermissions {
         /// The permissions added to `requiredResourceAccess`.
@@ -87,6 +91,9 @@ impl fmt::Display for Change {
             Change::RenameApplication { from, to } => {
                 write!(f, "rename the app registration from \"{from}\" to \"{to}\"")
             }
+            Change::FinishCreation => f.write_str(
+                "finish the app an earlier run created but never updated: set its audience to this tenant only",
+            ),
             Change::AddPermissions { permissions } => {
                 write!(f, "declare permissions: ")?;
                 let list: Vec<String> = permissions.iter().map(ToString::to_string).collect();
@@ -310,12 +317,26 @@ pub(crate) struct Resolved {
     /// the app must be created.
     pub required_resource_access: Option<Vec<RequiredResourceAccess>>,
     pub rename: bool,
+    /// The app is an unfinished creation of an earlier run: its audience is set.
+    pub finish_creation: bool,
     pub create_client_sp: bool,
     pub missing_resources: Vec<ClientId>,
     /// Grants to make, as (permission, resource SP id when the SP exists).
     pub missing_grants: Vec<(Permission, Option<ObjectId>)>,
     /// Grants already in place.
     pub existing_grants: Vec<Permission>,
+}
+
+/// An app the crate's upsert created and no update followed (the run stopped in between): the
+/// upsert sets only the name, so the app has Graph's default audience (whatever it is today:
+/// it has changed over the years) and nothing else, no permission and no credential. An app an
+/// admin set up has at least one of them.
+fn is_unfinished_creation(app: &Application) -> bool {
+    let empty = |v: Option<usize>| v.is_none_or(|n| n == 0);
+    app.sign_in_audience.as_deref() != Some(SIGN_IN_AUDIENCE)
+        && empty(app.required_resource_access.as_ref().map(Vec::len))
+        && empty(app.key_credentials.as_ref().map(Vec::len))
+        && empty(app.password_credentials.as_ref().map(Vec::len))
 }
 
 /// Checks a permission against its resource service principal's app roles.
@@ -425,6 +446,7 @@ pub(crate) fn resolve(
         plan,
         required_resource_access: app.required_resource_access,
         rename: app.rename,
+        finish_creation: app.finish_creation,
         create_client_sp,
         missing_resources,
         missing_grants,
@@ -447,6 +469,7 @@ struct Resolution<'a> {
 struct AppResolution {
     required_resource_access: Option<Vec<RequiredResourceAccess>>,
     rename: bool,
+    finish_creation: bool,
     kept_permissions: Vec<KeptPermission>,
 }
 
@@ -488,9 +511,14 @@ impl Resolution<'_> {
             return AppResolution {
                 required_resource_access: Some(merged),
                 rename: false,
+                finish_creation: false,
                 kept_permissions,
             };
         };
+        let finish_creation = is_unfinished_creation(app);
+        if finish_creation {
+            self.changes.push(Change::FinishCreation);
+        }
         let rename = app.display_name.as_deref() != Some(self.spec.display_name.as_str());
         if rename {
             self.changes.push(Change::RenameApplication {
@@ -503,16 +531,17 @@ impl Resolution<'_> {
                 permissions: added.clone(),
             });
         }
-        self.warn_about_existing_app(app);
+        self.warn_about_existing_app(app, finish_creation);
         AppResolution {
             required_resource_access: (!added.is_empty()).then_some(merged),
             rename,
+            finish_creation,
             kept_permissions,
         }
     }
 
     /// An existing app found under another unique name, or not single-tenant: left as is, said.
-    fn warn_about_existing_app(&mut self, app: &Application) {
+    fn warn_about_existing_app(&mut self, app: &Application, finish_creation: bool) {
         let unique_name = self.spec.unique_name.as_str();
         if app
             .unique_name
@@ -531,6 +560,7 @@ impl Resolution<'_> {
         }
         if let Some(aud) = app.sign_in_audience.as_deref()
             && aud != SIGN_IN_AUDIENCE
+            && !finish_creation
         {
             self.warnings.push(Warning {
                 code: WarningCode::SignInAudience,

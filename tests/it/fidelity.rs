@@ -174,7 +174,8 @@ fn seed_admin_app(fake: &FakeGraph) -> (Application, Certificate) {
         let mut v = Application::default();
         v.display_name = Some("Contoso Backup".into());
         v.unique_name = Some("contoso-backup".into());
-        v.sign_in_audience = Some("AzureADMyOrg".into());
+        // The admin made it multi-tenant.
+        v.sign_in_audience = Some("AzureADMultipleOrgs".into());
         v.key_credentials = Some(vec![admin_cert.key_credential("admin's certificate")]);
         v.required_resource_access = Some(vec![RequiredResourceAccess::new(
             catalog::MICROSOFT_GRAPH.app_id,
@@ -217,6 +218,19 @@ async fn an_upsert_answering_204_keeps_the_admins_certificate_and_permission() {
         let body = upsert.body.unwrap();
         assert!(
             body.get("keyCredentials").is_none() && body.get("requiredResourceAccess").is_none()
+        );
+        // Nor the audience: the admin's choice stands, as the plan's warning says.
+        assert!(body.get("signInAudience").is_none(), "{body}");
+        assert!(
+            app.warnings
+                .iter()
+                .any(|w| w.to_string().contains("left as is")),
+            "{:?}",
+            app.warnings
+        );
+        assert_eq!(
+            fake.snapshot().applications[0].sign_in_audience.as_deref(),
+            Some("AzureADMultipleOrgs")
         );
 
         let stored = fake.snapshot().applications.remove(0);
@@ -532,4 +546,68 @@ async fn a_secret_not_run_because_the_app_update_met_lag_is_sent_again_with_it()
         .clone()
         .unwrap_or_default();
     assert_eq!(secrets.len(), 1);
+}
+
+#[tokio::test]
+async fn a_new_apps_audience_is_set_in_the_update_after_its_creation_even_after_a_lost_pass() {
+    for lose_the_update in [false, true] {
+        let fake = FakeGraph::start().await;
+        if lose_the_update {
+            // The round trip after the creation fails: the next pass finds the app with
+            // Graph's default audience.
+            // (every try of the client's retry policy).
+            fake.inject_fault(
+                FaultRule::new(Fault::Status {
+                    status: 503,
+                    retry_after: None,
+                })
+                .method("PATCH")
+                .path_contains("/v1.0/applications/")
+                .times(6),
+            );
+        }
+        let (graph, _) = fake_graph(&fake);
+        let app = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+            .unwrap()
+            .apply(&graph)
+            .await
+            .unwrap();
+        assert!(app.created && app.is_complete(), "{lose_the_update}");
+        let requests = fake.requests();
+        let upsert = requests
+            .iter()
+            .find(|r| r.method == "PATCH" && r.path.contains("uniqueName="))
+            .unwrap();
+        assert_eq!(upsert.status, 201);
+        assert!(
+            upsert
+                .body
+                .as_ref()
+                .unwrap()
+                .get("signInAudience")
+                .is_none()
+        );
+        let audience_set = requests.iter().any(|r| {
+            r.method == "PATCH"
+                && r.batch.is_some()
+                && r.status < 300
+                && r.body.as_ref().unwrap()["signInAudience"] == "AzureADMyOrg"
+        });
+        assert!(audience_set, "{lose_the_update}");
+        let lost = requests
+            .iter()
+            .any(|r| r.method == "PATCH" && r.status == 503);
+        assert_eq!(lost, lose_the_update);
+        assert_eq!(
+            fake.snapshot().applications[0].sign_in_audience.as_deref(),
+            Some("AzureADMyOrg")
+        );
+        assert!(
+            !app.warnings
+                .iter()
+                .any(|w| w.to_string().contains("audience")),
+            "{:?}",
+            app.warnings
+        );
+    }
 }
