@@ -14,26 +14,40 @@ use crate::error::Result;
 use crate::ids::{AppRoleId, ClientId, ObjectId, UniqueName};
 
 /// The application properties read when looking an app up.
-pub const APPLICATION_SELECT: &str = "id,appId,displayName,uniqueName,signInAudience,requiredResourceAccess,keyCredentials,passwordCredentials";
+pub const APPLICATION_SELECT: &str =
+    "id,appId,displayName,uniqueName,signInAudience,requiredResourceAccess,passwordCredentials";
+
+/// [`APPLICATION_SELECT`] and `keyCredentials`, read only when a certificate is added: Graph
+/// throttles reads that select `keyCredentials` harder, to 150 per minute per tenant
+/// (<https://learn.microsoft.com/graph/api/application-get>).
+pub const APPLICATION_SELECT_WITH_KEYS: &str = "id,appId,displayName,uniqueName,signInAudience,requiredResourceAccess,passwordCredentials,keyCredentials";
+
+fn application_select(keys: bool) -> &'static str {
+    if keys {
+        APPLICATION_SELECT_WITH_KEYS
+    } else {
+        APPLICATION_SELECT
+    }
+}
 
 /// `GET /applications(uniqueName='…')?$select=…`: the app by its alternate key, **404** when
 /// there is none. Graph documents no `$filter` on `uniqueName`, so this is the only way to find
 /// an app by its unique name
 /// (the key of [Upsert application](https://learn.microsoft.com/graph/api/application-upsert);
 /// PowerShell's `Get-MgApplicationByUniqueName` sends this read). Works inside `$batch`.
-pub fn application_by_unique_name(name: &UniqueName) -> GraphRequest {
+pub fn application_by_unique_name(name: &UniqueName, keys: bool) -> GraphRequest {
     GraphRequest::get(format!(
         "/applications(uniqueName={})",
         encode_path_literal(&name.odata_literal())
     ))
-    .query("$select", APPLICATION_SELECT)
+    .query("$select", application_select(keys))
 }
 
 /// `GET /applications?$filter=appId eq '…'`.
-pub fn find_application_by_app_id(app_id: ClientId) -> GraphRequest {
+pub fn find_application_by_app_id(app_id: ClientId, keys: bool) -> GraphRequest {
     GraphRequest::get("/applications")
         .query("$filter", &format!("appId eq '{app_id}'"))
-        .query("$select", APPLICATION_SELECT)
+        .query("$select", application_select(keys))
 }
 
 /// `PATCH /applications(uniqueName='…')` with `Prefer: create-if-missing`: 201 with the app
@@ -189,7 +203,7 @@ mod tests {
     #[test]
     fn unique_name_with_quote_is_escaped_in_the_alternate_key() {
         let n = UniqueName::new("o'brien & co").unwrap();
-        let read = application_by_unique_name(&n);
+        let read = application_by_unique_name(&n, false);
         assert_eq!(
             read.path().split('?').next().unwrap(),
             "/applications(uniqueName='o''brien%20%26%20co')"

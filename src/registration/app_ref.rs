@@ -90,7 +90,7 @@ impl AppRef {
     async fn read_application(&self, graph: &Graph) -> Result<Option<Application>> {
         if let Some(id) = self.client_id {
             let found: Collection<Application> = graph
-                .send_json(&requests::find_application_by_app_id(id))
+                .send_json(&requests::find_application_by_app_id(id, false))
                 .await?;
             return Ok(found.value.into_iter().next());
         }
@@ -98,7 +98,7 @@ impl AppRef {
             return Ok(None);
         };
         match graph
-            .send_json(&requests::application_by_unique_name(name))
+            .send_json(&requests::application_by_unique_name(name, false))
             .await
         {
             Ok(app) => Ok(Some(app)),

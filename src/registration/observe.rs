@@ -50,9 +50,10 @@ fn collection_or_empty<T: serde::de::DeserializeOwned>(r: &BatchItemResponse) ->
 pub(crate) async fn application_by_unique_name(
     graph: &Graph,
     name: &crate::ids::UniqueName,
+    keys: bool,
 ) -> Result<Option<Application>> {
     match graph
-        .send_json::<Application>(&requests::application_by_unique_name(name))
+        .send_json::<Application>(&requests::application_by_unique_name(name, keys))
         .await
     {
         Ok(app) => Ok(Some(app)),
@@ -108,10 +109,10 @@ impl Read {
 /// app's service principal, grants and (for a certificate) keys.
 pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Observed> {
     let need_keys = matches!(spec.credential, Some(NewCredential::Certificate(_)));
-    let (mut obs, mut grants_read) = first_read(graph, spec).await?;
+    let (mut obs, mut grants_read) = first_read(graph, spec, need_keys).await?;
     // The client id from an earlier run names an app that is gone: fall back to the unique name.
     if spec.client_id.is_some() && obs.app.is_none() {
-        obs.app = application_by_unique_name(graph, &spec.unique_name).await?;
+        obs.app = application_by_unique_name(graph, &spec.unique_name, need_keys).await?;
         obs.client_sp = None;
         obs.grants.clear();
         obs.keys = None;
@@ -142,17 +143,20 @@ pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Obs
 
 /// The first `$batch`: the app (by client id, with its grants, when the caller has the client
 /// id; else by unique name) and the service principals. Says whether the grants were read.
-async fn first_read(graph: &Graph, spec: &AppRegistration) -> Result<(Observed, bool)> {
+async fn first_read(graph: &Graph, spec: &AppRegistration, keys: bool) -> Result<(Observed, bool)> {
     let resource_ids = spec.profile.resource_app_ids();
     let mut sp_ids = resource_ids.clone();
     let mut items = Vec::with_capacity(3);
     match spec.client_id {
         Some(client_id) => {
             sp_ids.push(client_id);
-            items.push(Read::App.item(requests::find_application_by_app_id(client_id)));
+            items.push(Read::App.item(requests::find_application_by_app_id(client_id, keys)));
             items.push(Read::Grants.item(requests::app_role_assignments_by_app_id(client_id)));
         }
-        None => items.push(Read::App.item(requests::application_by_unique_name(&spec.unique_name))),
+        None => items.push(Read::App.item(requests::application_by_unique_name(
+            &spec.unique_name,
+            keys,
+        ))),
     }
     items.push(Read::ServicePrincipals.item(requests::service_principals_by_app_ids(&sp_ids)));
     let replies = graph.batch(items).await?;

@@ -330,7 +330,9 @@ pub(crate) struct Resolved {
 /// An app the crate's upsert created and no update followed (the run stopped in between): the
 /// upsert sets only the name, so the app has Graph's default audience (whatever it is today:
 /// it has changed over the years) and nothing else, no permission and no credential. An app an
-/// admin set up has at least one of them.
+/// admin set up has at least one of them. (Without a certificate to add, `keyCredentials` is not
+/// read: an app whose only trait is a certificate counts as unfinished, and is set to this
+/// tenant only.)
 fn is_unfinished_creation(app: &Application) -> bool {
     let empty = |v: Option<usize>| v.is_none_or(|n| n == 0);
     app.sign_in_audience.as_deref() != Some(SIGN_IN_AUDIENCE)

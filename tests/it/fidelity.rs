@@ -611,3 +611,41 @@ async fn a_new_apps_audience_is_set_in_the_update_after_its_creation_even_after_
         );
     }
 }
+
+/// Graph requests that select `keyCredentials` (a read Graph throttles to 150 a minute per
+/// tenant, application-get).
+fn key_reads(fake: &FakeGraph) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r.kind == entra_appreg::fake::RequestKind::Graph && r.method == "GET")
+        .filter(|r| r.query.contains("keyCredentials"))
+        .count()
+}
+
+#[tokio::test]
+async fn key_credentials_are_selected_only_when_a_certificate_is_added() {
+    use entra_appreg::credentials::SecretOptions;
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let reg = || AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange).unwrap();
+    reg().apply(&graph).await.unwrap();
+    reg()
+        .with_credential(NewCredential::Secret(SecretOptions::default()))
+        .apply(&graph)
+        .await
+        .unwrap();
+    reg().plan(&graph).await.unwrap();
+    assert_eq!(key_reads(&fake), 0);
+    let cert = Certificate::generate("Contoso Backup", 30).unwrap();
+    reg()
+        .with_credential(NewCredential::Certificate(Box::new(cert)))
+        .apply(&graph)
+        .await
+        .unwrap();
+    assert!(key_reads(&fake) > 0);
+    // The audit reads them: it lists every credential with its expiry.
+    let before = key_reads(&fake);
+    let audit = reg().audit(&graph, 30).await.unwrap().unwrap();
+    assert_eq!(audit.credentials.len(), 2);
+    assert!(key_reads(&fake) > before);
+}
