@@ -114,7 +114,8 @@ fn cert_error(reason: impl Into<String>) -> Error {
 impl Certificate {
     /// Generates a self-signed certificate with a new RSA 2048-bit key, signed with SHA-256,
     /// subject `CN=<common_name>`, valid for exactly `valid_days` days (1 to 3650; 365 is the
-    /// safe choice, see [`DEFAULT_VALID_DAYS`]) from [`CLOCK_SKEW_BACKDATE`] before now.
+    /// safe choice, see [`DEFAULT_VALID_DAYS`]: a registration adding a certificate valid for
+    /// longer warns with `certificate_over_one_year`) from [`CLOCK_SKEW_BACKDATE`] before now.
     ///
     /// ```
     /// use entra_appreg::credentials::Certificate;

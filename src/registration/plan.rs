@@ -5,7 +5,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::auth::TokenClaims;
-use crate::credentials::{CredentialInfo, CredentialKind, NewCredential};
+use crate::credentials::{Certificate, CredentialInfo, CredentialKind, NewCredential};
 use crate::error::{Error, Result};
 use crate::graph::models::{
     AppRole, Application, RequiredResourceAccess, ResourceAccess, ServicePrincipal,
@@ -181,6 +181,9 @@ pub enum WarningCode {
     UnfinishedSecretRemoved,
     /// The secret journal could not record that the new secret was handed over.
     JournalNotUpdated,
+    /// The certificate to add is valid for more than a year, the most Microsoft's how-to allows
+    /// for a certificate added this way: Graph may refuse it.
+    CertificateOverOneYear,
 }
 
 impl WarningCode {
@@ -196,6 +199,7 @@ impl WarningCode {
             WarningCode::CredentialExpiring => "credential_expiring",
             WarningCode::UnfinishedSecretRemoved => "unfinished_secret_removed",
             WarningCode::JournalNotUpdated => "journal_not_updated",
+            WarningCode::CertificateOverOneYear => "certificate_over_one_year",
         }
     }
 }
@@ -711,6 +715,9 @@ impl Resolution<'_> {
                 });
             }
         }
+        if let Some(NewCredential::Certificate(cert)) = &self.spec.credential {
+            self.warnings.extend(certificate_lifetime_warning(cert));
+        }
         let client_id = self.obs.app.as_ref().and_then(|a| a.app_id);
         if let Some(ews) = self.spec.profile.ews_allow_list_instructions(client_id) {
             self.warnings.push(Warning {
@@ -730,6 +737,22 @@ impl Resolution<'_> {
             });
         }
     }
+}
+
+/// A warning for a certificate valid for more than 365 days: Microsoft's how-to for adding a
+/// certificate with `PATCH /applications/{id}` allows at most one year between its start and
+/// end (<https://learn.microsoft.com/graph/applications-how-to-add-certificate>).
+pub(crate) fn certificate_lifetime_warning(cert: &Certificate) -> Option<Warning> {
+    const ONE_YEAR: time::Duration = time::Duration::days(365);
+    let span = cert.not_after() - cert.not_before();
+    (span > ONE_YEAR).then(|| Warning {
+        code: WarningCode::CertificateOverOneYear,
+        message: format!(
+            "the certificate {} is valid for {} days: Microsoft allows at most one year (365 days) for a certificate added to an app this way, and Graph may refuse it. Use a certificate valid for 365 days or less.",
+            cert.thumbprint(),
+            span.whole_days()
+        ),
+    })
 }
 
 /// Declared permissions outside the profile (an admin added them): kept, and reported.

@@ -741,3 +741,49 @@ async fn a_grant_said_to_exist_counts_only_once_the_list_shows_it() {
         expected_pairs(&profile)
     );
 }
+
+#[tokio::test]
+async fn a_certificate_valid_for_over_a_year_is_registered_with_a_warning_naming_the_limit() {
+    use entra_appreg::credentials::{Certificate, DEFAULT_CERTIFICATE_DAYS, NewCredential};
+    // The default stays within Microsoft's one year for a certificate added by PATCH.
+    assert_eq!(DEFAULT_CERTIFICATE_DAYS, 365);
+    let two_years = Certificate::generate("Contoso Backup", 730).unwrap();
+    // An imported certificate (public part and key from PEM) is judged the same way.
+    let imported = {
+        let pem = format!(
+            "{}{}",
+            two_years.to_pem(),
+            secrecy::ExposeSecret::expose_secret(&two_years.private_key_pem().unwrap())
+        );
+        Certificate::from_pem(&pem).unwrap()
+    };
+    let cases = [
+        (
+            Certificate::generate("Contoso Backup", DEFAULT_CERTIFICATE_DAYS).unwrap(),
+            false,
+        ),
+        (Certificate::generate("Contoso Backup", 366).unwrap(), true),
+        (imported, true),
+    ];
+    for (cert, warned) in cases {
+        let fake = FakeGraph::start().await;
+        let (graph, _) = fake_graph(&fake);
+        let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+            .unwrap()
+            .with_credential(NewCredential::Certificate(Box::new(cert.clone())));
+        let plan = reg.plan(&graph).await.unwrap();
+        let app = reg.apply(&graph).await.unwrap();
+        for warnings in [&plan.warnings, &app.warnings] {
+            let found: Vec<_> = warnings
+                .iter()
+                .filter(|w| w.code == "certificate_over_one_year")
+                .collect();
+            assert_eq!(found.len(), usize::from(warned), "{warnings:?}");
+            if let Some(w) = found.first() {
+                assert!(w.message.contains("one year"), "{w}");
+                assert!(w.message.contains(&cert.thumbprint().to_string()), "{w}");
+            }
+        }
+        assert!(app.is_complete());
+    }
+}

@@ -179,7 +179,8 @@ pub struct CredentialArgs {
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub out: PathBuf,
 
-    /// Lifetime of the new certificate (default 365 days) or secret (default 730 days).
+    /// Lifetime of the new certificate (default 365 days; over 365 warns, as Microsoft allows
+    /// at most one year for a certificate added this way) or secret (default 730 days).
     #[arg(long, value_name = "N")]
     pub valid_days: Option<u32>,
 
