@@ -14,9 +14,17 @@
 //!
 //! For each of the four profiles it registers a uniquely named app (`entra-appreg-live-…`) with a
 //! new certificate, signs in as that app until its token carries the profile's Microsoft Graph
-//! roles, runs the registration again (it must write nothing), and deletes the app — also when
-//! a step failed. Nothing is left behind but the soft-deleted apps, which Entra purges after 30
-//! days. Without the variables the test says so and passes.
+//! roles, lists the app's grants until every one of them shows (list calls may miss a grant made
+//! seconds ago, as Microsoft's
+//! [List appRoleAssignments](https://learn.microsoft.com/graph/api/serviceprincipal-list-approleassignments)
+//! page warns: a re-run before that would plan them again), runs the registration again (it must
+//! write nothing), and deletes the app — also when a step failed.
+//!
+//! What it leaves behind: the four soft-deleted apps, which Entra purges after 30 days, and the
+//! service principals of Office 365 Exchange Online and Office 365 SharePoint Online if the tenant
+//! lacked them (Microsoft's own resources, created once per tenant the first time an app is
+//! granted a permission on them; deleting them is not this test's business). Without the
+//! variables the test says so and passes.
 //!
 //! The same flow runs on every `cargo test` against [`FakeGraph`], recording included, so the
 //! code a maintainer runs against a tenant is never stale.
@@ -143,6 +151,7 @@ async fn register_verify_rerun(target: &Target, reg: &AppRegistration) -> Result
     if !check.is_complete() {
         return Err(format!("the new app's token lacks {:?}", check.missing));
     }
+    grants_listed(target, &app).await?;
     let again = with_cert
         .apply(&target.graph)
         .await
@@ -155,6 +164,41 @@ async fn register_verify_rerun(target: &Target, reg: &AppRegistration) -> Result
         app.client_id, app.graph_requests, check.attempts, again.graph_requests
     );
     Ok(())
+}
+
+/// Lists the app's grants until every permission it was granted shows, up to the sign-in
+/// timeout: a grant is confirmed by the list the re-run reads, not by a token.
+async fn grants_listed(
+    target: &Target,
+    app: &entra_appreg::registration::RegisteredApp,
+) -> Result<(), String> {
+    use entra_appreg::graph::models::{AppRoleAssignment, Collection};
+    let wanted: Vec<_> = app
+        .permissions
+        .iter()
+        .map(|p| p.permission.role_id)
+        .collect();
+    let started = std::time::Instant::now();
+    loop {
+        let listed: Collection<AppRoleAssignment> = target
+            .graph
+            .send_json(&crate::common::requests::app_role_assignments(
+                app.service_principal_id,
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
+        let missing: Vec<_> = wanted
+            .iter()
+            .filter(|r| !listed.value.iter().any(|a| a.app_role_id == **r))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() > target.sign_in_timeout {
+            return Err(format!("grants still not listed: {missing:?}"));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
 }
 
 fn live_target() -> Option<Target> {
