@@ -628,20 +628,22 @@ async fn key_credentials_are_selected_only_when_a_certificate_is_added() {
     let fake = FakeGraph::start().await;
     let (graph, _) = fake_graph(&fake);
     let reg = || AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange).unwrap();
-    reg().apply(&graph).await.unwrap();
-    reg()
+    assert!(reg().apply(&graph).await.unwrap().is_complete());
+    let with_secret = reg()
         .with_credential(NewCredential::Secret(SecretOptions::default()))
         .apply(&graph)
         .await
         .unwrap();
-    reg().plan(&graph).await.unwrap();
+    assert!(with_secret.is_complete());
+    assert!(reg().plan(&graph).await.unwrap().changes.is_empty());
     assert_eq!(key_reads(&fake), 0);
     let cert = Certificate::generate("Contoso Backup", 30).unwrap();
-    reg()
+    let with_cert = reg()
         .with_credential(NewCredential::Certificate(Box::new(cert)))
         .apply(&graph)
         .await
         .unwrap();
+    assert!(with_cert.is_complete());
     assert!(key_reads(&fake) > 0);
     // The audit reads them: it lists every credential with its expiry.
     let before = key_reads(&fake);
