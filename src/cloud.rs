@@ -12,7 +12,8 @@ use url::Url;
 
 use crate::error::Error;
 
-/// A Microsoft cloud (GRAPH.md §6). Tokens never cross clouds.
+/// A Microsoft cloud ([national cloud deployments](https://learn.microsoft.com/graph/deployments)).
+/// Tokens never cross clouds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Cloud {

@@ -464,9 +464,10 @@ impl<'a> Retry<'a> {
 
 /// A transient fault: a connection that failed before the request was sent (it can be sent
 /// again whatever it does), or a 503 or 504 of a request that is safe to send twice. Source:
-/// GRAPH.md §4 (503/504 with back-off), Microsoft Graph's
-/// [error reference](https://learn.microsoft.com/graph/errors) (503: "You may repeat the
-/// request after a delay, the length of which may be specified in a Retry-After header"), and
+/// Microsoft Graph's [error reference](https://learn.microsoft.com/graph/errors) (503: "You may
+/// repeat the request after a delay, the length of which may be specified in a Retry-After
+/// header"), its [throttling guidance](https://learn.microsoft.com/graph/throttling) (back off
+/// when no `Retry-After` is given), and
 /// the Azure SDK's retry policy (`sdk/core/typespec_client_core/src/http/policies/retry/`),
 /// which retries them too.
 /// A 503/504 of a [non-idempotent](crate::graph::GraphRequest::non_idempotent) request is not

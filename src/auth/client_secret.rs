@@ -10,8 +10,9 @@ use crate::ids::ClientId;
 
 /// Signs in as an application with its client secret (OAuth client credentials).
 ///
-/// Used by a non-interactive bootstrap app (GRAPH.md §5), and to check that a newly created
-/// secret works.
+/// Used by a non-interactive bootstrap app
+/// (<https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow>), and
+/// to check that a newly created secret works.
 #[derive(Debug)]
 pub struct ClientSecretCredential {
     client_id: ClientId,

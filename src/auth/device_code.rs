@@ -30,7 +30,8 @@ pub struct DeviceCodePrompt {
 
 type PromptFn = dyn Fn(&DeviceCodePrompt) + Send + Sync;
 
-/// Signs an admin in with the device code flow (GRAPH.md §5, §7).
+/// Signs an admin in with the
+/// [device code flow](https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code).
 ///
 /// By default it uses the Microsoft Graph Command Line Tools public client and asks for
 /// [`DEFAULT_PERMISSIONS`](Self::DEFAULT_PERMISSIONS) on the cloud's Graph:
@@ -40,8 +41,11 @@ type PromptFn = dyn Fn(&DeviceCodePrompt) + Send + Sync;
 /// until shortly before it expires.
 ///
 /// The China (21Vianet) cloud has no Microsoft Graph Command Line Tools app (global apps are not
-/// replicated there; signing in with it fails with AADSTS700016). For [`Cloud::China`] a public
-/// client of the tenant must be named with [`with_client_id`](Self::with_client_id): without
+/// replicated there; signing in with it fails with AADSTS700016: msgraph-sdk-powershell issues
+/// [#1735](https://github.com/microsoftgraph/msgraph-sdk-powershell/issues/1735) and
+/// [#802](https://github.com/microsoftgraph/msgraph-sdk-powershell/issues/802)). For
+/// [`Cloud::China`] a public client of the tenant must be named with
+/// [`with_client_id`](Self::with_client_id): without
 /// one, [`GraphBuilder::build`](crate::graph::GraphBuilder::build) (and any sign-in) refuses with
 /// [`Error::InvalidInput`] before anything is sent.
 ///

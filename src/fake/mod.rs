@@ -69,15 +69,15 @@
 //! | `key` of a key credential only for `GET /applications/{id}?$select=keyCredentials` | [keyCredential](https://learn.microsoft.com/graph/api/resources/keycredential) |
 //! | `PATCH` replaces a collection whole | [Update application](https://learn.microsoft.com/graph/api/application-update); [Add a certificate](https://learn.microsoft.com/graph/applications-how-to-add-certificate) ("replaces any existing certificates") |
 //! | `uniqueName` settable by `PATCH /applications/{id}` only while null; refused in `POST /applications` | Update application ("Can be updated only if null and is immutable once set"); the resource page calls it read-only (the refusal in `POST` is an **assumption**) |
-//! | secrets only through `addPassword` (200, `secretText` only in that reply); 400 for `passwordCredentials` in a POST or PATCH | [addPassword](https://learn.microsoft.com/graph/api/application-addpassword); GRAPH.md §3 |
+//! | secrets only through `addPassword` (200, `secretText` only in that reply); 400 for `passwordCredentials` in a POST or PATCH | [addPassword](https://learn.microsoft.com/graph/api/application-addpassword); [Update application](https://learn.microsoft.com/graph/api/application-update) ("Using PATCH to set passwordCredential is not supported") |
 //! | `removePassword` of an unknown keyId: 400 | **assumption** (undocumented; the crate confirms by reading the app back) |
-//! | second service principal for an app: 409 `Request_MultipleObjectsWithSameKeyValue` | GRAPH.md §3 and the fixture `error-sp-already-exists.json` (not on Microsoft's page) |
-//! | replication lag: objects invisible for a number of requests (or a time, [`FakeGraphBuilder::replication_delay`]); 404 `Request_ResourceNotFound` on reads and writes naming them | GRAPH.md §4; [Designing for eventual consistency for Microsoft Entra](https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/) |
+//! | second service principal for an app: 409 `Request_MultipleObjectsWithSameKeyValue` | an answer seen from real Graph (the fixture `error-sp-already-exists.json`; not on Microsoft's page) |
+//! | replication lag: objects invisible for a number of requests (or a time, [`FakeGraphBuilder::replication_delay`]); 404 `Request_ResourceNotFound` on reads and writes naming them | [Designing for eventual consistency for Microsoft Entra](https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/) |
 //! | service principal created too soon: 400 "…does not reference a valid application object"; for a caller holding only `Application.ReadWrite.OwnedBy`, 403 "…backing application of the service principal being created must in the local tenant" (the same 403, for good, for a Microsoft resource's service principal) | Terraform azuread, `internal/services/serviceprincipals/service_principal_resource.go` (retries both, for the app it just created) |
 //! | grant naming a service principal that has not replicated: 404, or 400 "Not a valid reference update." ([`GrantLagAnswer`]) | Terraform azuread, `internal/services/approleassignments/app_role_assignment_resource.go` (retries both) |
 //! | duplicate grant: 400 "Permission being assigned already exists on the object." | observed by users of Graph; not on Microsoft's pages (the crate confirms by listing) |
 //! | listing grants may lag just after a grant | [List appRoleAssignments](https://learn.microsoft.com/graph/api/serviceprincipal-list-approleassignments) ("might have replication delays") |
-//! | Microsoft Graph grants refused (403) for Cloud Application / Application Administrators | GRAPH.md §5 |
+//! | Microsoft Graph grants refused (403) for Cloud Application / Application Administrators | [Grant tenant-wide admin consent](https://learn.microsoft.com/entra/identity/enterprise-apps/grant-admin-consent) (those roles consent to any API "except Microsoft Graph app roles") |
 //! | `$batch`: at most 20, replies in any order, 424 for a failed dependency, per-item 429 | [JSON batching](https://learn.microsoft.com/graph/json-batching); [Throttling](https://learn.microsoft.com/graph/throttling) |
 //! | throttling: 429 with `Retry-After` | [Throttling](https://learn.microsoft.com/graph/throttling) |
 //! | token endpoint: client credentials, client assertions, device code (`authorization_pending`, `slow_down`, …) | [OAuth 2.0 client credentials](https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow), [device code](https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code); AADSTS codes other than 700016 and 7000215 are an **assumption** |
@@ -157,8 +157,8 @@ impl CallerRole {
 }
 
 /// How the fake answers an app role assignment that names a service principal which has not
-/// replicated yet. Real Graph gives either answer (GRAPH.md §4; Terraform's azuread provider
-/// waits out both).
+/// replicated yet. Real Graph gives either answer (Terraform's azuread provider waits out both:
+/// `internal/services/approleassignments/app_role_assignment_resource.go`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum GrantLagAnswer {

@@ -318,7 +318,8 @@ impl State {
     }
 
     /// The answer to a grant that names a service principal which has not replicated: 404, or
-    /// 400 "Not a valid reference update." (both seen from real Graph, GRAPH.md §4).
+    /// 400 "Not a valid reference update." (both seen from real Graph; Terraform azuread's
+    /// `internal/services/approleassignments/app_role_assignment_resource.go` retries both).
     pub fn grant_lag_reply(&mut self, key: &str) -> super::reply::Reply {
         use super::GrantLagAnswer;
         self.grant_lag_count += 1;

@@ -1,4 +1,5 @@
-//! Ready-made [`GraphRequest`]s for the calls the crate makes (GRAPH.md §3).
+//! Ready-made [`GraphRequest`]s for the calls the crate makes
+//! ([Microsoft Graph v1.0 API reference](https://learn.microsoft.com/graph/api/overview)).
 //!
 //! Higher layers build requests here instead of writing URLs, so every path, filter and
 //! header lives in one place and can ride alone or inside a `$batch`. The crate sends **only**

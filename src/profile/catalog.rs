@@ -63,7 +63,8 @@ const fn role(resource: Resource, value: &'static str, id: uuid::Uuid) -> Catalo
     }
 }
 
-/// Every app role the crate knows by id (GRAPH.md §2).
+/// Every app role the crate knows by id (the Microsoft Graph ids as in its
+/// [permissions reference](https://learn.microsoft.com/graph/permissions-reference)).
 pub const CATALOG: [CatalogRole; 10] = [
     role(
         MICROSOFT_GRAPH,

@@ -1,9 +1,8 @@
 //! Permission profiles: which application permissions a product needs, and which credentials
 //! it may sign in with.
 //!
-//! The four profiles of the vendor's manual (GRAPH.md §2) are built from the [`catalog`], and so
-//! are the portal instructions ([`PermissionProfile::manual_instructions`]): the two can never
-//! disagree.
+//! The four profiles of the vendor's manual are built from the [`catalog`], and so are the portal
+//! instructions ([`PermissionProfile::manual_instructions`]): the two can never disagree.
 //!
 //! ```
 //! use entra_appreg::credentials::CredentialKind;

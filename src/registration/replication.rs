@@ -34,7 +34,10 @@ fn lag_when(e: &Error, lag: impl Fn(&GraphError) -> bool) -> RetryAction {
 }
 
 /// `404 Request_ResourceNotFound`: the object (or the one a path or body names) is not visible
-/// yet. Source: GRAPH.md §4; Microsoft's
+/// yet. Source: Microsoft's "Designing for eventual consistency for Microsoft Entra" (a newly
+/// created object can return "Not Found")
+/// <https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra>
+/// and Microsoft Graph's
 /// [known issue on replication delay](https://learn.microsoft.com/graph/known-issues) ("the
 /// object might not be immediately available"), and every peer client (Terraform azuread,
 /// Azure CLI) retries it after a create.
@@ -45,8 +48,8 @@ pub(crate) fn not_found(e: &Error) -> RetryAction {
 }
 
 /// `400 Request_BadRequest` "…does not reference a valid application object": a service
-/// principal created right after its app. Source: GRAPH.md §4 and the fixture
-/// `error-no-backing-application.json`; Terraform azuread retries it
+/// principal created right after its app. Source: the answer seen from real Graph (the fixture
+/// `error-no-backing-application.json`); Terraform azuread retries it
 /// (`internal/services/serviceprincipals/service_principal_resource.go`).
 pub(crate) fn no_backing_application(e: &Error) -> RetryAction {
     lag_when(e, |g| {
@@ -58,8 +61,10 @@ pub(crate) fn no_backing_application(e: &Error) -> RetryAction {
 }
 
 /// `400 Request_BadRequest` "Not a valid reference update.": an app role assignment to (or from)
-/// a service principal that has not replicated. Source: GRAPH.md §4; Terraform azuread retries
-/// it for app role assignments, and Microsoft's Bicep samples note it.
+/// a service principal that has not replicated. Source: Terraform azuread retries it for app
+/// role assignments (`internal/services/approleassignments/app_role_assignment_resource.go`),
+/// and Microsoft's Bicep samples note it
+/// ([msgraph-bicep-types#193](https://github.com/microsoftgraph/msgraph-bicep-types/issues/193)).
 pub(crate) fn invalid_reference_update(e: &Error) -> RetryAction {
     lag_when(e, |g| {
         g.status == 400
@@ -72,7 +77,8 @@ pub(crate) fn invalid_reference_update(e: &Error) -> RetryAction {
 /// `403` "When using this permission, the backing application of the service principal being
 /// created must in the local tenant": a caller holding `Application.ReadWrite.OwnedBy` creates
 /// a service principal for an app that has not replicated. Lag, not a missing right. Source:
-/// GRAPH.md §4; Terraform azuread retries it.
+/// Terraform azuread retries it
+/// (`internal/services/serviceprincipals/service_principal_resource.go`).
 pub(crate) fn owned_by_backing_application(e: &Error) -> RetryAction {
     lag_when(e, |g| {
         g.status == 403
@@ -108,8 +114,11 @@ pub(crate) fn grant_lag(e: &Error) -> RetryAction {
 const SIGN_IN_NOT_YET: [u32; 4] = [700_016, 7_000_215, 700_027, 7_000_229];
 
 /// A sign-in as an app created (or given a credential) seconds ago, refused because Entra has not
-/// replicated it yet: AADSTS700016, 7000215, 700027 or 7000229. Source: GRAPH.md §4 and §7 (a new
-/// secret is rejected for 4–18 s), Microsoft's
+/// replicated it yet: AADSTS700016, 7000215, 700027 or 7000229. Source: Entra's
+/// replication lag, as Microsoft's "Designing for eventual consistency for Microsoft Entra"
+/// describes it
+/// <https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra>
+/// (a new secret was seen rejected for 4–18 s), and Microsoft's
 /// [AADSTS error code reference](https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
 pub(crate) fn sign_in_not_replicated(e: &Error) -> RetryAction {
     match e.aadsts_code() {
@@ -123,7 +132,8 @@ pub(crate) fn sign_in_not_replicated(e: &Error) -> RetryAction {
 /// a transport failure (the request may have reached Graph), a 5xx (Graph documents 503/504 as
 /// transient, and a 500 after a write may mean it was applied), a reply that could not be read
 /// (a proxy cutting it short), or one of the lag answers above. A 429 that outlasted the retry
-/// budget, a 401/403 or any other 4xx is not. Source: GRAPH.md §4, Microsoft Graph's
+/// budget, a 401/403 or any other 4xx is not. Source: Microsoft Graph's
+/// [throttling guidance](https://learn.microsoft.com/graph/throttling) for the 429, its
 /// [error reference](https://learn.microsoft.com/graph/errors) for the 5xx, and the lag
 /// answers' own sources.
 pub(crate) fn worth_another_pass(e: &Error) -> RetryAction {
