@@ -40,6 +40,8 @@ pub(crate) struct Converged {
     /// Secrets of earlier runs that never handed them over, removed by this one.
     pub retired_unfinished: Vec<CredentialInfo>,
     pub warnings: Vec<Warning>,
+    /// The tenant's SharePoint host, if the reads found it.
+    pub sharepoint_host: Option<String>,
 }
 
 pub(crate) async fn converge(
@@ -73,6 +75,7 @@ pub(crate) async fn converge(
         secret: passes.held,
         retired_unfinished,
         warnings,
+        sharepoint_host: done.sharepoint_host,
     })
 }
 
@@ -110,6 +113,7 @@ enum Pass {
 /// What the pass that converged read and did.
 struct Done {
     plan: Plan,
+    sharepoint_host: Option<String>,
     certificate_key: Option<uuid::Uuid>,
     older: Vec<CredentialInfo>,
     applied: Applied,
@@ -177,6 +181,7 @@ impl Passes<'_> {
         }
         steps.marker = self.marker.to_owned();
         let older = observed_credentials(&observed);
+        let sharepoint_host = observed.sharepoint_host.clone();
         let found = apply::Found {
             app: observed.app,
             client_sp: observed.client_sp,
@@ -202,6 +207,7 @@ impl Passes<'_> {
         Ok(match outcome? {
             apply::Outcome::Applied(applied) => Pass::Done(Box::new(Done {
                 plan,
+                sharepoint_host,
                 certificate_key,
                 older,
                 applied: *applied,

@@ -332,6 +332,7 @@ impl AppRegistration {
             retired_credentials: retired,
             graph_requests: meter.requests(),
             graph_round_trips: meter.round_trips(),
+            sharepoint_host: converged.sharepoint_host,
         })
     }
 
@@ -773,6 +774,9 @@ pub struct RegisteredApp {
     /// serialised).
     #[serde(skip)]
     pub graph_round_trips: u64,
+    /// The tenant's SharePoint host, when the registration read it (for readiness).
+    #[serde(skip)]
+    sharepoint_host: Option<String>,
 }
 
 impl RegisteredApp {

@@ -24,6 +24,9 @@ pub(crate) struct Observed {
     /// The app's key credentials with their `key` (read only when a certificate is to be added:
     /// the PATCH must send every existing key back).
     pub keys: Option<Vec<KeyCredential>>,
+    /// The tenant's SharePoint host, read with the rest when the profile grants on SharePoint
+    /// (`None` when it could not be read: readiness reads it again, and says why it cannot).
+    pub sharepoint_host: Option<String>,
 }
 
 fn keys_of(r: &BatchItemResponse) -> Result<Option<Vec<KeyCredential>>> {
@@ -75,15 +78,18 @@ enum Read {
     ServicePrincipal,
     /// The app's key credentials with their `key`.
     Keys,
+    /// The organization's domains, for the SharePoint host.
+    Organization,
 }
 
 impl Read {
-    const ALL: [Read; 5] = [
+    const ALL: [Read; 6] = [
         Read::App,
         Read::Grants,
         Read::ServicePrincipals,
         Read::ServicePrincipal,
         Read::Keys,
+        Read::Organization,
     ];
 
     fn id(self) -> &'static str {
@@ -93,6 +99,7 @@ impl Read {
             Read::ServicePrincipals => "sps",
             Read::ServicePrincipal => "sp",
             Read::Keys => "keys",
+            Read::Organization => "org",
         }
     }
 
@@ -159,6 +166,11 @@ async fn first_read(graph: &Graph, spec: &AppRegistration, keys: bool) -> Result
         ))),
     }
     items.push(Read::ServicePrincipals.item(requests::service_principals_by_app_ids(&sp_ids)));
+    // The SharePoint host rides along, so that readiness needs no round trip of its own.
+    let sharepoint = resource_ids.contains(&crate::profile::catalog::SHAREPOINT_ONLINE.app_id);
+    if sharepoint {
+        items.push(Read::Organization.item(requests::organization_domains()));
+    }
     let replies = graph.batch(items).await?;
     let mut obs = Observed::default();
     let mut grants_read = false;
@@ -182,6 +194,12 @@ async fn first_read(graph: &Graph, spec: &AppRegistration, keys: bool) -> Result
                 grants_read = true;
             }
             Some(Read::Keys) => obs.keys = keys_of(r)?,
+            // Not needed to register: a refusal (no User.Read, say) is left to readiness.
+            Some(Read::Organization) => {
+                obs.sharepoint_host = r.json().ok().and_then(|orgs| {
+                    super::ready::sharepoint_host_of(&orgs, graph.endpoints().cloud())
+                });
+            }
             Some(Read::ServicePrincipal) | None => {}
         }
     }

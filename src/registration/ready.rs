@@ -208,7 +208,12 @@ impl RegisteredApp {
             .filter(|p| p.granted)
             .map(|p| p.permission.clone())
             .collect();
-        wait_until_ready(graph, self.client_id, &granted, credential, options).await
+        // The host the registration read, unless the caller named one.
+        let mut options = options.clone();
+        if options.sharepoint_host.is_none() {
+            options.sharepoint_host.clone_from(&self.sharepoint_host);
+        }
+        wait_until_ready(graph, self.client_id, &granted, credential, &options).await
     }
 }
 
@@ -222,18 +227,18 @@ pub(crate) async fn wait_until_ready(
     options: &ReadyOptions,
 ) -> Result<Readiness> {
     let targets = targets(graph, permissions, options).await?;
-    let started = Instant::now();
-    let mut resources = Vec::with_capacity(targets.len());
-    for target in targets {
-        let left = options.timeout.saturating_sub(started.elapsed());
+    // Every resource at once: one wave of sign-ins, each resource polling on its own schedule
+    // while lag lasts, all within the one timeout.
+    let waits = targets.iter().map(|target| {
         let sign_in = SignIn {
             graph,
             client_id,
             credential,
-            target: &target,
+            target,
         };
-        resources.push(wait_for(sign_in, options, left).await);
-    }
+        wait_for(sign_in, options, options.timeout)
+    });
+    let resources = futures::future::join_all(waits).await;
     Ok(Readiness {
         ready: resources.iter().all(|r| r.ready),
         resources,
@@ -283,37 +288,48 @@ fn exchange_host(cloud: Cloud) -> &'static str {
     }
 }
 
-/// The tenant's SharePoint host, from its initial `<name>.onmicrosoft.com` domain.
-async fn sharepoint_host(graph: &Graph, cloud: Cloud) -> Result<String> {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Domain {
-        name: String,
-        #[serde(default)]
-        is_initial: bool,
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Org {
-        #[serde(default)]
-        verified_domains: Vec<Domain>,
-    }
-    let orgs: crate::graph::models::Collection<Org> =
-        graph.send_json(&requests::organization_domains()).await?;
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Domain {
+    name: String,
+    #[serde(default)]
+    is_initial: bool,
+}
+
+/// An organization, as `GET /organization?$select=id,verifiedDomains` returns it.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Org {
+    #[serde(default)]
+    verified_domains: Vec<Domain>,
+}
+
+/// The tenant's SharePoint host, from its initial `<name>.onmicrosoft.com` domain in a read of
+/// the organization.
+pub(crate) fn sharepoint_host_of(
+    orgs: &crate::graph::models::Collection<Org>,
+    cloud: Cloud,
+) -> Option<String> {
     let initial = orgs
         .value
         .iter()
         .flat_map(|o| &o.verified_domains)
         .find(|d| d.is_initial)
         .and_then(|d| d.name.split('.').next().map(str::to_owned))
-        .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-        .ok_or_else(|| {
-            Error::invalid_input(
-                "SharePoint host",
-                "the tenant's initial *.onmicrosoft.com domain could not be read: name the SharePoint host (contoso.sharepoint.com)",
-            )
-        })?;
-    Ok(format!("{initial}.{}", sharepoint_suffix(cloud)))
+        .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))?;
+    Some(format!("{initial}.{}", sharepoint_suffix(cloud)))
+}
+
+/// The tenant's SharePoint host, read from the organization.
+async fn sharepoint_host(graph: &Graph, cloud: Cloud) -> Result<String> {
+    let orgs: crate::graph::models::Collection<Org> =
+        graph.send_json(&requests::organization_domains()).await?;
+    sharepoint_host_of(&orgs, cloud).ok_or_else(|| {
+        Error::invalid_input(
+            "SharePoint host",
+            "the tenant's initial *.onmicrosoft.com domain could not be read: name the SharePoint host (contoso.sharepoint.com)",
+        )
+    })
 }
 
 /// The domain of SharePoint Online's tenant hosts in each cloud: `{tenant}.sharepoint.com`,
@@ -369,9 +385,11 @@ enum NotReady {
 }
 
 /// The token endpoint is momentarily unavailable: a 429 (after its `Retry-After`), a 5xx or a
-/// failed connection. Source: GRAPH.md §4 (retry 429 after `Retry-After`, 503/504 with
-/// back-off), the token endpoint's counterpart of [`retry::throttled`](crate::retry::throttled) and
-/// [`retry::transient_fault`](crate::retry::transient_fault).
+/// failed connection. Source: Microsoft Graph's
+/// [throttling guidance](https://learn.microsoft.com/graph/throttling) (retry 429 after
+/// `Retry-After`) and [error reference](https://learn.microsoft.com/graph/errors) (503/504 with
+/// back-off); the token endpoint's counterpart of [`retry::throttled`](crate::retry::throttled)
+/// and [`retry::transient_fault`](crate::retry::transient_fault).
 fn sign_in_unavailable(e: &Error) -> RetryAction {
     if matches!(e.status(), Some(429) | Some(500..=599)) || matches!(e, Error::Transport(_)) {
         RetryAction::after_or(retry_after_of(e), RetryAction::Poll)

@@ -638,9 +638,10 @@ async fn cases(starts: Vec<(PermissionProfile, Start, Cred)>, ctx: &Ctx) -> Vec<
 }
 
 /// Cases per profile: 4 round trips × 8 faults, plus 6 item faults per kind of batch item
-/// (2 reads, the new app's collections, 1 service principal, 1 grant item per resource).
+/// (2 reads, the new app's collections, 1 service principal, 1 grant item per resource; for
+/// SharePoint a third read, the organization, for its host).
 const EXPECTED_CASES: usize = 68 // Backup-Exchange: grants on Exchange and Graph
-    + 74 // Backup-SharePoint: grants on Exchange, Graph and SharePoint
+    + 80 // Backup-SharePoint: grants on Exchange, Graph and SharePoint, and the organization
     + 68 // Migration-Source
     + 68 // Migration-Target
     + 68 // Migration-Target with mailbox creation
@@ -725,7 +726,7 @@ async fn every_fault_at_every_request_completes_or_fails_typed_and_a_rerun_compl
 /// `$batch` (one more kind of item: 6 more cases).
 const EXPECTED_CREDENTIAL_CASES: usize = 68 // Backup-Exchange, certificate
     + 74 // Backup-Exchange, secret
-    + 74 // Backup-SharePoint, certificate
+    + 80 // Backup-SharePoint, certificate (with the organization read)
     + EXISTING_CERTIFICATE_CASES
     + EXISTING_SECRET_CASES;
 

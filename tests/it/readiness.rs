@@ -176,6 +176,7 @@ async fn the_sharepoint_host_can_be_named() {
     let fake = FakeGraph::start().await;
     let (graph, app, credential) =
         register_with_certificate(&fake, PermissionProfile::BackupSharePoint).await;
+    fake.clear_requests();
     let options = ReadyOptions::default().with_sharepoint_host("fabrikam.sharepoint.com");
     let ready = app
         .wait_until_ready(&graph, &credential, &options)
@@ -188,7 +189,7 @@ async fn the_sharepoint_host_can_be_named() {
         .find(|r| r.resource_app_id == catalog::SHAREPOINT_ONLINE.app_id)
         .unwrap();
     assert_eq!(sharepoint.scope, "https://fabrikam.sharepoint.com/.default");
-    // The host was named: the tenant's domains were not read.
+    // The host was named: readiness did not read the tenant's domains.
     assert!(
         !fake
             .requests()
@@ -222,4 +223,62 @@ async fn certificate_sign_ins_use_ps256_with_the_sha256_thumbprint() {
         assert_eq!(h["x5t#S256"], cert.x5t_s256(), "{h}");
         assert!(h.get("x5t").is_none(), "{h}");
     }
+}
+
+/// Registers `profile` with `credential` and waits until ready, through a transport that counts
+/// round trips of Graph and sign-in requests on one timeline. Returns (register, to ready).
+async fn round_trips_to_ready(profile: PermissionProfile, credential: NewCredential) -> (u64, u64) {
+    use crate::common::faulty::RoundTrips;
+    // Each request takes a while, so that requests sent together are in flight together.
+    let fake = FakeGraph::builder()
+        .latency(Duration::from_millis(50))
+        .start()
+        .await;
+    let counter = Arc::new(RoundTrips::new(Arc::new(
+        entra_appreg::transport::ReqwestTransport::new().unwrap(),
+    )));
+    let graph = fake
+        .graph_builder()
+        .transport(counter.clone())
+        .sleeper(entra_appreg::retry::RecordingSleeper::default())
+        .build()
+        .unwrap();
+    let credential_used = credential.clone();
+    let app = AppRegistration::new("Contoso Backup", profile)
+        .unwrap()
+        .with_credential(credential)
+        .apply(&graph)
+        .await
+        .unwrap();
+    let registered = counter.count();
+    let issued = match (&credential_used, app.credential.clone()) {
+        (NewCredential::Certificate(cert), _) => AppCredential::Certificate(cert.clone()),
+        (_, Some(IssuedCredential::Secret(new))) => AppCredential::Secret(new.secret),
+        other => panic!("{:?}", other.1),
+    };
+    let ready = app
+        .wait_until_ready(&graph, &issued, &ReadyOptions::default())
+        .await
+        .unwrap();
+    assert!(ready.ready, "{ready}");
+    (registered, counter.count())
+}
+
+#[tokio::test]
+async fn ready_within_five_round_trips_signing_in_to_every_resource_at_once() {
+    let cert = Certificate::generate("Contoso Backup", 30).unwrap();
+    let sharepoint = round_trips_to_ready(
+        PermissionProfile::BackupSharePoint,
+        NewCredential::Certificate(Box::new(cert)),
+    )
+    .await;
+    // The registration's 4, then one wave of sign-ins (Graph, Exchange, SharePoint): the
+    // SharePoint host was read in the first read batch.
+    assert_eq!(sharepoint, (4, 5));
+    let exchange = round_trips_to_ready(
+        PermissionProfile::BackupExchange,
+        NewCredential::Secret(SecretOptions::default()),
+    )
+    .await;
+    assert_eq!(exchange, (4, 5));
 }

@@ -438,3 +438,41 @@ impl GraphTransport for Turnstile {
         self.inner.send(request).await
     }
 }
+
+/// Counts round trips over every request it carries, Graph and sign-in alike, on one timeline:
+/// a request sent while another is in flight shares its round trip.
+pub struct RoundTrips {
+    inner: Arc<dyn GraphTransport>,
+    in_flight: AtomicU64,
+    round_trips: AtomicU64,
+}
+
+impl RoundTrips {
+    pub fn new(inner: Arc<dyn GraphTransport>) -> Self {
+        Self {
+            inner,
+            in_flight: AtomicU64::new(0),
+            round_trips: AtomicU64::new(0),
+        }
+    }
+
+    /// Round trips so far.
+    pub fn count(&self) -> u64 {
+        self.round_trips.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl GraphTransport for RoundTrips {
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        if self.in_flight.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.round_trips.fetch_add(1, Ordering::SeqCst);
+        }
+        let reply = self.inner.send(request).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        reply
+    }
+}
