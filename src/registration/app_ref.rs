@@ -5,9 +5,9 @@ use std::fmt;
 
 use super::ExistingApp;
 use crate::error::{Error, Result};
-use crate::graph::Graph;
 use crate::graph::models::{Application, Collection, ServicePrincipal};
 use crate::graph::requests;
+use crate::graph::{BatchItem, Graph};
 use crate::ids::{ClientId, UniqueName};
 
 /// Which app registration: by its unique name, by its client id, or by both (then the client
@@ -51,8 +51,9 @@ impl AppRef {
         self
     }
 
-    /// Reads the app and its service principal: two reads, one round trip each. `None` when
-    /// there is no such app.
+    /// Reads the app and its service principal. By client id both reads share one `$batch`:
+    /// one round trip. By unique name the service principal is read once the app's client id
+    /// is known: two. `None` when there is no such app.
     ///
     /// # Errors
     ///
@@ -60,7 +61,28 @@ impl AppRef {
     /// [`Error::Graph`], [`Error::Auth`], [`Error::Transport`] or [`Error::Decode`] when a read
     /// fails.
     pub async fn find(&self, graph: &Graph) -> Result<Option<ExistingApp>> {
-        let Some(app) = self.read_application(graph).await? else {
+        let (app, sp) = match (self.client_id, &self.unique_name) {
+            (Some(id), _) => Self::by_client_id(graph, id).await?,
+            (None, Some(name)) => match Self::by_unique_name(graph, name).await? {
+                Some(app) => {
+                    let sp = match app.app_id {
+                        Some(client_id) => graph
+                            .send_json::<Collection<ServicePrincipal>>(
+                                &requests::service_principal_by_app_id(client_id),
+                            )
+                            .await?
+                            .value
+                            .into_iter()
+                            .next(),
+                        None => None,
+                    };
+                    (Some(app), sp)
+                }
+                None => (None, None),
+            },
+            (None, None) => (None, None),
+        };
+        let Some(app) = app else {
             return Ok(None);
         };
         let (Some(object_id), Some(client_id)) = (app.id, app.app_id) else {
@@ -76,27 +98,50 @@ impl AppRef {
                 ),
             ));
         }
-        let sps: Collection<ServicePrincipal> = graph
-            .send_json(&requests::service_principal_by_app_id(client_id))
-            .await?;
         Ok(Some(ExistingApp {
             object_id,
             client_id,
             display_name: app.display_name,
-            service_principal_id: sps.value.first().and_then(|sp| sp.id),
+            service_principal_id: sp.and_then(|sp| sp.id),
         }))
     }
 
-    async fn read_application(&self, graph: &Graph) -> Result<Option<Application>> {
-        if let Some(id) = self.client_id {
-            let found: Collection<Application> = graph
-                .send_json(&requests::find_application_by_app_id(id, false))
-                .await?;
-            return Ok(found.value.into_iter().next());
+    /// The app and its service principal by client id, in one `$batch`.
+    async fn by_client_id(
+        graph: &Graph,
+        id: ClientId,
+    ) -> Result<(Option<Application>, Option<ServicePrincipal>)> {
+        let replies = graph
+            .batch(vec![
+                BatchItem::new("app", requests::find_application_by_app_id(id, false)),
+                BatchItem::new("sp", requests::service_principal_by_app_id(id)),
+            ])
+            .await?;
+        let mut app = None;
+        let mut sp = None;
+        for reply in &replies {
+            match reply.id.as_str() {
+                "app" => {
+                    app = reply
+                        .json::<Collection<Application>>()?
+                        .value
+                        .into_iter()
+                        .next();
+                }
+                _ => {
+                    sp = reply
+                        .json::<Collection<ServicePrincipal>>()?
+                        .value
+                        .into_iter()
+                        .next();
+                }
+            }
         }
-        let Some(name) = &self.unique_name else {
-            return Ok(None);
-        };
+        Ok((app, sp))
+    }
+
+    /// The app by its unique name (the alternate key): `None` on 404.
+    async fn by_unique_name(graph: &Graph, name: &UniqueName) -> Result<Option<Application>> {
         match graph
             .send_json(&requests::application_by_unique_name(name, false))
             .await

@@ -572,7 +572,7 @@ async fn each_operation_counts_its_own_requests_while_others_share_the_client() 
 }
 
 /// An app is found, checked and removed by its unique name or client id alone: no display
-/// name, no profile, two reads.
+/// name, no profile; two round trips by name, one by client id.
 #[tokio::test]
 async fn an_app_reference_finds_and_removes_the_app_without_a_profile() {
     use entra_appreg::registration::AppRef;
@@ -601,7 +601,10 @@ async fn an_app_reference_finds_and_removes_the_app_without_a_profile() {
     assert_eq!(found.client_id, app.client_id);
     assert_eq!(found.service_principal_id, Some(app.service_principal_id));
     let by_id = AppRef::from(app.client_id);
+    fake.clear_requests();
     assert_eq!(by_id.find(&graph).await.unwrap(), Some(found.clone()));
+    // By client id the app and its service principal are read in one `$batch`.
+    assert_eq!(graph_round_trips(&fake).len(), 1);
     let both = by_name.clone().with_client_id(app.client_id);
     assert_eq!(both.find(&graph).await.unwrap(), Some(found.clone()));
 

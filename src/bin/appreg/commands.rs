@@ -657,7 +657,9 @@ async fn rotate(a: RotateArgs, ui: &Ui) -> Result<Outcome, Failure> {
     let journal = journal_in(&out)?;
 
     let (graph, tenant_id) = signed_in(&a.connect, ui).await?;
+    // Found by reads only: one round trip by client id, two by unique name.
     let app = registration
+        .app_ref()
         .find(&graph)
         .await?
         .ok_or_else(|| Failure::not_registered(registration.unique_name().as_str()))?;
@@ -716,14 +718,14 @@ fn confirm(ui: &Ui, question: &str) -> Result<bool, Failure> {
 }
 
 async fn remove(a: RemoveArgs, ui: &Ui) -> Result<Outcome, Failure> {
-    // The profile does not matter for a deletion; it is only checked when given.
+    // The profile does not matter for a deletion: it is only checked (as a flag) when given,
+    // and the app is found and deleted by name or client id alone, with reads only.
     let profile = match &a.app.profile {
         Some(_) => profile(&a.app)?,
         None => PermissionProfile::BackupExchange,
     };
-    let progress = ui.clone();
-    let registration = registration(&a.app, profile, Names::Either)?
-        .on_progress(move |event| progress.progress(event));
+    let registration = registration(&a.app, profile, Names::Either)?;
+    let app_ref = registration.app_ref();
     if !a.yes && !std::io::stdin().is_terminal() {
         return Err(Failure::usage(
             "remove asks for confirmation on a terminal, and stdin is not one: pass --yes to delete without asking",
@@ -732,7 +734,7 @@ async fn remove(a: RemoveArgs, ui: &Ui) -> Result<Outcome, Failure> {
     let (graph, tenant_id) = signed_in(&a.connect, ui).await?;
     let unique_name = registration.unique_name().as_str().to_owned();
     if !a.yes {
-        let Some(app) = registration.find(&graph).await? else {
+        let Some(app) = app_ref.find(&graph).await? else {
             return Ok(output::removed(
                 None,
                 tenant_id,
@@ -749,7 +751,7 @@ async fn remove(a: RemoveArgs, ui: &Ui) -> Result<Outcome, Failure> {
             return Err(Failure::cancelled("not confirmed: nothing was deleted"));
         }
     }
-    let removed = registration.remove(&graph).await?;
+    let removed = app_ref.remove(&graph).await?;
     Ok(output::removed(
         removed.as_ref(),
         tenant_id,
