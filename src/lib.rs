@@ -447,6 +447,8 @@ pub mod fleet;
 pub mod graph;
 pub mod ids;
 pub mod profile;
+mod progress;
+pub mod readiness;
 pub mod redact;
 pub mod registration;
 pub mod retry;

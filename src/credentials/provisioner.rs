@@ -492,7 +492,7 @@ impl<'g> CredentialProvisioner<'g> {
                 ));
             }
         };
-        let ready = crate::registration::ready::wait_until_ready(
+        let ready = crate::readiness::wait_until_ready(
             &graph,
             client_id,
             &profile.permissions(),

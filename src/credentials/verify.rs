@@ -8,7 +8,7 @@ use crate::auth::TokenProvider;
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::profile::{PermissionProfile, catalog};
-use crate::registration::replication::sign_in_not_replicated;
+use crate::readiness::sign_in_not_replicated;
 use crate::retry::{Pace, Pause, Retry, RetryAction, Schedule, Tally};
 
 /// What [`verify_sign_in`] found.

@@ -24,9 +24,9 @@ use crate::profile::{Permission, catalog};
 use crate::retry::{RetryAction, Tally};
 
 use super::plan::{Resolved, SIGN_IN_AUDIENCE, verify_role};
-use super::progress::Step;
 use super::replication::{Replication, app_lag, grant_lag, not_replicated};
 use super::{AppRegistration, ConsentStatus, PartialConsent, PermissionStatus};
+use crate::progress::Step;
 
 /// What `apply` produced, before it is turned into a [`RegisteredApp`](super::RegisteredApp).
 pub(crate) struct Applied {

@@ -21,8 +21,8 @@ use super::AppRegistration;
 use super::apply::{self, Applied, NewSecretOf};
 use super::observe::Observed;
 use super::plan::{Plan, Warning, WarningCode};
-use super::progress::Step;
 use super::replication::{Replication, not_replicated, worth_another_pass};
+use crate::progress::Step;
 use crate::retry::Tally;
 
 /// Passes after the first that a run makes to recover from lost replies.

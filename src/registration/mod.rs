@@ -32,15 +32,13 @@ mod apply;
 mod converge;
 mod observe;
 mod plan;
-mod progress;
-pub(crate) mod ready;
 pub(crate) mod replication;
 
+pub(crate) use crate::progress::ProgressSink;
+pub use crate::progress::{ProgressEvent, Step};
+pub use crate::readiness::{AppCredential, Readiness, ReadyOptions, ResourceReadiness};
 pub use app_ref::AppRef;
 pub use plan::{Change, ExistingApp, KeptPermission, Plan, SIGN_IN_AUDIENCE, Warning, WarningCode};
-pub(crate) use progress::ProgressSink;
-pub use progress::{ProgressEvent, Step};
-pub use ready::{AppCredential, Readiness, ReadyOptions, ResourceReadiness};
 
 /// The longest display name Graph accepts.
 pub const MAX_DISPLAY_NAME: usize = 256;
@@ -510,7 +508,7 @@ impl AppRegistration {
         credential: &AppCredential,
         options: &ReadyOptions,
     ) -> Result<Readiness> {
-        ready::wait_until_ready(
+        crate::readiness::wait_until_ready(
             graph,
             client_id,
             &self.profile.permissions(),
@@ -797,5 +795,38 @@ impl RegisteredApp {
             self.credential.clone(),
             files,
         )
+    }
+}
+
+impl RegisteredApp {
+    /// Signs in as the new app with `credential` for every resource its profile grants on
+    /// (Microsoft Graph, Exchange Online, SharePoint Online) until each token carries every role
+    /// granted there, or `options.timeout` runs out. A refused new credential and missing roles
+    /// are waited for; the answer says, per resource, whether it is ready, the roles seen and
+    /// missing, the sign-ins made and the time it took.
+    ///
+    /// # Errors
+    ///
+    /// Only when the tenant's initial domain cannot be read (for SharePoint's host); sign-in
+    /// failures are reported in the result, not as errors.
+    pub async fn wait_until_ready(
+        &self,
+        graph: &Graph,
+        credential: &AppCredential,
+        options: &ReadyOptions,
+    ) -> Result<Readiness> {
+        let granted: Vec<Permission> = self
+            .permissions
+            .iter()
+            .filter(|p| p.granted)
+            .map(|p| p.permission.clone())
+            .collect();
+        // The host the registration read, unless the caller named one.
+        let mut options = options.clone();
+        if options.sharepoint_host.is_none() {
+            options.sharepoint_host.clone_from(&self.sharepoint_host);
+        }
+        crate::readiness::wait_until_ready(graph, self.client_id, &granted, credential, &options)
+            .await
     }
 }

@@ -197,7 +197,7 @@ async fn first_read(graph: &Graph, spec: &AppRegistration, keys: bool) -> Result
             // Not needed to register: a refusal (no User.Read, say) is left to readiness.
             Some(Read::Organization) => {
                 obs.sharepoint_host = r.json().ok().and_then(|orgs| {
-                    super::ready::sharepoint_host_of(&orgs, graph.endpoints().cloud())
+                    crate::readiness::sharepoint_host_of(&orgs, graph.endpoints().cloud())
                 });
             }
             Some(Read::ServicePrincipal) | None => {}

@@ -16,7 +16,7 @@ use crate::graph::Graph;
 use crate::retry::{Pace, Pause, Retry, RetryAction, Schedule, Tally};
 
 use super::converge::MAX_RECOVERIES;
-use super::progress::{ProgressEvent, ProgressSink};
+use crate::progress::{ProgressEvent, ProgressSink};
 
 fn graph_error(e: &Error) -> Option<&GraphError> {
     match e {
@@ -106,25 +106,6 @@ pub(crate) fn app_lag(e: &Error) -> RetryAction {
 /// [`invalid_reference_update`].
 pub(crate) fn grant_lag(e: &Error) -> RetryAction {
     RetryAction::first_of(e, &[&not_found, &invalid_reference_update])
-}
-
-/// AADSTS codes that mean "Entra has not replicated the new app or credential yet": app not
-/// found (700016), secret not valid yet (7000215), certificate not registered yet (700027),
-/// no service principal yet (7000229).
-const SIGN_IN_NOT_YET: [u32; 4] = [700_016, 7_000_215, 700_027, 7_000_229];
-
-/// A sign-in as an app created (or given a credential) seconds ago, refused because Entra has not
-/// replicated it yet: AADSTS700016, 7000215, 700027 or 7000229. Source: Entra's
-/// replication lag, as Microsoft's "Designing for eventual consistency for Microsoft Entra"
-/// describes it
-/// <https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra>
-/// (a new secret was seen rejected for 4–18 s), and Microsoft's
-/// [AADSTS error code reference](https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
-pub(crate) fn sign_in_not_replicated(e: &Error) -> RetryAction {
-    match e.aadsts_code() {
-        Some(code) if SIGN_IN_NOT_YET.contains(&code) => RetryAction::Poll,
-        _ => RetryAction::No,
-    }
 }
 
 /// Whether a failed pass of the registration may have hidden a write that happened, or met an

@@ -1129,12 +1129,19 @@ fn any_tenant_string_is_parsed_or_rejected_before_any_request() {
 
 /// Characters a name must not hold, so that it reads in the portal as what it is: control
 /// characters, and invisible formatting (soft hyphen, zero-width characters, bidirectional
-/// embeddings, overrides and isolates, word joiners, the byte-order mark).
+/// embeddings, overrides and isolates, the Arabic letter mark, line and paragraph separators,
+/// word joiners, the byte-order mark).
 fn shown_wrongly(c: char) -> bool {
     c.is_control()
         || matches!(
             c as u32,
-            0xAD | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x2069 | 0xFEFF
+            0xAD | 0x061C
+                | 0x200B..=0x200F
+                | 0x2028..=0x2029
+                | 0x202A..=0x202E
+                | 0x2060..=0x2064
+                | 0x2066..=0x2069
+                | 0xFEFF
         )
 }
 

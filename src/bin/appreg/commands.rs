@@ -601,7 +601,7 @@ async fn audit(a: AuditArgs, ui: &Ui) -> Result<Outcome, Failure> {
     if let Some(readiness) = &readiness {
         output::add_readiness(&mut outcome, readiness);
         // `audit` reports; it does not fail on what it finds.
-        outcome.exit_code = crate::failure::EXIT_OK;
+        outcome.exit_code = crate::exit::EXIT_OK;
     }
     Ok(outcome)
 }

@@ -11,6 +11,7 @@
 mod args;
 mod commands;
 mod connect;
+mod exit;
 mod failure;
 mod output;
 mod ui;
@@ -96,7 +97,7 @@ fn main() -> ExitCode {
                 .unwrap_or("")
                 .trim_start_matches("error: ");
             print_json(&Failure::usage(message).to_json());
-            return ExitCode::from(failure::EXIT_USAGE);
+            return ExitCode::from(exit::EXIT_USAGE);
         }
     };
     let json = commands::connect_args(&cli.command).json;

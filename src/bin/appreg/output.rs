@@ -105,8 +105,8 @@ pub fn add_readiness(outcome: &mut Outcome, readiness: &Readiness) {
         outcome.human.push_str(
             "Entra may still be replicating: wait a few minutes and run `appreg audit` with the credential, or run this again.\n",
         );
-        if outcome.exit_code == crate::failure::EXIT_OK {
-            outcome.exit_code = crate::failure::EXIT_NOT_READY;
+        if outcome.exit_code == crate::exit::EXIT_OK {
+            outcome.exit_code = crate::exit::EXIT_NOT_READY;
         }
     }
 }
@@ -172,8 +172,8 @@ pub fn registered(app: &RegisteredApp, files: Option<&CertificateFiles>, request
         );
     }
     let exit_code = match app.consent {
-        ConsentStatus::Complete => crate::failure::EXIT_OK,
-        _ => crate::failure::EXIT_PARTIAL,
+        ConsentStatus::Complete => crate::exit::EXIT_OK,
+        _ => crate::exit::EXIT_PARTIAL,
     };
     Outcome {
         json,
@@ -196,7 +196,7 @@ pub fn plan(plan: &Plan, tenant_id: TenantId, requests: u64) -> Outcome {
     Outcome {
         json,
         human,
-        exit_code: crate::failure::EXIT_OK,
+        exit_code: crate::exit::EXIT_OK,
     }
 }
 
@@ -290,7 +290,7 @@ pub fn audit(
     Outcome {
         json,
         human: h,
-        exit_code: crate::failure::EXIT_OK,
+        exit_code: crate::exit::EXIT_OK,
     }
 }
 
@@ -338,7 +338,7 @@ pub fn rotated(
     let mut outcome = Outcome {
         json,
         human: h,
-        exit_code: crate::failure::EXIT_OK,
+        exit_code: crate::exit::EXIT_OK,
     };
     if let Some(readiness) = &rotation.ready {
         add_readiness(&mut outcome, readiness);
@@ -373,6 +373,6 @@ pub fn removed(
     Outcome {
         json,
         human,
-        exit_code: crate::failure::EXIT_OK,
+        exit_code: crate::exit::EXIT_OK,
     }
 }

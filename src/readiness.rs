@@ -5,7 +5,7 @@
 //! AADSTS7000215, AADSTS700027: [error codes](https://learn.microsoft.com/entra/identity-platform/reference-error-codes))
 //! and tokens lack roles granted seconds ago (a token's `roles` claim is what was granted when
 //! it was issued: [access token claims](https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference)).
-//! [`RegisteredApp::wait_until_ready`] polls each resource's token endpoint at a short fixed
+//! [`RegisteredApp::wait_until_ready`](crate::registration::RegisteredApp::wait_until_ready) polls each resource's token endpoint at a short fixed
 //! interval, honouring `Retry-After`, until the token carries every granted role or the timeout
 //! runs out, and says per resource what it saw.
 
@@ -24,9 +24,27 @@ use crate::graph::{Graph, requests};
 use crate::ids::ClientId;
 use crate::profile::{Permission, catalog};
 
-use super::replication::sign_in_not_replicated;
-use super::{ProgressEvent, ProgressSink, RegisteredApp};
+use crate::progress::{ProgressEvent, ProgressSink};
 use crate::retry::{Pace, Pause, Retry, RetryAction, Schedule, Tally};
+
+/// AADSTS codes that mean "Entra has not replicated the new app or credential yet": app not
+/// found (700016), secret not valid yet (7000215), certificate not registered yet (700027),
+/// no service principal yet (7000229).
+const SIGN_IN_NOT_YET: [u32; 4] = [700_016, 7_000_215, 700_027, 7_000_229];
+
+/// A sign-in as an app created (or given a credential) seconds ago, refused because Entra has not
+/// replicated it yet: AADSTS700016, 7000215, 700027 or 7000229. Source: Entra's
+/// replication lag, as Microsoft's "Designing for eventual consistency for Microsoft Entra"
+/// describes it
+/// <https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra>
+/// (a new secret was seen rejected for 4–18 s), and Microsoft's
+/// [AADSTS error code reference](https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
+pub(crate) fn sign_in_not_replicated(e: &Error) -> RetryAction {
+    match e.aadsts_code() {
+        Some(code) if SIGN_IN_NOT_YET.contains(&code) => RetryAction::Poll,
+        _ => RetryAction::No,
+    }
+}
 
 /// What the new app signs in with.
 #[derive(Clone)]
@@ -50,7 +68,7 @@ impl fmt::Debug for AppCredential {
     }
 }
 
-/// How [`RegisteredApp::wait_until_ready`] waits.
+/// How [`RegisteredApp::wait_until_ready`](crate::registration::RegisteredApp::wait_until_ready) waits.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ReadyOptions {
@@ -185,40 +203,8 @@ struct Target {
     roles: Vec<String>,
 }
 
-impl RegisteredApp {
-    /// Signs in as the new app with `credential` for every resource its profile grants on
-    /// (Microsoft Graph, Exchange Online, SharePoint Online) until each token carries every role
-    /// granted there, or `options.timeout` runs out. A refused new credential and missing roles
-    /// are waited for; the answer says, per resource, whether it is ready, the roles seen and
-    /// missing, the sign-ins made and the time it took.
-    ///
-    /// # Errors
-    ///
-    /// Only when the tenant's initial domain cannot be read (for SharePoint's host); sign-in
-    /// failures are reported in the result, not as errors.
-    pub async fn wait_until_ready(
-        &self,
-        graph: &Graph,
-        credential: &AppCredential,
-        options: &ReadyOptions,
-    ) -> Result<Readiness> {
-        let granted: Vec<Permission> = self
-            .permissions
-            .iter()
-            .filter(|p| p.granted)
-            .map(|p| p.permission.clone())
-            .collect();
-        // The host the registration read, unless the caller named one.
-        let mut options = options.clone();
-        if options.sharepoint_host.is_none() {
-            options.sharepoint_host.clone_from(&self.sharepoint_host);
-        }
-        wait_until_ready(graph, self.client_id, &granted, credential, &options).await
-    }
-}
-
 /// Signs in as the app `client_id` until every resource of `permissions` accepts `credential`
-/// with every one of those roles (see [`RegisteredApp::wait_until_ready`]).
+/// with every one of those roles (see [`RegisteredApp::wait_until_ready`](crate::registration::RegisteredApp::wait_until_ready)).
 pub(crate) async fn wait_until_ready(
     graph: &Graph,
     client_id: ClientId,
