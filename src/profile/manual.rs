@@ -70,10 +70,16 @@ pub(super) fn render(profile: &PermissionProfile, display_name: &str) -> String 
         "5. **Copy the connection details into the product.** From the app's *Overview*: the *Directory (tenant) ID* and the *Application (client) ID*; from *Certificates & secrets*: the certificate's *Thumbprint* (keep the certificate with its private key for the product), or the secret's value."
     );
     if let Some(ews) = profile.ews_allow_list_instructions(None) {
+        // The prose, then the script as a PowerShell block.
+        let (prose, script) = ews.split_once("\n\n").unwrap_or((ews.as_str(), ""));
         let _ = writeln!(
             md,
-            "6. **Put the app on the tenant's EWS allow-list.** {ews}"
+            "6. **Put the app on the tenant's EWS allow-list.** {prose} Replace the placeholder with the *Application (client) ID*:\n\n   ```powershell"
         );
+        for line in script.lines() {
+            let _ = writeln!(md, "   {line}");
+        }
+        let _ = writeln!(md, "   ```");
     }
     md
 }
@@ -97,8 +103,11 @@ mod tests {
         }
         let sp = PermissionProfile::BackupSharePoint.manual_instructions("x");
         assert!(sp.contains("accepts no client secret"));
-        assert!(sp.contains(
-            "`Set-OrganizationConfig -EwsAllowedAppIDs \"<ids already listed>,<Application (client) ID>\"`"
-        ));
+        // The allow-list is read the only way that shows it, and never written from a guess.
+        assert!(sp.contains("Get-OrganizationConfig -RetrieveEwsOperationAccessPolicy"));
+        assert!(sp.contains("$appId = '<Application (client) ID>'"));
+        assert!(sp.contains("```powershell"));
+        assert!(!sp.contains("Format-List"));
+        assert!(!sp.contains("<ids already listed>"));
     }
 }

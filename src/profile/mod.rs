@@ -417,34 +417,57 @@ impl PermissionProfile {
     /// What an Exchange Online administrator must run so that the app may use Exchange Web
     /// Services (`full_access_as_app`): since 1 October 2026 Exchange Online lets an app use EWS
     /// only when the organization's `EwsEnabled` is `$true` and the app's client id is on
-    /// `EwsAllowedAppIDs`. `None` for a profile without EWS. Without the client id, the command
-    /// names a placeholder.
+    /// `EwsAllowedAppIDs`. `None` for a profile without EWS. Without the client id, the script
+    /// names a placeholder and refuses to run until it is replaced.
     ///
-    /// The command writes the whole list, as Microsoft's "Control access to EWS in Exchange"
-    /// shows it (`Set-OrganizationConfig -EwsAllowedAppIDs "id1,id2"`): the ids already on it
-    /// must be kept.
+    /// The text ends with [`ews_allow_list_script`](Self::ews_allow_list_script), one
+    /// paste-ready PowerShell snippet.
     pub fn ews_allow_list_instructions(&self, client_id: Option<ClientId>) -> Option<String> {
-        if !self.uses_exchange_web_services() {
-            return None;
-        }
-        let id =
-            client_id.map_or_else(|| "<Application (client) ID>".to_owned(), |c| c.to_string());
+        let script = self.ews_allow_list_script(client_id)?;
         Some(format!(
             "full_access_as_app is the Exchange Web Services (EWS) permission. Since 1 October 2026 \
              Exchange Online lets an app use EWS only when the organization's EwsEnabled is $true and \
              the app's client id is on EwsAllowedAppIDs; EwsEnabled $false blocks EWS for every app \
              (tenants left unset were switched to $false). Until this is done the product's EWS calls \
-             fail even though the registration succeeded. In Exchange Online PowerShell \
-             (Connect-ExchangeOnline), read the current settings with \
-             `Get-OrganizationConfig | Format-List EwsEnabled,EwsAllowedAppIDs`, then add this app, \
-             keeping the ids already listed (the command replaces the whole list): \
-             `Set-OrganizationConfig -EwsAllowedAppIDs \"<ids already listed>,{id}\"`, and, if \
-             EwsEnabled is not $true, `Set-OrganizationConfig -EwsEnabled $true`. On 1 April 2027 \
-             Microsoft switches EWS off for every tenant: the product needs its Microsoft Graph \
-             replacement by then."
+             fail even though the registration succeeded. Run this in Exchange Online PowerShell \
+             (Connect-ExchangeOnline). It reads the allow-list with \
+             -RetrieveEwsOperationAccessPolicy (without it Get-OrganizationConfig shows the list \
+             empty even when one is enforced, and writing back what it shows would remove every app \
+             already allowed), keeps every id already on it, and adds this app only if it is \
+             missing. A change can take up to 24 hours to apply. On 1 April 2027 Microsoft switches \
+             EWS off in Exchange Online: the product needs its Microsoft Graph replacement by then.\n\n{script}"
         ))
     }
+
+    /// The PowerShell snippet that puts the app on the tenant's EWS allow-list without losing
+    /// the apps already on it (`None` for a profile without EWS). `EwsAllowedAppIDs` is one
+    /// comma-separated string that `Set-OrganizationConfig` replaces whole, and only
+    /// `Get-OrganizationConfig -RetrieveEwsOperationAccessPolicy` shows it
+    /// (<https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-control-access-to-ews-in-exchange>,
+    /// <https://learn.microsoft.com/powershell/module/exchange/set-organizationconfig>, and the
+    /// EWS escalation engineer's
+    /// <https://github.com/David-Barrett-MS/PowerShell-EWS-Scripts/wiki/Testing-EWS-App-Access>).
+    /// The snippet reads it that way, splits it on commas, trims and de-duplicates the ids,
+    /// appends the client id only when it is missing, and writes the joined string back; it
+    /// warns, without changing it, when `EwsEnabled` is not `$true`.
+    pub fn ews_allow_list_script(&self, client_id: Option<ClientId>) -> Option<String> {
+        if !self.uses_exchange_web_services() {
+            return None;
+        }
+        let id =
+            client_id.map_or_else(|| "<Application (client) ID>".to_owned(), |c| c.to_string());
+        Some(EWS_ALLOW_LIST_SCRIPT.replace("{id}", &id))
+    }
 }
+
+/// See [`PermissionProfile::ews_allow_list_script`]; `{id}` is the client id.
+const EWS_ALLOW_LIST_SCRIPT: &str = r#"$appId = '{id}'
+if ($appId -notmatch '^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$') { throw 'Set $appId to the app''s Application (client) ID first.' }
+$policy = Get-OrganizationConfig -RetrieveEwsOperationAccessPolicy
+$ids = @()
+foreach ($one in ((@($policy.EwsAllowedAppIDs) -join ',') -split ',')) { $one = $one.Trim(); if ($one -and $ids -notcontains $one) { $ids += $one } }
+if ($ids -notcontains $appId) { Set-OrganizationConfig -EwsAllowedAppIDs (($ids + $appId) -join ',') } else { Write-Host "$appId is already on the EWS allow-list." }
+if ($policy.EwsEnabled -ne $true) { Write-Warning 'EwsEnabled is not $true, so EWS is blocked for every app. To let the apps on the allow-list use it: Set-OrganizationConfig -EwsEnabled $true' }"#;
 
 impl fmt::Display for PermissionProfile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -491,6 +514,40 @@ impl Serialize for PermissionProfile {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_ews_script_reads_the_whole_list_and_adds_the_app_only_when_missing() {
+        let id: ClientId = "743d1e4d-c84e-42a0-ae27-39754f7a9144".parse().unwrap();
+        let script = PermissionProfile::BackupExchange
+            .ews_allow_list_script(Some(id))
+            .unwrap();
+        let read = script
+            .find("Get-OrganizationConfig -RetrieveEwsOperationAccessPolicy")
+            .unwrap();
+        let write = script
+            .find("Set-OrganizationConfig -EwsAllowedAppIDs")
+            .unwrap();
+        assert!(read < write, "{script}");
+        assert!(script.contains(&format!("$appId = '{id}'")));
+        // Written only under the check that the id is missing, from the trimmed, de-duplicated
+        // list plus the id.
+        assert!(script.contains(
+            "if ($ids -notcontains $appId) { Set-OrganizationConfig -EwsAllowedAppIDs (($ids + $appId) -join ',') }"
+        ));
+        assert!(script.contains("$one = $one.Trim(); if ($one -and $ids -notcontains $one)"));
+        assert!(!script.contains("Format-List"));
+        // EwsEnabled is mentioned, never changed behind the admin's back.
+        assert!(!script.contains("{ Set-OrganizationConfig -EwsEnabled"));
+        assert!(script.contains("Set-OrganizationConfig -EwsEnabled $true"));
+        // Only profiles with full_access_as_app get it.
+        for p in PermissionProfile::built_in() {
+            assert_eq!(
+                p.ews_allow_list_script(Some(id)).is_some(),
+                p.uses_exchange_web_services()
+            );
+        }
+    }
+
     use super::*;
 
     fn values(p: &PermissionProfile) -> Vec<(String, String)> {

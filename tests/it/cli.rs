@@ -234,12 +234,18 @@ async fn register_json_has_the_contract_keys_and_writes_owner_only_key_files_fir
         .find(|w| w["code"] == "ews_retirement")
         .expect("an EWS warning");
     let client_id = str_of(&v, "client_id");
+    let message = str_of(ews, "message");
     assert!(
-        str_of(ews, "message").contains(&format!(
-            "Set-OrganizationConfig -EwsAllowedAppIDs \"<ids already listed>,{client_id}\""
-        )),
+        message.contains(&format!("$appId = '{client_id}'")),
         "{ews}"
     );
+    // Read the only way that shows the list, never from a plain read that shows it empty.
+    assert!(
+        message.contains("Get-OrganizationConfig -RetrieveEwsOperationAccessPolicy"),
+        "{ews}"
+    );
+    assert!(!message.contains("Format-List"), "{ews}");
+    assert!(message.contains("24 hours"), "{ews}");
     assert!(!str_of(ews, "message").contains("The registration works"));
 
     // The certificate: registered, described, and on disk.

@@ -168,8 +168,11 @@ pub fn registered(app: &RegisteredApp, files: Option<&CertificateFiles>, request
     for w in app.warnings.iter().filter(|w| w.code == "ews_retirement") {
         let _ = writeln!(
             h,
-            "Exchange Web Services — one more step for an administrator:\n  {w}"
+            "Exchange Web Services — one more step for an administrator:"
         );
+        for line in w.message.lines() {
+            let _ = writeln!(h, "  {line}");
+        }
     }
     let exit_code = match app.consent {
         ConsentStatus::Complete => crate::exit::EXIT_OK,
