@@ -1456,6 +1456,42 @@ async fn device_code_sign_in_prompts_on_stderr_and_keeps_stdout_for_json() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn backup_sharepoint_through_device_code_with_the_default_scopes_ends_ready() {
+    // The admin's token carries exactly the scopes the sign-in asked for, and the fake grants
+    // GET /organization (the SharePoint host) only with User.Read among them.
+    let t = Tenant::start().await;
+    t.fake.set_device_code_polls_before_approval(0);
+    let mut args = t.endpoints();
+    args.splice(0..0, ["register".to_owned()]);
+    args.extend(
+        [
+            "--auth",
+            "device-code",
+            "--profile",
+            "backup-sharepoint",
+            "--name",
+            "Contoso Backup",
+            "--credential",
+            "certificate",
+            "--json",
+        ]
+        .map(String::from),
+    );
+    let run = t.run_raw(args, vec![]).await;
+    run.expect(0);
+    let v = run.json();
+    assert_eq!(v["ready"]["ready"], true, "{v}");
+    let organization: Vec<u16> = t
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/organization"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(organization, [200]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_new_app_can_sign_in_with_its_secret_or_certificate() {
     let t = Tenant::start().await;
     let run = t
