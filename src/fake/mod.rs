@@ -31,7 +31,11 @@
 //! The tenant is pre-seeded with the first-party resource service principals (Microsoft Graph,
 //! Office 365 Exchange Online, Office 365 SharePoint Online) and their real app roles, plus a few
 //! decoys (Windows Azure Active Directory, Office 365 Management APIs) whose role names collide
-//! with Graph's, so code must look roles up by *(resource appId, role id)*.
+//! with Graph's, so code must look roles up by *(resource appId, role id)*. Microsoft Graph's
+//! principal also offers `Mail.Read` and the mailbox API's `MailboxItem.ImportExport.All`,
+//! `MailboxFolder.ReadWrite.All` and `MailboxItem.Read.All`, for profiles named by value; the
+//! last one's id is a stand-in (Microsoft's reference gives none the crate could confirm), which
+//! is harmless because such permissions are resolved by value in the tenant.
 //!
 //! Every knob can be changed while the server runs; replication lag is counted in requests, not
 //! in time, so tests are deterministic and fast.

@@ -47,7 +47,11 @@ pub(super) fn render(profile: &PermissionProfile, display_name: &str) -> String 
             .unwrap_or(res);
         let _ = writeln!(md, "   - *{hint}*:");
         for p in perms.iter().filter(|p| p.resource == res) {
-            let _ = writeln!(md, "     - `{}` (id `{}`)", p.value, p.role_id);
+            if p.is_resolved() {
+                let _ = writeln!(md, "     - `{}` (id `{}`)", p.value, p.role_id);
+            } else {
+                let _ = writeln!(md, "     - `{}`", p.value);
+            }
         }
     }
     let _ = writeln!(

@@ -23,7 +23,11 @@ use crate::error::Error;
 use crate::ids::{AppRoleId, ClientId, quote_for_error};
 
 pub mod catalog;
+mod file;
 mod manual;
+
+pub use file::MAX_PROFILE_FILE_BYTES;
+pub(crate) use file::resolve_by_value;
 
 use catalog::{EXCHANGE_ONLINE, MICROSOFT_GRAPH, Resource, SHAREPOINT_ONLINE};
 
@@ -179,10 +183,16 @@ impl CustomProfile {
         }
         let mut unique: Vec<Permission> = Vec::with_capacity(permissions.len());
         for p in permissions {
-            if !unique
-                .iter()
-                .any(|u| u.resource_app_id == p.resource_app_id && u.role_id == p.role_id)
-            {
+            // The same role, by id or (for one still to be resolved) by value.
+            let same = |u: &Permission| {
+                u.resource_app_id == p.resource_app_id
+                    && if u.is_resolved() && p.is_resolved() {
+                        u.role_id == p.role_id
+                    } else {
+                        u.value.eq_ignore_ascii_case(&p.value)
+                    }
+            };
+            if !unique.iter().any(same) {
                 unique.push(p);
             }
         }

@@ -868,7 +868,7 @@ fn sort_by_profile(spec: &AppRegistration, statuses: &mut [PermissionStatus]) {
             .iter()
             .position(|p| {
                 p.resource_app_id == s.permission.resource_app_id
-                    && p.role_id == s.permission.role_id
+                    && p.value.eq_ignore_ascii_case(&s.permission.value)
             })
             .unwrap_or(usize::MAX)
     });

@@ -424,7 +424,9 @@ pub(crate) fn resolve(
     let mut r = Resolution {
         spec,
         obs,
-        permissions: spec.profile.permissions(),
+        // Permissions named by value (a profile file's) take their ids from the tenant, before
+        // anything is written.
+        permissions: crate::profile::resolve_by_value(spec.profile.permissions(), &obs.resources)?,
         orphans: orphaned(spec, obs)?,
         changes: Vec::new(),
         warnings: Vec::new(),

@@ -2091,3 +2091,139 @@ async fn a_rotation_whose_retirement_fails_hands_over_the_new_secret() {
     assert!(message.contains("the new secret is in place"), "{message}");
     assert!(message.contains("403"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_profile_file_registers_the_products_own_permissions_and_a_typo_changes_nothing() {
+    let t = Tenant::start().await;
+    let file = t.dir.join("graph-mailbox.json");
+    std::fs::write(
+        &file,
+        include_str!("../../examples/profiles/graph-mailbox.json"),
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let run = t
+        .run(
+            "register",
+            &[
+                "--profile-file",
+                path,
+                "--name",
+                "Contoso Mail Backup",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(0);
+    let v = run.json();
+    assert_eq!(
+        str_of(&v, "profile"),
+        "Mail Backup (Microsoft Graph mailbox API)"
+    );
+    let values: Vec<&str> = v["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        [
+            "MailboxItem.ImportExport.All",
+            "MailboxItem.Read.All",
+            "MailboxFolder.ReadWrite.All",
+            "User.Read.All"
+        ]
+    );
+    assert!(
+        !v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "ews_retirement"),
+        "{v}"
+    );
+
+    // A value Graph does not offer: exit 2, nothing written, the value named.
+    let typo = t.dir.join("typo.json");
+    std::fs::write(
+        &typo,
+        r#"{"name": "Typo", "permissions": [{"resource": "Microsoft Graph", "value": "MailboxItem.ImportExprot.All"}]}"#,
+    )
+    .unwrap();
+    let before = t.graph_writes();
+    let run = t
+        .run(
+            "register",
+            &[
+                "--profile-file",
+                typo.to_str().unwrap(),
+                "--name",
+                "Other App",
+            ],
+        )
+        .await;
+    run.expect(2);
+    assert!(
+        run.stderr.contains("MailboxItem.ImportExprot.All"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(t.graph_writes(), before);
+
+    // Bad JSON: exit 2 with the place; --profile and --profile-file together: exit 2.
+    std::fs::write(&typo, "{\"name\": ").unwrap();
+    let run = t
+        .run(
+            "plan",
+            &[
+                "--profile-file",
+                typo.to_str().unwrap(),
+                "--name",
+                "Other App",
+            ],
+        )
+        .await;
+    run.expect(2);
+    assert!(run.stderr.contains("line 1"), "{}", run.stderr);
+    let run = t
+        .run(
+            "plan",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--profile-file",
+                path,
+                "--name",
+                "X",
+            ],
+        )
+        .await;
+    run.expect(2);
+    // --add-permission on a built-in profile.
+    let run = t
+        .run(
+            "register",
+            &[
+                "--profile",
+                "backup-exchange",
+                "--add-permission",
+                "Microsoft Graph:Mail.Read",
+                "--name",
+                "Contoso Backup",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(0);
+    let v = run.json();
+    assert_eq!(str_of(&v, "profile"), "Backup-Exchange + Mail.Read");
+    assert!(
+        v["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["value"] == "Mail.Read" && p["granted"] == true),
+        "{v}"
+    );
+}

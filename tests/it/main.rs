@@ -28,6 +28,8 @@ mod graph_client;
 mod hostile_input;
 mod live;
 mod no_leaks;
+#[cfg(feature = "fake-graph")]
+mod profiles;
 mod races;
 mod readiness;
 mod registration;

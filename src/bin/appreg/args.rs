@@ -150,8 +150,19 @@ pub struct ConnectArgs {
 #[derive(Debug, Args)]
 pub struct AppArgs {
     /// The permission profile.
-    #[arg(long, value_parser = parse_profile, value_name = "backup-exchange|backup-sharepoint|migration-source|migration-target")]
+    #[arg(long, value_parser = parse_profile, value_name = "backup-exchange|backup-sharepoint|migration-source|migration-target", conflicts_with = "profile_file")]
     pub profile: Option<PermissionProfile>,
+
+    /// The product's own permissions, from a JSON profile file: {"name": …, "permissions":
+    /// [{"resource": "Microsoft Graph", "value": "Mail.Read"}, …], "credentials": [...]}. Each
+    /// value is looked up in the tenant before anything is written.
+    #[arg(long, value_name = "FILE")]
+    pub profile_file: Option<std::path::PathBuf>,
+
+    /// Adds a permission to the profile, as RESOURCE:VALUE ("Microsoft Graph:Mail.Read", or the
+    /// resource's appId before the colon); repeatable. The value is looked up in the tenant.
+    #[arg(long, value_name = "RESOURCE:VALUE")]
+    pub add_permission: Vec<String>,
 
     /// Also the permissions to create users and mailboxes (migration-target only).
     #[arg(long)]

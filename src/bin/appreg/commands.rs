@@ -50,13 +50,34 @@ pub fn connect_args(command: &Command) -> &ConnectArgs {
 }
 
 fn profile(app: &AppArgs) -> Result<PermissionProfile, Failure> {
-    let profile = app.profile.clone().ok_or_else(|| {
-        Failure::usage(format!(
-            "--profile is required: one of {}",
-            PermissionProfile::NAMES.join(", ").to_lowercase()
-        ))
-    })?;
-    Ok(profile.with_mailbox_creation(app.create_mailboxes)?)
+    let profile = match (&app.profile, &app.profile_file) {
+        (_, Some(file)) => match entra_appreg::profile::CustomProfile::from_file(file) {
+            Ok(custom) => PermissionProfile::Custom(custom),
+            // A file that cannot be read is bad input too: nothing was sent.
+            Err(entra_appreg::Error::Io { source, .. }) => {
+                return Err(Failure::usage(format!(
+                    "--profile-file {}: {source}",
+                    file.display()
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        },
+        (Some(p), None) => p.clone(),
+        (None, None) => {
+            return Err(Failure::usage(format!(
+                "--profile or --profile-file is required: a profile is one of {}",
+                PermissionProfile::NAMES.join(", ").to_lowercase()
+            )));
+        }
+    };
+    let added = app
+        .add_permission
+        .iter()
+        .map(|p| entra_appreg::profile::Permission::parse_resource_value(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(profile
+        .with_mailbox_creation(app.create_mailboxes)?
+        .with_added_permissions(added)?)
 }
 
 /// Which names a command needs.
@@ -720,9 +741,9 @@ fn confirm(ui: &Ui, question: &str) -> Result<bool, Failure> {
 async fn remove(a: RemoveArgs, ui: &Ui) -> Result<Outcome, Failure> {
     // The profile does not matter for a deletion: it is only checked (as a flag) when given,
     // and the app is found and deleted by name or client id alone, with reads only.
-    let profile = match &a.app.profile {
-        Some(_) => profile(&a.app)?,
-        None => PermissionProfile::BackupExchange,
+    let profile = match (&a.app.profile, &a.app.profile_file) {
+        (None, None) => PermissionProfile::BackupExchange,
+        _ => profile(&a.app)?,
     };
     let registration = registration(&a.app, profile, Names::Either)?;
     let app_ref = registration.app_ref();
