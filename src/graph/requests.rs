@@ -191,6 +191,15 @@ pub fn app_role_assignments_by_app_id(app_id: ClientId) -> GraphRequest {
     ))
 }
 
+/// `DELETE /servicePrincipals/{principal}/appRoleAssignments/{id}`: revokes one grant
+/// ([Delete appRoleAssignment](https://learn.microsoft.com/graph/api/serviceprincipal-delete-approleassignments)).
+pub fn delete_app_role_assignment(principal: ObjectId, assignment_id: &str) -> GraphRequest {
+    GraphRequest::delete(format!(
+        "/servicePrincipals/{principal}/appRoleAssignments/{}",
+        encode_path_literal(assignment_id)
+    ))
+}
+
 /// `GET /organization?$select=id,verifiedDomains`: the tenant's domains; the initial one
 /// (`isInitial`, `<name>.onmicrosoft.com`) names its SharePoint host.
 pub fn organization_domains() -> GraphRequest {

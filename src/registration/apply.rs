@@ -180,6 +180,8 @@ enum Dependent {
     Resource(ClientId),
     /// A new secret.
     Password,
+    /// The deletion of a revoked permission's grant (by its place in the plan).
+    Revoke(usize),
 }
 
 impl Dependent {
@@ -189,6 +191,7 @@ impl Dependent {
             Dependent::ServicePrincipal => "sp".into(),
             Dependent::Resource(r) => format!("res-{r}"),
             Dependent::Password => "password".into(),
+            Dependent::Revoke(n) => format!("revoke-{n}"),
         }
     }
 
@@ -209,6 +212,9 @@ impl Dependent {
             "app" => Some(Dependent::App),
             "sp" => Some(Dependent::ServicePrincipal),
             "password" => Some(Dependent::Password),
+            _ if id.starts_with("revoke-") => {
+                id["revoke-".len()..].parse().ok().map(Dependent::Revoke)
+            }
             _ => id
                 .strip_prefix("res-")
                 .and_then(|r| r.parse().ok())
@@ -499,6 +505,9 @@ impl Steps<'_> {
                 });
             }
             Dependent::App => reply.check()?,
+            // Gone already (another run, or a lost reply): revoked all the same.
+            Dependent::Revoke(_) if reply.status == 404 => {}
+            Dependent::Revoke(_) => reply.check()?,
             Dependent::ServicePrincipal => {
                 let sp = self.service_principal_reply(app.client_id, reply).await?;
                 round.created.service_principal = Some(sp);
@@ -811,6 +820,11 @@ fn dependent_items(
     for res in &resolved.missing_resources {
         items.push(Dependent::Resource(*res).item(requests::create_service_principal(*res)?));
     }
+    for (n, (principal, assignment)) in resolved.revoke_grants.iter().enumerate() {
+        items.push(
+            Dependent::Revoke(n).item(requests::delete_app_role_assignment(*principal, assignment)),
+        );
+    }
     if let Some(options) = &creds.secret {
         let name = options.display_name_for_run(&creds.marker);
         let request = requests::add_password(app.object_id, &name, options.end())?;
@@ -945,6 +959,7 @@ mod tests {
             Dependent::ServicePrincipal,
             Dependent::Resource(resource),
             Dependent::Password,
+            Dependent::Revoke(3),
         ] {
             assert_eq!(Dependent::parse(&d.id()), Some(d));
         }

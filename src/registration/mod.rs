@@ -68,6 +68,8 @@ pub struct AppRegistration {
     pub(crate) credential: Option<NewCredential>,
     pub(crate) retire_previous: bool,
     pub(crate) journal: Option<Arc<dyn SecretJournal>>,
+    /// Permissions to take off the app (declaration and grant), named by value.
+    pub(crate) revoke: Vec<Permission>,
 }
 
 impl AppRegistration {
@@ -126,6 +128,7 @@ impl AppRegistration {
             credential: None,
             retire_previous: false,
             journal: None,
+            revoke: Vec::new(),
         })
     }
 
@@ -171,7 +174,32 @@ impl AppRegistration {
             self.profile.check_credential(c.kind())?;
             c.check()?;
         }
+        let profile = self.profile.permissions();
+        if let Some(both) = self.revoke.iter().find(|r| {
+            profile.iter().any(|p| {
+                p.resource_app_id == r.resource_app_id && p.value.eq_ignore_ascii_case(&r.value)
+            })
+        }) {
+            return Err(Error::invalid_input(
+                "revoke",
+                format!(
+                    "{both} is part of the {} profile: it cannot be revoked and granted at once",
+                    self.profile
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// Takes these permissions off the app: out of its declared permissions
+    /// (`requiredResourceAccess`) and their grants (app role assignments) deleted, in the
+    /// registration's own round trips. Explicit, never implied by a profile; a permission the app
+    /// neither declares nor holds is a note (`nothing_to_revoke`), so a re-run is safe. Values are
+    /// looked up in the tenant, as a profile file's are
+    /// ([`Permission::parse_resource_value`](crate::profile::Permission::parse_resource_value)).
+    pub fn revoke_permissions(mut self, permissions: impl IntoIterator<Item = Permission>) -> Self {
+        self.revoke.extend(permissions);
+        self
     }
 
     /// Sets the unique name (the key that makes re-runs find the same app).

@@ -151,7 +151,13 @@ pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Obs
 /// The first `$batch`: the app (by client id, with its grants, when the caller has the client
 /// id; else by unique name) and the service principals. Says whether the grants were read.
 async fn first_read(graph: &Graph, spec: &AppRegistration, keys: bool) -> Result<(Observed, bool)> {
-    let resource_ids = spec.profile.resource_app_ids();
+    let mut resource_ids = spec.profile.resource_app_ids();
+    // The resources of permissions to revoke are read too: their values are resolved there.
+    for r in &spec.revoke {
+        if !resource_ids.contains(&r.resource_app_id) {
+            resource_ids.push(r.resource_app_id);
+        }
+    }
     let mut sp_ids = resource_ids.clone();
     let mut items = Vec::with_capacity(3);
     match spec.client_id {

@@ -43,6 +43,17 @@ pub enum Change {
     /// audience to this tenant only. Such an app has Graph's default audience for a new app and
     /// nothing else yet: no permission, no credential.
     FinishCreation,
+    /// Take a permission off the app, as asked: out of its declared permissions, and its grant
+    /// deleted.
+    RevokePermission {
+        /// The permission.
+        #[serde(flatten)]
+        permission: Permission,
+        /// Whether the app declares it (it is removed from `requiredResourceAccess`).
+        declared: bool,
+        /// Whether the app holds its grant (the app role assignment is deleted).
+        granted: bool,
+    },
     /// Declare permissions the app does not declare yet.
     AddPermissions {
         /// The permissions added to `requiredResourceAccess`.
@@ -94,6 +105,18 @@ impl fmt::Display for Change {
             Change::FinishCreation => f.write_str(
                 "finish the app an earlier run created but never updated: set its audience to this tenant only",
             ),
+            Change::RevokePermission {
+                permission,
+                declared,
+                granted,
+            } => {
+                let what = match (declared, granted) {
+                    (true, true) => "remove it from the app's permissions and delete its grant",
+                    (true, false) => "remove it from the app's permissions",
+                    _ => "delete its grant",
+                };
+                write!(f, "revoke {permission}: {what}")
+            }
             Change::AddPermissions { permissions } => {
                 write!(f, "declare permissions: ")?;
                 let list: Vec<String> = permissions.iter().map(ToString::to_string).collect();
@@ -184,6 +207,8 @@ pub enum WarningCode {
     /// The certificate to add is valid for more than a year, the most Microsoft's how-to allows
     /// for a certificate added this way: Graph may refuse it.
     CertificateOverOneYear,
+    /// A permission asked to be revoked is neither declared nor granted: nothing to do.
+    NothingToRevoke,
 }
 
 impl WarningCode {
@@ -200,6 +225,7 @@ impl WarningCode {
             WarningCode::UnfinishedSecretRemoved => "unfinished_secret_removed",
             WarningCode::JournalNotUpdated => "journal_not_updated",
             WarningCode::CertificateOverOneYear => "certificate_over_one_year",
+            WarningCode::NothingToRevoke => "nothing_to_revoke",
         }
     }
 }
@@ -329,6 +355,8 @@ pub(crate) struct Resolved {
     pub missing_grants: Vec<(Permission, Option<ObjectId>)>,
     /// Grants already in place.
     pub existing_grants: Vec<Permission>,
+    /// Grants to delete (revoked permissions): the app's service principal and the assignment id.
+    pub revoke_grants: Vec<(ObjectId, String)>,
 }
 
 /// An app the crate's upsert created and no update followed (the run stopped in between): the
@@ -432,7 +460,9 @@ pub(crate) fn resolve(
         warnings: Vec::new(),
     };
     r.verify_roles()?;
-    let app = r.application();
+    let revoked = crate::profile::resolve_by_value(spec.revoke.clone(), &obs.resources)?;
+    let mut app = r.application();
+    let revoke_grants = r.revoke(&revoked, &mut app);
     let create_client_sp = r.service_principal();
     let missing_resources = r.resource_service_principals();
     let (missing_grants, existing_grants) = r.grants();
@@ -459,6 +489,7 @@ pub(crate) fn resolve(
         missing_resources,
         missing_grants,
         existing_grants,
+        revoke_grants,
     })
 }
 
@@ -498,6 +529,70 @@ impl Resolution<'_> {
             .resources
             .iter()
             .find(|sp| sp.app_id == Some(app_id))
+    }
+
+    /// Takes the revoked permissions out of the app's declared permissions (changing what
+    /// `app` will send) and returns the grants to delete; says when there is nothing to revoke.
+    fn revoke(
+        &mut self,
+        revoked: &[Permission],
+        app: &mut AppResolution,
+    ) -> Vec<(ObjectId, String)> {
+        let mut deletions = Vec::new();
+        let declared_now = app.required_resource_access.clone().or_else(|| {
+            self.obs
+                .app
+                .as_ref()
+                .and_then(|a| a.required_resource_access.clone())
+        });
+        let mut access = declared_now.unwrap_or_default();
+        let mut changed = false;
+        for p in revoked {
+            let mut declared = false;
+            for entry in access
+                .iter_mut()
+                .filter(|e| e.resource_app_id == p.resource_app_id)
+            {
+                let before = entry.resource_access.len();
+                entry
+                    .resource_access
+                    .retain(|a| !(a.is_role() && a.id == p.role_id));
+                declared |= entry.resource_access.len() != before;
+            }
+            changed |= declared;
+            let resource = self.resource_sp(p.resource_app_id).and_then(|sp| sp.id);
+            let principal = self.obs.client_sp.as_ref().and_then(|sp| sp.id);
+            let grants: Vec<String> = self
+                .obs
+                .grants
+                .iter()
+                .filter(|g| Some(g.resource_id) == resource && g.app_role_id == p.role_id)
+                .filter_map(|g| g.id.clone())
+                .collect();
+            let granted = !grants.is_empty();
+            if let Some(principal) = principal {
+                deletions.extend(grants.into_iter().map(|id| (principal, id)));
+            }
+            if declared || granted {
+                self.changes.push(Change::RevokePermission {
+                    permission: p.clone(),
+                    declared,
+                    granted,
+                });
+            } else {
+                self.warnings.push(Warning {
+                    code: WarningCode::NothingToRevoke,
+                    message: format!(
+                        "{p} was to be revoked, but the app neither declares nor holds it: nothing to do"
+                    ),
+                });
+            }
+        }
+        if changed {
+            access.retain(|e| !e.resource_access.is_empty());
+            app.required_resource_access = Some(access);
+        }
+        deletions
     }
 
     /// The app: created, or renamed and given the permissions it lacks (an admin's extra ones

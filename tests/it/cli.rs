@@ -2226,4 +2226,36 @@ async fn a_profile_file_registers_the_products_own_permissions_and_a_typo_change
             .any(|p| p["value"] == "Mail.Read" && p["granted"] == true),
         "{v}"
     );
+    // --revoke takes it off again; a second time there is nothing to revoke.
+    let revoke = [
+        "--profile",
+        "backup-exchange",
+        "--revoke",
+        "Microsoft Graph:Mail.Read",
+        "--name",
+        "Contoso Backup",
+        "--json",
+    ];
+    let run = t.run("register", &revoke).await;
+    run.expect(0);
+    let v = run.json();
+    assert!(
+        v["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["action"] == "revoke_permission" && c["value"] == "Mail.Read"),
+        "{v}"
+    );
+    let run = t.run("register", &revoke).await;
+    run.expect(0);
+    let v = run.json();
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "nothing_to_revoke"),
+        "{v}"
+    );
 }

@@ -244,3 +244,64 @@ async fn a_permission_added_to_a_built_in_profile_is_declared_and_granted_with_i
             .is_invalid_input()
     );
 }
+
+#[tokio::test]
+async fn a_revoked_permission_leaves_the_app_with_its_grant_and_nothing_else_changes() {
+    use entra_appreg::registration::Change;
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let mail_read = || Permission::parse_resource_value("Microsoft Graph:Mail.Read").unwrap();
+    // An earlier release asked for Mail.Read: declared and granted.
+    let earlier = PermissionProfile::BackupExchange
+        .with_added_permissions([mail_read()])
+        .unwrap();
+    let first = AppRegistration::new("Contoso Backup", earlier)
+        .unwrap()
+        .apply(&graph)
+        .await
+        .unwrap();
+    let before = granted_pairs(&fake, first.client_id);
+    let expected = crate::common::tenant::expected_pairs(&PermissionProfile::BackupExchange);
+    assert_eq!(before.len(), expected.len() + 1);
+
+    let reg = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+        .unwrap()
+        .revoke_permissions([mail_read()]);
+    let plan = reg.plan(&graph).await.unwrap();
+    assert!(
+        plan.changes.iter().any(|c| matches!(
+            c,
+            Change::RevokePermission { permission, declared: true, granted: true }
+                if permission.value == "Mail.Read"
+        )),
+        "{:?}",
+        plan.changes
+    );
+    fake.clear_requests();
+    let app = reg.apply(&graph).await.unwrap();
+    assert!(app.is_complete());
+    // The revocation rode in the registration's round trips: read, then the update batch.
+    assert_eq!(crate::common::graph_round_trips(&fake).len(), 3);
+    assert_eq!(granted_pairs(&fake, app.client_id), expected);
+    let stored = fake.snapshot().applications.remove(0);
+    assert_eq!(
+        declared(&stored)
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>(),
+        expected
+    );
+    // Again: nothing to revoke, said, and nothing written.
+    fake.clear_requests();
+    let again = reg.apply(&graph).await.unwrap();
+    assert!(again.changes.is_empty(), "{:?}", again.changes);
+    assert!(again.warnings.iter().any(|w| w.code == "nothing_to_revoke"));
+    assert_eq!(writes(&fake), 0);
+    // A permission of the profile cannot be revoked.
+    let both = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+        .unwrap()
+        .revoke_permissions([Permission::parse_resource_value(
+            "Office 365 Exchange Online:full_access_as_app",
+        )
+        .unwrap()]);
+    assert!(both.validate().unwrap_err().is_invalid_input());
+}

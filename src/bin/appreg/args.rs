@@ -164,6 +164,12 @@ pub struct AppArgs {
     #[arg(long, value_name = "RESOURCE:VALUE")]
     pub add_permission: Vec<String>,
 
+    /// Takes a permission off the existing app, as RESOURCE:VALUE: out of its declared
+    /// permissions, and its grant deleted; repeatable. Never implied; a no-op, with a note, when
+    /// the app has nothing to revoke.
+    #[arg(long, value_name = "RESOURCE:VALUE")]
+    pub revoke: Vec<String>,
+
     /// Also the permissions to create users and mailboxes (migration-target only).
     #[arg(long)]
     pub create_mailboxes: bool,

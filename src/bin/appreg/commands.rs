@@ -113,7 +113,12 @@ fn registration(
         Some(u) => AppRegistration::with_names(display, u, profile)?,
         None => AppRegistration::new(display, profile)?,
     };
-    Ok(registration)
+    let revoked = app
+        .revoke
+        .iter()
+        .map(|p| entra_appreg::profile::Permission::parse_resource_value(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(registration.revoke_permissions(revoked))
 }
 
 /// File names for a certificate: the unique name made safe for a file name, short enough for
