@@ -75,15 +75,22 @@ pub(super) fn render(profile: &PermissionProfile, display_name: &str) -> String 
     );
     if let Some(ews) = profile.ews_allow_list_instructions(None) {
         // The prose, then the script as a PowerShell block.
-        let (prose, script) = ews.split_once("\n\n").unwrap_or((ews.as_str(), ""));
-        let _ = writeln!(
-            md,
-            "6. **Put the app on the tenant's EWS allow-list.** {prose} Replace the placeholder with the *Application (client) ID*:\n\n   ```powershell"
-        );
-        for line in script.lines() {
-            let _ = writeln!(md, "   {line}");
+        match ews.split_once("\n\n") {
+            Some((prose, script)) => {
+                let _ = writeln!(
+                    md,
+                    "6. **Put the app on the tenant's EWS allow-list.** {prose} Replace the placeholder with the *Application (client) ID*:\n\n   ```powershell"
+                );
+                for line in script.lines() {
+                    let _ = writeln!(md, "   {line}");
+                }
+                let _ = writeln!(md, "   ```");
+            }
+            // EWS is off: there is no list to change, only the move to tell.
+            None => {
+                let _ = writeln!(md, "6. **Exchange Web Services.** {ews}");
+            }
         }
-        let _ = writeln!(md, "   ```");
     }
     md
 }

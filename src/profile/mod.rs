@@ -433,7 +433,33 @@ impl PermissionProfile {
     /// The text ends with [`ews_allow_list_script`](Self::ews_allow_list_script), one
     /// paste-ready PowerShell snippet.
     pub fn ews_allow_list_instructions(&self, client_id: Option<ClientId>) -> Option<String> {
+        self.ews_allow_list_instructions_on(client_id, time::OffsetDateTime::now_utc().date())
+    }
+
+    /// The day EWS is switched off in Exchange Online, and the allow-list can no longer change.
+    pub const EWS_OFF: time::Date = time::macros::date!(2027 - 04 - 01);
+
+    /// [`ews_allow_list_instructions`](Self::ews_allow_list_instructions) as of `today`: from
+    /// [`EWS_OFF`](Self::EWS_OFF) on, the text says that EWS is off in Exchange Online and points
+    /// at the product's move to Microsoft Graph's mailbox API (a profile file), with no script.
+    pub fn ews_allow_list_instructions_on(
+        &self,
+        client_id: Option<ClientId>,
+        today: time::Date,
+    ) -> Option<String> {
         let script = self.ews_allow_list_script(client_id)?;
+        if today >= Self::EWS_OFF {
+            return Some(
+                "full_access_as_app is the Exchange Web Services (EWS) permission, and EWS is off in \
+                 Exchange Online since 1 April 2027: the permission grants nothing usable there, and \
+                 the tenant's EWS allow-list can no longer be changed. A product for Exchange Online \
+                 needs Microsoft Graph's mailbox API instead: describe its permissions in a profile \
+                 file (appreg --profile-file; examples/profiles/graph-mailbox.json has the mailbox \
+                 API's application permissions) and register with it. Exchange Server on premises \
+                 is not affected."
+                    .to_owned(),
+            );
+        }
         Some(format!(
             "full_access_as_app is the Exchange Web Services (EWS) permission. Since 1 October 2026 \
              Exchange Online lets an app use EWS only when the organization's EwsEnabled is $true and \
@@ -524,6 +550,26 @@ impl Serialize for PermissionProfile {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn from_the_day_ews_is_off_the_warning_points_at_graphs_mailbox_api() {
+        let p = PermissionProfile::BackupExchange;
+        let before = p
+            .ews_allow_list_instructions_on(None, time::macros::date!(2027 - 03 - 31))
+            .unwrap();
+        assert!(before.contains("-RetrieveEwsOperationAccessPolicy"));
+        let after = p
+            .ews_allow_list_instructions_on(None, PermissionProfile::EWS_OFF)
+            .unwrap();
+        assert!(after.contains("EWS is off in Exchange Online since 1 April 2027"));
+        assert!(after.contains("--profile-file") && after.contains("graph-mailbox.json"));
+        assert!(!after.contains("Set-OrganizationConfig"));
+        assert!(
+            PermissionProfile::BackupSharePoint
+                .ews_allow_list_instructions_on(None, PermissionProfile::EWS_OFF)
+                .is_some()
+        );
+    }
 
     #[test]
     fn the_ews_script_reads_the_whole_list_and_adds_the_app_only_when_missing() {
