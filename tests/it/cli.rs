@@ -728,7 +728,7 @@ async fn bad_input_exits_2_before_anything_is_sent() {
         (
             "missing profile",
             vec!["--name", "X"],
-            "--profile is required",
+            "--profile or --profile-file is required",
         ),
         (
             "lifetime out of range",
