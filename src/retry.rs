@@ -83,11 +83,11 @@ impl Sleeper for RecordingSleeper {
 
 /// How the Graph client retries throttling and transient failures.
 ///
-/// Retried: 429 (after `Retry-After`, or back-off without it), 503 and 504 (back-off, or
-/// `Retry-After` when given), and connection failures that happened before the request was sent.
-/// Nothing else is retried at this layer: a 403 or a 400 is an answer, not a hiccup. A
+/// Retried: 429 (after `Retry-After`, or back-off without it), 500, 502, 503 and 504 (back-off,
+/// or `Retry-After` when given), and connection failures that happened before the request was
+/// sent. Nothing else is retried at this layer: a 403 or a 400 is an answer, not a hiccup. A
 /// [non-idempotent](crate::graph::GraphRequest::non_idempotent) request (`addPassword`) is not
-/// retried after a 503 or 504 either: Graph may have carried it out.
+/// retried after a 5xx either: Graph may have carried it out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RetryPolicy {
@@ -198,6 +198,13 @@ pub(crate) enum Pace {
         /// The longest wait.
         max: Duration,
     },
+    /// A random wait between half and one and a half times `around`: a retry loop whose every
+    /// try sends the same requests cannot fall into step with a fault that comes at a fixed
+    /// period.
+    Jittered {
+        /// The mean wait.
+        around: Duration,
+    },
     /// A fixed interval, slower once the wait has lasted `slow_after`.
     Interval {
         /// The interval while the wait is young.
@@ -223,6 +230,7 @@ impl Pace {
     fn wait(self, retry: u32, waited: Duration) -> Duration {
         match self {
             Pace::Exponential { base, max } => capped_backoff(base, max, retry),
+            Pace::Jittered { around } => around.mul_f64(0.5 + unit_random()),
             Pace::Interval {
                 fast,
                 slow,
@@ -463,19 +471,21 @@ impl<'a> Retry<'a> {
 }
 
 /// A transient fault: a connection that failed before the request was sent (it can be sent
-/// again whatever it does), or a 503 or 504 of a request that is safe to send twice. Source:
+/// again whatever it does), or a 500, 502, 503 or 504 of a request that is safe to send twice
+/// (the statuses the Azure SDK guidelines retry:
+/// <https://azure.github.io/azure-sdk/general_azurecore.html#general-retry>). Source:
 /// Microsoft Graph's [error reference](https://learn.microsoft.com/graph/errors) (503: "You may
 /// repeat the request after a delay, the length of which may be specified in a Retry-After
 /// header"), its [throttling guidance](https://learn.microsoft.com/graph/throttling) (back off
 /// when no `Retry-After` is given), and
 /// the Azure SDK's retry policy (`sdk/core/typespec_client_core/src/http/policies/retry/`),
 /// which retries them too.
-/// A 503/504 of a [non-idempotent](crate::graph::GraphRequest::non_idempotent) request is not
+/// A 5xx of a [non-idempotent](crate::graph::GraphRequest::non_idempotent) request is not
 /// transient: Graph may have carried it out.
 pub(crate) fn transient_fault(idempotent: bool) -> impl Fn(&crate::Error) -> RetryAction {
     move |e| match e {
         crate::Error::Transport(t) if !t.may_have_reached_server() => RetryAction::Backoff,
-        crate::Error::Graph(g) if matches!(g.status, 503 | 504) && idempotent => {
+        crate::Error::Graph(g) if matches!(g.status, 500 | 502 | 503 | 504) && idempotent => {
             RetryAction::after_or(g.retry_after, RetryAction::Backoff)
         }
         _ => RetryAction::No,
@@ -504,7 +514,7 @@ pub(crate) fn capped_backoff(base: Duration, max: Duration, n: u32) -> Duration 
 }
 
 /// A random number in `[0, 1)`, good enough for jitter.
-fn unit_random() -> f64 {
+pub(crate) fn unit_random() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(

@@ -267,7 +267,13 @@ fn authenticate(state: &mut State, authorization: Option<&str>) -> Result<Caller
 pub(crate) fn process(state: &mut State, req: &GraphReq, caller: &Caller, nth: u64) -> Reply {
     state.graph_count += 1;
     let count = state.graph_count;
-    if let Some(fault) = take_fault(state, req, nth) {
+    let periodic = state
+        .knobs
+        .fault_every
+        .clone()
+        .filter(|(n, _)| *n > 0 && count.is_multiple_of(u64::from(*n)))
+        .map(|(_, f)| f);
+    if let Some(fault) = take_fault(state, req, nth).or(periodic) {
         return match fault {
             Fault::ActThenFail { status } => {
                 let _ = route(state, req, caller);

@@ -632,6 +632,13 @@ impl FakeGraph {
         self.lock().knobs.unavailable_every = n.filter(|n| *n > 0);
     }
 
+    /// Gives every `n`th Graph request (counted as for throttling: each `$batch` item and the
+    /// envelope) this fault, whatever it is: a fault that keeps coming at a fixed period, as a
+    /// flaky network or a struggling service does. `None` turns it off.
+    pub fn set_fault_every(&self, every: Option<(u32, Fault)>) {
+        self.lock().knobs.fault_every = every.filter(|(n, _)| *n > 0);
+    }
+
     /// Sets the directory role of the signed-in administrator (applies to every delegated token).
     pub fn set_caller_role(&self, role: CallerRole) {
         self.lock().knobs.caller_role = role;

@@ -26,6 +26,8 @@ pub(crate) struct Knobs {
     pub throttle_every: Option<u32>,
     pub retry_after: u32,
     pub unavailable_every: Option<u32>,
+    /// Every `n`th Graph request (items counted) meets this fault.
+    pub fault_every: Option<(u32, super::Fault)>,
     pub caller_role: CallerRole,
     pub password_lifetime: Option<time::Duration>,
     pub device_polls: u32,
@@ -48,6 +50,7 @@ impl Default for Knobs {
             throttle_every: None,
             retry_after: 2,
             unavailable_every: None,
+            fault_every: None,
             caller_role: CallerRole::GlobalAdministrator,
             password_lifetime: None,
             device_polls: 1,

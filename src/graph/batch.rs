@@ -2,7 +2,7 @@
 //!
 //! [`Graph::batch`] splits larger lists into envelopes of 20, sends independent envelopes
 //! concurrently, correlates replies by id (Graph answers in any order), and re-sends the items
-//! Graph throttled (429, or 503/504) after their `Retry-After`, together with the items that
+//! Graph throttled (429, or 500, 502, 503 and 504) after their `Retry-After`, together with the items that
 //! failed with 424 only because a throttled item they depend on failed.
 //!
 //! A [non-idempotent](GraphRequest::non_idempotent) item is re-sent only after a 429; an

@@ -73,6 +73,8 @@ pub struct Graph {
     inner: Arc<Inner>,
     /// The operation this handle counts requests for (see [`Graph::metered`]).
     meter: Option<Arc<Meter>>,
+    /// The sleeper every wait goes through: the configured one, counted by the meter.
+    sleeper: Arc<dyn Sleeper>,
 }
 
 /// What one operation (a plan, an apply, a rotation) sent to Graph, counted apart from every
@@ -84,7 +86,28 @@ pub(crate) struct Meter {
     requests: AtomicU64,
     round_trips: AtomicU64,
     in_flight: AtomicU64,
+    /// Nanoseconds of waits (retries, polls, recoveries) the operation asked its sleeper for.
+    slept_nanos: AtomicU64,
     outer: Option<Arc<Meter>>,
+}
+
+/// A sleeper that counts the waits of an operation into its meter (and the meters around it).
+#[derive(Debug)]
+struct MeteredSleeper {
+    inner: Arc<dyn Sleeper>,
+    meter: Arc<Meter>,
+}
+
+impl Sleeper for MeteredSleeper {
+    fn sleep(&self, duration: std::time::Duration) -> crate::retry::SleepFuture {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        let mut meter = Some(&self.meter);
+        while let Some(m) = meter {
+            m.slept_nanos.fetch_add(nanos, Ordering::Relaxed);
+            meter = m.outer.as_ref();
+        }
+        self.inner.sleep(duration)
+    }
 }
 
 impl Meter {
@@ -96,6 +119,11 @@ impl Meter {
     /// Round trips: requests sent while none other of the operation was in flight.
     pub(crate) fn round_trips(&self) -> u64 {
         self.round_trips.load(Ordering::Relaxed)
+    }
+
+    /// The waits the operation asked for, in all.
+    pub(crate) fn slept(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.slept_nanos.load(Ordering::Relaxed))
     }
 
     fn sending(&self) {
@@ -201,7 +229,15 @@ impl Graph {
 
     /// The sleeper every wait goes through.
     pub fn sleeper(&self) -> &dyn Sleeper {
-        self.inner.sleeper.as_ref()
+        self.sleeper.as_ref()
+    }
+
+    /// How long the operation this handle is metered for has waited (see [`Graph::metered`]):
+    /// its time spent when its sleeper does not really sleep (a test's), a part of it otherwise.
+    pub(crate) fn slept(&self) -> std::time::Duration {
+        self.meter
+            .as_ref()
+            .map_or(std::time::Duration::ZERO, |m| m.slept())
     }
 
     /// The transport (also used for token requests).
@@ -228,6 +264,10 @@ impl Graph {
         let graph = Graph {
             inner: self.inner.clone(),
             meter: Some(meter.clone()),
+            sleeper: Arc::new(MeteredSleeper {
+                inner: self.inner.sleeper.clone(),
+                meter: meter.clone(),
+            }),
         };
         (graph, meter)
     }
@@ -242,7 +282,7 @@ impl Graph {
             self.inner.transport.as_ref(),
             &self.inner.endpoints,
             &self.inner.tenant,
-            self.inner.sleeper.as_ref(),
+            self.sleeper.as_ref(),
         )
         .with_retry_policy(&self.inner.retry);
         self.inner.token.token(&ctx).await
@@ -259,14 +299,14 @@ impl Graph {
             self.inner.transport.as_ref(),
             &self.inner.endpoints,
             &self.inner.tenant,
-            self.inner.sleeper.as_ref(),
+            self.sleeper.as_ref(),
         )
         .with_retry_policy(&self.inner.retry);
         provider.token(&ctx).await
     }
 
-    /// Sends a request, retrying throttling (429 after `Retry-After`), 503/504 and connection
-    /// failures that happened before sending. Any other non-2xx reply is an [`Error::Graph`].
+    /// Sends a request, retrying throttling (429 after `Retry-After`), 500, 502, 503 and 504, and
+    /// connection failures that happened before sending. Any other non-2xx reply is an [`Error::Graph`].
     ///
     /// A [non-idempotent](GraphRequest::non_idempotent) request is sent again only after a 429
     /// or a connection failure before sending: after a 5xx reply, or a connection lost once it
@@ -587,8 +627,10 @@ impl GraphBuilder {
                 "max_attempts must be at least 1",
             ));
         }
+        let sleeper: Arc<dyn Sleeper> = self.sleeper.unwrap_or_else(|| Arc::new(TokioSleeper));
         Ok(Graph {
             meter: None,
+            sleeper: sleeper.clone(),
             inner: Arc::new(Inner {
                 tenant,
                 tenant_id: OnceLock::new(),
@@ -596,7 +638,7 @@ impl GraphBuilder {
                 token,
                 transport,
                 retry,
-                sleeper: self.sleeper.unwrap_or_else(|| Arc::new(TokioSleeper)),
+                sleeper,
                 requests_sent: AtomicU64::new(0),
             }),
         })

@@ -5,7 +5,9 @@
 //! upsert, the app's PATCH, service principal creation, grants), except `addPassword`. So a pass
 //! that fails with an answer that may hide a write that happened — a connection reset after the
 //! request left, a 5xx, a truncated reply, an object not visible yet — is followed by another
-//! pass, after a short wait, up to [`MAX_RECOVERIES`] times. `addPassword` is never resent
+//! pass, after a short jittered wait, for as long as the replication timeout allows: the run's
+//! budget is time (the wall clock, and the waits a test's sleeper records), not a count of
+//! passes, so a fault that keeps coming does not end the run early. `addPassword` is never resent
 //! blindly: the secret carries the run's marker in its display name, so the next pass finds the
 //! secrets this run created but never received, removes them, and only then adds one again. The
 //! caller ends with exactly one new secret, the one it holds.
@@ -24,9 +26,6 @@ use super::plan::{Plan, Warning, WarningCode};
 use super::replication::{Replication, not_replicated, worth_another_pass};
 use crate::progress::Step;
 use crate::retry::Tally;
-
-/// Passes after the first that a run makes to recover from lost replies.
-pub(crate) const MAX_RECOVERIES: u32 = 4;
 
 /// What a converged run produced.
 pub(crate) struct Converged {
@@ -58,6 +57,7 @@ pub(crate) async fn converge(
         password_maybe_sent: false,
         app_exists: false,
         created_app: None,
+        started: std::time::Instant::now(),
         visibility: Tally::default(),
         recovery: Tally::default(),
     };
@@ -93,6 +93,8 @@ struct Passes<'a> {
     app_exists: bool,
     /// The app this run's upsert created (by a pass that may have failed after).
     created_app: Option<crate::ids::ObjectId>,
+    /// When the run began: no pass starts once the replication timeout has passed.
+    started: std::time::Instant,
     /// The wait for the app (or its keys) to be visible.
     visibility: Tally,
     /// The recovery passes.
@@ -147,7 +149,11 @@ impl Passes<'_> {
                     if worth_another_pass(&e).retries() {
                         tracing::warn!(error = %e, "a reply was lost or Graph stumbled; reading the tenant again");
                     }
-                    if replication.wait_to_recover(&mut self.recovery, &e).await {
+                    // Time spent: the wall clock, or the waits asked of the sleeper when it
+                    // does not really sleep (a test's), whichever is more.
+                    let spent = self.started.elapsed().max(self.graph.slept());
+                    let in_time = spent < self.spec.replication_timeout;
+                    if in_time && replication.wait_to_recover(&mut self.recovery, &e).await {
                         continue;
                     }
                     e
@@ -161,7 +167,10 @@ impl Passes<'_> {
     /// One pass: read, resolve, and apply from what is there.
     async fn pass(&mut self) -> Result<Pass> {
         let (spec, graph) = (self.spec, self.graph);
-        let (observed, resolved) = spec.read_and_resolve(graph).await?;
+        // A recovery pass varies its length at random (see `observe`): a fault that comes every
+        // n-th request cannot then land on the same write in every pass.
+        let vary = self.recovery.attempts > 0;
+        let (observed, resolved) = spec.read_and_resolve_varied(graph, vary).await?;
         let credential = spec.credential_steps(&observed);
         let Some((mut steps, certificate_key)) =
             credential.filter(|_| !self.app_exists || observed.app.is_some())
@@ -265,11 +274,24 @@ async fn sweep_marker(
     Ok(lost)
 }
 
+/// Removes one secret. A refusal because the key is not there (a retried removal Graph had
+/// already carried out, its reply lost) is checked with a read: the secret gone is what was
+/// wanted.
 async fn remove_secret(graph: &Graph, app: ObjectId, key_id: uuid::Uuid) -> Result<()> {
-    graph
-        .send(&requests::remove_password(app, key_id)?)
-        .await
-        .map(|_| ())
+    match graph.send(&requests::remove_password(app, key_id)?).await {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.status(), Some(400 | 404)) => {
+            let current: Application = graph
+                .send_json(&requests::application_password_credentials(app))
+                .await?;
+            if list_of(&current).iter().any(|c| c.key_id == key_id) {
+                Err(e)
+            } else {
+                Ok(())
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Finishes what earlier runs with the same journal left for this app: removes the secrets

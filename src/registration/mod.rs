@@ -278,9 +278,19 @@ impl AppRegistration {
         &self,
         graph: &Graph,
     ) -> Result<(observe::Observed, plan::Resolved)> {
+        self.read_and_resolve_varied(graph, false).await
+    }
+
+    /// [`read_and_resolve`](Self::read_and_resolve); with `vary`, the first read's length
+    /// varies at random (see [`observe::observe`]).
+    pub(crate) async fn read_and_resolve_varied(
+        &self,
+        graph: &Graph,
+        vary: bool,
+    ) -> Result<(observe::Observed, plan::Resolved)> {
         self.validate()?;
         self.progress.started(Step::ReadTenant);
-        let observed = observe::observe(graph, self).await?;
+        let observed = observe::observe(graph, self, vary).await?;
         self.progress.finished(Step::ReadTenant);
         let claims = graph.access_token().await?.claims();
         let resolved = plan::resolve(self, &observed, claims.as_ref())?;

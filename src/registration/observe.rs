@@ -114,9 +114,15 @@ impl Read {
 
 /// Reads what exists: the app and the resource service principals in one `$batch`, then the
 /// app's service principal, grants and (for a certificate) keys.
-pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Observed> {
+///
+/// With `vary` (a recovery pass), the first `$batch` reads the organization half of the time even
+/// when the profile does not need it: the same round trip, one request more or less, so that the
+/// pass's length varies and a fault that comes at a fixed period of requests cannot land on the
+/// same write (`addPassword`) in every pass.
+pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration, vary: bool) -> Result<Observed> {
     let need_keys = matches!(spec.credential, Some(NewCredential::Certificate(_)));
-    let (mut obs, mut grants_read) = first_read(graph, spec, need_keys).await?;
+    let pad = vary && crate::retry::unit_random() < 0.5;
+    let (mut obs, mut grants_read) = first_read(graph, spec, need_keys, pad).await?;
     // The client id from an earlier run names an app that is gone: fall back to the unique name.
     if spec.client_id.is_some() && obs.app.is_none() {
         obs.app = application_by_unique_name(graph, &spec.unique_name, need_keys).await?;
@@ -150,7 +156,12 @@ pub(crate) async fn observe(graph: &Graph, spec: &AppRegistration) -> Result<Obs
 
 /// The first `$batch`: the app (by client id, with its grants, when the caller has the client
 /// id; else by unique name) and the service principals. Says whether the grants were read.
-async fn first_read(graph: &Graph, spec: &AppRegistration, keys: bool) -> Result<(Observed, bool)> {
+async fn first_read(
+    graph: &Graph,
+    spec: &AppRegistration,
+    keys: bool,
+    pad: bool,
+) -> Result<(Observed, bool)> {
     let mut resource_ids = spec.profile.resource_app_ids();
     // The resources of permissions to revoke are read too: their values are resolved there.
     for r in &spec.revoke {
@@ -174,7 +185,7 @@ async fn first_read(graph: &Graph, spec: &AppRegistration, keys: bool) -> Result
     items.push(Read::ServicePrincipals.item(requests::service_principals_by_app_ids(&sp_ids)));
     // The SharePoint host rides along, so that readiness needs no round trip of its own.
     let sharepoint = resource_ids.contains(&crate::profile::catalog::SHAREPOINT_ONLINE.app_id);
-    if sharepoint {
+    if sharepoint || pad {
         items.push(Read::Organization.item(requests::organization_domains()));
     }
     let replies = graph.batch(items).await?;

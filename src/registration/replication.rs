@@ -15,7 +15,6 @@ use crate::error::{Error, GraphError, Result};
 use crate::graph::Graph;
 use crate::retry::{Pace, Pause, Retry, RetryAction, Schedule, Tally};
 
-use super::converge::MAX_RECOVERIES;
 use crate::progress::{ProgressEvent, ProgressSink};
 
 fn graph_error(e: &Error) -> Option<&GraphError> {
@@ -177,11 +176,12 @@ impl Replication<'_> {
         Retry::new(Schedule::poll(self.timeout, pace), self.graph.sleeper())
     }
 
-    /// Another pass every second, up to [`MAX_RECOVERIES`] of them within the timeout.
+    /// Another pass about every second (jittered, so that a fault at a fixed period cannot fall
+    /// into step with the passes), as long as the timeout allows: the budget is time, not a
+    /// count of passes.
     fn recovering(&self) -> Retry<'_> {
-        let schedule = Schedule::poll(self.timeout, Pace::every(Self::FAST))
-            .with_max_attempts(MAX_RECOVERIES + 1);
-        Retry::new(schedule, self.graph.sleeper())
+        let pace = Pace::Jittered { around: Self::FAST };
+        Retry::new(Schedule::poll(self.timeout, pace), self.graph.sleeper())
     }
 
     fn waiting_for(&self, what: &str, pause: &Pause) {

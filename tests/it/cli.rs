@@ -1015,6 +1015,8 @@ async fn a_graph_failure_exits_1_with_the_request_id_and_keeps_the_key() {
                 "backup-exchange",
                 "--name",
                 "Contoso Backup",
+                "--replication-timeout",
+                "2",
                 "--json",
             ],
         )
@@ -1589,6 +1591,7 @@ async fn a_secret_that_could_not_be_cleaned_up_is_handed_over_with_the_error() {
     };
     t.fake.inject_fault(fail("appRoleAssignedTo"));
     t.fake.inject_fault(fail("removePassword"));
+    // A short time budget: the faults never end.
     let args = [
         "--profile",
         "backup-exchange",
@@ -1596,6 +1599,8 @@ async fn a_secret_that_could_not_be_cleaned_up_is_handed_over_with_the_error() {
         "Contoso Backup",
         "--credential",
         "secret",
+        "--replication-timeout",
+        "2",
     ];
     let mut with_json = args.to_vec();
     with_json.push("--json");

@@ -827,3 +827,104 @@ async fn a_reset_at_any_sign_in_request_is_retried_or_fails_typed_and_signing_in
     eprintln!("sign-in faults: {cases} cases");
     assert_eq!(cases, 2 * DEVICE_CODE_REQUESTS);
 }
+
+/// Every fifth Graph request (a `$batch` item counts) fails: with a 503 Graph did not act on,
+/// or one it did (a lost reply). A recovery pass sends as many requests as the last, so a count
+/// of passes would let the fault land on `addPassword` every time. The run's budget is time: it
+/// ends right, with exactly one new credential, the one the caller holds.
+#[tokio::test]
+async fn a_fault_every_fifth_request_still_converges_in_one_run() {
+    use entra_appreg::credentials::{Certificate, NewCredential, SecretOptions};
+    let faults = [
+        Fault::Status {
+            status: 503,
+            retry_after: None,
+        },
+        Fault::ActThenFail { status: 503 },
+        Fault::ActThenFail { status: 500 },
+    ];
+    for fault in faults {
+        for secret in [true, false] {
+            for every in [4u32, 5, 6, 7] {
+                let fake = FakeGraph::start().await;
+                let (graph, sleeper) = crate::common::fake_graph(&fake);
+                fake.set_fault_every(Some((every, fault.clone())));
+                let credential = if secret {
+                    NewCredential::Secret(SecretOptions::default())
+                } else {
+                    NewCredential::Certificate(Box::new(
+                        Certificate::generate("Contoso Backup", 30).unwrap(),
+                    ))
+                };
+                let app = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+                    .unwrap()
+                    .with_credential(credential)
+                    .apply(&graph)
+                    .await
+                    .unwrap_or_else(|e| panic!("{fault:?} every {every}, secret {secret}: {e}"));
+                assert!(app.is_complete(), "every {every}");
+                fake.set_fault_every(None);
+                let stored = fake.snapshot().applications.remove(0);
+                let secrets = stored.password_credentials.unwrap_or_default().len();
+                let keys = stored.key_credentials.unwrap_or_default().len();
+                assert_eq!(
+                    (secrets, keys),
+                    if secret { (1, 0) } else { (0, 1) },
+                    "every {every}"
+                );
+                // Within the replication timeout, in simulated time.
+                let slept: std::time::Duration = sleeper.durations().iter().sum();
+                assert!(
+                    slept <= AppRegistration::DEFAULT_REPLICATION_TIMEOUT,
+                    "{slept:?}"
+                );
+            }
+        }
+    }
+}
+
+/// A fault that never ends stops the run once its time budget (the replication timeout) is
+/// spent, with Graph's answer, and a fault that is not transient stops it at once.
+#[tokio::test]
+async fn a_fault_that_never_ends_stops_the_run_within_its_time_budget() {
+    let budget = Duration::from_secs(20);
+    let fake = FakeGraph::start().await;
+    let (graph, sleeper) = crate::common::fake_graph(&fake);
+    fake.set_fault_every(Some((
+        1,
+        Fault::Status {
+            status: 503,
+            retry_after: None,
+        },
+    )));
+    let err = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+        .unwrap()
+        .with_replication_timeout(budget)
+        .apply(&graph)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(503), "{err}");
+    let slept: Duration = sleeper.durations().iter().sum();
+    // The recovery waits stay within the budget; each pass's own retries come on top, bounded
+    // by the client's retry policy.
+    assert!(slept <= budget + Duration::from_secs(60), "{slept:?}");
+    assert!(slept >= budget / 2, "{slept:?}: the run gave up early");
+
+    let fake = FakeGraph::start().await;
+    let (graph, sleeper) = crate::common::fake_graph(&fake);
+    fake.set_fault_every(Some((
+        1,
+        Fault::GraphError {
+            status: 400,
+            code: "Request_BadRequest".into(),
+            message: "Invalid request.".into(),
+        },
+    )));
+    let err = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+        .unwrap()
+        .apply(&graph)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert!(sleeper.durations().is_empty(), "a 400 is not waited out");
+}

@@ -170,6 +170,11 @@ pub struct AppArgs {
     #[arg(long, value_name = "RESOURCE:VALUE")]
     pub revoke: Vec<String>,
 
+    /// How long one run may spend on Entra's replication lag and on recovering from failures
+    /// that keep coming (lost replies, 5xx), in seconds (default 120).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub replication_timeout: Option<u64>,
+
     /// Also the permissions to create users and mailboxes (migration-target only).
     #[arg(long)]
     pub create_mailboxes: bool,

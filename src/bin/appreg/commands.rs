@@ -118,7 +118,11 @@ fn registration(
         .iter()
         .map(|p| entra_appreg::profile::Permission::parse_resource_value(p))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(registration.revoke_permissions(revoked))
+    let registration = registration.revoke_permissions(revoked);
+    Ok(match app.replication_timeout {
+        Some(secs) => registration.with_replication_timeout(std::time::Duration::from_secs(secs)),
+        None => registration,
+    })
 }
 
 /// File names for a certificate: the unique name made safe for a file name, short enough for
