@@ -520,4 +520,54 @@ mod host_tests {
             assert_eq!(sharepoint_suffix(cloud), sharepoint, "{cloud:?}");
         }
     }
+
+    fn orgs(domains: serde_json::Value) -> crate::graph::models::Collection<Org> {
+        serde_json::from_value(serde_json::json!({"value": [{"verifiedDomains": domains}]}))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_sharepoint_host_comes_from_the_initial_domain_only_and_only_when_it_is_a_host_name() {
+        let found = orgs(serde_json::json!([
+            {"name": "contoso.com", "isInitial": false},
+            {"name": "contoso-eu.onmicrosoft.com", "isInitial": true}
+        ]));
+        assert_eq!(
+            sharepoint_host_of(&found, Cloud::Global).as_deref(),
+            Some("contoso-eu.sharepoint.com")
+        );
+        for bad in [
+            "con$oso.onmicrosoft.com",
+            ".onmicrosoft.com",
+            "contoso/x.onmicrosoft.com",
+        ] {
+            let found = orgs(serde_json::json!([{"name": bad, "isInitial": true}]));
+            assert_eq!(sharepoint_host_of(&found, Cloud::Global), None, "{bad}");
+        }
+        let none_initial = orgs(serde_json::json!([{"name": "contoso.com", "isInitial": false}]));
+        assert_eq!(sharepoint_host_of(&none_initial, Cloud::Global), None);
+    }
+
+    #[test]
+    fn only_the_answers_of_an_app_not_replicated_yet_are_waited_out() {
+        let refused = |code: u32| {
+            let mut e = crate::error::AuthError::new("invalid_client", "refused");
+            e.aadsts = Some(code);
+            Error::Auth(Box::new(e))
+        };
+        for code in [700_016, 7_000_215, 700_027, 7_000_229] {
+            assert_eq!(
+                sign_in_not_replicated(&refused(code)),
+                RetryAction::Poll,
+                "{code}"
+            );
+        }
+        for code in [50_034, 7_000_222, 700_024] {
+            assert_eq!(
+                sign_in_not_replicated(&refused(code)),
+                RetryAction::No,
+                "{code}"
+            );
+        }
+    }
 }
