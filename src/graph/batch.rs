@@ -380,8 +380,10 @@ impl Graph {
         if envelope.wire.is_empty() {
             return Ok(envelope.local_failures);
         }
+        // The envelope is as safe to send twice as its items.
         let mut request =
-            GraphRequest::post("/$batch", &serde_json::json!({ "requests": envelope.wire }))?;
+            GraphRequest::post("/$batch", &serde_json::json!({ "requests": envelope.wire }))?
+                .idempotent();
         if !envelope.once_only.is_empty() {
             request = request.non_idempotent();
         }

@@ -38,18 +38,22 @@ pub struct GraphRequest {
 }
 
 impl GraphRequest {
-    /// A request with this method and path (starting with `/`, relative to `/v1.0`).
+    /// A request with this method and path (starting with `/`, relative to `/v1.0`). A `POST`
+    /// is taken as [non-idempotent](Self::non_idempotent) (it may create something each time,
+    /// as HTTP allows it to): say [`idempotent`](Self::idempotent) for one that is safe to send
+    /// twice. Every other method is idempotent.
     pub fn new(method: Method, path: impl Into<String>) -> Self {
         let mut path = path.into();
         if !path.starts_with('/') {
             path.insert(0, '/');
         }
+        let idempotent = method != Method::POST;
         Self {
             method,
             path,
             headers: Vec::new(),
             body: None,
-            idempotent: true,
+            idempotent,
         }
     }
 
@@ -134,8 +138,25 @@ impl GraphRequest {
         self
     }
 
-    /// Whether sending the request twice has the effect of sending it once (the default; see
-    /// [`non_idempotent`](Self::non_idempotent)).
+    /// Marks a `POST` as safe to send twice: sending it again after a 5xx or a lost connection
+    /// has the effect of sending it once (a second `POST /servicePrincipals` for the same app is
+    /// refused with 409, say).
+    ///
+    /// ```
+    /// use entra_appreg::graph::GraphRequest;
+    /// let body = serde_json::json!({"appId": "00000003-0000-0000-c000-000000000000"});
+    /// assert!(!GraphRequest::post("/servicePrincipals", &body)?.is_idempotent());
+    /// assert!(GraphRequest::post("/servicePrincipals", &body)?.idempotent().is_idempotent());
+    /// # Ok::<(), entra_appreg::Error>(())
+    /// ```
+    pub fn idempotent(mut self) -> Self {
+        self.idempotent = true;
+        self
+    }
+
+    /// Whether sending the request twice has the effect of sending it once (every method but
+    /// `POST`, unless marked otherwise; see [`non_idempotent`](Self::non_idempotent) and
+    /// [`idempotent`](Self::idempotent)).
     pub fn is_idempotent(&self) -> bool {
         self.idempotent
     }

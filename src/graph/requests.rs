@@ -120,10 +120,12 @@ pub fn add_password(id: ObjectId, display_name: &str, end: OffsetDateTime) -> Re
 /// [`Error::InvalidInput`](crate::Error::InvalidInput) when the body cannot be serialised (it
 /// always can).
 pub fn remove_password(id: ObjectId, key_id: uuid::Uuid) -> Result<GraphRequest> {
+    // Sent twice, the second finds the key gone (400), which the callers check with a read.
     GraphRequest::post(
         format!("/applications/{id}/removePassword"),
         &serde_json::json!({ "keyId": key_id }),
     )
+    .map(GraphRequest::idempotent)
 }
 
 /// `GET /servicePrincipals?$filter=appId in (…)&$select=id,appId,displayName,appRoles`: the
@@ -154,10 +156,12 @@ pub fn service_principal_by_app_id(app_id: ClientId) -> GraphRequest {
 /// [`Error::InvalidInput`](crate::Error::InvalidInput) when the body cannot be serialised (it
 /// always can).
 pub fn create_service_principal(app_id: ClientId) -> Result<GraphRequest> {
+    // Sent twice, the second is refused with 409, which the callers read as "it exists".
     GraphRequest::post(
         "/servicePrincipals",
         &serde_json::json!({ "appId": app_id }),
     )
+    .map(GraphRequest::idempotent)
 }
 
 /// `POST /servicePrincipals/{resource}/appRoleAssignedTo`: grants one app role (admin consent).
@@ -171,10 +175,12 @@ pub fn grant_app_role(
     principal: ObjectId,
     role: AppRoleId,
 ) -> Result<GraphRequest> {
+    // Sent twice, the second is refused as a duplicate, which the callers confirm with a read.
     GraphRequest::post(
         format!("/servicePrincipals/{resource}/appRoleAssignedTo"),
         &serde_json::json!({"principalId": principal, "resourceId": resource, "appRoleId": role}),
     )
+    .map(GraphRequest::idempotent)
 }
 
 /// `GET /servicePrincipals/{principal}/appRoleAssignments`: the grants an app holds.

@@ -115,7 +115,7 @@ fn resource_app_id(name: &str) -> Result<ClientId, Error> {
 }
 
 impl CustomProfile {
-    /// A profile from the JSON of a profile file (see the [module](self) documentation).
+    /// A profile from the JSON of a profile file (see [profile files](crate::profile#profile-files)).
     ///
     /// # Errors
     ///

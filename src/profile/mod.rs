@@ -13,6 +13,26 @@
 //! assert!(p.permissions().iter().any(|perm| perm.value == "Sites.FullControl.All"));
 //! assert!("Backup-Teams".parse::<PermissionProfile>().unwrap_err().to_string().contains("Backup-Exchange"));
 //! ```
+//!
+//! # Profile files
+//!
+//! A product with permissions of its own describes them in JSON
+//! ([`CustomProfile::from_file`], or serde for [`PermissionProfile`]):
+//!
+//! ```
+//! use entra_appreg::profile::{CustomProfile, PermissionProfile};
+//! let p = CustomProfile::from_json(r#"{"name": "Contoso Mail Backup",
+//!   "permissions": [{"resource": "Microsoft Graph", "value": "MailboxItem.ImportExport.All"},
+//!                   {"resource": "00000003-0000-0000-c000-000000000000", "value": "User.Read.All"}],
+//!   "credentials": ["certificate", "secret"]}"#)?;
+//! assert_eq!(PermissionProfile::Custom(p).name(), "Contoso Mail Backup");
+//! # Ok::<(), entra_appreg::Error>(())
+//! ```
+//!
+//! `resource` is `Microsoft Graph`, `Office 365 Exchange Online` or `Office 365 SharePoint
+//! Online` (any case), or any resource's appId; `credentials` is optional (both by default, a
+//! certificate only with SharePoint Online). Each value is looked up in the tenant before
+//! anything is written; one the tenant does not offer is refused then.
 
 use std::fmt;
 use std::str::FromStr;

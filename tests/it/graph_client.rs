@@ -121,8 +121,42 @@ async fn connection_failure_before_sending_is_retried_but_after_sending_is_not()
         .await
         .unwrap_err();
     assert_eq!(t.seen().len(), 1);
-    assert!(matches!(err, Error::Transport(_)));
+    // A POST is not idempotent unless said so: it may have created an app.
+    assert!(matches!(err, Error::MayHaveTakenEffect { .. }), "{err:?}");
     assert!(err.may_have_reached_server());
+
+    // An idempotent request that may have reached Graph is not sent again either, at this
+    // layer: its caller re-reads.
+    let (graph, t, _) = scripted_graph(vec![
+        Reply::Fail(TransportError::maybe_sent(TransportErrorKind::Io, "reset")),
+        Reply::json(204, json!({})),
+    ]);
+    let err = graph
+        .send(&GraphRequest::patch("/applications/x", &json!({"displayName": "x"})).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(t.seen().len(), 1);
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_post_is_not_sent_again_after_a_5xx_unless_marked_idempotent() {
+    // A caller's own POST (a service principal, say) is not resent blindly after a 503.
+    let (graph, t, _) = scripted_graph(vec![
+        Reply::json(503, json!({"error": {"code": "ServiceUnavailable"}})),
+        Reply::json(201, json!({})),
+    ]);
+    let post = || GraphRequest::post("/servicePrincipals", &json!({"appId": "x"})).unwrap();
+    let err = graph.send(&post()).await.unwrap_err();
+    assert!(err.may_have_taken_effect(), "{err:?}");
+    assert_eq!(t.seen().len(), 1);
+    // Marked safe to repeat, it is.
+    let (graph, t, _) = scripted_graph(vec![
+        Reply::json(503, json!({"error": {"code": "ServiceUnavailable"}})),
+        Reply::json(201, json!({})),
+    ]);
+    graph.send(&post().idempotent()).await.unwrap();
+    assert_eq!(t.seen().len(), 2);
 }
 
 #[tokio::test]
