@@ -66,6 +66,19 @@ pub(crate) async fn converge(
         // The app is this run's, though a later pass found it existing.
         done.applied.app_created = true;
     }
+    if let Some(held) = &passes.held {
+        // The read of a later pass saw the secret this run holds, and took it for an older one.
+        let others = done
+            .older
+            .iter()
+            .filter(|c| c.created_by_crate && c.kind == CredentialKind::Secret)
+            .any(|c| c.key_id != held.secret.key_id);
+        if !others {
+            done.plan
+                .warnings
+                .retain(|w| w.code != WarningCode::OlderCredentials);
+        }
+    }
     warnings.extend(done.plan.warnings.iter().cloned());
     Ok(Converged {
         plan: done.plan,

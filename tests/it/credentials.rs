@@ -1418,3 +1418,40 @@ async fn a_provisioner_s_journal_keeps_an_intent_only_while_an_unheld_secret_may
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_run_that_recovered_after_adding_its_secret_does_not_call_it_an_older_one() {
+    let fake = FakeGraph::start().await;
+    // The grants fail long enough for the first pass to give up after its secret was made.
+    fake.inject_fault(
+        FaultRule::new(Fault::Status {
+            status: 503,
+            retry_after: None,
+        })
+        .path_contains("appRoleAssignedTo")
+        // Four grants, each tried six times by the client: the whole first pass fails.
+        .times(24),
+    );
+    let (graph, _) = fake_graph(&fake);
+    let app = AppRegistration::new("Contoso Backup", PermissionProfile::MigrationSource)
+        .unwrap()
+        .with_credential(NewCredential::Secret(SecretOptions::default()))
+        .apply(&graph)
+        .await
+        .unwrap();
+    assert!(app.is_complete());
+    assert!(
+        !app.warnings.iter().any(|w| w.code == "older_credentials"),
+        "{:?}",
+        app.warnings
+    );
+    let stored = fake.snapshot().applications.remove(0);
+    assert_eq!(stored.password_credentials.unwrap_or_default().len(), 1);
+    // The pass that made the secret did fail: the run recovered.
+    let refused = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("appRoleAssignedTo") && r.status == 503)
+        .count();
+    assert_eq!(refused, 24);
+}
