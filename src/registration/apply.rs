@@ -197,9 +197,10 @@ impl Dependent {
 
     /// Whether the item can meet the new app's replication lag: everything about the app, not
     /// a first-party resource's service principal, whose backing application is Microsoft's
-    /// (for it, even the `Application.ReadWrite.OwnedBy` 403 is for good).
+    /// (for it, even the `Application.ReadWrite.OwnedBy` 403 is for good), nor the deletion of
+    /// a grant, whose 404 means it is gone already.
     fn may_meet_lag(self) -> bool {
-        !matches!(self, Dependent::Resource(_))
+        !matches!(self, Dependent::Resource(_) | Dependent::Revoke(_))
     }
 
     /// The batch item that sends `request` as this dependent.
