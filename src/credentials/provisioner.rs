@@ -360,15 +360,22 @@ impl<'g> CredentialProvisioner<'g> {
             self.patch_keys(keep).await?;
         }
         for secret in chosen.iter().filter(|c| c.kind == CredentialKind::Secret) {
-            let removed = self
-                .graph
-                .send(&requests::remove_password(self.app, secret.key_id)?)
-                .await;
-            if let Err(e) = removed {
-                self.confirm_secret_gone(secret.key_id, e).await?;
-            }
+            self.remove_secret(secret.key_id).await?;
         }
         Ok(())
+    }
+
+    /// Removes one secret with `removePassword`; a failure counts as done when the app, read
+    /// back, no longer has it (see [`confirm_secret_gone`](Self::confirm_secret_gone)).
+    pub(crate) async fn remove_secret(&self, key_id: uuid::Uuid) -> Result<()> {
+        let removed = self
+            .graph
+            .send(&requests::remove_password(self.app, key_id)?)
+            .await;
+        match removed {
+            Ok(_) => Ok(()),
+            Err(e) => self.confirm_secret_gone(key_id, e).await,
+        }
     }
 
     /// After `removePassword` failed: `Ok` only when the app, read back, no longer has the

@@ -17,7 +17,6 @@ use crate::credentials::{CredentialInfo, CredentialKind, marker_of};
 use crate::error::{Error, Result};
 use crate::graph::models::Application;
 use crate::graph::{Graph, requests};
-use crate::ids::ObjectId;
 
 use super::AppRegistration;
 use super::apply::{self, Applied, NewSecretOf};
@@ -281,30 +280,12 @@ async fn sweep_marker(
         .filter(|c| Some(c.key_id) != keep)
         .collect();
     for c in &lost {
-        remove_secret(graph, app_id, c.key_id).await?;
+        crate::credentials::CredentialProvisioner::new(graph, app_id)
+            .remove_secret(c.key_id)
+            .await?;
         tracing::warn!(key_id = %c.key_id, "removed a secret this run created but never received");
     }
     Ok(lost)
-}
-
-/// Removes one secret. A refusal because the key is not there (a retried removal Graph had
-/// already carried out, its reply lost) is checked with a read: the secret gone is what was
-/// wanted.
-async fn remove_secret(graph: &Graph, app: ObjectId, key_id: uuid::Uuid) -> Result<()> {
-    match graph.send(&requests::remove_password(app, key_id)?).await {
-        Ok(_) => Ok(()),
-        Err(e) if matches!(e.status(), Some(400 | 404)) => {
-            let current: Application = graph
-                .send_json(&requests::application_password_credentials(app))
-                .await?;
-            if list_of(&current).iter().any(|c| c.key_id == key_id) {
-                Err(e)
-            } else {
-                Ok(())
-            }
-        }
-        Err(e) => Err(e),
-    }
 }
 
 /// Finishes what earlier runs with the same journal left for this app: removes the secrets
