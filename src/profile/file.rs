@@ -127,15 +127,13 @@ impl CustomProfile {
             Error::invalid_input(
                 "profile file",
                 format!(
-                    "not a profile: {} at line {}, column {}",
-                    match e.classify() {
-                        serde_json::error::Category::Data =>
-                            "a field is missing, unknown or of the wrong type",
-                        serde_json::error::Category::Eof => "the JSON ends too soon",
-                        _ => "the JSON is malformed",
-                    },
-                    e.line(),
-                    e.column()
+                    "not a profile: {}{}",
+                    crate::redact::json_error_position(&e),
+                    if e.is_data() {
+                        " (a field is missing, unknown or of the wrong type)"
+                    } else {
+                        ""
+                    }
                 ),
             )
         })?;

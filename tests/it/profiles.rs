@@ -91,7 +91,7 @@ fn a_profile_file_reads_names_or_app_ids_and_says_what_is_wrong() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("line 1, column") && !err.contains("s3cr3t"),
+        err.contains("line 1 column") && !err.contains("s3cr3t"),
         "{err}"
     );
 }
