@@ -228,7 +228,10 @@ fn create_for(state: &mut State, caller: &Caller, app_id: &str) -> Result<Obj, R
         }
         Lookup::Lagging => Err(no_backing_application(app_id)),
         // A first-party app lives in Microsoft's tenant: `Application.ReadWrite.OwnedBy` never
-        // creates its service principal (the same 403, for good).
+        // creates its service principal. The answer is modelled on the 403's own words ("the
+        // backing application ... must in the local tenant"); no trace of it for a Microsoft
+        // resource was seen, and the crate does not rely on its wording: any failure there is
+        // final.
         Lookup::Missing
             if matches!(caller, Caller::App { .. })
                 && !caller.app_has_any(&["Application.ReadWrite.All"]) =>
