@@ -213,7 +213,7 @@ pub(crate) fn handle(
                 item.id
             ))
         } else {
-            process(state, &item_req, caller, nth)
+            process(state, &item_req, caller, nth, true)
         };
         finish(state, &item_req, &mut reply, seq, Some(envelope_seq));
         statuses.insert(item.id.to_lowercase(), reply.status);

@@ -182,15 +182,17 @@ fn graph_top_level(state: &mut State, request: &wiremock::Request) -> Reply {
         .map(str::to_owned);
     let mut reply = match authenticate(state, bearer.as_deref()) {
         Err(r) => r,
-        Ok(caller) if is_batch(&req) => match take_fault(state, &req, nth) {
-            Some(Fault::ActThenFail { status }) => {
-                let _ = super::batch::handle(state, &req, &caller, nth, seq);
-                Reply::for_status(status)
+        Ok(caller) if is_batch(&req) => {
+            match take_fault(state, &req, nth).or_else(|| super::chaos::draw(state, &req, false)) {
+                Some(Fault::ActThenFail { status }) => {
+                    let _ = super::batch::handle(state, &req, &caller, nth, seq);
+                    Reply::for_status(status)
+                }
+                Some(fault) => fault_reply(&req, &fault),
+                None => super::batch::handle(state, &req, &caller, nth, seq),
             }
-            Some(fault) => fault_reply(&req, &fault),
-            None => super::batch::handle(state, &req, &caller, nth, seq),
-        },
-        Ok(caller) => process(state, &req, &caller, nth),
+        }
+        Ok(caller) => process(state, &req, &caller, nth, false),
     };
     finish(state, &req, &mut reply, seq, None);
     reply
@@ -264,7 +266,14 @@ fn authenticate(state: &mut State, authorization: Option<&str>) -> Result<Caller
 }
 
 /// Runs one Graph request (top-level or batch item): throttling, faults, then the handler.
-pub(crate) fn process(state: &mut State, req: &GraphReq, caller: &Caller, nth: u64) -> Reply {
+/// `item`: the request is an item of a `$batch`.
+pub(crate) fn process(
+    state: &mut State,
+    req: &GraphReq,
+    caller: &Caller,
+    nth: u64,
+    item: bool,
+) -> Reply {
     state.graph_count += 1;
     let count = state.graph_count;
     let periodic = state
@@ -273,7 +282,10 @@ pub(crate) fn process(state: &mut State, req: &GraphReq, caller: &Caller, nth: u
         .clone()
         .filter(|(n, _)| *n > 0 && count.is_multiple_of(u64::from(*n)))
         .map(|(_, f)| f);
-    if let Some(fault) = take_fault(state, req, nth).or(periodic) {
+    let fault = take_fault(state, req, nth)
+        .or(periodic)
+        .or_else(|| super::chaos::draw(state, req, item));
+    if let Some(fault) = fault {
         return match fault {
             Fault::ActThenFail { status } => {
                 let _ = route(state, req, caller);

@@ -99,6 +99,7 @@
 mod applications;
 mod authorize;
 mod batch;
+mod chaos;
 mod credentials;
 mod dispatch;
 mod grants;
@@ -118,6 +119,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 use crate::graph::models::{AppRoleAssignment, Application, ServicePrincipal};
 use crate::ids::{AppRoleId, ClientId, ObjectId, TenantId};
 
+pub use chaos::RandomFaults;
 use state::{Knobs, State};
 
 /// The directory role of the signed-in administrator whose delegated tokens the fake issues.
@@ -340,6 +342,7 @@ pub struct FakeGraphBuilder {
     tenant_id: Option<TenantId>,
     tenant_domain: Option<String>,
     faults: Vec<FaultRule>,
+    random_faults: Option<RandomFaults>,
 }
 
 impl FakeGraphBuilder {
@@ -453,6 +456,12 @@ impl FakeGraphBuilder {
         self
     }
 
+    /// See [`FakeGraph::set_random_faults`].
+    pub fn random_faults(mut self, faults: RandomFaults) -> Self {
+        self.random_faults = Some(faults);
+        self
+    }
+
     /// Starts the server on a free loopback port.
     pub async fn start(self) -> FakeGraph {
         let server = MockServer::builder()
@@ -467,6 +476,7 @@ impl FakeGraphBuilder {
             .unwrap_or_else(|| "contoso.onmicrosoft.com".to_owned());
         let mut state = State::new(server.uri(), tenant_id, domain, self.knobs);
         state.faults = self.faults;
+        state.set_chaos(self.random_faults);
         let state = Arc::new(Mutex::new(state));
         Mock::given(wiremock::matchers::any())
             .respond_with(Responder {
@@ -526,6 +536,7 @@ impl FakeGraph {
             tenant_id: None,
             tenant_domain: None,
             faults: Vec::new(),
+            random_faults: None,
         }
     }
 
@@ -637,6 +648,50 @@ impl FakeGraph {
     /// flaky network or a struggling service does. `None` turns it off.
     pub fn set_fault_every(&self, every: Option<(u32, Fault)>) {
         self.lock().knobs.fault_every = every.filter(|(n, _)| *n > 0);
+    }
+
+    /// Gives Graph requests faults at random, from a seed (see [`RandomFaults`]); `None` turns
+    /// them off. The fake's `$batch` shuffle is seeded from the same seed, so a client that
+    /// sends the same requests meets the same faults.
+    ///
+    /// Fault rules ([`FakeGraph::inject_fault`]) and the periodic fault
+    /// ([`FakeGraph::set_fault_every`]) are tried first.
+    pub fn set_random_faults(&self, faults: Option<RandomFaults>) {
+        self.lock().set_chaos(faults);
+    }
+
+    /// `inner` (the transport a client talks to this fake with), losing connections to Graph as
+    /// [`RandomFaults::resets`] says, from the random faults' seed: half before the request
+    /// reaches the fake, half after the fake acted on it. Without random faults it is `inner`
+    /// as it is.
+    ///
+    /// ```no_run
+    /// # async fn run() {
+    /// use std::sync::Arc;
+    /// use entra_appreg::fake::{FakeGraph, RandomFaults};
+    /// use entra_appreg::transport::ReqwestTransport;
+    /// let fake = FakeGraph::builder().random_faults(RandomFaults::new(7, 0.3)).start().await;
+    /// let graph = fake
+    ///     .graph_builder()
+    ///     .transport(fake.flaky_transport(Arc::new(ReqwestTransport::new().unwrap())))
+    ///     .build()
+    ///     .unwrap();
+    /// # }
+    /// ```
+    pub fn flaky_transport(
+        &self,
+        inner: Arc<dyn crate::transport::GraphTransport>,
+    ) -> Arc<dyn crate::transport::GraphTransport> {
+        Arc::new(chaos::FlakyTransport {
+            inner,
+            state: Arc::clone(&self.state),
+        })
+    }
+
+    /// How many faults [`FakeGraph::set_random_faults`] has given since it was last set (lost
+    /// connections of [`FakeGraph::flaky_transport`] included).
+    pub fn random_faults_given(&self) -> u64 {
+        self.lock().chaos.as_ref().map_or(0, |c| c.fired)
     }
 
     /// Sets the directory role of the signed-in administrator (applies to every delegated token).

@@ -223,6 +223,8 @@ pub(crate) struct State {
     /// `$batch` envelopes answered (for the shuffle).
     pub batch_count: u64,
     pub shuffle_seed: u64,
+    /// Faults at random, when set.
+    pub chaos: Option<super::chaos::Chaos>,
     /// Grants answered with lag so far (to alternate the two lag answers).
     pub grant_lag_count: u64,
     /// What the token endpoint does not see yet: `key:<keyId>`, `secret:<keyId>`,
@@ -231,6 +233,14 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Sets (or clears) the random faults; their seed also seeds the `$batch` shuffle.
+    pub fn set_chaos(&mut self, faults: Option<super::RandomFaults>) {
+        if let Some(f) = &faults {
+            self.shuffle_seed = f.seed;
+        }
+        self.chaos = faults.map(super::chaos::Chaos::new);
+    }
+
     pub fn new(base_uri: String, tenant_id: TenantId, tenant_domain: String, knobs: Knobs) -> Self {
         let first_party = super::seed::first_party_service_principals();
         let mut state = Self {
@@ -256,6 +266,7 @@ impl State {
             top_level_count: 0,
             batch_count: 0,
             shuffle_seed: u64::from(random_bytes(1)[0]),
+            chaos: None,
             grant_lag_count: 0,
             sign_in: HashMap::new(),
         };

@@ -111,8 +111,9 @@ pub(crate) fn grant_lag(e: &Error) -> RetryAction {
 /// object that is not visible yet, so that reading the tenant again and continuing can succeed:
 /// a transport failure (the request may have reached Graph), a 5xx (Graph documents 503/504 as
 /// transient, and a 500 after a write may mean it was applied), a reply that could not be read
-/// (a proxy cutting it short), or one of the lag answers above. A 429 that outlasted the retry
-/// budget, a 401/403 or any other 4xx is not. Source: Microsoft Graph's
+/// (a proxy cutting it short), a 429 that outlasted the retry policy's attempts (throttling
+/// ends; the run's time budget bounds how long it is waited out), or one of the lag answers
+/// above. A 401/403 or any other 4xx is not. Source: Microsoft Graph's
 /// [throttling guidance](https://learn.microsoft.com/graph/throttling) for the 429, its
 /// [error reference](https://learn.microsoft.com/graph/errors) for the 5xx, and the lag
 /// answers' own sources.
@@ -122,7 +123,7 @@ pub(crate) fn worth_another_pass(e: &Error) -> RetryAction {
         Error::Transport(_) | Error::Decode(_) | Error::MayHaveTakenEffect { .. } => {
             RetryAction::Backoff
         }
-        Error::Graph(g) if g.status >= 500 => {
+        Error::Graph(g) if g.status >= 500 || g.status == 429 => {
             RetryAction::after_or(g.retry_after, RetryAction::Backoff)
         }
         // Not the `Application.ReadWrite.OwnedBy` 403: a pass that meets it on the new app's

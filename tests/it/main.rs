@@ -31,6 +31,8 @@ mod no_leaks;
 #[cfg(feature = "fake-graph")]
 mod profiles;
 mod races;
+#[cfg(feature = "fake-graph")]
+mod random_faults;
 mod readiness;
 mod registration;
 mod security;

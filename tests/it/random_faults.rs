@@ -1,0 +1,152 @@
+//! Faults that keep coming, at random: every Graph request, every `$batch` item and every
+//! connection meets a transient fault with a fixed probability (the fake's seeded
+//! [`RandomFaults`], with lost connections from its flaky transport). One run must still end
+//! with exactly the tenant the profile asks for and exactly one live crate credential, the one
+//! the caller holds, within the run's time budget.
+
+use std::time::Duration;
+
+use crate::common::tenant::{
+    Held, all_profiles, check_converged, check_credentials, check_result, graph_over, label,
+    registration, reqwest_transport,
+};
+use entra_appreg::credentials::{Certificate, IssuedCredential, NewCredential, SecretOptions};
+use entra_appreg::fake::{FakeGraph, RandomFaults};
+use entra_appreg::registration::AppRegistration;
+use futures::StreamExt;
+
+/// What one run cost.
+#[derive(Debug, Clone, Copy)]
+struct Cost {
+    requests: u64,
+    round_trips: u64,
+    /// The waits the run asked for (the test's sleeper returns at once).
+    simulated: Duration,
+    faults: u64,
+}
+
+/// One registration against a fake that faults `probability` of everything, from `seed`.
+async fn one_run(
+    seed: u64,
+    probability: f64,
+    certificate: Option<&Certificate>,
+) -> Result<Cost, String> {
+    let profiles = all_profiles();
+    let profile = &profiles[usize::try_from(seed / 2).unwrap_or(0) % profiles.len()];
+    let fake = FakeGraph::builder()
+        .random_faults(RandomFaults::new(seed, probability))
+        .start()
+        .await;
+    let (graph, sleeper) = graph_over(&fake, fake.flaky_transport(reqwest_transport()));
+    let credential = match certificate {
+        Some(c) => NewCredential::Certificate(Box::new(c.clone())),
+        None => NewCredential::Secret(SecretOptions::default()),
+    };
+    let reg = registration(profile);
+    let what = format!(
+        "seed {seed}, {}, {}",
+        label(profile),
+        if certificate.is_some() {
+            "certificate"
+        } else {
+            "secret"
+        }
+    );
+    let app = reg
+        .clone()
+        .with_credential(credential)
+        .apply(&graph)
+        .await
+        .map_err(|e| format!("{what}: {e}"))?;
+    let faults = fake.random_faults_given();
+    fake.set_random_faults(None);
+    let converged = check_converged(&fake, &reg).map_err(|e| format!("{what}: {e}"))?;
+    check_result(&app, &converged, &reg).map_err(|e| format!("{what}: {e}"))?;
+    let held = match (&app.credential, certificate) {
+        (Some(IssuedCredential::Secret(s)), None) => Held::Secret(s),
+        (Some(IssuedCredential::Certificate { .. }), Some(c)) => Held::Certificate(c),
+        (other, _) => return Err(format!("{what}: the run returned {other:?}")),
+    };
+    check_credentials(&fake, held, None).map_err(|e| format!("{what}: {e}"))?;
+    let simulated = sleeper.total();
+    // The recovery passes stop once the run's budget is spent; the retries of the pass in
+    // flight may come on top, bounded by the retry policy.
+    if simulated > AppRegistration::DEFAULT_REPLICATION_TIMEOUT + Duration::from_secs(60) {
+        return Err(format!("{what}: waited {simulated:?}"));
+    }
+    Ok(Cost {
+        requests: app.graph_requests,
+        round_trips: app.graph_round_trips,
+        simulated,
+        faults,
+    })
+}
+
+/// Runs `seeds` registrations at `probability`, half with a certificate and half with a secret,
+/// eight at a time; returns every failure and the cost of the runs that converged.
+async fn runs(seeds: std::ops::Range<u64>, probability: f64) -> (Vec<String>, Vec<Cost>) {
+    let certificate = Certificate::generate("Contoso Backup", 30).expect("a certificate");
+    let results: Vec<Result<Cost, String>> = futures::stream::iter(seeds)
+        .map(|seed| {
+            let certificate = &certificate;
+            // Half with a secret, except for a profile that takes only a certificate.
+            let profiles = all_profiles();
+            let profile = &profiles[usize::try_from(seed / 2).unwrap_or(0) % profiles.len()];
+            let with_certificate =
+                seed % 2 == 0 || !profile.allows(entra_appreg::credentials::CredentialKind::Secret);
+            async move { one_run(seed, probability, with_certificate.then_some(certificate)).await }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let mut failures = Vec::new();
+    let mut costs = Vec::new();
+    for r in results {
+        match r {
+            Ok(c) => costs.push(c),
+            Err(e) => failures.push(e),
+        }
+    }
+    (failures, costs)
+}
+
+/// 200 seeded runs at 30%: every one converges in one run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_runs_at_thirty_percent_faults_each_converge_in_one_run() {
+    let (failures, costs) = runs(0..200, 0.3).await;
+    assert!(
+        failures.is_empty(),
+        "{} of 200 runs failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    // The faults really came: at 30%, each run met several.
+    let faults: u64 = costs.iter().map(|c| c.faults).sum();
+    assert!(faults >= 200 * 3, "only {faults} faults in 200 runs");
+    let worst = costs.iter().map(|c| c.requests).max().unwrap_or(0);
+    let trips = costs.iter().map(|c| c.round_trips).max().unwrap_or(0);
+    let waited = costs.iter().map(|c| c.simulated).max().unwrap_or_default();
+    eprintln!("30%: at most {worst} requests, {trips} round trips, {waited:?} of waits in a run");
+}
+
+/// A longer soak, by hand: `RANDOM_FAULTS_RUNS=2000 RANDOM_FAULTS_RATE=0.4 cargo test --features
+/// fake-graph --test it random_faults::soak -- --ignored --nocapture` (seeds from 1000 up, so
+/// that they differ from the 200 of the suite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a soak of many runs, by hand"]
+async fn soak() {
+    let env = |k: &str| std::env::var(k).ok();
+    let n: u64 = env("RANDOM_FAULTS_RUNS")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let rate: f64 = env("RANDOM_FAULTS_RATE")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.3);
+    let (failures, costs) = runs(1000..1000 + n, rate).await;
+    eprintln!("{} of {n} runs failed at {rate}", failures.len());
+    for f in &failures {
+        eprintln!("{f}");
+    }
+    eprintln!("{} converged", costs.len());
+    assert!(failures.is_empty());
+}
