@@ -130,6 +130,9 @@ pub(crate) async fn remove_orphan(
     }
 }
 
+/// The id of the certificates' read-back in the grants' `$batch`.
+const KEYS_READ_BACK: &str = "keys";
+
 /// A grant's item in the grants' `$batch`: its place in the list of grants to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct GrantItem(usize);
@@ -255,6 +258,10 @@ struct DependentsRound<'h> {
 #[derive(Default)]
 struct GrantRound {
     pending: Vec<usize>,
+    /// The app whose certificates the next `$batch` reads back (the first one only).
+    read_back: Option<ObjectId>,
+    /// What that read-back found.
+    keys_read: Option<Application>,
     granted: Vec<Permission>,
     forbidden: Vec<(Permission, Error)>,
     unconfirmed: Vec<Unconfirmed>,
@@ -298,10 +305,20 @@ impl Steps<'_> {
         // 2. Everything that needs only the app, in one round trip.
         let (service_principal_id, resources) =
             self.dependents(&resolved, found, &app, held).await?;
-        // 3. Admin consent: every missing grant in one $batch.
-        let (permissions, consent) = self
-            .consent(&resolved, &resources, service_principal_id, app.young)
+        // 3. Admin consent: every missing grant in one $batch. In the same $batch, a
+        //    certificate sent is read back: another run may have replaced the whole collection
+        //    since this one read it.
+        let read_back = self.sent_certificate().map(|_| app.object_id);
+        let (permissions, consent, keys_read) = self
+            .consent(
+                &resolved,
+                &resources,
+                service_principal_id,
+                app.young,
+                read_back,
+            )
             .await?;
+        self.certificate_kept(app.object_id, keys_read).await?;
         Ok(Outcome::Applied(Box::new(Applied {
             app_object_id: app.object_id,
             client_id: app.client_id,
@@ -521,6 +538,88 @@ impl Steps<'_> {
         Ok(())
     }
 
+    /// The certificate this run sends in the app's `keyCredentials`, if any.
+    fn sent_certificate(&self) -> Option<&KeyCredential> {
+        self.creds
+            .create_keys
+            .as_ref()
+            .or(self.creds.update_keys.as_ref())
+            .and_then(|keys| keys.last())
+    }
+
+    /// After the app's `keyCredentials` were sent: reads them back, and when this run's
+    /// certificate is not among them (another run that read the collection before this one wrote
+    /// it wrote its own list after), sends the list read back with the certificate added, and
+    /// reads again. `keyCredentials` can only be written whole
+    /// (<https://learn.microsoft.com/graph/api/application-update>; `addKey` needs a proof signed
+    /// by a certificate the app already holds, which a new app has not), so two runs adding
+    /// different certificates at once would otherwise keep only the last one written. (A run
+    /// that finds an app another run has just created waits for its creator's first write
+    /// before it writes: see `converge`.)
+    ///
+    /// What this cannot see: a writer that read the collection before this run wrote it and
+    /// writes its own list only after this read-back. A later run shows it, and so does
+    /// [`RegisteredApp::wait_until_ready`](super::RegisteredApp::wait_until_ready), whose
+    /// sign-in with the certificate then fails.
+    ///
+    /// `first_read`: the read-back that rode in the grants' `$batch`, if there was one and it
+    /// succeeded.
+    async fn certificate_kept(
+        &self,
+        app: ObjectId,
+        mut first_read: Option<Application>,
+    ) -> Result<()> {
+        let Some(ours) = self.sent_certificate() else {
+            return Ok(());
+        };
+        let thumbprint = crate::credentials::provisioner::key_thumbprint(ours);
+        let paced = crate::retry::Retry::new(
+            crate::retry::Schedule::poll(
+                self.replication.timeout,
+                crate::retry::Pace::Jittered {
+                    around: Duration::from_secs(2),
+                },
+            ),
+            self.graph.sleeper(),
+        );
+        let mut tally = Tally::default();
+        loop {
+            let read: Application = match first_read.take() {
+                Some(read) => read,
+                None => {
+                    self.graph
+                        .send_json(&requests::application_key_credentials(app))
+                        .await?
+                }
+            };
+            let mut keys = read.key_credentials.unwrap_or_default();
+            if keys
+                .iter()
+                .any(|k| crate::credentials::provisioner::key_thumbprint(k) == thumbprint)
+            {
+                return Ok(());
+            }
+            tracing::warn!(
+                "another writer replaced the app's certificates after this run added its own; adding it again"
+            );
+            if !paced.pause(&mut tally, RetryAction::Backoff, |_| {}).await {
+                return Err(Error::NotReplicated {
+                    what: "the app's certificates with this run's certificate (another run may be replacing them)".into(),
+                    waited: tally.waited,
+                    last: None,
+                });
+            }
+            keys.push(ours.clone());
+            let patch = Application {
+                key_credentials: Some(keys),
+                ..Default::default()
+            };
+            self.graph
+                .send(&requests::update_application(app, &patch)?)
+                .await?;
+        }
+    }
+
     /// The service principal from a create reply: 201 gives it; 409 means it exists (another
     /// run, or a create whose reply was lost), so it is read back, waiting until the read sees
     /// it.
@@ -550,7 +649,8 @@ impl Steps<'_> {
         resources: &[ServicePrincipal],
         service_principal_id: ObjectId,
         young: bool,
-    ) -> Result<(Vec<PermissionStatus>, ConsentStatus)> {
+        read_back: Option<ObjectId>,
+    ) -> Result<(Vec<PermissionStatus>, ConsentStatus, Option<Application>)> {
         let grants = grants_to_make(resolved, resources)?;
         let new_objects = NewObjects {
             principal: young || resolved.create_client_sp,
@@ -562,11 +662,13 @@ impl Steps<'_> {
             .map(|p| PermissionStatus::new(p.clone(), true))
             .collect();
         let mut forbidden = Vec::new();
+        let mut keys_read = None;
         if !grants.is_empty() {
             self.spec.progress.started(Step::GrantConsent);
             let outcome = self
-                .grant_all(service_principal_id, &grants, &new_objects)
+                .grant_all(service_principal_id, &grants, &new_objects, read_back)
                 .await?;
+            keys_read = outcome.keys_read;
             let granted = outcome.granted.into_iter();
             statuses.extend(granted.map(|p| PermissionStatus::new(p, true)));
             for (p, e) in outcome.forbidden {
@@ -581,14 +683,16 @@ impl Steps<'_> {
         } else {
             ConsentStatus::Partial(PartialConsent::new(&statuses, &forbidden))
         };
-        Ok((statuses, consent))
+        Ok((statuses, consent, keys_read))
     }
 
+    /// Makes `grants`; the first `$batch` also reads back `read_back`'s certificates.
     async fn grant_all(
         &self,
         principal: ObjectId,
         grants: &[(Permission, ObjectId)],
         new: &NewObjects,
+        read_back: Option<ObjectId>,
     ) -> Result<GrantOutcome> {
         const WHAT: &str = "the new service principal";
         let mut tally = Tally::default();
@@ -598,6 +702,7 @@ impl Steps<'_> {
         };
         let round = GrantRound {
             pending: (0..grants.len()).collect(),
+            read_back,
             ..GrantRound::default()
         };
         let (round, outcome) = self
@@ -621,6 +726,7 @@ impl Steps<'_> {
         Ok(GrantOutcome {
             granted,
             forbidden: round.forbidden,
+            keys_read: round.keys_read,
         })
     }
 
@@ -634,7 +740,7 @@ impl Steps<'_> {
         round: &mut GrantRound,
     ) -> std::result::Result<(), Lagging> {
         let pending = std::mem::take(&mut round.pending);
-        let items = pending
+        let mut items = pending
             .iter()
             .map(|&i| {
                 let (p, rid) = &grants[i];
@@ -645,9 +751,21 @@ impl Steps<'_> {
             })
             .collect::<Result<Vec<_>>>()
             .map_err(Lagging::Failed)?;
+        let read_back = round.read_back.take();
+        if let Some(app) = read_back {
+            items.push(BatchItem::new(
+                KEYS_READ_BACK,
+                requests::application_key_credentials(app),
+            ));
+        }
         let replies = self.graph.batch(items).await.map_err(Lagging::Failed)?;
         let mut lag = None;
         for reply in &replies {
+            if read_back.is_some() && reply.id.eq_ignore_ascii_case(KEYS_READ_BACK) {
+                // A failed read-back is made again on its own after the grants.
+                round.keys_read = reply.is_success().then(|| reply.json().ok()).flatten();
+                continue;
+            }
             let Some(GrantItem(i)) = GrantItem::parse(&reply.id).filter(|g| pending.contains(&g.0))
             else {
                 return Err(Lagging::Failed(unknown_reply(&reply.id)));
@@ -900,6 +1018,8 @@ struct NewObjects {
 struct GrantOutcome {
     granted: Vec<Permission>,
     forbidden: Vec<(Permission, Error)>,
+    /// The certificates read back in the first `$batch`, when the read succeeded.
+    keys_read: Option<Application>,
 }
 
 /// A grant Graph refused with a 400 that is not lag: granted only if a read shows it.

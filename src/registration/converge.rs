@@ -57,6 +57,8 @@ pub(crate) async fn converge(
         app_exists: false,
         created_app: None,
         started: std::time::Instant::now(),
+        creator: Tally::default(),
+        creator_gone: false,
         visibility: Tally::default(),
         recovery: Tally::default(),
     };
@@ -107,6 +109,10 @@ struct Passes<'a> {
     created_app: Option<crate::ids::ObjectId>,
     /// When the run began: no pass starts once the replication timeout has passed.
     started: std::time::Instant,
+    /// The wait for another run that created the app to write its collections.
+    creator: Tally,
+    /// That wait is over: this run finishes the creation itself.
+    creator_gone: bool,
     /// The wait for the app (or its keys) to be visible.
     visibility: Tally,
     /// The recovery passes.
@@ -122,7 +128,15 @@ enum Pass {
     /// The app, or the keys of an app whose certificates must be sent back whole, is not
     /// visible yet.
     NotVisible,
+    /// Another run created the app and has not written its collections yet.
+    CreatorPending,
 }
+
+/// How long a run that adds a certificate waits for another run that has just created the app
+/// to write its collections (its next round trip), before it finishes the creation itself: the
+/// creator writes `keyCredentials` whole without reading them, so a certificate written before
+/// that would be replaced.
+const CREATOR_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What the pass that converged read and did.
 struct Done {
@@ -148,6 +162,27 @@ impl Passes<'_> {
                 Ok(Pass::Done(done)) => return Ok(*done),
                 Ok(Pass::AppExisted) => {
                     self.app_exists = true;
+                    continue;
+                }
+                Ok(Pass::CreatorPending) => {
+                    let wait = crate::retry::Retry::new(
+                        crate::retry::Schedule::poll(
+                            CREATOR_GRACE,
+                            crate::retry::Pace::Jittered {
+                                around: std::time::Duration::from_secs(2),
+                            },
+                        ),
+                        self.graph.sleeper(),
+                    );
+                    if !wait
+                        .pause(&mut self.creator, crate::retry::RetryAction::Poll, |_| {})
+                        .await
+                    {
+                        tracing::info!(
+                            "the run that created the app has not finished it; finishing it here"
+                        );
+                        self.creator_gone = true;
+                    }
                     continue;
                 }
                 Ok(Pass::NotVisible) => {
@@ -189,6 +224,17 @@ impl Passes<'_> {
         else {
             return Ok(Pass::NotVisible);
         };
+        let others_creation = observed
+            .app
+            .as_ref()
+            .is_some_and(|a| a.id.is_some() && a.id != self.created_app);
+        if resolved.finish_creation
+            && steps.update_keys.is_some()
+            && others_creation
+            && !self.creator_gone
+        {
+            return Ok(Pass::CreatorPending);
+        }
         if self.password_maybe_sent
             && let Some(app) = &observed.app
         {

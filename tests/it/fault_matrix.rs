@@ -722,21 +722,22 @@ async fn every_fault_at_every_request_completes_or_fails_typed_and_a_rerun_compl
 }
 
 /// Cases with a credential. On a fresh tenant the certificate rides with the new app's
-/// collections (no new request or item), the secret's `addPassword` in the service principal's
-/// `$batch` (one more kind of item: 6 more cases).
-const EXPECTED_CREDENTIAL_CASES: usize = 68 // Backup-Exchange, certificate
+/// collections and is read back in the grants' `$batch` (one more kind of item: 6 more cases),
+/// the secret's `addPassword` in the service principal's `$batch` (one more kind of item: 6
+/// more cases).
+const EXPECTED_CREDENTIAL_CASES: usize = 74 // Backup-Exchange, certificate
     + 74 // Backup-Exchange, secret
-    + 80 // Backup-SharePoint, certificate (with the organization read)
+    + 86 // Backup-SharePoint, certificate (with the organization read)
     + EXISTING_CERTIFICATE_CASES
     + EXISTING_SECRET_CASES;
 
 /// Backup-Exchange on the existing app, with a certificate: 6 round trips (2 reads, the update
 /// batch, the grants, then retiring the older certificate: read, PATCH) × 8 faults, plus 6 item
-/// faults for each of 9 kinds of batch item (2 + 3 reads, the app's PATCH, the service
-/// principal, 2 grants).
-const EXISTING_CERTIFICATE_CASES: usize = 6 * 8 + 9 * 6;
-/// The same with a secret: the second read has no keys to read, and the update batch carries
-/// `addPassword` (retiring ends with `removePassword`).
+/// faults for each of 10 kinds of batch item (2 + 3 reads, the app's PATCH, the service
+/// principal, 2 grants, the certificates' read-back).
+const EXISTING_CERTIFICATE_CASES: usize = 6 * 8 + 10 * 6;
+/// The same with a secret: the second read has no keys to read, no certificate is read back,
+/// and the update batch carries `addPassword` (retiring ends with `removePassword`).
 const EXISTING_SECRET_CASES: usize = 6 * 8 + 9 * 6;
 
 #[tokio::test]

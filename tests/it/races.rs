@@ -367,3 +367,144 @@ async fn two_runs_while_replication_lags_both_succeed() {
     }
     summarise("races under replication lag, both succeeding", &results);
 }
+
+/// Two runs that add different certificates to the same app at once both end with their
+/// certificate registered, in every order of their first five requests each: `keyCredentials`
+/// is written whole, so a run whose list was replaced by the other's (written from a read
+/// made before this run's write) finds out by reading it back, and adds its certificate again;
+/// and a run that finds the app just created by the other waits for the creator's first write.
+#[tokio::test]
+async fn two_runs_adding_different_certificates_to_a_new_app_both_keep_theirs() {
+    two_certificates_at_once(false).await;
+}
+
+/// The same on an app that exists (made by hand, with its audience set): neither run creates
+/// it, both read its empty certificate list and write their own.
+#[tokio::test]
+async fn two_runs_adding_different_certificates_to_an_existing_app_both_keep_theirs() {
+    two_certificates_at_once(true).await;
+}
+
+async fn two_certificates_at_once(existing: bool) {
+    use entra_appreg::credentials::{Certificate, NewCredential};
+    let certs = [
+        Certificate::generate("Contoso Backup A", 30).unwrap(),
+        Certificate::generate("Contoso Backup B", 30).unwrap(),
+    ];
+    let patterns: Vec<Vec<usize>> = (0u32..1024)
+        .filter(|bits| bits.count_ones() == 5)
+        .map(|bits| (0..10).map(|i| ((bits >> i) & 1) as usize).collect())
+        .collect();
+    let base = reqwest_transport();
+    let profile = PermissionProfile::BackupExchange;
+    let results: Vec<(Vec<usize>, String, std::result::Result<usize, String>)> =
+        futures::stream::iter(patterns)
+            .map(|pattern| {
+                let (base, certs, profile) = (base.clone(), &certs, profile.clone());
+                let pattern_of = pattern.clone();
+                async move {
+                    let fake = FakeGraph::start().await;
+                    if existing {
+                        let mut app = entra_appreg::graph::models::Application::default();
+                        app.display_name = Some("Contoso Backup".into());
+                        app.unique_name = Some("contoso-backup".into());
+                        app.sign_in_audience = Some("AzureADMyOrg".into());
+                        fake.seed_application(app);
+                    }
+                    let order = Interleaver::new(2, pattern);
+                    let applies = (0..2).map(|run| {
+                        // Waits pass at 1/200 of their length: a run that waits for another
+                        // does so while the other's requests go on.
+                        let graph = fake
+                            .graph_builder()
+                            .transport(Arc::new(order.transport(run, base.clone())))
+                            .sleeper(Scaled)
+                            .build()
+                            .unwrap();
+                        let reg = registration(&profile).with_credential(
+                            NewCredential::Certificate(Box::new(certs[run].clone())),
+                        );
+                        let order = order.clone();
+                        async move {
+                            let r = reg.apply(&graph).await;
+                            order.finish(run);
+                            r
+                        }
+                    });
+                    let runs = futures::future::join_all(applies).await;
+                    let mut r = check_race(&fake, &profile, &runs, true);
+                    if r.is_ok() {
+                        let snap = fake.snapshot();
+                        let keys = snap.applications[0]
+                            .key_credentials
+                            .clone()
+                            .unwrap_or_default();
+                        let held: Vec<bool> = certs
+                            .iter()
+                            .map(|c| {
+                                keys.iter().any(|k| {
+                                    k.key.as_deref().is_some_and(|b64| {
+                                        use base64::Engine;
+                                        base64::engine::general_purpose::STANDARD
+                                            .decode(b64)
+                                            .is_ok_and(|der| der == c.der())
+                                    })
+                                })
+                            })
+                            .collect();
+                        if held != [true, true] || keys.len() != 2 {
+                            r = Err(format!(
+                                "the app holds {} keys; run A's kept: {}, run B's kept: {}",
+                                keys.len(),
+                                held[0],
+                                held[1]
+                            ));
+                        }
+                    }
+                    (pattern_of, format!("order {:?}", order.order()), r)
+                }
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+    assert_eq!(results.len(), 252);
+    // How far one run gets ahead of the other, in requests.
+    let lead = |p: &[usize]| {
+        p.iter()
+            .scan(0i32, |d, r| {
+                *d += if *r == 0 { 1 } else { -1 };
+                Some(d.abs())
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    let (in_step, apart): (Vec<_>, Vec<_>) = results.into_iter().partition(|(p, _, _)| {
+        // A new app: every order. An existing app: the orders where neither run gets two
+        // requests ahead. Only a run that read the list before the other wrote it, and writes
+        // its own after the other read it back, can replace it unseen (no `If-Match` on
+        // applications is documented to stop it); the runs are then further apart.
+        !existing || lead(p) <= 1
+    });
+    let strip = |v: Vec<(Vec<usize>, String, std::result::Result<usize, String>)>| {
+        v.into_iter().map(|(_, l, r)| (l, r)).collect::<Vec<_>>()
+    };
+    let in_step = strip(in_step);
+    summarise("two certificates at once, in step", &in_step);
+    assert!(in_step.len() >= 32, "{} orders", in_step.len());
+    let apart = strip(apart);
+    let lost = apart.iter().filter(|(_, r)| r.is_err()).count();
+    eprintln!(
+        "two certificates at once, further apart: {lost} of {} orders lost one",
+        apart.len()
+    );
+}
+
+/// Sleeps for 1/200 of what it is asked: waits keep their order against requests in flight.
+#[derive(Debug)]
+struct Scaled;
+
+impl entra_appreg::retry::Sleeper for Scaled {
+    fn sleep(&self, duration: Duration) -> entra_appreg::retry::SleepFuture {
+        Box::pin(tokio::time::sleep(duration / 200))
+    }
+}
