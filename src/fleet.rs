@@ -66,7 +66,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -94,6 +94,7 @@ pub struct Fleet {
     gate: ThrottleGate,
     sleeper: Arc<dyn Sleeper>,
     on_event: Option<Arc<EventCallback>>,
+    tenant_deadline: Option<Duration>,
 }
 
 impl Fleet {
@@ -243,6 +244,10 @@ impl Fleet {
         let (result, graph_requests) = match builder.transport(Arc::clone(&watch)).build() {
             Err(e) => (Err(TenantError::Failed(e)), 0),
             Ok(graph) => {
+                let graph = match self.tenant_deadline {
+                    Some(d) => graph.with_deadline(d),
+                    None => graph,
+                };
                 let run = TenantRun {
                     tenant: tenant.clone(),
                     graph: graph.clone(),
@@ -313,9 +318,23 @@ pub struct FleetBuilder {
     gate: Option<ThrottleGate>,
     sleeper: Option<Arc<dyn Sleeper>>,
     on_event: Option<Arc<EventCallback>>,
+    tenant_deadline: Option<Duration>,
 }
 
 impl FleetBuilder {
+    /// Gives each tenant's job this long, from when it starts (default: no limit but the
+    /// job's own, such as a registration's replication timeout). The tenant's [`Graph`] carries
+    /// the deadline: no retry, poll, replication wait or recovery pass waits past it, and each
+    /// reply is awaited for what is left of it (at least 10 s). A job past its deadline ends
+    /// at its next wait with the error it met; the other tenants go on.
+    ///
+    /// It is not a hard cancel: what a job must finish once it started, such as removing a
+    /// secret a failed registration cannot hand over, still runs.
+    pub fn tenant_deadline(mut self, deadline: Duration) -> Self {
+        self.tenant_deadline = Some(deadline);
+        self
+    }
+
     /// At most this many tenants in flight (default [`Fleet::DEFAULT_MAX_IN_FLIGHT`]).
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = Some(n);
@@ -380,6 +399,7 @@ impl FleetBuilder {
         Ok(Fleet {
             max_in_flight,
             transport,
+            tenant_deadline: self.tenant_deadline,
             gate,
             sleeper: self.sleeper.unwrap_or_else(|| Arc::new(TokioSleeper)),
             on_event: self.on_event,
@@ -405,6 +425,7 @@ impl fmt::Debug for FleetBuilder {
         f.debug_struct("FleetBuilder")
             .field("max_in_flight", &self.max_in_flight)
             .field("gate", &self.gate)
+            .field("tenant_deadline", &self.tenant_deadline)
             .finish_non_exhaustive()
     }
 }

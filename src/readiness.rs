@@ -212,6 +212,8 @@ pub(crate) async fn wait_until_ready(
     credential: &AppCredential,
     options: &ReadyOptions,
 ) -> Result<Readiness> {
+    // The timeout bounds the whole wait in wall-clock time: polls, retries and each reply.
+    let graph = &graph.with_deadline(options.timeout);
     let targets = targets(graph, permissions, options).await?;
     // Every resource at once: one wave of sign-ins, each resource polling on its own schedule
     // while lag lasts, all within the one timeout.
@@ -423,6 +425,7 @@ async fn wait_for(
     let schedule = Schedule::poll(budget, Pace::every(options.interval));
     let mut tally = Tally::default();
     let (mut out, outcome) = Retry::new(schedule, sign_in.graph.sleeper())
+        .within(sign_in.graph)
         .run_with(&mut tally, out, classify, observe, |mut out, _| async {
             let outcome = sign_in.once(&mut out).await;
             (out, outcome)

@@ -387,12 +387,50 @@ pub(crate) struct Retry<'a> {
     pub schedule: Schedule,
     /// Every wait goes through it.
     pub sleeper: &'a dyn Sleeper,
+    /// The operation's deadline: no wait goes past it.
+    pub deadline: Option<&'a dyn Deadline>,
+}
+
+/// The time budget of the operation a loop runs in.
+pub(crate) trait Deadline: Send + Sync {
+    /// What is left of it; `None` when there is none.
+    fn time_left(&self) -> Option<Duration>;
 }
 
 impl<'a> Retry<'a> {
     /// A loop on `schedule`.
     pub(crate) fn new(schedule: Schedule, sleeper: &'a dyn Sleeper) -> Self {
-        Self { schedule, sleeper }
+        Self {
+            schedule,
+            sleeper,
+            deadline: None,
+        }
+    }
+
+    /// The same loop, which stops rather than wait past `deadline`.
+    pub(crate) fn within(mut self, deadline: &'a dyn Deadline) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// The next pause, unless the schedule or the deadline says stop. A wait that would end
+    /// past the deadline is cut to it when the schedule cuts its last wait (one more try at
+    /// the deadline) and the server did not name the wait; otherwise there is no other try.
+    fn next_pause(&self, tally: &Tally, action: RetryAction) -> Option<Pause> {
+        let mut pause = self.schedule.next_pause(tally, action)?;
+        let Some(left) = self.deadline.and_then(|d| d.time_left()) else {
+            return Some(pause);
+        };
+        if left.is_zero() {
+            return None;
+        }
+        if pause.wait > left {
+            if !self.schedule.cut_last_wait || matches!(action, RetryAction::After(_)) {
+                return None;
+            }
+            pause.wait = left;
+        }
+        Some(pause)
     }
 
     /// Runs `op` (given the try number, from 1) until it succeeds or must stop.
@@ -437,7 +475,7 @@ impl<'a> Retry<'a> {
                 Ok(done) => return (state, Ok(done)),
                 Err(failure) => failure,
             };
-            let Some(pause) = self.schedule.next_pause(tally, classify(&failure)) else {
+            let Some(pause) = self.next_pause(tally, classify(&failure)) else {
                 return (state, Err(failure));
             };
             observe(&failure, &pause);
@@ -455,7 +493,7 @@ impl<'a> Retry<'a> {
         action: RetryAction,
         observe: impl FnOnce(&Pause),
     ) -> bool {
-        let Some(pause) = self.schedule.next_pause(tally, action) else {
+        let Some(pause) = self.next_pause(tally, action) else {
             return false;
         };
         observe(&pause);

@@ -244,6 +244,7 @@ impl<'g> CredentialProvisioner<'g> {
         };
         let mut tally = Tally::default();
         let outcome = Retry::new(schedule, self.graph.sleeper())
+            .within(self.graph)
             .run(&mut tally, classify, observe, |attempt| {
                 self.add_secret_after_lost(options, &marker, attempt)
             })

@@ -83,6 +83,7 @@ pub async fn verify_sign_in(
     };
     let mut tally = Tally::default();
     let outcome = Retry::new(Schedule::poll(timeout, pace), graph.sleeper())
+        .within(graph)
         .run(&mut tally, classify, observe, |attempts| {
             sign_in_once(graph, provider, &wanted, attempts)
         })

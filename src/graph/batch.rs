@@ -253,6 +253,7 @@ impl Graph {
         };
         let start = (HashMap::new(), items.iter().collect());
         let (results, outcome) = Retry::new(Schedule::policy(self.retry_policy()), self.sleeper())
+            .within(self)
             .run_with(
                 &mut Tally::default(),
                 start,

@@ -77,6 +77,16 @@ pub struct Graph {
     sleeper: Arc<dyn Sleeper>,
 }
 
+/// The least time a request of an operation with a [deadline](Graph::with_deadline) is given
+/// for its reply, however little of the budget is left.
+pub(crate) const MIN_REQUEST_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl crate::retry::Deadline for Graph {
+    fn time_left(&self) -> Option<std::time::Duration> {
+        Graph::time_left(self)
+    }
+}
+
 /// What one operation (a plan, an apply, a rotation) sent to Graph, counted apart from every
 /// other use of the client: requests (retries included, a `$batch` envelope once, token
 /// requests not at all) and round trips (waits for Graph: requests in flight together count
@@ -88,6 +98,8 @@ pub(crate) struct Meter {
     in_flight: AtomicU64,
     /// Nanoseconds of waits (retries, polls, recoveries) the operation asked its sleeper for.
     slept_nanos: AtomicU64,
+    /// The operation's time budget, from when it began (see [`Graph::with_deadline`]).
+    deadline: Option<(std::time::Instant, std::time::Duration)>,
     outer: Option<Arc<Meter>>,
 }
 
@@ -124,6 +136,20 @@ impl Meter {
     /// The waits the operation asked for, in all.
     pub(crate) fn slept(&self) -> std::time::Duration {
         std::time::Duration::from_nanos(self.slept_nanos.load(Ordering::Relaxed))
+    }
+
+    /// What is left of the budget of this operation and of those around it: the budget less
+    /// the time spent, which is the wall clock or the waits asked of the sleeper (a test's does
+    /// not really sleep), whichever is more. `None`: no budget.
+    fn time_left(&self) -> Option<std::time::Duration> {
+        let own = self
+            .deadline
+            .map(|(started, budget)| budget.saturating_sub(started.elapsed().max(self.slept())));
+        let outer = self.outer.as_ref().and_then(|o| o.time_left());
+        match (own, outer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn sending(&self) {
@@ -232,14 +258,6 @@ impl Graph {
         self.sleeper.as_ref()
     }
 
-    /// How long the operation this handle is metered for has waited (see [`Graph::metered`]):
-    /// its time spent when its sleeper does not really sleep (a test's), a part of it otherwise.
-    pub(crate) fn slept(&self) -> std::time::Duration {
-        self.meter
-            .as_ref()
-            .map_or(std::time::Duration::ZERO, |m| m.slept())
-    }
-
     /// The transport (also used for token requests).
     pub fn transport(&self) -> &dyn GraphTransport {
         self.inner.transport.as_ref()
@@ -257,8 +275,26 @@ impl Graph {
     /// A handle on this client that also counts what one operation sends, apart from every other
     /// use of the client; inside another metered operation, it counts for that one too.
     pub(crate) fn metered(&self) -> (Graph, Arc<Meter>) {
+        self.metered_within(None)
+    }
+
+    /// A [metered](Self::metered) handle whose operation has `budget` from now: its retries and
+    /// polls do not wait past it, and each request it sends gets what is left of it (at least
+    /// [`MIN_REQUEST_TIME`]).
+    pub(crate) fn with_deadline(&self, budget: std::time::Duration) -> Graph {
+        self.metered_within(Some(budget)).0
+    }
+
+    /// What is left of the time budget of this handle's operation (see
+    /// [`with_deadline`](Self::with_deadline)); `None` when it has none.
+    pub(crate) fn time_left(&self) -> Option<std::time::Duration> {
+        self.meter.as_ref().and_then(|m| m.time_left())
+    }
+
+    fn metered_within(&self, budget: Option<std::time::Duration>) -> (Graph, Arc<Meter>) {
         let meter = Arc::new(Meter {
             outer: self.meter.clone(),
+            deadline: budget.map(|b| (std::time::Instant::now(), b)),
             ..Meter::default()
         });
         let graph = Graph {
@@ -347,6 +383,7 @@ impl Graph {
             Failure::Exchange(e) => RetryAction::first_of(e, &[&retry::throttled, &transient]),
         };
         let outcome = Retry::new(Schedule::policy(&self.inner.retry), self.sleeper())
+            .within(self)
             .run(&mut Tally::default(), classify, log_retry, |attempt| {
                 self.exchange(request, &prepared, attempt)
             })
@@ -370,7 +407,22 @@ impl Graph {
         let http_request = prepared.build(request, &token).map_err(Failure::Local)?;
         self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
         let in_flight = InFlight::start(self.meter.as_deref());
-        let response = self.inner.transport.send(http_request).await;
+        let sent = self.inner.transport.send(http_request);
+        let response = match self.time_left() {
+            // The operation's budget bounds the wait for a reply (the transport's own timeout
+            // still applies). The timer is tokio's, as the default sleeper's is.
+            Some(left) if tokio::runtime::Handle::try_current().is_ok() => {
+                tokio::time::timeout(left.max(MIN_REQUEST_TIME), sent)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(crate::transport::TransportError::maybe_sent(
+                            crate::transport::TransportErrorKind::Timeout,
+                            "no reply before the operation's time budget ran out",
+                        ))
+                    })
+            }
+            _ => sent.await,
+        };
         drop(in_flight);
         let response = response.map_err(|e| Failure::Exchange(e.into()))?;
         let status = response.status().as_u16();

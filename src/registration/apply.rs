@@ -581,7 +581,8 @@ impl Steps<'_> {
                 },
             ),
             self.graph.sleeper(),
-        );
+        )
+        .within(self.graph);
         let mut tally = Tally::default();
         loop {
             let read: Application = match first_read.take() {

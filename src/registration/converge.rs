@@ -48,15 +48,19 @@ pub(crate) async fn converge(
     marker: &str,
 ) -> Result<Converged> {
     let (retired_unfinished, mut warnings) = retire_unfinished(spec, graph).await?;
+    // The passes share one budget, the replication timeout, in wall-clock time: their waits,
+    // their retries and each reply. Removing a secret of a run that gave up is not bounded by
+    // it (`give_up` uses `graph`).
+    let bounded = graph.with_deadline(spec.replication_timeout);
     let mut passes = Passes {
         spec,
-        graph,
+        graph: &bounded,
+        unbounded: graph,
         marker,
         held: None,
         password_maybe_sent: false,
         app_exists: false,
         created_app: None,
-        started: std::time::Instant::now(),
         creator: Tally::default(),
         creator_gone: false,
         visibility: Tally::default(),
@@ -96,7 +100,10 @@ pub(crate) async fn converge(
 /// The passes of one run, and what carries from one to the next.
 struct Passes<'a> {
     spec: &'a AppRegistration,
+    /// The client, bounded by the run's time budget: no pass starts once it is spent.
     graph: &'a Graph,
+    /// The same client without that bound, for the cleanup of a run that gives up.
+    unbounded: &'a Graph,
     marker: &'a str,
     /// The secret this run created and holds.
     held: Option<NewSecretOf>,
@@ -107,8 +114,6 @@ struct Passes<'a> {
     app_exists: bool,
     /// The app this run's upsert created (by a pass that may have failed after).
     created_app: Option<crate::ids::ObjectId>,
-    /// When the run began: no pass starts once the replication timeout has passed.
-    started: std::time::Instant,
     /// The wait for another run that created the app to write its collections.
     creator: Tally,
     /// That wait is over: this run finishes the creation itself.
@@ -173,7 +178,8 @@ impl Passes<'_> {
                             },
                         ),
                         self.graph.sleeper(),
-                    );
+                    )
+                    .within(self.graph);
                     if !wait
                         .pause(&mut self.creator, crate::retry::RetryAction::Poll, |_| {})
                         .await
@@ -198,8 +204,7 @@ impl Passes<'_> {
                     }
                     // Time spent: the wall clock, or the waits asked of the sleeper when it
                     // does not really sleep (a test's), whichever is more.
-                    let spent = self.started.elapsed().max(self.graph.slept());
-                    let in_time = spent < self.spec.replication_timeout;
+                    let in_time = self.graph.time_left().is_some_and(|left| !left.is_zero());
                     if in_time && replication.wait_to_recover(&mut self.recovery, &e).await {
                         continue;
                     }
@@ -207,7 +212,7 @@ impl Passes<'_> {
                 }
             };
             let held = self.held.take();
-            return Err(give_up(self.spec, self.graph, error, held, self.marker).await);
+            return Err(give_up(self.spec, self.unbounded, error, held, self.marker).await);
         }
     }
 

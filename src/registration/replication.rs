@@ -174,7 +174,7 @@ impl Replication<'_> {
             slow: Self::SLOW,
             slow_after: Self::SLOW_AFTER,
         };
-        Retry::new(Schedule::poll(self.timeout, pace), self.graph.sleeper())
+        Retry::new(Schedule::poll(self.timeout, pace), self.graph.sleeper()).within(self.graph)
     }
 
     /// Another pass about every second (jittered, so that a fault at a fixed period cannot fall
@@ -182,7 +182,7 @@ impl Replication<'_> {
     /// count of passes.
     fn recovering(&self) -> Retry<'_> {
         let pace = Pace::Jittered { around: Self::FAST };
-        Retry::new(Schedule::poll(self.timeout, pace), self.graph.sleeper())
+        Retry::new(Schedule::poll(self.timeout, pace), self.graph.sleeper()).within(self.graph)
     }
 
     fn waiting_for(&self, what: &str, pause: &Pause) {

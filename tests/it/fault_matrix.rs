@@ -906,9 +906,9 @@ async fn a_fault_that_never_ends_stops_the_run_within_its_time_budget() {
         .unwrap_err();
     assert_eq!(err.status(), Some(503), "{err}");
     let slept: Duration = sleeper.durations().iter().sum();
-    // The recovery waits stay within the budget; each pass's own retries come on top, bounded
-    // by the client's retry policy.
-    assert!(slept <= budget + Duration::from_secs(60), "{slept:?}");
+    // Every wait of the run — recovery passes and each request's own retries — stays within
+    // the budget.
+    assert!(slept <= budget, "{slept:?}");
     assert!(slept >= budget / 2, "{slept:?}: the run gave up early");
 
     let fake = FakeGraph::start().await;

@@ -423,3 +423,37 @@ async fn a_tenant_whose_client_cannot_be_built_fails_alone() {
     );
     assert_eq!(report.tenants[0].graph_requests, 0);
 }
+
+/// A tenant whose Graph never recovers stops at the fleet's per-tenant deadline, not at the
+/// registration's own (longer) replication timeout; the other tenants are registered.
+#[tokio::test]
+async fn a_tenant_past_its_deadline_stops_there_and_the_others_finish() {
+    let fakes = fakes(3).await;
+    fakes[1].set_fault_every(Some((
+        1,
+        Fault::Status {
+            status: 503,
+            retry_after: None,
+        },
+    )));
+    let sleepers: Vec<RecordingSleeper> = (0..3).map(|_| RecordingSleeper::default()).collect();
+    let tenants: Vec<FleetTenant> = fakes
+        .iter()
+        .zip(&sleepers)
+        .map(|(f, s)| tenant(f, s))
+        .collect();
+    let deadline = Duration::from_secs(20);
+    let fleet = Fleet::builder().tenant_deadline(deadline).build().unwrap();
+    let report = fleet.register(tenants, &registration()).await;
+
+    assert_eq!((report.succeeded(), report.failed()), (2, 1));
+    let TenantError::Failed(e) = report.tenants[1].result.as_ref().unwrap_err() else {
+        panic!("{:?}", report.tenants[1].result.as_ref().err())
+    };
+    assert_eq!(e.status(), Some(503), "{e}");
+    // Simulated time: the waits the tenant asked for end at its deadline (a wait that would
+    // pass it is cut to it), far below the replication timeout of 2 minutes.
+    let waited = sleepers[1].total();
+    assert!(waited <= deadline, "{waited:?}");
+    assert!(waited >= deadline / 2, "{waited:?}: stopped early");
+}

@@ -411,7 +411,7 @@ async fn two_certificates_at_once(existing: bool) {
                         app.sign_in_audience = Some("AzureADMyOrg".into());
                         fake.seed_application(app);
                     }
-                    let order = Interleaver::new(2, pattern);
+                    let order = Interleaver::one_at_a_time(2, pattern);
                     let applies = (0..2).map(|run| {
                         // Waits pass at 1/200 of their length: a run that waits for another
                         // does so while the other's requests go on.

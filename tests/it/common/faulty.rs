@@ -362,6 +362,10 @@ struct Turns {
     pos: usize,
     done: Vec<bool>,
     log: Vec<usize>,
+    /// Each request is answered before the next one is sent (see [`Interleaver::one_at_a_time`]).
+    one_at_a_time: bool,
+    /// A request of the pattern is in flight.
+    busy: bool,
 }
 
 impl Interleaver {
@@ -372,9 +376,25 @@ impl Interleaver {
                 pos: 0,
                 done: vec![false; runs],
                 log: Vec::new(),
+                one_at_a_time: false,
+                busy: false,
             }),
             changed: Notify::new(),
         })
+    }
+
+    /// The same, except that while the pattern lasts each request is answered before the next
+    /// one is sent: the order the server sees is the pattern's, however busy the machine.
+    pub fn one_at_a_time(runs: usize, pattern: Vec<usize>) -> Arc<Self> {
+        let order = Self::new(runs, pattern);
+        order.state.lock().unwrap().one_at_a_time = true;
+        order
+    }
+
+    /// A request sent in its turn was answered.
+    fn answered(&self) {
+        self.state.lock().unwrap().busy = false;
+        self.changed.notify_waiters();
     }
 
     /// A transport for run `run`.
@@ -397,7 +417,8 @@ impl Interleaver {
         self.state.lock().unwrap().log.clone()
     }
 
-    async fn wait_turn(&self, run: usize) {
+    /// Waits for `run`'s turn; `true` when the request holds the turn until it is answered.
+    async fn wait_turn(&self, run: usize) -> bool {
         loop {
             let notified = self.changed.notified();
             {
@@ -406,12 +427,15 @@ impl Interleaver {
                 while s.pos < s.pattern.len() && s.done[s.pattern[s.pos]] {
                     s.pos += 1;
                 }
-                if s.pos >= s.pattern.len() || s.pattern[s.pos] == run {
+                let in_pattern = s.pos < s.pattern.len();
+                if !(s.one_at_a_time && s.busy) && (!in_pattern || s.pattern[s.pos] == run) {
                     s.pos += 1;
                     s.log.push(run);
+                    let holds = s.one_at_a_time && in_pattern;
+                    s.busy = holds;
                     drop(s);
                     self.changed.notify_waiters();
-                    return;
+                    return holds;
                 }
             }
             notified.await;
@@ -432,8 +456,10 @@ impl GraphTransport for Turnstile {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
-        if is_graph(&request) {
-            self.order.wait_turn(self.run).await;
+        if is_graph(&request) && self.order.wait_turn(self.run).await {
+            let reply = self.inner.send(request).await;
+            self.order.answered();
+            return reply;
         }
         self.inner.send(request).await
     }
