@@ -47,7 +47,7 @@ async fn one(seed: u64, rate: f64, certificate: &Certificate) -> Run {
         .sleeper(sleeper.clone())
         .build()
         .expect("a client");
-    let credential = if seed % 2 == 0 {
+    let credential = if seed.is_multiple_of(2) {
         NewCredential::Certificate(Box::new(certificate.clone()))
     } else {
         NewCredential::Secret(SecretOptions::default())
