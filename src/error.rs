@@ -32,6 +32,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// The caller's input was rejected before any request was sent. Nothing changed in the tenant.
     #[error("invalid {what}: {reason}")]
+    #[non_exhaustive]
     InvalidInput {
         /// What was wrong (for example "tenant id").
         what: &'static str,
@@ -41,12 +42,27 @@ pub enum Error {
     /// No app registration with this name exists in the tenant (for an operation that needs
     /// one: rotating, auditing). Nothing changed in the tenant.
     #[error("no app registration {app} exists in this tenant")]
+    #[non_exhaustive]
     NotRegistered {
         /// The app that was looked for ("with unique name contoso-backup").
         app: String,
     },
+    /// What the tenant holds does not fit what was asked (the client id given belongs to an app
+    /// with another unique name; a credential to remove was not created by this crate), or
+    /// something the operation needs could not be found there (the tenant's SharePoint host).
+    /// Found by reading: unlike [`Error::InvalidInput`], requests were sent, and what the
+    /// operation wrote before it (a registration, before a readiness check) stays.
+    #[error("{what}: {reason}")]
+    #[non_exhaustive]
+    Precondition {
+        /// What did not fit ("application", "SharePoint host").
+        what: &'static str,
+        /// What was found, and what to do.
+        reason: String,
+    },
     /// A local file, folder or certificate store could not be read or written.
     #[error("cannot {action} {}", path.display())]
+    #[non_exhaustive]
     Io {
         /// What was being done ("write", "create the folder", "open the certificate store").
         action: &'static str,
@@ -73,6 +89,7 @@ pub enum Error {
     #[error(
         "the permission {value} (app role {role_id}) on {resource} does not match the tenant: {reason}"
     )]
+    #[non_exhaustive]
     RoleMismatch {
         /// The resource's display name and appId.
         resource: String,
@@ -88,6 +105,7 @@ pub enum Error {
         "the tenant's app-management policy{} does not allow a {kind} valid for {requested_days} days",
         policy.as_deref().map(|p| format!(" {p}")).unwrap_or_default()
     )]
+    #[non_exhaustive]
     CredentialLifetimePolicy {
         /// Certificate or secret.
         kind: crate::credentials::CredentialKind,
@@ -102,6 +120,7 @@ pub enum Error {
     /// replication timeout. What was written stays; a later run continues from it. Graph's last
     /// answer while waiting, when there was one, is the [`source`](std::error::Error::source).
     #[error("{what} did not appear within {} s: Entra has not replicated it yet", waited.as_secs())]
+    #[non_exhaustive]
     NotReplicated {
         /// What was awaited ("the application", …).
         what: String,
@@ -122,6 +141,7 @@ pub enum Error {
     /// `source` keeps the failure as the client saw it: [`Error::status`] and
     /// [`Error::request_id`] read through to it.
     #[error("{request} may have taken effect although it failed")]
+    #[non_exhaustive]
     MayHaveTakenEffect {
         /// `METHOD /path` of the request (for a `$batch`, the items that must not be resent).
         request: String,
@@ -136,6 +156,7 @@ pub enum Error {
         "the {} this run created (key id {}) is still registered and could not be removed after the run failed ({cleanup})",
         credential.kind(), credential.key_id()
     )]
+    #[non_exhaustive]
     CredentialNotRemoved {
         /// The failure that stopped the run.
         source: Box<Error>,
@@ -146,7 +167,116 @@ pub enum Error {
     },
 }
 
+/// What kind of failure an [`Error`] is: stable and machine-readable. [`ErrorKind::as_str`]
+/// is the snake_case name `appreg --json` prints as `error.kind`.
+///
+/// ```
+/// use entra_appreg::{Error, ErrorKind};
+/// let err = "contoso".parse::<entra_appreg::TenantId>().unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::InvalidInput);
+/// assert_eq!(err.kind().as_str(), "invalid_input");
+/// assert!(err.kind().nothing_sent());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// [`Error::InvalidInput`]: refused before any request was sent.
+    InvalidInput,
+    /// [`Error::NotRegistered`]: the app is not in the tenant; found by reading, nothing
+    /// changed.
+    NotRegistered,
+    /// [`Error::Precondition`]: found by reading; what was written before stays.
+    Precondition,
+    /// [`Error::Io`].
+    Io,
+    /// [`Error::Graph`].
+    Graph,
+    /// [`Error::Auth`].
+    Auth,
+    /// [`Error::Transport`].
+    Transport,
+    /// [`Error::Decode`].
+    Decode,
+    /// [`Error::RoleMismatch`].
+    RoleMismatch,
+    /// [`Error::CredentialLifetimePolicy`].
+    CredentialLifetimePolicy,
+    /// [`Error::NotReplicated`].
+    NotReplicated,
+    /// [`Error::MayHaveTakenEffect`].
+    MayHaveTakenEffect,
+    /// [`Error::CredentialNotRemoved`].
+    CredentialNotRemoved,
+}
+
+impl ErrorKind {
+    /// The kind's snake_case name (`invalid_input`, `graph`, …); it never changes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::NotRegistered => "not_registered",
+            ErrorKind::Precondition => "precondition",
+            ErrorKind::Io => "io",
+            ErrorKind::Graph => "graph",
+            ErrorKind::Auth => "auth",
+            ErrorKind::Transport => "transport",
+            ErrorKind::Decode => "decode",
+            ErrorKind::RoleMismatch => "role_mismatch",
+            ErrorKind::CredentialLifetimePolicy => "credential_lifetime_policy",
+            ErrorKind::NotReplicated => "not_replicated",
+            ErrorKind::MayHaveTakenEffect => "may_have_taken_effect",
+            ErrorKind::CredentialNotRemoved => "credential_not_removed",
+        }
+    }
+
+    /// Whether an error of this kind guarantees that no request reached the tenant: only
+    /// [`ErrorKind::InvalidInput`].
+    pub fn nothing_sent(self) -> bool {
+        self == ErrorKind::InvalidInput
+    }
+
+    /// Whether an error of this kind guarantees that nothing changed in the tenant (requests
+    /// may have been sent, but only reads): [`ErrorKind::InvalidInput`] and
+    /// [`ErrorKind::NotRegistered`].
+    pub fn nothing_changed(self) -> bool {
+        matches!(self, ErrorKind::InvalidInput | ErrorKind::NotRegistered)
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Error {
+    /// What kind of failure this is (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidInput { .. } => ErrorKind::InvalidInput,
+            Error::NotRegistered { .. } => ErrorKind::NotRegistered,
+            Error::Precondition { .. } => ErrorKind::Precondition,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Graph(_) => ErrorKind::Graph,
+            Error::Auth(_) => ErrorKind::Auth,
+            Error::Transport(_) => ErrorKind::Transport,
+            Error::Decode(_) => ErrorKind::Decode,
+            Error::RoleMismatch { .. } => ErrorKind::RoleMismatch,
+            Error::CredentialLifetimePolicy { .. } => ErrorKind::CredentialLifetimePolicy,
+            Error::NotReplicated { .. } => ErrorKind::NotReplicated,
+            Error::MayHaveTakenEffect { .. } => ErrorKind::MayHaveTakenEffect,
+            Error::CredentialNotRemoved { .. } => ErrorKind::CredentialNotRemoved,
+        }
+    }
+
+    /// Builds an [`Error::Precondition`].
+    pub(crate) fn precondition(what: &'static str, reason: impl Into<String>) -> Self {
+        Error::Precondition {
+            what,
+            reason: reason.into(),
+        }
+    }
+
     /// Builds an [`Error::InvalidInput`].
     pub fn invalid_input(what: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidInput {
@@ -241,13 +371,16 @@ impl Error {
     /// itself says it (bad input).
     pub fn advice(&self) -> Option<&'static str> {
         Some(match self {
-            Error::InvalidInput { .. } => return None,
+            Error::InvalidInput { .. } | Error::Precondition { .. } => return None,
             Error::NotRegistered { .. } => {
                 "register it first, or check the unique name (or client id) and the tenant"
             }
             Error::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::PermissionDenied => {
                     "check the permissions of the path: a folder outside the user's profile, or the machine's certificate store, may need an elevated process (Run as administrator)"
+                }
+                std::io::ErrorKind::InvalidData => {
+                    "the file is not one this tool wrote: move it away (keep it if support asks for it)"
                 }
                 _ => "check that the path exists and has room, or choose another folder",
             },
@@ -666,6 +799,47 @@ impl std::error::Error for DecodeError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_error_kind_has_its_own_stable_name_and_only_invalid_input_promises_nothing_sent() {
+        use super::ErrorKind as K;
+        let all = [
+            K::InvalidInput,
+            K::NotRegistered,
+            K::Precondition,
+            K::Io,
+            K::Graph,
+            K::Auth,
+            K::Transport,
+            K::Decode,
+            K::RoleMismatch,
+            K::CredentialLifetimePolicy,
+            K::NotReplicated,
+            K::MayHaveTakenEffect,
+            K::CredentialNotRemoved,
+        ];
+        let names: std::collections::BTreeSet<&str> = all.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), all.len());
+        assert!(
+            names
+                .iter()
+                .all(|n| n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        );
+        let unsent: Vec<K> = all.iter().copied().filter(|k| k.nothing_sent()).collect();
+        assert_eq!(unsent, [K::InvalidInput]);
+        let unchanged: Vec<K> = all
+            .iter()
+            .copied()
+            .filter(|k| k.nothing_changed())
+            .collect();
+        assert_eq!(unchanged, [K::InvalidInput, K::NotRegistered]);
+        assert_eq!(
+            super::Error::precondition("application", "x")
+                .kind()
+                .to_string(),
+            "precondition"
+        );
+    }
 
     #[test]
     fn json_reason_never_quotes_body_values() {

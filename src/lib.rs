@@ -465,7 +465,7 @@ struct ReadmeDoctests;
 
 pub use auth::{AccessToken, TokenProvider};
 pub use cloud::{Cloud, Endpoints};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use graph::Graph;
 /// The `http` crate, whose request and response types [`GraphTransport`] carries: a transport
 /// written against this re-export always matches the crate's version.

@@ -313,7 +313,7 @@ async fn sharepoint_host(graph: &Graph, cloud: Cloud) -> Result<String> {
     let orgs: crate::graph::models::Collection<Org> =
         graph.send_json(&requests::organization_domains()).await?;
     sharepoint_host_of(&orgs, cloud).ok_or_else(|| {
-        Error::invalid_input(
+        Error::precondition(
             "SharePoint host",
             "the tenant's initial *.onmicrosoft.com domain could not be read: name the SharePoint host (contoso.sharepoint.com)",
         )

@@ -143,15 +143,16 @@ impl FileJournal {
         else {
             return Ok(Vec::new());
         };
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Error::invalid_input(
-                "secret journal",
+        serde_json::from_slice(&bytes).map_err(|e| Error::Io {
+            action: "read the secret journal",
+            path: self.path.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
                 format!(
-                    "{} is not a journal this tool wrote ({}); move it away to start a new one",
-                    self.path.display(),
+                    "it is not a journal this tool wrote ({}); move it away to start a new one",
                     crate::redact::json_error_position(&e)
                 ),
-            )
+            ),
         })
     }
 
@@ -261,7 +262,7 @@ mod tests {
         assert!(j.unfinished().unwrap().is_empty());
         assert!(!j.path().exists(), "an empty journal leaves no file");
         write_owner_only(j.path(), b"not json");
-        assert!(j.unfinished().unwrap_err().is_invalid_input());
+        assert_eq!(j.unfinished().unwrap_err().kind(), crate::ErrorKind::Io);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -284,7 +285,7 @@ mod tests {
         ] {
             write_owner_only(j.path(), text.as_bytes());
             let err = j.unfinished().unwrap_err();
-            assert!(err.is_invalid_input(), "{err:?}");
+            assert_eq!(err.kind(), crate::ErrorKind::Io, "{err:?}");
             let shown = format!("{err} {err:?} {}", err.report());
             assert!(!shown.contains("hunter2"), "{text}: {shown}");
             assert!(shown.contains("line 1 column"), "{shown}");

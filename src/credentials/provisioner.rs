@@ -332,7 +332,7 @@ impl<'g> CredentialProvisioner<'g> {
             .cloned()
             .collect();
         if let Some(foreign) = chosen.iter().find(|c| !c.created_by_crate) {
-            return Err(Error::invalid_input(
+            return Err(Error::precondition(
                 "credential",
                 format!(
                     "{foreign} was not created by {}; it is left alone",
@@ -505,10 +505,11 @@ impl<'g> CredentialProvisioner<'g> {
                 crate::registration::AppCredential::Secret(s.secret.clone())
             }
             (_, other) => {
-                return Err(Error::invalid_input(
-                    "rotation",
-                    format!("cannot sign in with {other:?}"),
-                ));
+                return Err(Error::decode(crate::error::DecodeError::new(
+                    "Graph's reply",
+                    format!("the credential added is not the kind asked for: {other:?}"),
+                    b"",
+                )));
             }
         };
         let ready = crate::readiness::wait_until_ready(

@@ -232,13 +232,14 @@ impl Graph {
         }
         let token = self.access_token().await?;
         let tid = token.claims().and_then(|c| c.tid).ok_or_else(|| {
-            Error::invalid_input(
-                "tenant",
+            Error::decode(crate::error::DecodeError::new(
+                "the access token",
                 format!(
-                    "the tenant was given as {} and the access token carries no tid claim to resolve it; pass the tenant GUID",
+                    "the tenant was given as {} and the token carries no tid claim to resolve it; pass the tenant GUID",
                     self.inner.tenant
                 ),
-            )
+                b"",
+            ))
         })?;
         Ok(*self.inner.tenant_id.get_or_init(|| tid))
     }

@@ -306,22 +306,21 @@ pub(crate) fn resolve_by_value(
                     }
                     Ok(p)
                 }
-                Some(_) => Err(Error::invalid_input(
-                    "permission",
-                    format!(
-                        "{} on {} is not an application permission this tenant can grant (disabled, or for users only)",
-                        quote_for_error(&p.value),
+                Some(role) => Err(Error::RoleMismatch {
+                    resource: format!("{} ({})", p.resource, p.resource_app_id),
+                    value: quote_for_error(&p.value),
+                    role_id: role.id.to_string(),
+                    reason: "it is not an application permission this tenant can grant (disabled, or for users only). Nothing was changed.".into(),
+                }),
+                None => Err(Error::RoleMismatch {
+                    resource: format!("{} ({})", p.resource, p.resource_app_id),
+                    value: quote_for_error(&p.value),
+                    role_id: "looked up by value".into(),
+                    reason: format!(
+                        "{} does not offer it in this tenant: check the spelling, and that the API exists in this cloud. Nothing was changed.",
                         p.resource
                     ),
-                )),
-                None => Err(Error::invalid_input(
-                    "permission",
-                    format!(
-                        "{} does not offer {} in this tenant: check the spelling, and that the API exists in this cloud. Nothing was changed.",
-                        p.resource,
-                        quote_for_error(&p.value)
-                    ),
-                )),
+                }),
             }
         })
         .collect()

@@ -91,7 +91,7 @@ impl AppRef {
         if let (Some(wanted), Some(found)) = (&self.unique_name, &app.unique_name)
             && wanted.as_str() != found
         {
-            return Err(Error::invalid_input(
+            return Err(Error::precondition(
                 "application",
                 format!(
                     "the app with client id {client_id} has the unique name {found}, not {wanted}"

@@ -374,7 +374,7 @@ async fn device_code_for_china_without_a_client_id_is_refused_before_any_request
         .token_provider(DeviceCodeCredential::new(|_| {}))
         .build();
     let err = built.unwrap_err();
-    let Error::InvalidInput { what, reason } = &err else {
+    let Error::InvalidInput { what, reason, .. } = &err else {
         panic!("{err:?}")
     };
     assert_eq!(*what, "device-code client id");

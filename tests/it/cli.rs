@@ -2149,7 +2149,8 @@ async fn a_profile_file_registers_the_products_own_permissions_and_a_typo_change
         "{v}"
     );
 
-    // A value Graph does not offer: exit 2, nothing written, the value named.
+    // A value Graph does not offer: found by reading, so exit 1 (exit 2 is for input refused
+    // before any request), kind role_mismatch; nothing written, the value named.
     let typo = t.dir.join("typo.json");
     std::fs::write(
         &typo,
@@ -2168,7 +2169,7 @@ async fn a_profile_file_registers_the_products_own_permissions_and_a_typo_change
             ],
         )
         .await;
-    run.expect(2);
+    run.expect(1);
     assert!(
         run.stderr.contains("MailboxItem.ImportExprot.All"),
         "{}",

@@ -1001,7 +1001,10 @@ async fn replies_lost_past_the_last_try_end_in_may_have_taken_effect_with_one_se
         .add_secret(&SecretOptions::default())
         .await
         .unwrap_err();
-    let Error::MayHaveTakenEffect { request, source } = &err else {
+    let Error::MayHaveTakenEffect {
+        request, source, ..
+    } = &err
+    else {
         panic!("{err:?}")
     };
     assert!(request.ends_with("/addPassword"), "{request}");

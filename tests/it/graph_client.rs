@@ -587,7 +587,10 @@ async fn a_batch_that_fails_after_a_secret_was_made_says_so_instead_of_losing_it
         .batch(vec![add_password_item("pw")])
         .await
         .unwrap_err();
-    let Error::MayHaveTakenEffect { request, source } = &err else {
+    let Error::MayHaveTakenEffect {
+        request, source, ..
+    } = &err
+    else {
         panic!("{err:?}")
     };
     assert!(request.contains("holding POST /applications/"), "{request}");

@@ -171,7 +171,8 @@ async fn a_value_the_tenant_does_not_offer_is_refused_before_any_write() {
         reg.plan(&graph).await.unwrap_err(),
         reg.apply(&graph).await.unwrap_err(),
     ] {
-        assert!(err.is_invalid_input(), "{err}");
+        // Found by reading the resource's roles: a role mismatch, not input refused unsent.
+        assert_eq!(err.kind(), entra_appreg::ErrorKind::RoleMismatch, "{err}");
         let shown = err.to_string();
         assert!(shown.contains("MailboxItem.ImportExprot.All"), "{shown}");
         assert!(shown.contains("Microsoft Graph"), "{shown}");

@@ -611,7 +611,10 @@ async fn an_app_reference_finds_and_removes_the_app_without_a_profile() {
     // The client id of another app with this unique name: refused, not silently used.
     let other = AppRef::unique_name(UniqueName::new("fabrikam-backup").unwrap())
         .with_client_id(app.client_id);
-    assert!(other.find(&graph).await.unwrap_err().is_invalid_input());
+    assert_eq!(
+        other.find(&graph).await.unwrap_err().kind(),
+        entra_appreg::ErrorKind::Precondition
+    );
 
     assert_eq!(by_id.remove(&graph).await.unwrap(), Some(found));
     assert!(fake.snapshot().applications.is_empty());

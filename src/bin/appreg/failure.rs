@@ -16,8 +16,9 @@ use crate::exit::{EXIT_FAILURE, EXIT_USAGE};
 /// A failed command, with what support needs.
 #[derive(Debug)]
 pub struct Failure {
-    /// A stable, machine-readable kind: `usage`, `invalid_input`, `not_registered`,
-    /// `cancelled`, `graph`, `auth`, `transport`, `decode`, `role_mismatch`,
+    /// A stable, machine-readable kind: `usage`, `cancelled`, `older_credentials_kept`,
+    /// `other`, or the library's [`ErrorKind`](entra_appreg::ErrorKind) name: `invalid_input`,
+    /// `not_registered`, `precondition`, `graph`, `auth`, `transport`, `decode`, `role_mismatch`,
     /// `credential_lifetime_policy`, `credential_not_removed`, `not_replicated`,
     /// `may_have_taken_effect`, `io`, `older_credentials_kept`, `other`.
     pub kind: &'static str,
@@ -137,32 +138,15 @@ impl Failure {
     }
 }
 
-fn kind_of(e: &Error) -> &'static str {
-    match e {
-        Error::InvalidInput { .. } => "invalid_input",
-        Error::NotRegistered { .. } => "not_registered",
-        Error::Io { .. } => "io",
-        Error::Graph(_) => "graph",
-        Error::Auth(_) => "auth",
-        Error::Transport(_) => "transport",
-        Error::Decode(_) => "decode",
-        Error::RoleMismatch { .. } => "role_mismatch",
-        Error::CredentialLifetimePolicy { .. } => "credential_lifetime_policy",
-        Error::CredentialNotRemoved { .. } => "credential_not_removed",
-        Error::NotReplicated { .. } => "not_replicated",
-        Error::MayHaveTakenEffect { .. } => "may_have_taken_effect",
-        _ => "other",
-    }
-}
-
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        let exit_code = if e.is_invalid_input() || e.is_not_registered() {
+        // Exit 2 promises that nothing changed in the tenant: only a kind that guarantees it.
+        let exit_code = if e.kind().nothing_changed() {
             EXIT_USAGE
         } else {
             EXIT_FAILURE
         };
-        let mut f = Failure::new(kind_of(&e), exit_code, e.report().to_string());
+        let mut f = Failure::new(e.kind().as_str(), exit_code, e.report().to_string());
         // The ids of the failure that stopped the run, also behind a clean-up failure.
         let cause = match &e {
             Error::CredentialNotRemoved {
