@@ -101,7 +101,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mark = if to_ready.0 > FLOOR { " ⚠" } else { "" };
             println!(
                 "| {} | {} | {} | {}{mark} | {:.0} ms | {:.0} ms |",
-                profile_name(&profile),
+                profile_name(profile),
                 kind,
                 registered.0,
                 to_ready.0,

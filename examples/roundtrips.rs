@@ -59,7 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let fake = FakeGraph::start().await;
             fake.set_latency(LATENCY);
             let graph = fake.graph_builder().build()?;
-            let name = profile_name(&profile);
+            let name = profile_name(profile);
             let bare = AppRegistration::new("Contoso Backup", profile.clone())?;
             let (fresh, rerun) = match credential {
                 "certificate" => {

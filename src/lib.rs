@@ -474,3 +474,18 @@ pub use ids::{AppRoleId, ClientId, ObjectId, Tenant, TenantId, Thumbprint, Uniqu
 pub use profile::PermissionProfile;
 pub use registration::{AppRegistration, RegisteredApp};
 pub use transport::{GraphTransport, TransportError};
+
+/// The `secrecy` crate, whose `SecretString` carries secrets in and out of this crate's API (a
+/// PFX password, a certificate's private key, a client secret): written against this
+/// re-export, a caller always has the version the crate uses.
+pub use secrecy;
+
+/// The attribute [`GraphTransport`] and [`TokenProvider`] are declared with: implement them
+/// under `#[entra_appreg::async_trait]` without depending on `async-trait` yourself.
+pub use async_trait::async_trait;
+
+/// The `reqwest` crate, whose `Client`
+/// [`ReqwestTransport::with_client`](transport::ReqwestTransport::with_client) takes.
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub use reqwest;

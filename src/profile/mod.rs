@@ -259,8 +259,8 @@ pub enum PermissionProfile {
 }
 
 impl PermissionProfile {
-    /// The names of the built-in profiles.
-    pub const NAMES: [&'static str; 4] = [
+    /// The names of the built-in profiles (more may come: a slice, not a fixed array).
+    pub const NAMES: &'static [&'static str] = &[
         "Backup-Exchange",
         "Backup-SharePoint",
         "Migration-Source",
@@ -269,8 +269,8 @@ impl PermissionProfile {
 
     /// Every built-in profile, Migration-Target without and with mailbox creation: what an
     /// installer offers to choose from, or a test runs through.
-    pub fn built_in() -> [PermissionProfile; 5] {
-        [
+    pub fn built_in() -> &'static [PermissionProfile] {
+        static BUILT_IN: [PermissionProfile; 5] = [
             PermissionProfile::BackupExchange,
             PermissionProfile::BackupSharePoint,
             PermissionProfile::MigrationSource,
@@ -280,7 +280,8 @@ impl PermissionProfile {
             PermissionProfile::MigrationTarget {
                 create_mailboxes: true,
             },
-        ]
+        ];
+        &BUILT_IN
     }
 
     /// The profile's name, as shown and parsed.
@@ -687,7 +688,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_case_insensitively() {
-        for name in PermissionProfile::NAMES {
+        for &name in PermissionProfile::NAMES {
             let p: PermissionProfile = name.parse().unwrap();
             assert_eq!(p.to_string(), name);
             assert_eq!(name.to_lowercase().parse::<PermissionProfile>().unwrap(), p);

@@ -1,13 +1,11 @@
 //! The fault matrix: a fresh registration with one fault injected at each Graph request of the
 //! flow (and at each kind of item inside its `$batch` requests), for every profile.
 //!
-//! Each case must either complete with the exact expected tenant state, or fail with a typed
-//! error after which a re-run completes it. No application, service principal or grant is ever
-//! duplicated, not even in the state the failed run leaves behind. Faults that the client
-//! promises to absorb (429 with `Retry-After`, 503, a reset before anything was sent, a 503
-//! after the server acted) must not fail the run at all — except where they hit `addPassword`
-//! (its request, or the `$batch` holding it): that is never sent again after a reply that leaves
-//! open whether Graph carried it out, so those cases fail with `Error::MayHaveTakenEffect`.
+//! Each case must complete in the run the fault hit, with the exact expected tenant state: one
+//! run is enough for every single transient fault (a lost reply is reconciled by reading the
+//! tenant again; a lost `addPassword` by the run's marker, never by sending it again). No
+//! application, service principal or grant is ever duplicated, and the one live crate-created
+//! credential is the one the caller holds.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -69,13 +67,6 @@ impl FaultKind {
             self,
             FaultKind::ResetBeforeSend | FaultKind::ResetAfterServerActed
         )
-    }
-
-    /// Whether the client promises to absorb the fault without failing: every single transient
-    /// fault completes in the same run (a lost reply is reconciled by reading the tenant again,
-    /// a lost `addPassword` by the run's marker).
-    fn must_complete(self) -> bool {
-        true
     }
 
     /// The status the fake logs when its fault rule fires.
@@ -236,28 +227,6 @@ struct Case {
     k: u64,
     target: Target,
     fault: FaultKind,
-    /// The fault hits `addPassword`: its item, or the request that carries it.
-    hits_add_password: bool,
-}
-
-impl Case {
-    /// Whether the fault leaves open whether Graph carried out an `addPassword`, which is then
-    /// not sent again: the run reconciles by its marker.
-    fn leaves_add_password_unknown(&self) -> bool {
-        self.hits_add_password
-            && matches!(
-                self.fault,
-                FaultKind::Unavailable
-                    | FaultKind::ActedThen503
-                    | FaultKind::ActedThen500
-                    | FaultKind::ResetAfterServerActed
-            )
-    }
-
-    /// Whether the client promises to absorb the fault without failing.
-    fn must_complete(&self) -> bool {
-        self.fault.must_complete()
-    }
 }
 
 impl fmt::Display for Case {
@@ -278,7 +247,6 @@ impl fmt::Display for Case {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Outcome {
     CompletedFirstRun,
-    CompletedOnRerun,
 }
 
 /// The Graph round trips of an unfaulted fresh registration, with the items of each `$batch`
@@ -495,97 +463,17 @@ async fn run_case(case: &Case, ctx: &Ctx) -> Result<Outcome, String> {
                 .iter()
                 .any(|w| w.code == "older_credentials_not_retired")
             {
-                // The registration and its new credential are done; only the retirement of
-                // older ones failed, and the result says so: a re-run finishes it.
-                if case.must_complete() {
-                    return Err(format!(
-                        "the retirement should have absorbed the fault: {:?}",
-                        app.warnings
-                    ));
-                }
-                let held: Vec<NewSecret> = match &app.credential {
-                    Some(IssuedCredential::Secret(s)) => vec![s.clone()],
-                    _ => Vec::new(),
-                };
-                let (graph, _) = graph_over(&fake, base.clone());
-                let again = reg
-                    .apply(&graph)
-                    .await
-                    .map_err(|e| format!("the re-run failed: {e}"))?;
-                let converged = check_converged(&fake, &reg).map_err(|e| format!("re-run: {e}"))?;
-                check_result(&again, &converged, &reg).map_err(|e| format!("re-run: {e}"))?;
-                check_held(&fake, case.cred, ctx, case.start, &again.credential, &held)
-                    .map_err(|e| format!("re-run: {e}"))?;
-                Outcome::CompletedOnRerun
-            } else {
-                check_held(&fake, case.cred, ctx, case.start, &app.credential, &[])?;
-                Outcome::CompletedFirstRun
-            }
-        }
-        Err(e) => {
-            if case.must_complete() {
-                return Err(format!("the client should have absorbed the fault: {e}"));
-            }
-            if case.leaves_add_password_unknown() != e.may_have_taken_effect() {
+                // The retirement of older credentials is part of the run: it absorbs the fault
+                // too.
                 return Err(format!(
-                    "MayHaveTakenEffect is for exactly the faults that leave addPassword unknown: {e:?}"
+                    "the retirement should have absorbed the fault: {:?}",
+                    app.warnings
                 ));
             }
-            // A secret the failed run could not remove is handed back, and is live.
-            let (cause, handed_back) = match &e {
-                Error::CredentialNotRemoved {
-                    source, credential, ..
-                } => match credential.as_ref() {
-                    IssuedCredential::Secret(s) => (source.as_ref(), vec![s.clone()]),
-                    other => return Err(format!("handed back {other:?}")),
-                },
-                e => (e, Vec::new()),
-            };
-            // What the client saw, behind the note that an addPassword may have taken effect.
-            let cause = match cause {
-                Error::MayHaveTakenEffect { source, .. } => source.as_ref(),
-                other => other,
-            };
-            let typed = match (cause, case.fault) {
-                (Error::Transport(t), FaultKind::ResetAfterServerActed) => {
-                    t.may_have_reached_server()
-                }
-                (Error::Graph(_) | Error::Decode(_), _) => true,
-                _ => false,
-            };
-            if !typed || e.to_string().is_empty() {
-                return Err(format!("not the expected typed error: {e:?}"));
-            }
-            for h in &handed_back {
-                let live = fake.snapshot().applications.iter().any(|a| {
-                    a.id.is_some_and(|id| {
-                        fake.secret_texts(id)
-                            .iter()
-                            .any(|t| t == h.secret.expose_secret())
-                    })
-                });
-                if !live {
-                    return Err("a secret handed back in the error is not live".into());
-                }
-            }
-            let (graph, _) = graph_over(&fake, base.clone());
-            let app = reg
-                .apply(&graph)
-                .await
-                .map_err(|e| format!("the re-run failed: {e}"))?;
-            let converged = check_converged(&fake, &reg).map_err(|e| format!("re-run: {e}"))?;
-            check_result(&app, &converged, &reg).map_err(|e| format!("re-run: {e}"))?;
-            check_held(
-                &fake,
-                case.cred,
-                ctx,
-                case.start,
-                &app.credential,
-                &handed_back,
-            )
-            .map_err(|e| format!("re-run: {e}"))?;
-            Outcome::CompletedOnRerun
+            check_held(&fake, case.cred, ctx, case.start, &app.credential, &[])?;
+            Outcome::CompletedFirstRun
         }
+        Err(e) => return Err(format!("the client should have absorbed the fault: {e}")),
     };
     Ok(outcome)
 }
@@ -603,11 +491,8 @@ async fn cases(starts: Vec<(PermissionProfile, Start, Cred)>, ctx: &Ctx) -> Vec<
             _ => 4,
         };
         assert_eq!(trips.len(), expected, "{}: {trips:?}", label(&profile));
-        let is_add_password = |path: &str| path.ends_with("/addPassword");
-        for (i, (_, top, items)) in trips.iter().enumerate() {
+        for (i, (_, _, items)) in trips.iter().enumerate() {
             let k = i as u64 + 1;
-            let carries_add_password =
-                is_add_password(top) || items.iter().any(|(_, path)| is_add_password(path));
             let mut targets = vec![Target::Request];
             targets.extend(items.iter().map(|(method, path)| Target::Item {
                 method: method.clone(),
@@ -625,10 +510,6 @@ async fn cases(starts: Vec<(PermissionProfile, Start, Cred)>, ctx: &Ctx) -> Vec<
                         k,
                         target: target.clone(),
                         fault,
-                        hits_add_password: match &target {
-                            Target::Request => carries_add_password,
-                            Target::Item { path, .. } => is_add_password(path),
-                        },
                     });
                 }
             }
@@ -647,9 +528,9 @@ const EXPECTED_CASES: usize = 68 // Backup-Exchange: grants on Exchange and Grap
     + 68 // Migration-Target with mailbox creation
     + 68; // Backup-Exchange without Exchange's service principal
 
-/// Runs every case, 6 at a time, and reports them; returns (cases, completed on the first
-/// run, completed on a re-run), after asserting that none broke the promise.
-async fn run_matrix(what: &str, cases: Vec<Case>, ctx: &Ctx) -> (usize, usize, usize) {
+/// Runs every case, 6 at a time, and reports them; returns how many there were, after
+/// asserting that each completed in the run its fault hit.
+async fn run_matrix(what: &str, cases: Vec<Case>, ctx: &Ctx) -> usize {
     let results: Vec<(Case, Result<Outcome, String>)> = futures::stream::iter(cases)
         .map(|case| async move {
             let r = run_case(&case, ctx).await;
@@ -682,12 +563,8 @@ async fn run_matrix(what: &str, cases: Vec<Case>, ctx: &Ctx) -> (usize, usize, u
         .values()
         .filter_map(|m| m.get(&Outcome::CompletedFirstRun))
         .sum();
-    let rerun: usize = per_fault
-        .values()
-        .filter_map(|m| m.get(&Outcome::CompletedOnRerun))
-        .sum();
     eprintln!(
-        "{what}: {} cases, {first} completed on the first run, {rerun} failed with a typed error and completed on a re-run, {} broke the promise; by fault: {per_fault:?}",
+        "{what}: {} cases, {first} completed in the run the fault hit, {} broke the promise; by fault: {per_fault:?}",
         results.len(),
         failures.len()
     );
@@ -698,14 +575,12 @@ async fn run_matrix(what: &str, cases: Vec<Case>, ctx: &Ctx) -> (usize, usize, u
         results.len(),
         failures.join("\n")
     );
-    // Both outcomes occur: the matrix exercises the retries and the re-runs.
-    // One run is enough: every single transient fault completes in the run it hit.
-    assert!(first > 0 && rerun == 0, "{rerun} cases needed a re-run");
-    (results.len(), first, rerun)
+    assert_eq!(first, results.len());
+    results.len()
 }
 
 #[tokio::test]
-async fn every_fault_at_every_request_completes_or_fails_typed_and_a_rerun_completes() {
+async fn every_fault_at_every_request_completes_in_the_run_it_hit() {
     let ctx = Ctx::new(reqwest_transport());
     let mut starts: Vec<(PermissionProfile, Start, Cred)> = all_profiles()
         .into_iter()
@@ -717,7 +592,7 @@ async fn every_fault_at_every_request_completes_or_fails_typed_and_a_rerun_compl
         Cred::None,
     ));
     let cases = cases(starts, &ctx).await;
-    let (n, _, _) = run_matrix("fault matrix", cases, &ctx).await;
+    let n = run_matrix("fault matrix", cases, &ctx).await;
     assert_eq!(n, EXPECTED_CASES, "the matrix changed size");
 }
 
@@ -772,7 +647,7 @@ async fn with_a_certificate_or_a_secret_every_fault_leaves_exactly_the_credentia
         ),
     ];
     let cases = cases(starts, &ctx).await;
-    let (n, _, _) = run_matrix("credential fault matrix", cases, &ctx).await;
+    let n = run_matrix("credential fault matrix", cases, &ctx).await;
     assert_eq!(n, EXPECTED_CREDENTIAL_CASES, "the matrix changed size");
 }
 
