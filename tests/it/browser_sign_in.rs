@@ -510,7 +510,10 @@ fn scripted_browser_program() {
     {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let ended = runtime.block_on(browser::sign_in(url));
-        std::fs::write(record, ended.body).unwrap();
+        // Written whole, then renamed: the test never reads half a page.
+        let partial = format!("{record}.partial");
+        std::fs::write(&partial, ended.body).unwrap();
+        std::fs::rename(&partial, record).unwrap();
     }
 }
 
@@ -518,6 +521,18 @@ fn scripted_browser_program() {
 mod cli {
     use super::*;
     use crate::cli::{Tenant, str_of};
+
+    /// The page the scripted browser ended on. appreg may exit as soon as it has answered the
+    /// browser, before the browser program has written what it saw: wait for it (30 s at most).
+    fn ended_page(record: &std::path::Path) -> String {
+        for _ in 0..300 {
+            if let Ok(page) = std::fs::read_to_string(record) {
+                return page;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the scripted browser never wrote {}", record.display());
+    }
 
     /// `$BROWSER` for the scripted browser program: this test program, told to run only that.
     fn scripted_browser(record: &std::path::Path) -> String {
@@ -575,7 +590,7 @@ mod cli {
             run.stderr
         );
         assert!(run.stderr.contains("Signed in to tenant"), "{}", run.stderr);
-        let page = std::fs::read_to_string(&record).unwrap();
+        let page = ended_page(&record);
         assert!(page.contains("You are signed in"), "{page}");
         assert_eq!(
             str_of(&run.json(), "tenant_id"),
@@ -607,11 +622,7 @@ mod cli {
                 .iter()
                 .all(|r| r.kind == RequestKind::Login)
         );
-        assert!(
-            std::fs::read_to_string(&record)
-                .unwrap()
-                .contains("The sign-in failed")
-        );
+        assert!(ended_page(&record).contains("The sign-in failed"));
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -131,6 +131,8 @@ fn run_binary(args: &[String], env: &[(String, String)], dir: &Path) -> Run {
         .env_remove("BROWSER")
         .env_remove("SSH_CONNECTION")
         .env_remove("SSH_TTY")
+        // Waits return at once (the binary is a debug build): the tests run in simulated time.
+        .env("APPREG_TEST_INSTANT_WAITS", "1")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .stdin(Stdio::null())

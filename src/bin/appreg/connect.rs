@@ -184,6 +184,10 @@ impl TokenProvider for AutoCredential {
 }
 
 /// Checks the sign-in options and builds the client. Nothing is sent.
+/// Debug builds only: every wait returns at once (for the binary's own tests).
+#[cfg(debug_assertions)]
+const INSTANT_WAITS_ENV: &str = "APPREG_TEST_INSTANT_WAITS";
+
 pub fn build_graph(connect: &ConnectArgs, ui: &Ui) -> Result<Graph, Failure> {
     let tenant = connect.tenant.as_deref().ok_or_else(|| {
         Failure::usage(
@@ -191,6 +195,14 @@ pub fn build_graph(connect: &ConnectArgs, ui: &Ui) -> Result<Graph, Failure> {
         )
     })?;
     let mut builder = Graph::builder().tenant(tenant).cloud(connect.cloud);
+    // The tests of this binary run it against a fake tenant and wait in simulated time: in a
+    // debug build only, this variable makes every wait (back-off, Retry-After, replication
+    // and readiness polls) return at once, still counted against the budgets. A release build
+    // ignores it: waiting is how a client honours Graph's Retry-After.
+    #[cfg(debug_assertions)]
+    if std::env::var_os(INSTANT_WAITS_ENV).is_some() {
+        builder = builder.sleeper(entra_appreg::retry::RecordingSleeper::default());
+    }
     if let Some(url) = &connect.graph_url {
         builder = builder.graph_root(url);
     }
