@@ -146,8 +146,10 @@ impl Fleet {
     ///
     /// The jobs run concurrently on the task that awaits `run` (they are not spawned, so they
     /// may borrow from the caller). Keep CPU-heavy work such as RSA key generation (tens of
-    /// milliseconds each) out of them — generate certificates beforehand, or on a blocking
-    /// thread — or it holds up every tenant in flight.
+    /// milliseconds each) off this task — generate certificates beforehand, or with
+    /// [`Certificate::generate_async`](crate::credentials::Certificate::generate_async) — or it
+    /// holds up every tenant in flight. The crate's own journal writes run on tokio's blocking
+    /// pool.
     ///
     /// ```no_run
     /// # async fn demo(fleet: entra_appreg::fleet::Fleet, tenants: Vec<entra_appreg::fleet::FleetTenant>,

@@ -454,6 +454,8 @@ pub mod registration;
 pub mod retry;
 pub mod transport;
 
+mod blocking;
+
 #[cfg(feature = "fake-graph")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fake-graph")))]
 pub mod fake;

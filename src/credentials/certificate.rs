@@ -112,6 +112,19 @@ fn cert_error(reason: impl Into<String>) -> Error {
 }
 
 impl Certificate {
+    /// [`generate`](Self::generate) off the async runtime's worker threads: RSA key generation
+    /// takes tens of milliseconds of CPU, which would hold up every other task on the thread
+    /// (every tenant of a [`Fleet`](crate::fleet::Fleet), say). On tokio's blocking pool when a
+    /// tokio runtime runs; inline otherwise.
+    ///
+    /// # Errors
+    ///
+    /// As [`generate`](Self::generate).
+    pub async fn generate_async(common_name: &str, valid_days: u32) -> Result<Self> {
+        let common_name = common_name.to_owned();
+        crate::blocking::run(move || Self::generate(&common_name, valid_days)).await
+    }
+
     /// Generates a self-signed certificate with a new RSA 2048-bit key, signed with SHA-256,
     /// subject `CN=<common_name>`, valid for exactly `valid_days` days (1 to 3650; 365 is the
     /// safe choice, see [`DEFAULT_VALID_DAYS`]: a registration adding a certificate valid for
@@ -536,6 +549,21 @@ mod tests {
         );
         let err = Certificate::from_pem(&pem).unwrap_err();
         assert!(err.to_string().contains("does not belong"), "{err}");
+    }
+
+    #[test]
+    fn generate_async_works_with_and_without_a_tokio_runtime() {
+        let c = futures::executor::block_on(Certificate::generate_async("x", 10)).unwrap();
+        assert_eq!(c.not_after() - c.not_before(), time::Duration::days(10));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let c = rt.block_on(Certificate::generate_async("y", 11)).unwrap();
+        assert_eq!(c.not_after() - c.not_before(), time::Duration::days(11));
+        let err = rt
+            .block_on(Certificate::generate_async("", 10))
+            .unwrap_err();
+        assert!(err.is_invalid_input(), "{err}");
     }
 
     #[test]

@@ -56,7 +56,20 @@ impl SecretIntent {
     }
 }
 
+/// Runs `op` on `journal` off the async runtime's worker threads (a journal reads, writes and
+/// `fsync`s a file): see [`crate::blocking::run`].
+pub(crate) async fn off_runtime<T: Send + 'static>(
+    journal: &std::sync::Arc<dyn SecretJournal>,
+    op: impl FnOnce(&dyn SecretJournal) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let journal = std::sync::Arc::clone(journal);
+    crate::blocking::run(move || op(journal.as_ref())).await
+}
+
 /// Where intents to create secrets are kept between runs.
+///
+/// The crate calls it from async code on tokio's blocking pool (when a tokio runtime runs), so
+/// an implementation may block: write a file, `fsync`, call a database.
 pub trait SecretJournal: Send + Sync {
     /// Records an intent before `addPassword` is sent.
     ///

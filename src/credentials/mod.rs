@@ -26,7 +26,7 @@ mod certificate;
 mod connection;
 mod files;
 pub(crate) mod issued;
-mod journal;
+pub(crate) mod journal;
 #[cfg(feature = "pfx")]
 mod pfx;
 pub(crate) mod provisioner;

@@ -229,7 +229,8 @@ impl<'g> CredentialProvisioner<'g> {
         options.check()?;
         let marker = super::new_marker();
         if let Some(journal) = &self.journal {
-            journal.record(&SecretIntent::new(self.app, marker.clone()))?;
+            let intent = SecretIntent::new(self.app, marker.clone());
+            super::journal::off_runtime(journal, move |j| j.record(&intent)).await?;
         }
         let schedule = Schedule::poll(Duration::MAX, Pace::every(Duration::from_secs(1)))
             .with_max_attempts(MAX_LOST_REPLIES + 1);
@@ -252,10 +253,13 @@ impl<'g> CredentialProvisioner<'g> {
             .map_err(AddSecret::into_error);
         let lost = tally.waits;
         if let Some(journal) = &self.journal {
+            let marker = marker.clone();
             let update = match &outcome {
-                Ok(_) => journal.mark_done(&marker),
+                Ok(_) => super::journal::off_runtime(journal, move |j| j.mark_done(&marker)).await,
                 // Nothing carrying the marker can exist: nothing is left to finish.
-                Err(e) if !e.may_have_taken_effect() && lost == 0 => journal.forget(&marker),
+                Err(e) if !e.may_have_taken_effect() && lost == 0 => {
+                    super::journal::off_runtime(journal, move |j| j.forget(&marker)).await
+                }
                 Err(_) => Ok(()),
             };
             if let Err(j) = update {

@@ -376,7 +376,8 @@ impl Steps<'_> {
         {
             // Recorded before the secret can exist: a run killed before handing it over leaves
             // an intent the next run finishes.
-            journal.record(&SecretIntent::new(app.object_id, self.creds.marker.clone()))?;
+            let intent = SecretIntent::new(app.object_id, self.creds.marker.clone());
+            crate::credentials::journal::off_runtime(journal, move |j| j.record(&intent)).await?;
         }
         if !items.is_empty() {
             self.spec.progress.started(Step::CreateServicePrincipals);

@@ -12,6 +12,7 @@
 //! secrets this run created but never received, removes them, and only then adds one again. The
 //! caller ends with exactly one new secret, the one it holds.
 
+use crate::credentials::journal::off_runtime;
 use crate::credentials::provisioner::list_of;
 use crate::credentials::{CredentialInfo, CredentialKind, marker_of};
 use crate::error::{Error, Result};
@@ -308,7 +309,8 @@ async fn give_up(
     let error = apply::remove_orphan(graph, spec, error, secret).await;
     if let Some(journal) = &spec.journal {
         // Removed: nothing is left to finish. Not removed: the error hands the secret over.
-        let _ = journal.forget(marker);
+        let marker = marker.to_owned();
+        let _ = off_runtime(journal, move |j| j.forget(&marker)).await;
     }
     error
 }
@@ -354,7 +356,7 @@ async fn retire_unfinished(
     let Some(journal) = &spec.journal else {
         return Ok((Vec::new(), Vec::new()));
     };
-    let intents = journal.unfinished()?;
+    let intents = off_runtime(journal, |j| j.unfinished()).await?;
     if intents.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
@@ -370,7 +372,8 @@ async fn retire_unfinished(
             Ok(app) => app,
             // The app is gone (deleted): so are its secrets.
             Err(e) if e.status() == Some(404) => {
-                journal.forget(&intent.marker)?;
+                let marker = intent.marker.clone();
+                off_runtime(journal, move |j| j.forget(&marker)).await?;
                 continue;
             }
             Err(e) => return Err(e),
@@ -383,7 +386,8 @@ async fn retire_unfinished(
             continue;
         }
         retired.extend(sweep_marker(graph, &app, &intent.marker, None).await?);
-        journal.forget(&intent.marker)?;
+        let marker = intent.marker.clone();
+        off_runtime(journal, move |j| j.forget(&marker)).await?;
     }
     spec.progress.finished(Step::Cleanup);
     let warnings = if retired.is_empty() {

@@ -304,6 +304,18 @@ impl AppRegistration {
     /// result's [`RegisteredApp::consent`] is [`ConsentStatus::Partial`], naming what is missing
     /// and the role that can grant it.
     ///
+    /// # Cancelling
+    ///
+    /// Dropping the future (a timeout around it, an installer's Cancel button) stops the run
+    /// between two requests, or with one in flight. The tenant is left as a killed process
+    /// would leave it: whatever was written stays, and a later run continues from it, never
+    /// duplicating the app, its service principal or a grant. The one thing a cancel can lose is
+    /// a secret: if `addPassword` was in flight, Graph may have created it and nobody holds it.
+    /// With a [journal](Self::with_journal), the intent was recorded before the request, and
+    /// the next run with the same journal removes that secret; without one, it stays valid
+    /// until it expires or is removed (`retire_previous_credentials`). A certificate cannot be
+    /// lost this way: the caller holds it before the run starts.
+    ///
     /// # Errors
     ///
     /// As [`plan`](Self::plan); then [`Error::Graph`], [`Error::Auth`], [`Error::Transport`] or
@@ -347,7 +359,7 @@ impl AppRegistration {
                 Ok(r) => retired.extend(r),
                 Err(warning) => warnings.push(warning),
             }
-            warnings.extend(self.mark_handed_over(issued, &marker));
+            warnings.extend(self.mark_handed_over(issued, &marker).await);
         }
         let plan = converged.plan;
         Ok(RegisteredApp {
@@ -411,11 +423,15 @@ impl AppRegistration {
     }
 
     /// Records in the journal that the new secret is handed over; a warning when it cannot.
-    fn mark_handed_over(&self, issued: &IssuedCredential, marker: &str) -> Option<Warning> {
+    async fn mark_handed_over(&self, issued: &IssuedCredential, marker: &str) -> Option<Warning> {
         let IssuedCredential::Secret(_) = issued else {
             return None;
         };
-        let e = self.journal.as_ref()?.mark_done(marker).err()?;
+        let marker = marker.to_owned();
+        let journal = self.journal.as_ref()?;
+        let e = crate::credentials::journal::off_runtime(journal, move |j| j.mark_done(&marker))
+            .await
+            .err()?;
         Some(Warning {
             code: WarningCode::JournalNotUpdated,
             message: format!(

@@ -514,3 +514,81 @@ async fn with_a_journal_a_run_killed_around_add_password_leaves_only_the_secret_
     assert_eq!(results.len(), 2 * 2 * 4);
     assert_eq!(stopped, 2 * 2 * 4);
 }
+
+/// A journal that remembers which thread each call ran on.
+#[derive(Default)]
+struct ThreadJournal {
+    intents: std::sync::Mutex<Vec<entra_appreg::credentials::SecretIntent>>,
+    threads: std::sync::Mutex<Vec<std::thread::ThreadId>>,
+}
+
+impl entra_appreg::credentials::SecretJournal for ThreadJournal {
+    fn record(&self, intent: &entra_appreg::credentials::SecretIntent) -> entra_appreg::Result<()> {
+        self.threads
+            .lock()
+            .unwrap()
+            .push(std::thread::current().id());
+        self.intents.lock().unwrap().push(intent.clone());
+        Ok(())
+    }
+    fn mark_done(&self, marker: &str) -> entra_appreg::Result<()> {
+        self.threads
+            .lock()
+            .unwrap()
+            .push(std::thread::current().id());
+        for i in self.intents.lock().unwrap().iter_mut() {
+            if i.marker == marker {
+                i.done = true;
+            }
+        }
+        Ok(())
+    }
+    fn unfinished(&self) -> entra_appreg::Result<Vec<entra_appreg::credentials::SecretIntent>> {
+        self.threads
+            .lock()
+            .unwrap()
+            .push(std::thread::current().id());
+        Ok(self
+            .intents
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|i| !i.done)
+            .cloned()
+            .collect())
+    }
+    fn forget(&self, marker: &str) -> entra_appreg::Result<()> {
+        self.threads
+            .lock()
+            .unwrap()
+            .push(std::thread::current().id());
+        self.intents.lock().unwrap().retain(|i| i.marker != marker);
+        Ok(())
+    }
+}
+
+/// The journal's calls (a file journal writes and fsyncs) run on tokio's blocking pool, never
+/// on the thread that runs the registration: on a current-thread runtime, a blocked call would
+/// stall every other task (a fleet's tenants).
+#[tokio::test(flavor = "current_thread")]
+async fn journal_calls_run_off_the_runtime_thread() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = crate::common::fake_graph(&fake);
+    let journal = Arc::new(ThreadJournal::default());
+    let app = registration(&PermissionProfile::BackupExchange)
+        .with_credential(NewCredential::Secret(SecretOptions::default()))
+        .with_journal(journal.clone())
+        .apply(&graph)
+        .await
+        .unwrap();
+    assert!(app.is_complete());
+    let here = std::thread::current().id();
+    let threads = journal.threads.lock().unwrap().clone();
+    // unfinished (before the run), record (before addPassword), mark_done (handed over).
+    assert!(threads.len() >= 3, "{threads:?}");
+    assert!(
+        threads.iter().all(|t| *t != here),
+        "{threads:?} on {here:?}"
+    );
+    assert!(journal.intents.lock().unwrap().iter().all(|i| i.done));
+}
