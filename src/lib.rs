@@ -355,7 +355,7 @@
 //! use entra_appreg::credentials::{Certificate, NewCredential};
 //! use entra_appreg::fake::FakeGraph;
 //! use entra_appreg::profile::PermissionProfile;
-//! use entra_appreg::registration::{AppCredential, AppRegistration, ReadyOptions};
+//! use entra_appreg::registration::{AppCredential, AppRegistration, ReadyOptions, RotateOptions};
 //! use entra_appreg::retry::RecordingSleeper;
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -397,7 +397,11 @@
 //! // A new certificate; the older ones the crate created go once the new one signs in.
 //! let renewed = Certificate::generate("Contoso Backup", 365)?;
 //! let rotation = registration
-//!     .rotate(&graph, NewCredential::Certificate(Box::new(renewed)))
+//!     .rotate(
+//!         &graph,
+//!         NewCredential::Certificate(Box::new(renewed)),
+//!         &RotateOptions::default(),
+//!     )
 //!     .await?;
 //! assert_eq!(rotation.removed.len(), 1); // the certificate added above
 //! # Ok(()) }

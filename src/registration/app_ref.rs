@@ -57,7 +57,7 @@ impl AppRef {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] when the app found by client id has another unique name;
+    /// [`Error::Precondition`] when the app found by client id has another unique name;
     /// [`Error::Graph`], [`Error::Auth`], [`Error::Transport`] or [`Error::Decode`] when a read
     /// fails.
     pub async fn find(&self, graph: &Graph) -> Result<Option<ExistingApp>> {

@@ -38,6 +38,41 @@ pub(crate) use crate::progress::ProgressSink;
 pub use crate::progress::{ProgressEvent, Step};
 pub use crate::readiness::{AppCredential, Readiness, ReadyOptions, ResourceReadiness};
 pub use app_ref::AppRef;
+
+/// How [`AppRegistration::rotate`] rotates.
+///
+/// ```
+/// use entra_appreg::registration::{ReadyOptions, RotateOptions};
+/// let options = RotateOptions::default()
+///     .with_ready(ReadyOptions::default().with_timeout(std::time::Duration::from_secs(600)))
+///     .keep_previous(true);
+/// assert!(options.keep_previous);
+/// ```
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RotateOptions {
+    /// How long to wait until the product can sign in with the new credential, and how (default:
+    /// [`ReadyOptions::default`], 5 minutes).
+    pub ready: ReadyOptions,
+    /// Keep the older credentials the crate created even once the new one is ready (default
+    /// `false`: they are removed then).
+    pub keep_previous: bool,
+}
+
+impl RotateOptions {
+    /// Another wait until the new credential is ready.
+    pub fn with_ready(mut self, ready: ReadyOptions) -> Self {
+        self.ready = ready;
+        self
+    }
+
+    /// Keeps (`true`) or removes (`false`, the default) the older credentials once the new one
+    /// is ready.
+    pub fn keep_previous(mut self, keep: bool) -> Self {
+        self.keep_previous = keep;
+        self
+    }
+}
 pub use plan::{Change, ExistingApp, KeptPermission, Plan, SIGN_IN_AUDIENCE, Warning, WarningCode};
 
 /// The longest display name Graph accepts.
@@ -504,13 +539,15 @@ impl AppRegistration {
         self.profile.manual_instructions(&self.display_name)
     }
 
-    /// Finds the app (by client id when given, else by unique name). Reads only.
+    /// Finds the app (by client id when given, else by unique name) and its service principal,
+    /// as [`AppRef::find`] does: reads only, and nothing about the profile (an app whose
+    /// permissions differ from it is found all the same).
     ///
     /// # Errors
     ///
-    /// As [`plan`](Self::plan).
+    /// As [`AppRef::find`].
     pub async fn find(&self, graph: &Graph) -> Result<Option<ExistingApp>> {
-        Ok(self.plan_without_credential(graph).await?.application)
+        self.app_ref().find(graph).await
     }
 
     async fn plan_without_credential(&self, graph: &Graph) -> Result<Plan> {
@@ -573,12 +610,12 @@ impl AppRegistration {
     }
 
     /// Adds a new credential to the existing app, waits until the product can sign in with it to
-    /// every resource the profile grants on (up to 5 minutes), then removes the older ones of
-    /// the same kind that the crate created: overlap, never a gap. When the new one is not ready
-    /// in time the older ones stay, and [`Rotation::ready`](crate::credentials::Rotation::ready)
-    /// says why. The profile's credential rule applies. For another timeout, or to keep the
-    /// older ones, use
-    /// [`CredentialProvisioner::rotate_when_ready`](crate::credentials::CredentialProvisioner::rotate_when_ready).
+    /// every resource the profile grants on ([`RotateOptions::ready`]: 5 minutes by default),
+    /// then removes the older ones of the same kind that the crate created: overlap, never a
+    /// gap. When the new one is not ready in time the older ones stay, and
+    /// [`Rotation::ready`](crate::credentials::Rotation::ready) says why. With
+    /// [`RotateOptions::keep_previous`] they stay in any case. The profile's credential rule
+    /// applies.
     ///
     /// # Errors
     ///
@@ -589,6 +626,7 @@ impl AppRegistration {
         &self,
         graph: &Graph,
         credential: NewCredential,
+        options: &RotateOptions,
     ) -> Result<crate::credentials::Rotation> {
         self.profile.check_credential(credential.kind())?;
         credential.check()?;
@@ -603,7 +641,12 @@ impl AppRegistration {
             provisioner = provisioner.with_journal(journal.clone());
         }
         let mut rotation = provisioner
-            .rotate_when_ready(credential, app.client_id, &ReadyOptions::default(), false)
+            .rotate_when_ready(
+                credential,
+                app.client_id,
+                &options.ready,
+                options.keep_previous,
+            )
             .await?;
         rotation.graph_requests = meter.requests();
         rotation.graph_round_trips = meter.round_trips();
@@ -612,16 +655,14 @@ impl AppRegistration {
 
     /// Deletes the app (Entra keeps it in deleted items for 30 days; its service principal and
     /// grants go with it). Returns what was deleted, or `None` when there was nothing to delete.
+    /// The app is found as [`find`](Self::find) finds it, whatever its permissions.
     ///
     /// # Errors
     ///
     /// As [`find`](Self::find); [`Error::Graph`], [`Error::Auth`], [`Error::Transport`] or
     /// [`Error::Decode`] when the delete fails (a 404, the app already gone, is not an error).
     pub async fn remove(&self, graph: &Graph) -> Result<Option<ExistingApp>> {
-        let Some(app) = self.find(graph).await? else {
-            return Ok(None);
-        };
-        app_ref::delete(graph, app).await.map(Some)
+        self.app_ref().remove(graph).await
     }
 
     fn not_registered(&self) -> Error {

@@ -615,7 +615,11 @@ fn public_futures_are_send() {
     send(graph.access_token());
     send(reg.plan(&graph));
     send(reg.apply(&graph));
-    send(reg.rotate(&graph, secret()));
+    send(reg.rotate(
+        &graph,
+        secret(),
+        &entra_appreg::registration::RotateOptions::default(),
+    ));
     let app = entra_appreg::ObjectId::from(uuid_of(1));
     let provisioner = entra_appreg::credentials::CredentialProvisioner::new(&graph, app);
     send(provisioner.add_secret(&entra_appreg::credentials::SecretOptions::default()));

@@ -473,10 +473,14 @@ async fn audit_rotate_and_remove_work_on_the_existing_app() {
     assert!(reg.audit(&graph, 30).await.unwrap().is_none());
     assert!(reg.remove(&graph).await.unwrap().is_none());
     assert!(
-        reg.rotate(&graph, NewCredential::Secret(SecretOptions::default()))
-            .await
-            .unwrap_err()
-            .is_not_registered()
+        reg.rotate(
+            &graph,
+            NewCredential::Secret(SecretOptions::default()),
+            &entra_appreg::registration::RotateOptions::default(),
+        )
+        .await
+        .unwrap_err()
+        .is_not_registered()
     );
 
     let app = reg
@@ -506,7 +510,11 @@ async fn audit_rotate_and_remove_work_on_the_existing_app() {
 
     // The product could not use a new secret while a grant is missing: the older one stays.
     let rotation = reg
-        .rotate(&graph, NewCredential::Secret(SecretOptions::default()))
+        .rotate(
+            &graph,
+            NewCredential::Secret(SecretOptions::default()),
+            &entra_appreg::registration::RotateOptions::default(),
+        )
         .await
         .unwrap();
     let ready = rotation.ready.as_ref().unwrap();
@@ -515,7 +523,11 @@ async fn audit_rotate_and_remove_work_on_the_existing_app() {
     // Once the grant is back, a rotation retires both older secrets.
     let _ = reg.apply(&graph).await.unwrap();
     let rotation = reg
-        .rotate(&graph, NewCredential::Secret(SecretOptions::default()))
+        .rotate(
+            &graph,
+            NewCredential::Secret(SecretOptions::default()),
+            &entra_appreg::registration::RotateOptions::default(),
+        )
         .await
         .unwrap();
     assert!(rotation.ready.as_ref().unwrap().ready);
@@ -792,4 +804,39 @@ async fn a_certificate_valid_for_over_a_year_is_registered_with_a_warning_naming
         }
         assert!(app.is_complete());
     }
+}
+
+/// `find` and `remove` look the app up by name (or client id) only: an app registered with
+/// another profile's permissions is found and removed, without a read of any resource's
+/// service principal or any profile role.
+#[tokio::test]
+async fn find_and_remove_do_not_depend_on_the_profile() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let registered = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+        .unwrap()
+        .apply(&graph)
+        .await
+        .unwrap();
+    fake.clear_requests();
+    let other =
+        AppRegistration::new("Contoso Backup", PermissionProfile::BackupSharePoint).unwrap();
+    let found = other.find(&graph).await.unwrap().expect("the app");
+    assert_eq!(found.client_id, registered.client_id);
+    let removed = other.remove(&graph).await.unwrap().expect("removed");
+    assert_eq!(removed.object_id, registered.application_object_id);
+    assert!(fake.snapshot().applications.is_empty());
+    let resources = [
+        catalog::EXCHANGE_ONLINE.app_id,
+        catalog::SHAREPOINT_ONLINE.app_id,
+        catalog::MICROSOFT_GRAPH.app_id,
+    ];
+    for r in fake.requests() {
+        let seen = format!("{} {}", r.path, r.query);
+        assert!(
+            resources.iter().all(|id| !seen.contains(&id.to_string())),
+            "a resource was read: {seen}"
+        );
+    }
+    assert_eq!(other.remove(&graph).await.unwrap(), None);
 }
