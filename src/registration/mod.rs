@@ -403,7 +403,7 @@ impl AppRegistration {
             application_object_id: applied.app_object_id,
             service_principal_id: applied.service_principal_id,
             display_name: self.display_name.clone(),
-            unique_name: self.unique_name.to_string(),
+            unique_name: self.unique_name.clone(),
             profile: self.profile.to_string(),
             created: applied.app_created,
             permissions: applied.permissions,
@@ -841,7 +841,7 @@ pub struct RegisteredApp {
     /// The display name.
     pub display_name: String,
     /// The unique name.
-    pub unique_name: String,
+    pub unique_name: UniqueName,
     /// The profile.
     pub profile: String,
     /// Whether this run created the app.

@@ -11,7 +11,7 @@ use crate::graph::models::{
     AppRole, Application, RequiredResourceAccess, ResourceAccess, ServicePrincipal,
 };
 use crate::ids::Thumbprint;
-use crate::ids::{AppRoleId, ClientId, ObjectId};
+use crate::ids::{AppRoleId, ClientId, ObjectId, UniqueName};
 use crate::profile::{Permission, catalog};
 
 use super::AppRegistration;
@@ -30,7 +30,7 @@ pub enum Change {
         /// Its display name.
         display_name: String,
         /// Its unique name.
-        unique_name: String,
+        unique_name: UniqueName,
     },
     /// Rename the existing app to the requested display name.
     RenameApplication {
@@ -270,7 +270,7 @@ pub struct Plan {
     /// The requested display name.
     pub display_name: String,
     /// The unique name the app is found by.
-    pub unique_name: String,
+    pub unique_name: UniqueName,
     /// The profile.
     pub profile: String,
     /// The app as it exists, if it does.
@@ -470,7 +470,7 @@ pub(crate) fn resolve(
     r.warnings(&missing_grants, claims);
     let plan = Plan {
         display_name: spec.display_name.clone(),
-        unique_name: spec.unique_name.to_string(),
+        unique_name: spec.unique_name.clone(),
         profile: spec.profile.to_string(),
         application: existing_app(obs),
         changes: r.changes,
@@ -609,7 +609,7 @@ impl Resolution<'_> {
         let Some(app) = self.obs.app.as_ref() else {
             self.changes.push(Change::CreateApplication {
                 display_name: self.spec.display_name.clone(),
-                unique_name: self.spec.unique_name.to_string(),
+                unique_name: self.spec.unique_name.clone(),
             });
             return AppResolution {
                 required_resource_access: Some(merged),

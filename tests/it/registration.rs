@@ -120,6 +120,10 @@ async fn plan_lists_every_change_and_writes_nothing() {
     let json = serde_json::to_value(&plan).unwrap();
     assert_eq!(json["changes"][0]["action"], "create_application");
     assert_eq!(json["profile"], "Backup-Exchange");
+    // A typed unique name, written as the plain string it always was.
+    assert_eq!(plan.unique_name, *reg.unique_name());
+    assert_eq!(json["unique_name"], "contoso-backup");
+    assert_eq!(json["changes"][0]["unique_name"], "contoso-backup");
     let text = plan.to_string();
     assert!(
         text.contains("grant admin consent: full_access_as_app on Office 365 Exchange Online"),
