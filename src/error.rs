@@ -391,7 +391,7 @@ impl Error {
                 "if a proxy or firewall sits between this machine and Microsoft, check that it lets Graph traffic through unchanged"
             }
             Error::RoleMismatch { .. } => {
-                "nothing was changed: check that the resource is the one intended; if Microsoft changed the role, the permission catalog must be updated"
+                "nothing was changed: check the permission's value and resource (in a profile file, the spelling) and that the API exists in this tenant's cloud; if Microsoft changed a built-in role, the permission catalog must be updated"
             }
             Error::CredentialLifetimePolicy { .. } => {
                 "ask for a shorter lifetime, or have an admin change the policy"

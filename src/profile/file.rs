@@ -256,8 +256,9 @@ impl PermissionProfile {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidInput`] for a value the resource does not offer as an application
-/// permission, or a resource without a service principal whose value the catalog does not know.
+/// [`Error::RoleMismatch`] for a value the resource does not offer as an application
+/// permission; [`Error::Precondition`] for a resource without a service principal whose value
+/// the catalog does not know. Both are found by reading, before anything is written.
 pub(crate) fn resolve_by_value(
     permissions: Vec<Permission>,
     resources: &[ServicePrincipal],
@@ -277,10 +278,11 @@ pub(crate) fn resolve_by_value(
                         p.role_id = known.id;
                         Ok(p)
                     }
-                    None => Err(Error::invalid_input(
+                    // Found by reading the tenant: not input refused before any request.
+                    None => Err(Error::precondition(
                         "permission",
                         format!(
-                            "{} on {}: this tenant has no service principal of the resource, so its permissions cannot be looked up. Check the resource's appId; a resource from another publisher must be added to the tenant first.",
+                            "{} on {}: this tenant has no service principal of the resource, so its permissions cannot be looked up. Check the resource's appId; a resource from another publisher must be added to the tenant first. Nothing was changed.",
                             quote_for_error(&p.value),
                             p.resource
                         ),
