@@ -36,14 +36,15 @@ use crate::retry::{Pace, Pause, Retry, RetryAction, Schedule, Tally};
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct CredentialProvisioner<'g> {
-    graph: &'g Graph,
+pub struct CredentialProvisioner {
+    /// Its own handle on the client (a clone shares the connection and the token).
+    graph: Graph,
     app: ObjectId,
     profile: Option<PermissionProfile>,
     journal: Option<Arc<dyn SecretJournal>>,
 }
 
-impl std::fmt::Debug for CredentialProvisioner<'_> {
+impl std::fmt::Debug for CredentialProvisioner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CredentialProvisioner")
             .field("app", &self.app)
@@ -86,11 +87,12 @@ pub struct Rotation {
     pub graph_round_trips: u64,
 }
 
-impl<'g> CredentialProvisioner<'g> {
-    /// Manages the application with this object id.
-    pub fn new(graph: &'g Graph, application_object_id: ObjectId) -> Self {
+impl CredentialProvisioner {
+    /// Manages the application with this object id, through its own handle on `graph` (a
+    /// clone: the provisioner can outlive the caller's borrow, be moved into a task, be kept).
+    pub fn new(graph: &Graph, application_object_id: ObjectId) -> Self {
         Self {
-            graph,
+            graph: graph.clone(),
             app: application_object_id,
             profile: None,
             journal: None,
@@ -245,7 +247,7 @@ impl<'g> CredentialProvisioner<'g> {
         };
         let mut tally = Tally::default();
         let outcome = Retry::new(schedule, self.graph.sleeper())
-            .within(self.graph)
+            .within(&self.graph)
             .run(&mut tally, classify, observe, |attempt| {
                 self.add_secret_after_lost(options, &marker, attempt)
             })
@@ -461,9 +463,9 @@ impl<'g> CredentialProvisioner<'g> {
     }
 
     /// This provisioner on another handle of its client (a metered one).
-    fn on<'h>(&self, graph: &'h Graph) -> CredentialProvisioner<'h> {
+    fn on(&self, graph: &Graph) -> CredentialProvisioner {
         CredentialProvisioner {
-            graph,
+            graph: graph.clone(),
             app: self.app,
             profile: self.profile.clone(),
             journal: self.journal.clone(),

@@ -1458,3 +1458,35 @@ async fn a_run_that_recovered_after_adding_its_secret_does_not_call_it_an_older_
         .count();
     assert_eq!(refused, 24);
 }
+
+/// A provisioner holds its own handle on the client: it outlives the caller's `Graph` and can be
+/// moved into a spawned task.
+#[tokio::test]
+async fn a_provisioner_owns_its_client_and_can_be_moved_into_a_task() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let app = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+        .unwrap()
+        .apply(&graph)
+        .await
+        .unwrap();
+    let provisioner =
+        entra_appreg::credentials::CredentialProvisioner::new(&graph, app.application_object_id);
+    drop(graph);
+    let secret = tokio::spawn(async move {
+        provisioner
+            .add_secret(&entra_appreg::credentials::SecretOptions::default())
+            .await
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stored = fake.snapshot().applications.remove(0);
+    let ids: Vec<_> = stored
+        .password_credentials
+        .unwrap_or_default()
+        .iter()
+        .map(|p| p.key_id)
+        .collect();
+    assert_eq!(ids, [Some(secret.key_id)]);
+}
