@@ -387,8 +387,9 @@ impl CredentialProvisioner {
 
     /// After `removePassword` failed: `Ok` only when the app, read back, no longer has the
     /// secret (an earlier attempt whose reply was lost removed it, say); the read's error when
-    /// the read itself stumbled (a transport failure, a 5xx, a 404 of a lagging replica), so
-    /// that the failure says the secret's fate is unknown; otherwise the original error.
+    /// the read itself stumbled in a way a registration recovers from (a transport failure, a
+    /// 5xx, a 404 of a lagging replica), so that the failure says the secret's fate is unknown;
+    /// otherwise the original error.
     ///
     /// Microsoft documents no answer of `removePassword` for a keyId the app does not have, so
     /// no reply (status, code or message) is taken to mean "already removed": the app's state
@@ -412,13 +413,10 @@ impl CredentialProvisioner {
                 Ok(())
             }
             Ok(_) => Err(error),
-            // The read stumbled (a lost connection, a 5xx, a replica that lags): the secret's
-            // fate is unknown, and that is the error a caller can act on (a registration reads
-            // the app again and finds out).
-            Err(read)
-                if matches!(&read, Error::Transport(_))
-                    || read.status().is_some_and(|s| s >= 500 || s == 404) =>
-            {
+            // The read stumbled (a lost connection, a 5xx, a replica that lags: what a
+            // registration reads the tenant again after): the secret's fate is unknown, and
+            // that is the error a caller can act on.
+            Err(read) if crate::registration::replication::worth_another_pass(&read).retries() => {
                 tracing::debug!(%key_id, error = %read, "could not read the secrets back");
                 Err(read)
             }

@@ -151,13 +151,13 @@ pub(crate) fn draw(
     let pick = usize::try_from(chaos.next() % n).unwrap_or(0);
     chaos.fired += 1;
     let fault = chaos.faults.faults[pick].clone();
+    // An object by id: `/applications/{id}`, or a key segment such as `(appId='{id}')`.
     let names_object = req.segments.iter().any(|s| {
         super::state::is_guid(s)
-            || s.split_once('(').is_some_and(|(_, key)| {
-                key.trim_end_matches(')')
-                    .split('=')
-                    .any(|v| super::state::is_guid(v.trim_matches('\'')))
-            })
+            || super::odata::parse_segment(s)
+                .ok()
+                .and_then(|(_, key)| key)
+                .is_some_and(|(_, value)| super::state::is_guid(&value))
     });
     Some(match fault {
         Fault::ReplicationLag if !names_object || req.method.eq_ignore_ascii_case("DELETE") => {

@@ -574,16 +574,9 @@ impl Steps<'_> {
             return Ok(());
         };
         let thumbprint = crate::credentials::provisioner::key_thumbprint(ours);
-        let paced = crate::retry::Retry::new(
-            crate::retry::Schedule::poll(
-                self.replication.timeout,
-                crate::retry::Pace::Jittered {
-                    around: Duration::from_secs(2),
-                },
-            ),
-            self.graph.sleeper(),
-        )
-        .within(self.graph);
+        let paced = self
+            .replication
+            .jittered(self.replication.timeout, Duration::from_secs(2));
         let mut tally = Tally::default();
         loop {
             let read: Application = match first_read.take() {

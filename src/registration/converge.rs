@@ -171,16 +171,8 @@ impl Passes<'_> {
                     continue;
                 }
                 Ok(Pass::CreatorPending) => {
-                    let wait = crate::retry::Retry::new(
-                        crate::retry::Schedule::poll(
-                            CREATOR_GRACE,
-                            crate::retry::Pace::Jittered {
-                                around: std::time::Duration::from_secs(2),
-                            },
-                        ),
-                        self.graph.sleeper(),
-                    )
-                    .within(self.graph);
+                    let wait =
+                        replication.jittered(CREATOR_GRACE, std::time::Duration::from_secs(2));
                     if !wait
                         .pause(&mut self.creator, crate::retry::RetryAction::Poll, |_| {})
                         .await

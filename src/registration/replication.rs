@@ -181,8 +181,14 @@ impl Replication<'_> {
     /// into step with the passes), as long as the timeout allows: the budget is time, not a
     /// count of passes.
     fn recovering(&self) -> Retry<'_> {
-        let pace = Pace::Jittered { around: Self::FAST };
-        Retry::new(Schedule::poll(self.timeout, pace), self.graph.sleeper()).within(self.graph)
+        self.jittered(self.timeout, Self::FAST)
+    }
+
+    /// Pauses of about `around` (between half and one and a half times it), for at most
+    /// `budget` and never past the run's deadline.
+    pub(crate) fn jittered(&self, budget: Duration, around: Duration) -> Retry<'_> {
+        let pace = Pace::Jittered { around };
+        Retry::new(Schedule::poll(budget, pace), self.graph.sleeper()).within(self.graph)
     }
 
     fn waiting_for(&self, what: &str, pause: &Pause) {
