@@ -38,16 +38,22 @@ pub struct GraphRequest {
 }
 
 impl GraphRequest {
-    /// A request with this method and path (starting with `/`, relative to `/v1.0`). A `POST`
-    /// is taken as [non-idempotent](Self::non_idempotent) (it may create something each time,
-    /// as HTTP allows it to): say [`idempotent`](Self::idempotent) for one that is safe to send
-    /// twice. Every other method is idempotent.
+    /// A request with this method and path (starting with `/`, relative to `/v1.0`).
+    ///
+    /// `GET`, `HEAD`, `PUT`, `DELETE` and `OPTIONS` are taken as idempotent, as HTTP defines
+    /// them (RFC 9110 §9.2.2). Every other method, `POST` and `PATCH` included, is taken as
+    /// [non-idempotent](Self::non_idempotent): it is not sent again after a 5xx or a
+    /// connection lost in flight. Say [`idempotent`](Self::idempotent) for one that is safe to
+    /// send twice.
     pub fn new(method: Method, path: impl Into<String>) -> Self {
         let mut path = path.into();
         if !path.starts_with('/') {
             path.insert(0, '/');
         }
-        let idempotent = method != Method::POST;
+        let idempotent = matches!(
+            method,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+        );
         Self {
             method,
             path,
@@ -138,15 +144,17 @@ impl GraphRequest {
         self
     }
 
-    /// Marks a `POST` as safe to send twice: sending it again after a 5xx or a lost connection
-    /// has the effect of sending it once (a second `POST /servicePrincipals` for the same app is
-    /// refused with 409, say).
+    /// Marks a `POST` or `PATCH` as safe to send twice: sending it again after a 5xx or a lost
+    /// connection has the effect of sending it once (a second `POST /servicePrincipals` for the
+    /// same app is refused with 409, say; a `PATCH` that sets properties to given values leaves
+    /// them so however often it is carried out).
     ///
     /// ```
     /// use entra_appreg::graph::GraphRequest;
     /// let body = serde_json::json!({"appId": "00000003-0000-0000-c000-000000000000"});
     /// assert!(!GraphRequest::post("/servicePrincipals", &body)?.is_idempotent());
     /// assert!(GraphRequest::post("/servicePrincipals", &body)?.idempotent().is_idempotent());
+    /// assert!(!GraphRequest::patch("/applications/x", &body)?.is_idempotent());
     /// # Ok::<(), entra_appreg::Error>(())
     /// ```
     pub fn idempotent(mut self) -> Self {
@@ -154,8 +162,8 @@ impl GraphRequest {
         self
     }
 
-    /// Whether sending the request twice has the effect of sending it once (every method but
-    /// `POST`, unless marked otherwise; see [`non_idempotent`](Self::non_idempotent) and
+    /// Whether sending the request twice has the effect of sending it once (`GET`, `HEAD`,
+    /// `PUT`, `DELETE` and `OPTIONS`, unless marked otherwise; see [`non_idempotent`](Self::non_idempotent) and
     /// [`idempotent`](Self::idempotent)).
     pub fn is_idempotent(&self) -> bool {
         self.idempotent

@@ -52,7 +52,9 @@ pub fn find_application_by_app_id(app_id: ClientId, keys: bool) -> GraphRequest 
 }
 
 /// `PATCH /applications(uniqueName='…')` with `Prefer: create-if-missing`: 201 with the app
-/// when it was created, 204 without a body when it existed and was updated.
+/// when it was created, 204 without a body when it existed and was updated. Marked
+/// [idempotent](GraphRequest::idempotent): a second upsert finds the app the first one made
+/// and sets the same values on it.
 ///
 /// # Errors
 ///
@@ -65,16 +67,19 @@ pub fn upsert_application(name: &UniqueName, app: &Application) -> Result<GraphR
         ),
         app,
     )?
-    .header("Prefer", "create-if-missing"))
+    .header("Prefer", "create-if-missing")
+    .idempotent())
 }
 
 /// `PATCH /applications/{id}`: collections in the body replace the app's whole collection.
+/// Marked [idempotent](GraphRequest::idempotent): it sets the values given, so carrying it out
+/// twice leaves the app as once.
 ///
 /// # Errors
 ///
 /// [`Error::InvalidInput`](crate::Error::InvalidInput) when the app cannot be serialised to JSON.
 pub fn update_application(id: ObjectId, app: &Application) -> Result<GraphRequest> {
-    GraphRequest::patch(format!("/applications/{id}"), app)
+    Ok(GraphRequest::patch(format!("/applications/{id}"), app)?.idempotent())
 }
 
 /// `GET /applications/{id}?$select=keyCredentials`: the only read that returns each `key`.
@@ -215,6 +220,22 @@ pub fn organization_domains() -> GraphRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_crates_patches_say_they_are_safe_to_send_twice() {
+        // A PATCH is not idempotent by default; these set values, so they opt in and a 503
+        // of them is retried.
+        let app = Application::default();
+        let n = UniqueName::new("contoso-backup").unwrap();
+        assert!(upsert_application(&n, &app).unwrap().is_idempotent());
+        let id: ObjectId = "0b0b0b0b-0000-4000-8000-000000000001".parse().unwrap();
+        assert!(update_application(id, &app).unwrap().is_idempotent());
+        assert!(
+            !GraphRequest::patch("/applications/x", &app)
+                .unwrap()
+                .is_idempotent()
+        );
+    }
 
     #[test]
     fn unique_name_with_quote_is_escaped_in_the_alternate_key() {

@@ -132,7 +132,11 @@ async fn connection_failure_before_sending_is_retried_but_after_sending_is_not()
         Reply::json(204, json!({})),
     ]);
     let err = graph
-        .send(&GraphRequest::patch("/applications/x", &json!({"displayName": "x"})).unwrap())
+        .send(
+            &GraphRequest::patch("/applications/x", &json!({"displayName": "x"}))
+                .unwrap()
+                .idempotent(),
+        )
         .await
         .unwrap_err();
     assert_eq!(t.seen().len(), 1);
@@ -156,6 +160,26 @@ async fn a_post_is_not_sent_again_after_a_5xx_unless_marked_idempotent() {
         Reply::json(201, json!({})),
     ]);
     graph.send(&post().idempotent()).await.unwrap();
+    assert_eq!(t.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn a_patch_is_not_sent_again_after_a_5xx_unless_marked_idempotent() {
+    // HTTP does not make PATCH idempotent (RFC 5789 §2): a caller's own PATCH is not resent
+    // after a 503 unless it says it is safe to.
+    let patch = || GraphRequest::patch("/applications/x", &json!({"notes": "x"})).unwrap();
+    let (graph, t, _) = scripted_graph(vec![
+        Reply::json(503, json!({"error": {"code": "ServiceUnavailable"}})),
+        Reply::json(204, json!({})),
+    ]);
+    let err = graph.send(&patch()).await.unwrap_err();
+    assert!(err.may_have_taken_effect(), "{err:?}");
+    assert_eq!(t.seen().len(), 1);
+    let (graph, t, _) = scripted_graph(vec![
+        Reply::json(503, json!({"error": {"code": "ServiceUnavailable"}})),
+        Reply::json(204, json!({})),
+    ]);
+    graph.send(&patch().idempotent()).await.unwrap();
     assert_eq!(t.seen().len(), 2);
 }
 
