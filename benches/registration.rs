@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use entra_appreg::credentials::{Certificate, NewCredential};
-use entra_appreg::fake::FakeGraph;
 use entra_appreg::fleet::{Fleet, FleetTenant};
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::AppRegistration;
+use entra_appreg_fake::FakeGraph;
 
 fn graph_builder(fake: &FakeGraph) -> entra_appreg::graph::GraphBuilder {
     fake.graph_builder()

@@ -5,7 +5,7 @@
 //! after the request reached Graph).
 //!
 //! ```sh
-//! cargo run --release --features fake-graph --example fault_rates
+//! cargo run --release --example fault_rates
 //! ```
 //!
 //! Each rate runs 100 seeds of Backup-Exchange on a fresh tenant, half with a certificate and
@@ -17,11 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use entra_appreg::credentials::{Certificate, NewCredential, SecretOptions};
-use entra_appreg::fake::{FakeGraph, RandomFaults};
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::AppRegistration;
 use entra_appreg::retry::RecordingSleeper;
 use entra_appreg::transport::ReqwestTransport;
+use entra_appreg_fake::{FakeGraph, RandomFaults};
 use futures::StreamExt;
 
 const SEEDS: u64 = 100;

@@ -12,10 +12,10 @@
 
 use std::time::{Duration, Instant};
 
-use entra_appreg::fake::{FakeGraph, Fault, FaultRule};
 use entra_appreg::fleet::{Fleet, FleetEvent, FleetTenant, TenantError};
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::AppRegistration;
+use entra_appreg_fake::{FakeGraph, Fault, FaultRule};
 
 struct Options {
     tenants: usize,

@@ -12,11 +12,11 @@
 use entra_appreg::Graph;
 use entra_appreg::auth::DeviceCodeCredential;
 use entra_appreg::credentials::{Certificate, NewCredential};
-use entra_appreg::fake::FakeGraph;
 use entra_appreg::graph::GraphRequest;
 use entra_appreg::graph::models::{Collection, ServicePrincipal};
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::AppRegistration;
+use entra_appreg_fake::FakeGraph;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

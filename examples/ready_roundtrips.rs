@@ -18,10 +18,10 @@ use async_trait::async_trait;
 use entra_appreg::credentials::{
     Certificate, CredentialKind, IssuedCredential, NewCredential, SecretOptions,
 };
-use entra_appreg::fake::FakeGraph;
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::{AppCredential, AppRegistration, ReadyOptions};
 use entra_appreg::transport::{GraphTransport, ReqwestTransport, TransportError};
+use entra_appreg_fake::FakeGraph;
 
 const LATENCY: Duration = Duration::from_millis(100);
 const FLOOR: u64 = 5;

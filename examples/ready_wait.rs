@@ -15,9 +15,9 @@
 use std::time::{Duration, Instant};
 
 use entra_appreg::credentials::{Certificate, NewCredential};
-use entra_appreg::fake::FakeGraph;
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::{AppCredential, AppRegistration, ReadyOptions};
+use entra_appreg_fake::FakeGraph;
 
 const LATENCY: Duration = Duration::from_millis(20);
 

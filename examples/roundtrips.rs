@@ -27,9 +27,9 @@ use std::time::{Duration, Instant};
 
 use entra_appreg::Graph;
 use entra_appreg::credentials::{Certificate, NewCredential, SecretOptions};
-use entra_appreg::fake::{FakeGraph, RequestKind};
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::AppRegistration;
+use entra_appreg_fake::{FakeGraph, RequestKind};
 
 const LATENCY: Duration = Duration::from_millis(100);
 

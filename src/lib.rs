@@ -17,8 +17,9 @@
 //! 6. [Registration: plan, apply, rotate, ready](#registration-plan-apply-rotate-ready)
 //! 7. [Optional features](#optional-features)
 //!
-//! Every example below is compiled and run as a test, against [`fake::FakeGraph`] (a stateful fake
-//! Entra tenant on loopback) or a closure standing in for the network; only the one that needs a
+//! Every example below is compiled and run as a test, against `entra_appreg_fake::FakeGraph` (a
+//! stateful fake Entra tenant on loopback, from the companion crate
+//! [`entra-appreg-fake`](https://docs.rs/entra-appreg-fake)) or a closure standing in for the network; only the one that needs a
 //! real tenant is compiled without running.
 //! Installers that are not written in Rust use the `appreg` command instead (feature `cli`): its
 //! manual is [docs/appreg.md](https://github.com/entra-appreg/entra-appreg/blob/main/docs/appreg.md).
@@ -55,7 +56,7 @@
 //! ```
 //! use entra_appreg::Graph;
 //! use entra_appreg::auth::StaticToken;
-//! use entra_appreg::fake::FakeGraph;
+//! use entra_appreg_fake::FakeGraph;
 //! use entra_appreg::graph::GraphRequest;
 //! use entra_appreg::graph::models::{Collection, ServicePrincipal};
 //!
@@ -121,7 +122,7 @@
 //! ```
 //! use entra_appreg::Graph;
 //! use entra_appreg::auth::DeviceCodeCredential;
-//! use entra_appreg::fake::FakeGraph;
+//! use entra_appreg_fake::FakeGraph;
 //! use entra_appreg::retry::RecordingSleeper;
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -260,16 +261,17 @@
 //!
 //! # Testing with `FakeGraph` and an injected sleeper
 //!
-//! With the `fake-graph` feature, [`fake::FakeGraph`] serves a stateful fake Entra tenant on
+//! The companion crate [`entra-appreg-fake`](https://docs.rs/entra-appreg-fake)'s `FakeGraph`
+//! serves a stateful fake Entra tenant on
 //! loopback: applications, service principals with the real first-party app roles, grants,
 //! `$batch`, and the token, device-code and browser sign-in (authorize) endpoints. Its knobs inject latency, replication lag,
 //! throttling, the caller's directory role, a missing Exchange service principal and arbitrary
-//! faults ([`fake::FaultRule`]); its request log counts round trips and its snapshot shows the
+//! faults (`FaultRule`); its request log counts round trips and its snapshot shows the
 //! tenant. An installer's own test suite can use it the same way:
 //!
 //! ```toml
 //! [dev-dependencies]
-//! entra-appreg = { version = "0.1", features = ["fake-graph"] }
+//! entra-appreg-fake = "0.1"
 //! ```
 //!
 //! Every wait of the crate — throttling back-off, `Retry-After`, device-code polling, replication
@@ -283,7 +285,7 @@
 //!
 //! use entra_appreg::Graph;
 //! use entra_appreg::auth::StaticToken;
-//! use entra_appreg::fake::{FakeGraph, Fault, FaultRule};
+//! use entra_appreg_fake::{FakeGraph, Fault, FaultRule};
 //! use entra_appreg::profile::PermissionProfile;
 //! use entra_appreg::registration::AppRegistration;
 //! use entra_appreg::retry::RecordingSleeper;
@@ -353,7 +355,7 @@
 //! use entra_appreg::Graph;
 //! use entra_appreg::auth::StaticToken;
 //! use entra_appreg::credentials::{Certificate, NewCredential};
-//! use entra_appreg::fake::FakeGraph;
+//! use entra_appreg_fake::FakeGraph;
 //! use entra_appreg::profile::PermissionProfile;
 //! use entra_appreg::registration::{AppCredential, AppRegistration, ReadyOptions, RotateOptions};
 //! use entra_appreg::retry::RecordingSleeper;
@@ -422,9 +424,10 @@
 //! - **`pfx`** (default): PFX (PKCS#12) import and export of certificates
 //!   ([`Certificate::to_pfx`](credentials::Certificate::to_pfx) and `from_pfx`), through
 //!   p12-keystore.
-//! - **`fake-graph`**: [`fake::FakeGraph`], a stateful fake Entra tenant served on loopback, for
-//!   tests, demos and installers' own test suites.
 //! - **`cli`**: the `appreg` command-line tool for installers (clap); the library never needs it.
+//!
+//! The fake tenant for tests, demos and installers' own test suites is not a feature: it is the
+//! companion crate [`entra-appreg-fake`](https://docs.rs/entra-appreg-fake), a dev-dependency.
 //!
 //! Features only add: a type, a field or a variant never depends on one (without `pfx`,
 //! [`PfxEncryption`](credentials::PfxEncryption) still exists, and writing a PFX is an error).
@@ -459,10 +462,6 @@ pub mod retry;
 pub mod transport;
 
 mod blocking;
-
-#[cfg(feature = "fake-graph")]
-#[cfg_attr(docsrs, doc(cfg(feature = "fake-graph")))]
-pub mod fake;
 
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]

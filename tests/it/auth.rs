@@ -10,13 +10,13 @@ use entra_appreg::auth::{
     ClientSecret, ClientSecretCredential, DeviceCodeCredential, DeviceCodePrompt, StaticToken,
     TokenContext, TokenProvider,
 };
-use entra_appreg::fake::{FakeGraph, RequestKind};
 use entra_appreg::graph::GraphRequest;
 use entra_appreg::graph::models::{Application, Collection, ServicePrincipal};
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::AppRegistration;
 use entra_appreg::retry::RecordingSleeper;
 use entra_appreg::{Error, Graph};
+use entra_appreg_fake::{FakeGraph, RequestKind};
 use serde_json::json;
 
 fn device_code_graph(
@@ -39,7 +39,7 @@ fn device_code_graph(
     (graph, sleeper, prompts)
 }
 
-fn login_requests(fake: &FakeGraph) -> Vec<entra_appreg::fake::RecordedRequest> {
+fn login_requests(fake: &FakeGraph) -> Vec<entra_appreg_fake::RecordedRequest> {
     fake.requests()
         .into_iter()
         .filter(|r| r.kind == RequestKind::Login)

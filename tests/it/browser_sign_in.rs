@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use entra_appreg::auth::InteractiveBrowserCredential;
-use entra_appreg::fake::{FakeGraph, RecordedRequest, RequestKind};
 use entra_appreg::{Error, Graph};
+use entra_appreg_fake::{FakeGraph, RecordedRequest, RequestKind};
 
 use crate::common::browser::{self, Ended};
 

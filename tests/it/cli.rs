@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use entra_appreg::fake::{CallerRole, FakeGraph, Fault, FaultRule, RequestKind};
+use entra_appreg_fake::{CallerRole, FakeGraph, Fault, FaultRule, RequestKind};
 use serde_json::Value;
 
 /// What a run of the binary left.

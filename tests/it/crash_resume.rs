@@ -15,9 +15,9 @@ use crate::common::tenant::{
 use entra_appreg::credentials::{
     Certificate, FileJournal, IssuedCredential, NewCredential, SecretJournal, SecretOptions,
 };
-use entra_appreg::fake::FakeGraph;
 use entra_appreg::profile::{PermissionProfile, catalog};
 use entra_appreg::transport::GraphTransport;
+use entra_appreg_fake::FakeGraph;
 use futures::StreamExt;
 
 /// How a killed run ended.

@@ -10,11 +10,11 @@ use entra_appreg::credentials::{
     Certificate, CertificateOutput, ConnectionDetails, CredentialKind, CredentialProvisioner,
     IssuedCredential, NewCredential, PfxEncryption, SecretOptions, verify_sign_in,
 };
-use entra_appreg::fake::{FakeGraph, Fault, FaultRule};
 use entra_appreg::graph::models::{Application, KeyCredential};
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::AppRegistration;
 use entra_appreg::{Error, Graph};
+use entra_appreg_fake::{FakeGraph, Fault, FaultRule};
 use secrecy::{ExposeSecret, SecretString};
 
 fn fixture(name: &str) -> String {

@@ -3,8 +3,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use entra_appreg::fake::{CallerRole, FakeGraph, Fault, FaultRule, RequestKind};
 use entra_appreg::{ClientId, ObjectId};
+use entra_appreg_fake::{CallerRole, FakeGraph, Fault, FaultRule, RequestKind};
 use serde_json::{Value, json};
 use sha1::Digest as _;
 

@@ -20,12 +20,12 @@ use crate::common::tenant::{
 use entra_appreg::credentials::{
     CREATED_BY, Certificate, IssuedCredential, NewCredential, NewSecret, SecretOptions,
 };
-use entra_appreg::fake::{FakeGraph, Fault, FaultRule, RequestKind};
 use entra_appreg::graph::models::{Application, PasswordCredential};
 use entra_appreg::profile::{PermissionProfile, catalog};
 use entra_appreg::registration::AppRegistration;
 use entra_appreg::transport::GraphTransport;
 use entra_appreg::{Error, UniqueName};
+use entra_appreg_fake::{FakeGraph, Fault, FaultRule, RequestKind};
 use futures::StreamExt;
 
 /// The faults of the matrix.

@@ -10,11 +10,11 @@ use crate::common::fake_graph;
 use crate::common::tenant::{all_profiles, declared, expected_pairs, granted_pairs};
 use entra_appreg::auth::{ClientSecret, ClientSecretCredential};
 use entra_appreg::credentials::{Certificate, NewCredential};
-use entra_appreg::fake::{FakeGraph, Fault, FaultRule, GrantLagAnswer, RequestKind};
 use entra_appreg::graph::models::{Application, RequiredResourceAccess, ResourceAccess};
 use entra_appreg::graph::{Graph, GraphRequest};
 use entra_appreg::profile::{PermissionProfile, catalog};
 use entra_appreg::registration::{AppRegistration, ProgressEvent};
+use entra_appreg_fake::{FakeGraph, Fault, FaultRule, GrantLagAnswer, RequestKind};
 
 /// `Mail.Read` (Graph application permission): outside every profile, so an admin's addition.
 const MAIL_READ: &str = "810c84a8-4a9e-49e6-bf7d-12d183f40d01";
@@ -617,7 +617,7 @@ async fn a_new_apps_audience_is_set_in_the_update_after_its_creation_even_after_
 fn key_reads(fake: &FakeGraph) -> usize {
     fake.requests()
         .iter()
-        .filter(|r| r.kind == entra_appreg::fake::RequestKind::Graph && r.method == "GET")
+        .filter(|r| r.kind == entra_appreg_fake::RequestKind::Graph && r.method == "GET")
         .filter(|r| r.query.contains("keyCredentials"))
         .count()
 }

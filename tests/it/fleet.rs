@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use crate::common::graph_round_trips;
 use entra_appreg::Graph;
-use entra_appreg::fake::{FakeGraph, Fault, FaultRule};
 use entra_appreg::fleet::{Fleet, FleetEvent, FleetTenant, TenantError, ThrottleGate};
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::{AppRegistration, ProgressEvent, Step};
 use entra_appreg::retry::RecordingSleeper;
+use entra_appreg_fake::{FakeGraph, Fault, FaultRule};
 
 async fn fakes(n: usize) -> Vec<FakeGraph> {
     let mut out = Vec::with_capacity(n);

@@ -1235,7 +1235,7 @@ fn unique_names_with_quotes_and_separators_round_trip_through_the_fake_tenant() 
             .build()
             .unwrap();
         rt.block_on(async {
-            let fake = entra_appreg::fake::FakeGraph::start().await;
+            let fake = entra_appreg_fake::FakeGraph::start().await;
             let (graph, _) = common::fake_graph(&fake);
             let reg = AppRegistration::new("Contoso Backup", PermissionProfile::MigrationSource)
                 .unwrap()

@@ -38,12 +38,12 @@ use async_trait::async_trait;
 use entra_appreg::auth::{ClientCertificateCredential, ClientSecret, ClientSecretCredential};
 use entra_appreg::cloud::Cloud;
 use entra_appreg::credentials::{Certificate, NewCredential, verify_sign_in};
-use entra_appreg::fake::FakeGraph;
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::redact::scrub;
 use entra_appreg::registration::AppRegistration;
 use entra_appreg::transport::{GraphTransport, ReqwestTransport, TransportError};
 use entra_appreg::{Graph, UniqueName};
+use entra_appreg_fake::FakeGraph;
 
 /// Where the flow signs in and sends Graph traffic.
 struct Target {

@@ -19,7 +19,6 @@ mod cert_store;
 mod cli;
 mod crash_resume;
 mod credentials;
-#[cfg(feature = "fake-graph")]
 mod fake_graph;
 mod fault_matrix;
 mod fidelity;
@@ -28,10 +27,8 @@ mod graph_client;
 mod hostile_input;
 mod live;
 mod no_leaks;
-#[cfg(feature = "fake-graph")]
 mod profiles;
 mod races;
-#[cfg(feature = "fake-graph")]
 mod random_faults;
 mod readiness;
 mod registration;

@@ -18,13 +18,13 @@ use entra_appreg::credentials::{
     Certificate, CertificateOutput, ConnectionDetails, CredentialProvisioner, IssuedCredential,
     NewCredential, NewSecret, SecretOptions, verify_sign_in,
 };
-use entra_appreg::fake::{CallerRole, FakeGraph, Fault, FaultRule};
 use entra_appreg::graph::{BatchItem, GraphRequest};
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::AppRegistration;
 use entra_appreg::retry::RecordingSleeper;
 use entra_appreg::transport::{GraphTransport, ReqwestTransport, TransportError};
 use entra_appreg::{Error, Graph};
+use entra_appreg_fake::{CallerRole, FakeGraph, Fault, FaultRule};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 

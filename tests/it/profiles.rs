@@ -4,9 +4,9 @@
 use crate::common::fake_graph;
 use crate::common::tenant::{declared, granted_pairs};
 use entra_appreg::credentials::{CredentialKind, NewCredential, SecretOptions};
-use entra_appreg::fake::{FakeGraph, RequestKind};
 use entra_appreg::profile::{CustomProfile, Permission, PermissionProfile, catalog};
 use entra_appreg::registration::AppRegistration;
+use entra_appreg_fake::{FakeGraph, RequestKind};
 
 const GRAPH_MAILBOX: &str = include_str!("../../examples/profiles/graph-mailbox.json");
 

@@ -11,11 +11,11 @@ use crate::common::tenant::{
     check_converged, check_no_duplicates, check_result, graph_over, label, registration,
     reqwest_transport,
 };
-use entra_appreg::fake::FakeGraph;
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::RegisteredApp;
 use entra_appreg::transport::GraphTransport;
 use entra_appreg::{Error, Result};
+use entra_appreg_fake::FakeGraph;
 use futures::StreamExt;
 
 const PROFILES: [PermissionProfile; 2] = [

@@ -11,7 +11,7 @@ use crate::common::tenant::{
     registration, reqwest_transport,
 };
 use entra_appreg::credentials::{Certificate, IssuedCredential, NewCredential, SecretOptions};
-use entra_appreg::fake::{FakeGraph, FakeGraphBuilder, RandomFaults};
+use entra_appreg_fake::{FakeGraph, FakeGraphBuilder, RandomFaults};
 use futures::StreamExt;
 
 /// The runs' time budget. At 30% faults a run waits 14 s at the median and up to about 150 s in
@@ -170,9 +170,8 @@ async fn lag_throttling_and_random_faults_together_converge_in_one_run() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// A longer soak, by hand: `RANDOM_FAULTS_RUNS=2000 RANDOM_FAULTS_RATE=0.4 cargo test --features
-/// fake-graph --test it random_faults::soak -- --ignored --nocapture` (seeds from 1000 up, so
-/// that they differ from the 200 of the suite; `RANDOM_FAULTS_FIRST` sets another first seed).
+/// A longer soak, by hand: `RANDOM_FAULTS_RUNS=2000 RANDOM_FAULTS_RATE=0.4 cargo test --test it
+/// random_faults::soak -- --ignored --nocapture` (seeds from 1000 up, so that they differ from the 200 of the suite; `RANDOM_FAULTS_FIRST` sets another first seed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a soak of many runs, by hand"]
 async fn soak() {

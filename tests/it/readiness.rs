@@ -8,12 +8,12 @@ use std::time::Duration;
 use crate::common::fake_graph;
 use crate::common::requests;
 use entra_appreg::credentials::{Certificate, IssuedCredential, NewCredential, SecretOptions};
-use entra_appreg::fake::FakeGraph;
 use entra_appreg::graph::models::{AppRoleAssignment, Collection};
 use entra_appreg::profile::{PermissionProfile, catalog};
 use entra_appreg::registration::{
     AppCredential, AppRegistration, ProgressEvent, ReadyOptions, RegisteredApp,
 };
+use entra_appreg_fake::FakeGraph;
 
 async fn register_with_certificate(
     fake: &FakeGraph,

@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 use crate::common;
 use crate::common::tenant::{all_profiles, expected_pairs, granted_pairs};
 use crate::common::{fake_graph, graph_round_trips, graph_writes};
-use entra_appreg::fake::{CallerRole, FakeGraph};
 use entra_appreg::graph::models::{Application, RequiredResourceAccess, ResourceAccess};
 use entra_appreg::profile::{PermissionProfile, catalog};
 use entra_appreg::registration::{AppRegistration, Change, ConsentStatus, ProgressEvent};
 use entra_appreg::{AppRoleId, ClientId, UniqueName};
+use entra_appreg_fake::{CallerRole, FakeGraph};
 
 fn declared_pairs(app: &Application) -> BTreeSet<(ClientId, AppRoleId)> {
     app.required_resource_access
@@ -456,7 +456,7 @@ async fn every_request_body_validates_against_the_graph_schema() {
         assert_eq!(first.client_id, second.client_id);
         for r in fake.requests() {
             let Some(body) = &r.body else { continue };
-            if r.kind != entra_appreg::fake::RequestKind::Graph || r.path.ends_with("$batch") {
+            if r.kind != entra_appreg_fake::RequestKind::Graph || r.path.ends_with("$batch") {
                 continue;
             }
             if let Err(errors) = schema.validate(&r.method, &r.path, body) {
@@ -718,7 +718,7 @@ async fn a_role_id_the_tenant_lacks_is_refused_naming_the_id_the_tenant_has_for_
 /// makes the grant.
 #[tokio::test]
 async fn a_grant_said_to_exist_counts_only_once_the_list_shows_it() {
-    use entra_appreg::fake::{Fault, FaultRule};
+    use entra_appreg_fake::{Fault, FaultRule};
     let fake = FakeGraph::builder().replication_lag(0).start().await;
     let (graph, _) = fake_graph(&fake);
     fake.inject_fault(

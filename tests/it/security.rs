@@ -368,8 +368,8 @@ mod cli {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use entra_appreg::fake::FakeGraph;
     use entra_appreg::graph::models::{Application, PasswordCredential};
+    use entra_appreg_fake::FakeGraph;
     use serde_json::Value;
 
     use super::*;

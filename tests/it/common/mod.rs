@@ -4,7 +4,6 @@ pub mod browser;
 pub mod faulty;
 pub mod requests;
 pub mod schema;
-#[cfg(feature = "fake-graph")]
 pub mod tenant;
 
 use std::collections::VecDeque;
@@ -149,8 +148,7 @@ pub fn fixture(name: &str) -> serde_json::Value {
 }
 
 /// A Graph client signed in to a fake tenant as its admin, with a recording sleeper.
-#[cfg(feature = "fake-graph")]
-pub fn fake_graph(fake: &entra_appreg::fake::FakeGraph) -> (Graph, RecordingSleeper) {
+pub fn fake_graph(fake: &entra_appreg_fake::FakeGraph) -> (Graph, RecordingSleeper) {
     let sleeper = RecordingSleeper::default();
     let graph = fake
         .graph_builder()
@@ -161,24 +159,22 @@ pub fn fake_graph(fake: &entra_appreg::fake::FakeGraph) -> (Graph, RecordingSlee
 }
 
 /// Top-level Graph requests (round trips) in the fake's log.
-#[cfg(feature = "fake-graph")]
 pub fn graph_round_trips(
-    fake: &entra_appreg::fake::FakeGraph,
-) -> Vec<entra_appreg::fake::RecordedRequest> {
+    fake: &entra_appreg_fake::FakeGraph,
+) -> Vec<entra_appreg_fake::RecordedRequest> {
     fake.requests()
         .into_iter()
-        .filter(|r| r.kind == entra_appreg::fake::RequestKind::Graph && r.batch.is_none())
+        .filter(|r| r.kind == entra_appreg_fake::RequestKind::Graph && r.batch.is_none())
         .collect()
 }
 
 /// Every Graph write (top level or inside a batch) in the fake's log.
-#[cfg(feature = "fake-graph")]
 pub fn graph_writes(
-    fake: &entra_appreg::fake::FakeGraph,
-) -> Vec<entra_appreg::fake::RecordedRequest> {
+    fake: &entra_appreg_fake::FakeGraph,
+) -> Vec<entra_appreg_fake::RecordedRequest> {
     fake.requests()
         .into_iter()
-        .filter(|r| r.kind == entra_appreg::fake::RequestKind::Graph)
+        .filter(|r| r.kind == entra_appreg_fake::RequestKind::Graph)
         .filter(|r| r.method != "GET" && !r.path.ends_with("$batch"))
         .collect()
 }

@@ -6,13 +6,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use entra_appreg::fake::FakeGraph;
 use entra_appreg::graph::models::Application;
 use entra_appreg::profile::{PermissionProfile, catalog};
 use entra_appreg::registration::{AppRegistration, RegisteredApp};
 use entra_appreg::retry::RecordingSleeper;
 use entra_appreg::transport::GraphTransport;
 use entra_appreg::{AppRoleId, ClientId, Graph, ObjectId};
+use entra_appreg_fake::FakeGraph;
 
 /// Every built-in profile, mailbox creation on and off.
 pub fn all_profiles() -> Vec<PermissionProfile> {

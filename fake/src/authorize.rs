@@ -317,14 +317,14 @@ fn form_post_page(action: &str, fields: &[(&str, &str)]) -> String {
         .map(|(name, value)| {
             format!(
                 "<input type=\"hidden\" name=\"{}\" value=\"{}\"/>\n",
-                crate::redact::html_escape(name),
-                crate::redact::html_escape(value)
+                html_escape(name),
+                html_escape(value)
             )
         })
         .collect();
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Working...</title></head>\n<body>\n<form method=\"POST\" action=\"{}\">\n{inputs}<noscript><p>Script is disabled. Click Submit to continue.</p><input type=\"submit\" value=\"Submit\"/></noscript>\n</form>\n<script>document.forms[0].submit()</script>\n</body></html>\n",
-        crate::redact::html_escape(action)
+        html_escape(action)
     )
 }
 
@@ -335,7 +335,7 @@ fn page(trace: &Trace, code: u32, text: &str) -> Reply {
         400,
         format!(
             "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Sign in to your account</title></head>\n<body>\n<h1>Sign in</h1>\n<p>Sorry, but we're having trouble signing you in.</p>\n<p id=\"error\">{}</p>\n</body></html>\n",
-            crate::redact::html_escape(&trace.description(code, text))
+            html_escape(&trace.description(code, text))
         ),
     )
 }
@@ -432,4 +432,21 @@ pub(crate) fn redeem(state: &mut State, form: &[(String, String)], trace: &Trace
     state.auth_codes[i].redeemed = true;
     let token = state.mint_admin(client_id, &scope);
     token_reply(token, Some(&super::login::granted_scope(&scope)))
+}
+
+/// Text for the fake's HTML pages, in content or a quoted attribute.
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::Fault;
 use super::state::State;
-use crate::transport::{GraphTransport, TransportError, TransportErrorKind};
+use entra_appreg::transport::{GraphTransport, TransportError, TransportErrorKind};
 
 /// Faults at random, from a seed (see [`FakeGraph::set_random_faults`](super::FakeGraph::set_random_faults)).
 ///
@@ -22,7 +22,7 @@ use crate::transport::{GraphTransport, TransportError, TransportErrorKind};
 /// given instead. Sign-in requests are never faulted.
 ///
 /// ```
-/// use entra_appreg::fake::RandomFaults;
+/// use entra_appreg_fake::RandomFaults;
 /// let chaos = RandomFaults::new(7, 0.3);
 /// assert_eq!(chaos.per_item, 0.3);
 /// assert_eq!(chaos.faults.len(), RandomFaults::transient().len());

@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{CallerRole, FaultRule, RecordedRequest, TenantSnapshot};
-use crate::graph::models::{AppRoleAssignment, Application, ServicePrincipal};
-use crate::ids::TenantId;
+use entra_appreg::graph::models::{AppRoleAssignment, Application, ServicePrincipal};
+use entra_appreg::ids::TenantId;
 
 /// A JSON object as stored.
 pub(crate) type Obj = Map<String, Value>;
@@ -477,15 +477,13 @@ impl State {
 }
 
 fn nil_assignment() -> AppRoleAssignment {
+    // `AppRoleAssignment` is non-exhaustive outside its crate: built from its JSON, which is
+    // always well-formed here.
     let nil = uuid::Uuid::nil();
-    AppRoleAssignment {
-        id: None,
-        principal_id: nil.into(),
-        resource_id: nil.into(),
-        app_role_id: nil.into(),
-        resource_display_name: None,
-        principal_display_name: None,
-    }
+    serde_json::from_value(serde_json::json!({
+        "principalId": nil, "resourceId": nil, "appRoleId": nil
+    }))
+    .expect("an assignment of nil ids is valid JSON for the model")
 }
 
 /// The entries a collection read returns: with a `$filter`, objects it matches (an object still

@@ -1,4 +1,5 @@
-//! A stateful fake Entra tenant, served over HTTP on loopback (feature `fake-graph`).
+//! A stateful fake Entra tenant, served over HTTP on loopback, for testing code that uses
+//! [`entra_appreg`].
 //!
 //! [`FakeGraph`] runs a [wiremock](https://docs.rs/wiremock) server that answers both the
 //! Microsoft Graph v1.0 calls this crate makes (under `/v1.0/...`) and the Entra login endpoints
@@ -42,7 +43,7 @@
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use entra_appreg::fake::{CallerRole, FakeGraph};
+//! use entra_appreg_fake::{CallerRole, FakeGraph};
 //!
 //! let fake = FakeGraph::builder()
 //!     .caller_role(CallerRole::CloudApplicationAdministrator)
@@ -117,10 +118,15 @@ use std::time::Duration;
 
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::graph::models::{AppRoleAssignment, Application, ServicePrincipal};
-use crate::ids::{AppRoleId, ClientId, ObjectId, TenantId};
+use entra_appreg::graph::models::{AppRoleAssignment, Application, ServicePrincipal};
+use entra_appreg::ids::{AppRoleId, ClientId, ObjectId, TenantId};
 
 pub use chaos::RandomFaults;
+
+/// The README's example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 use state::{Knobs, State};
 
 /// The directory role of the signed-in administrator whose delegated tokens the fake issues.
@@ -145,7 +151,7 @@ pub enum CallerRole {
 impl CallerRole {
     /// The directory role template id, as it appears in the token's `wids` claim.
     pub fn template_id(self) -> &'static str {
-        use crate::auth::directory_roles as roles;
+        use entra_appreg::auth::directory_roles as roles;
         match self {
             CallerRole::GlobalAdministrator => roles::GLOBAL_ADMINISTRATOR,
             CallerRole::PrivilegedRoleAdministrator => roles::PRIVILEGED_ROLE_ADMINISTRATOR,
@@ -275,7 +281,7 @@ pub enum Fault {
 /// batch. Login requests are never faulted.
 ///
 /// ```
-/// use entra_appreg::fake::{Fault, FaultRule};
+/// use entra_appreg_fake::{Fault, FaultRule};
 /// let rule = FaultRule::new(Fault::Status { status: 503, retry_after: None })
 ///     .method("POST")
 ///     .path_contains("/servicePrincipals")
@@ -562,15 +568,15 @@ impl FakeGraph {
         root_url(&self.uri)
     }
 
-    /// A [`GraphBuilder`](crate::graph::GraphBuilder) pointed at this fake tenant and signed in
-    /// as its admin (a [`StaticToken`](crate::auth::StaticToken) of [`admin_token`](Self::admin_token)):
+    /// A [`GraphBuilder`](entra_appreg::graph::GraphBuilder) pointed at this fake tenant and signed in
+    /// as its admin (a [`StaticToken`](entra_appreg::auth::StaticToken) of [`admin_token`](Self::admin_token)):
     /// add a sleeper, a retry policy or a transport, then build.
-    pub fn graph_builder(&self) -> crate::graph::GraphBuilder {
-        crate::Graph::builder()
+    pub fn graph_builder(&self) -> entra_appreg::graph::GraphBuilder {
+        entra_appreg::Graph::builder()
             .tenant(self.tenant_id().to_string())
             .graph_root(self.graph_root().as_str())
             .login_root(self.login_root().as_str())
-            .token_provider(crate::auth::StaticToken::new(self.admin_token()))
+            .token_provider(entra_appreg::auth::StaticToken::new(self.admin_token()))
     }
 
     /// The token endpoint of this tenant, by GUID: the `aud` a client assertion must carry.
@@ -669,7 +675,7 @@ impl FakeGraph {
     /// ```no_run
     /// # async fn run() {
     /// use std::sync::Arc;
-    /// use entra_appreg::fake::{FakeGraph, RandomFaults};
+    /// use entra_appreg_fake::{FakeGraph, RandomFaults};
     /// use entra_appreg::transport::ReqwestTransport;
     /// let fake = FakeGraph::builder().random_faults(RandomFaults::new(7, 0.3)).start().await;
     /// let graph = fake
@@ -681,8 +687,8 @@ impl FakeGraph {
     /// ```
     pub fn flaky_transport(
         &self,
-        inner: Arc<dyn crate::transport::GraphTransport>,
-    ) -> Arc<dyn crate::transport::GraphTransport> {
+        inner: Arc<dyn entra_appreg::transport::GraphTransport>,
+    ) -> Arc<dyn entra_appreg::transport::GraphTransport> {
         Arc::new(chaos::FlakyTransport {
             inner,
             state: Arc::clone(&self.state),
