@@ -15,11 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use entra_appreg::credentials::{
-    Certificate, CredentialKind, IssuedCredential, NewCredential, SecretOptions,
-};
+use entra_appreg::credentials::{Certificate, CredentialKind, NewCredential, SecretOptions};
 use entra_appreg::profile::PermissionProfile;
-use entra_appreg::registration::{AppCredential, AppRegistration, ReadyOptions};
+use entra_appreg::registration::{AppRegistration, ReadyOptions};
 use entra_appreg::transport::{GraphTransport, ReqwestTransport, TransportError};
 use entra_appreg_fake::FakeGraph;
 
@@ -72,9 +70,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let graph = fake.graph_builder().transport(counter.clone()).build()?;
             let certificate = Certificate::generate("Contoso Backup", 365)?;
             let new = match kind {
-                CredentialKind::Certificate => {
-                    NewCredential::Certificate(Box::new(certificate.clone()))
-                }
+                CredentialKind::Certificate => NewCredential::Certificate(Box::new(certificate)),
                 _ => NewCredential::Secret(SecretOptions::default()),
             };
             let started = Instant::now();
@@ -86,12 +82,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 counter.round_trips.load(Ordering::SeqCst),
                 started.elapsed(),
             );
-            let credential = match app.credential.clone() {
-                Some(IssuedCredential::Secret(secret)) => AppCredential::Secret(secret.secret),
-                _ => AppCredential::Certificate(Box::new(certificate)),
-            };
             let ready = app
-                .wait_until_ready(&graph, &credential, &ReadyOptions::default())
+                .wait_until_ready(&graph, &ReadyOptions::default())
                 .await?;
             assert!(ready.ready, "{ready}");
             let to_ready = (

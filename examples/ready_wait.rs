@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use entra_appreg::credentials::{Certificate, NewCredential};
 use entra_appreg::profile::PermissionProfile;
-use entra_appreg::registration::{AppCredential, AppRegistration, ReadyOptions};
+use entra_appreg::registration::{AppRegistration, ReadyOptions};
 use entra_appreg_fake::FakeGraph;
 
 const LATENCY: Duration = Duration::from_millis(20);
@@ -44,11 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let left = lag.saturating_sub(registered_at.elapsed());
         let started = Instant::now();
         let ready = app
-            .wait_until_ready(
-                &graph,
-                &AppCredential::Certificate(Box::new(cert.clone())),
-                &ReadyOptions::default(),
-            )
+            .wait_until_ready(&graph, &ReadyOptions::default())
             .await?;
         let took = started.elapsed();
         assert!(ready.ready, "{ready}");

@@ -357,7 +357,7 @@
 //! use entra_appreg::credentials::{Certificate, NewCredential};
 //! use entra_appreg_fake::FakeGraph;
 //! use entra_appreg::profile::PermissionProfile;
-//! use entra_appreg::registration::{AppCredential, AppRegistration, ReadyOptions, RotateOptions};
+//! use entra_appreg::registration::{AppRegistration, ReadyOptions, RotateOptions};
 //! use entra_appreg::retry::RecordingSleeper;
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -377,7 +377,7 @@
 //! let certificate = Certificate::generate("Contoso Backup", 365)?;
 //! let with_certificate = registration
 //!     .clone()
-//!     .with_credential(NewCredential::Certificate(Box::new(certificate.clone())));
+//!     .with_credential(NewCredential::Certificate(Box::new(certificate)));
 //!
 //! let plan = with_certificate.plan(&graph).await?; // reads only
 //! println!("{plan}");
@@ -386,10 +386,9 @@
 //! assert!(app.is_complete());
 //! assert_eq!(app.graph_requests, 4); // one read, the app, its service principal, the grants
 //!
-//! // Signs in as the new app to Microsoft Graph and Exchange Online until both accept it.
-//! let readiness = app
-//!     .wait_until_ready(&graph, &AppCredential::Certificate(Box::new(certificate)), &ReadyOptions::default())
-//!     .await?;
+//! // Signs in as the new app, with the certificate it was given, to Microsoft Graph and
+//! // Exchange Online until both accept it.
+//! let readiness = app.wait_until_ready(&graph, &ReadyOptions::default()).await?;
 //! assert!(readiness.ready);
 //!
 //! // A second run finds the app and writes nothing.

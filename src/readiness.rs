@@ -18,7 +18,7 @@ use crate::auth::{
     ClientCertificateCredential, ClientSecret, ClientSecretCredential, TokenProvider,
 };
 use crate::cloud::Cloud;
-use crate::credentials::Certificate;
+use crate::credentials::{Certificate, IssuedCredential, NewCredential};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, requests};
 use crate::ids::ClientId;
@@ -54,6 +54,23 @@ pub enum AppCredential {
     Certificate(Box<Certificate>),
     /// The client secret.
     Secret(ClientSecret),
+}
+
+impl AppCredential {
+    /// What the app signs in with once `requested` was attached and Graph answered `issued`:
+    /// the caller's certificate, or the secret Graph made. `None` when Graph's answer is not the
+    /// kind asked for.
+    pub(crate) fn attached(requested: &NewCredential, issued: &IssuedCredential) -> Option<Self> {
+        match (requested, issued) {
+            (NewCredential::Certificate(cert), IssuedCredential::Certificate { .. }) => {
+                Some(AppCredential::Certificate(cert.clone()))
+            }
+            (NewCredential::Secret(_), IssuedCredential::Secret(s)) => {
+                Some(AppCredential::Secret(s.secret.clone()))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Debug for AppCredential {

@@ -31,7 +31,6 @@ pub(crate) mod journal;
 mod pfx;
 pub(crate) mod provisioner;
 mod trust;
-mod verify;
 #[cfg(windows)]
 mod windows;
 
@@ -48,7 +47,6 @@ pub use issued::{CredentialKind, IssuedCredential, NewSecret};
 pub use journal::{FileJournal, SecretIntent, SecretJournal};
 pub(crate) use journal::{marker_of, new_marker};
 pub use provisioner::{CredentialProvisioner, Rotation};
-pub use verify::{SignInCheck, verify_sign_in};
 
 /// How a PFX file is protected. Writing or reading a PFX needs the `pfx` feature (on by
 /// default); the choice exists without it, so that features only add.

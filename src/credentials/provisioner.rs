@@ -501,20 +501,12 @@ impl CredentialProvisioner {
         let (graph, meter) = self.graph.metered();
         let this = self.on(&graph);
         let issued = this.add(&new).await?;
-        let credential = match (&new, &issued) {
-            (NewCredential::Certificate(cert), _) => {
-                crate::registration::AppCredential::Certificate(cert.clone())
-            }
-            (_, IssuedCredential::Secret(s)) => {
-                crate::registration::AppCredential::Secret(s.secret.clone())
-            }
-            (_, other) => {
-                return Err(Error::decode(crate::error::DecodeError::new(
-                    "Graph's reply",
-                    format!("the credential added is not the kind asked for: {other:?}"),
-                    b"",
-                )));
-            }
+        let Some(credential) = crate::registration::AppCredential::attached(&new, &issued) else {
+            return Err(Error::decode(crate::error::DecodeError::new(
+                "Graph's reply",
+                format!("the credential added is not the kind asked for: {issued:?}"),
+                b"",
+            )));
         };
         let ready = crate::readiness::wait_until_ready(
             &graph,

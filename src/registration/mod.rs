@@ -411,11 +411,16 @@ impl AppRegistration {
             changes: plan.changes,
             kept_permissions: plan.kept_permissions,
             warnings,
-            credential,
             retired_credentials: retired,
             graph_requests: meter.requests(),
             graph_round_trips: meter.round_trips(),
             sharepoint_host: converged.sharepoint_host,
+            app_credential: self
+                .credential
+                .as_ref()
+                .zip(credential.as_ref())
+                .and_then(|(requested, issued)| AppCredential::attached(requested, issued)),
+            credential,
         })
     }
 
@@ -870,6 +875,9 @@ pub struct RegisteredApp {
     /// The tenant's SharePoint host, when the registration read it (for readiness).
     #[serde(skip)]
     sharepoint_host: Option<String>,
+    /// What the app signs in with: the credential this run attached (for readiness).
+    #[serde(skip)]
+    app_credential: Option<AppCredential>,
 }
 
 impl RegisteredApp {
@@ -894,22 +902,39 @@ impl RegisteredApp {
 }
 
 impl RegisteredApp {
-    /// Signs in as the new app with `credential` for every resource its profile grants on
-    /// (Microsoft Graph, Exchange Online, SharePoint Online) until each token carries every role
-    /// granted there, or `options.timeout` runs out. A refused new credential and missing roles
-    /// are waited for; the answer says, per resource, whether it is ready, the roles seen and
-    /// missing, the sign-ins made and the time it took.
+    /// What the product signs in with: the certificate with its private key, or the secret,
+    /// that this run attached. `None` when the run attached no credential (a re-run that kept
+    /// the app's credentials).
+    pub fn app_credential(&self) -> Option<&AppCredential> {
+        self.app_credential.as_ref()
+    }
+
+    /// Signs in as the new app with the credential this run attached, for every resource its
+    /// profile grants on (Microsoft Graph, Exchange Online, SharePoint Online), until each token
+    /// carries every role granted there, or `options.timeout` runs out. A refused new credential
+    /// and missing roles are waited for; the answer says, per resource, whether it is ready,
+    /// the roles seen and missing, the sign-ins made and the time it took.
+    ///
+    /// For an app this run attached no credential to, check the credential the product holds
+    /// with [`AppRegistration::check_sign_in`].
     ///
     /// # Errors
     ///
-    /// Only when the tenant's initial domain cannot be read (for SharePoint's host); sign-in
-    /// failures are reported in the result, not as errors.
+    /// [`Error::Precondition`] when this run attached no credential; otherwise only when the
+    /// tenant's initial domain cannot be read (for SharePoint's host). Sign-in failures are
+    /// reported in the result, not as errors.
     pub async fn wait_until_ready(
         &self,
         graph: &Graph,
-        credential: &AppCredential,
         options: &ReadyOptions,
     ) -> Result<Readiness> {
+        let Some(credential) = &self.app_credential else {
+            return Err(Error::precondition(
+                "readiness",
+                "this run attached no credential to sign in with: check the one the product \
+                 holds with AppRegistration::check_sign_in",
+            ));
+        };
         let granted: Vec<Permission> = self
             .permissions
             .iter()

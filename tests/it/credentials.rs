@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use crate::common;
 use crate::common::{fake_graph, graph_round_trips, graph_writes};
-use entra_appreg::auth::{AssertionAlgorithm, ClientCertificateCredential, ClientSecretCredential};
+use entra_appreg::auth::{AssertionAlgorithm, ClientCertificateCredential};
 use entra_appreg::credentials::{
     Certificate, CertificateOutput, ConnectionDetails, CredentialKind, CredentialProvisioner,
-    IssuedCredential, NewCredential, PfxEncryption, SecretOptions, verify_sign_in,
+    IssuedCredential, NewCredential, PfxEncryption, SecretOptions,
 };
 use entra_appreg::graph::models::{Application, KeyCredential};
 use entra_appreg::profile::PermissionProfile;
-use entra_appreg::registration::AppRegistration;
+use entra_appreg::registration::{AppCredential, AppRegistration, ReadyOptions};
 use entra_appreg::{Error, Graph};
 use entra_appreg_fake::{FakeGraph, Fault, FaultRule};
 use secrecy::{ExposeSecret, SecretString};
@@ -615,15 +615,12 @@ async fn the_new_app_signs_in_with_its_certificate_and_its_token_carries_the_pro
         let credential = ClientCertificateCredential::new(app.client_id, c.clone())
             .unwrap()
             .with_algorithm(alg);
-        let as_app = sign_in_as(&fake, credential).await;
-        let provider = ClientCertificateCredential::new(app.client_id, c.clone())
-            .unwrap()
-            .with_algorithm(alg);
-        let check = verify_sign_in(&as_app, &provider, &profile, Duration::from_secs(60))
+        let token = sign_in_as(&fake, credential)
+            .await
+            .access_token()
             .await
             .unwrap();
-        assert!(check.is_complete(), "{alg:?}: {check:?}");
-        let mut roles = check.roles.clone();
+        let mut roles = token.claims().unwrap().roles;
         roles.sort();
         assert_eq!(
             roles,
@@ -668,16 +665,13 @@ async fn the_new_app_signs_in_with_its_certificate_and_its_token_carries_the_pro
 }
 
 #[tokio::test]
-async fn verify_waits_out_a_new_secret_that_has_not_replicated() {
+async fn check_sign_in_waits_out_a_new_secret_that_has_not_replicated() {
     let fake = FakeGraph::start().await;
-    let (admin, _) = fake_graph(&fake);
-    let profile = PermissionProfile::BackupExchange;
-    let app = AppRegistration::new("Contoso Backup", profile.clone())
+    let (admin, sleeper) = fake_graph(&fake);
+    let registration = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
         .unwrap()
-        .with_credential(NewCredential::Secret(SecretOptions::default()))
-        .apply(&admin)
-        .await
-        .unwrap();
+        .with_credential(NewCredential::Secret(SecretOptions::default()));
+    let app = registration.apply(&admin).await.unwrap();
     let Some(IssuedCredential::Secret(secret)) = &app.credential else {
         panic!()
     };
@@ -687,22 +681,22 @@ async fn verify_waits_out_a_new_secret_that_has_not_replicated() {
         .add_secret(&SecretOptions::default())
         .await
         .unwrap();
-    let provider = ClientSecretCredential::new(app.client_id, fresh.secret.clone());
-    let sleeper = entra_appreg::retry::RecordingSleeper::default();
-    let as_app = Graph::builder()
-        .tenant(fake.tenant_id().to_string())
-        .graph_root(fake.graph_root().as_str())
-        .login_root(fake.login_root().as_str())
-        .token_provider(entra_appreg::auth::StaticToken::new("unused"))
-        .sleeper(sleeper.clone())
-        .build()
-        .unwrap();
-    let check = verify_sign_in(&as_app, &provider, &profile, Duration::from_secs(120))
+    let before = sleeper.durations().len();
+    let check = registration
+        .check_sign_in(
+            &admin,
+            app.client_id,
+            &AppCredential::Secret(fresh.secret.clone()),
+            &ReadyOptions::default().with_timeout(Duration::from_secs(120)),
+        )
         .await
         .unwrap();
-    assert!(check.is_complete(), "{check:?}");
-    assert!(check.attempts > 1, "the lag was not exercised: {check:?}");
-    assert!(!sleeper.durations().is_empty());
+    assert!(check.ready, "{check}");
+    assert!(
+        check.resources.iter().any(|r| r.attempts > 1),
+        "the lag was not exercised: {check:?}"
+    );
+    assert!(sleeper.durations().len() > before);
     assert_ne!(secret.key_id, fresh.key_id);
 }
 

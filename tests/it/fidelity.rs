@@ -324,35 +324,23 @@ fn device_code_admin(fake: &FakeGraph, scopes: Option<&[&str]>) -> Graph {
         .unwrap()
 }
 
-async fn register_backup_sharepoint(
-    graph: &Graph,
-) -> (
-    entra_appreg::registration::RegisteredApp,
-    entra_appreg::registration::AppCredential,
-) {
+async fn register_backup_sharepoint(graph: &Graph) -> entra_appreg::registration::RegisteredApp {
     let cert = Certificate::generate("Contoso Backup", 30).unwrap();
-    let app = AppRegistration::new("Contoso Backup", PermissionProfile::BackupSharePoint)
+    AppRegistration::new("Contoso Backup", PermissionProfile::BackupSharePoint)
         .unwrap()
-        .with_credential(NewCredential::Certificate(Box::new(cert.clone())))
+        .with_credential(NewCredential::Certificate(Box::new(cert)))
         .apply(graph)
         .await
-        .unwrap();
-    (
-        app,
-        entra_appreg::registration::AppCredential::Certificate(Box::new(cert)),
-    )
+        .unwrap()
 }
 
 #[tokio::test]
 async fn backup_sharepoint_through_device_code_with_the_default_scopes_ends_ready() {
     let fake = FakeGraph::start().await;
     let graph = device_code_admin(&fake, None);
-    let (app, credential) = register_backup_sharepoint(&graph).await;
+    let app = register_backup_sharepoint(&graph).await;
     let options = entra_appreg::registration::ReadyOptions::default();
-    let ready = app
-        .wait_until_ready(&graph, &credential, &options)
-        .await
-        .unwrap();
+    let ready = app.wait_until_ready(&graph, &options).await.unwrap();
     assert!(ready.ready, "{ready}");
     // The SharePoint host came from the organization, read with the admin's User.Read.
     let organization = fake
@@ -374,12 +362,9 @@ async fn without_user_read_the_organization_is_refused_and_the_error_says_what_t
             "AppRoleAssignment.ReadWrite.All",
         ]),
     );
-    let (app, credential) = register_backup_sharepoint(&graph).await;
+    let app = register_backup_sharepoint(&graph).await;
     let options = entra_appreg::registration::ReadyOptions::default();
-    let err = app
-        .wait_until_ready(&graph, &credential, &options)
-        .await
-        .unwrap_err();
+    let err = app.wait_until_ready(&graph, &options).await.unwrap_err();
     assert_eq!(err.status(), Some(403), "{err}");
     let advice = err.advice().unwrap();
     for needed in ["User.Read", "Organization.Read.All", "--sharepoint-host"] {
@@ -387,10 +372,7 @@ async fn without_user_read_the_organization_is_refused_and_the_error_says_what_t
     }
     // Naming the host needs no organization read.
     let options = options.with_sharepoint_host(format!("{}.sharepoint.com", "contoso"));
-    let ready = app
-        .wait_until_ready(&graph, &credential, &options)
-        .await
-        .unwrap();
+    let ready = app.wait_until_ready(&graph, &options).await.unwrap();
     assert!(ready.ready, "{ready}");
 }
 

@@ -13,8 +13,8 @@
 //! | `ENTRA_LIVE_RECORD` | optional: a folder; every request/response pair is written there, tokens, secrets and assertions scrubbed |
 //!
 //! For each of the four profiles it registers a uniquely named app (`entra-appreg-live-…`) with a
-//! new certificate, signs in as that app until its token carries the profile's Microsoft Graph
-//! roles, lists the app's grants until every one of them shows (list calls may miss a grant made
+//! new certificate, signs in as that app until every resource's token carries the roles granted
+//! there (`wait_until_ready`), lists the app's grants until every one of them shows (list calls may miss a grant made
 //! seconds ago, as Microsoft's
 //! [List appRoleAssignments](https://learn.microsoft.com/graph/api/serviceprincipal-list-approleassignments)
 //! page warns: a re-run before that would plan them again), runs the registration again (it must
@@ -37,10 +37,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use entra_appreg::auth::{ClientCertificateCredential, ClientSecret, ClientSecretCredential};
 use entra_appreg::cloud::Cloud;
-use entra_appreg::credentials::{Certificate, NewCredential, verify_sign_in};
+use entra_appreg::credentials::{Certificate, NewCredential};
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::redact::scrub;
-use entra_appreg::registration::AppRegistration;
+use entra_appreg::registration::{AppRegistration, ReadyOptions};
 use entra_appreg::transport::{GraphTransport, ReqwestTransport, TransportError};
 use entra_appreg::{Graph, UniqueName};
 use entra_appreg_fake::FakeGraph;
@@ -135,7 +135,7 @@ async fn register_verify_rerun(target: &Target, reg: &AppRegistration) -> Result
         Certificate::generate("entra-appreg live test", 30).map_err(|e| e.to_string())?;
     let with_cert = reg
         .clone()
-        .with_credential(NewCredential::Certificate(Box::new(certificate.clone())));
+        .with_credential(NewCredential::Certificate(Box::new(certificate)));
     let app = with_cert
         .apply(&target.graph)
         .await
@@ -143,14 +143,15 @@ async fn register_verify_rerun(target: &Target, reg: &AppRegistration) -> Result
     if !app.is_complete() {
         return Err(format!("consent is not complete: {:?}", app.consent));
     }
-    let provider =
-        ClientCertificateCredential::new(app.client_id, certificate).map_err(|e| e.to_string())?;
-    let check = verify_sign_in(&target.graph, &provider, &profile, target.sign_in_timeout)
+    let options = ReadyOptions::default().with_timeout(target.sign_in_timeout);
+    let check = app
+        .wait_until_ready(&target.graph, &options)
         .await
         .map_err(|e| e.to_string())?;
-    if !check.is_complete() {
-        return Err(format!("the new app's token lacks {:?}", check.missing));
+    if !check.ready {
+        return Err(format!("the new app is not ready:\n{check}"));
     }
+    let attempts: u32 = check.resources.iter().map(|r| r.attempts).sum();
     grants_listed(target, &app).await?;
     let again = with_cert
         .apply(&target.graph)
@@ -161,7 +162,7 @@ async fn register_verify_rerun(target: &Target, reg: &AppRegistration) -> Result
     }
     eprintln!(
         "{profile}: registered {} in {} requests, sign-in ready after {} attempt(s), re-run in {} requests",
-        app.client_id, app.graph_requests, check.attempts, again.graph_requests
+        app.client_id, app.graph_requests, attempts, again.graph_requests
     );
     Ok(())
 }

@@ -16,7 +16,7 @@ use entra_appreg::auth::{
 };
 use entra_appreg::credentials::{
     Certificate, CertificateOutput, ConnectionDetails, CredentialProvisioner, IssuedCredential,
-    NewCredential, NewSecret, SecretOptions, verify_sign_in,
+    NewCredential, NewSecret, SecretOptions,
 };
 use entra_appreg::graph::{BatchItem, GraphRequest};
 use entra_appreg::profile::PermissionProfile;
@@ -638,15 +638,14 @@ async fn credentials_sign_in_rotation_and_a_returned_secret_leak_nothing() {
                 .unwrap()
                 .with_algorithm(alg),
         );
-        let check = verify_sign_in(
-            &as_app,
-            &credential,
-            &PermissionProfile::BackupSharePoint,
-            std::time::Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
-        assert!(check.is_complete(), "{check:?}");
+        let check = cert_app
+            .wait_until_ready(
+                &as_app,
+                &entra_appreg::registration::ReadyOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert!(check.ready, "{check}");
         texts.push(shown(&format!("the {alg:?} sign-in check"), &check));
         let token = as_app.access_token().await.unwrap();
         texts.push(shown(&format!("the {alg:?} app's token"), &token));

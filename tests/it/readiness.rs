@@ -18,7 +18,7 @@ use entra_appreg_fake::FakeGraph;
 async fn register_with_certificate(
     fake: &FakeGraph,
     profile: PermissionProfile,
-) -> (entra_appreg::Graph, RegisteredApp, AppCredential) {
+) -> (entra_appreg::Graph, RegisteredApp, Certificate) {
     let (graph, _) = fake_graph(fake);
     let cert = Certificate::generate("Contoso Backup", 30).unwrap();
     let app = AppRegistration::new("Contoso Backup", profile)
@@ -27,22 +27,19 @@ async fn register_with_certificate(
         .apply(&graph)
         .await
         .unwrap();
-    (graph, app, AppCredential::Certificate(Box::new(cert)))
+    (graph, app, cert)
 }
 
 #[tokio::test]
 async fn every_resource_is_ready_once_entra_accepts_the_certificate_and_the_roles() {
     let fake = FakeGraph::builder().sign_in_lag(3).start().await;
-    let (graph, app, credential) =
+    let (graph, app, _) =
         register_with_certificate(&fake, PermissionProfile::BackupSharePoint).await;
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
     let options =
         ReadyOptions::default().on_progress(move |e| sink.lock().unwrap().push(e.clone()));
-    let ready = app
-        .wait_until_ready(&graph, &credential, &options)
-        .await
-        .unwrap();
+    let ready = app.wait_until_ready(&graph, &options).await.unwrap();
     assert!(ready.ready, "{ready}");
     let names: Vec<_> = ready.resources.iter().map(|r| r.resource_app_id).collect();
     for resource in [
@@ -98,9 +95,13 @@ async fn a_secret_refused_at_first_is_accepted_once_replicated() {
     let Some(IssuedCredential::Secret(secret)) = &app.credential else {
         panic!("{:?}", app.credential)
     };
-    let credential = AppCredential::Secret(secret.secret.clone());
+    // The app keeps the secret it was given to sign in with; the caller hands nothing back.
+    let Some(AppCredential::Secret(kept)) = app.app_credential() else {
+        panic!("{:?}", app.app_credential())
+    };
+    assert_eq!(kept.expose_secret(), secret.secret.expose_secret());
     let ready = app
-        .wait_until_ready(&graph, &credential, &ReadyOptions::default())
+        .wait_until_ready(&graph, &ReadyOptions::default())
         .await
         .unwrap();
     assert!(ready.ready, "{ready}");
@@ -120,10 +121,29 @@ async fn a_secret_refused_at_first_is_accepted_once_replicated() {
 }
 
 #[tokio::test]
+async fn a_run_that_attached_no_credential_says_how_to_check_the_products_own() {
+    let fake = FakeGraph::start().await;
+    let (graph, _) = fake_graph(&fake);
+    let app = AppRegistration::new("Contoso Backup", PermissionProfile::BackupExchange)
+        .unwrap()
+        .apply(&graph)
+        .await
+        .unwrap();
+    assert!(app.credential.is_none() && app.app_credential().is_none());
+    fake.clear_requests();
+    let err = app
+        .wait_until_ready(&graph, &ReadyOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), entra_appreg::ErrorKind::Precondition, "{err:?}");
+    assert!(err.to_string().contains("check_sign_in"), "{err}");
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+}
+
+#[tokio::test]
 async fn a_role_that_never_reaches_the_token_is_named_and_the_wait_ends_at_the_timeout() {
     let fake = FakeGraph::start().await;
-    let (graph, app, credential) =
-        register_with_certificate(&fake, PermissionProfile::BackupExchange).await;
+    let (graph, app, _) = register_with_certificate(&fake, PermissionProfile::BackupExchange).await;
     // Exchange's grant disappears (an admin revoked it): the token never carries it.
     let listed: Collection<AppRoleAssignment> = graph
         .send_json(&requests::app_role_assignments(app.service_principal_id))
@@ -145,10 +165,7 @@ async fn a_role_that_never_reaches_the_token_is_named_and_the_wait_ends_at_the_t
         .await
         .unwrap();
     let options = ReadyOptions::default().with_timeout(Duration::from_secs(10));
-    let ready = app
-        .wait_until_ready(&graph, &credential, &options)
-        .await
-        .unwrap();
+    let ready = app.wait_until_ready(&graph, &options).await.unwrap();
     assert!(!ready.ready);
     let exchange = ready
         .resources
@@ -174,14 +191,11 @@ async fn a_role_that_never_reaches_the_token_is_named_and_the_wait_ends_at_the_t
 #[tokio::test]
 async fn the_sharepoint_host_can_be_named() {
     let fake = FakeGraph::start().await;
-    let (graph, app, credential) =
+    let (graph, app, _) =
         register_with_certificate(&fake, PermissionProfile::BackupSharePoint).await;
     fake.clear_requests();
     let options = ReadyOptions::default().with_sharepoint_host("fabrikam.sharepoint.com");
-    let ready = app
-        .wait_until_ready(&graph, &credential, &options)
-        .await
-        .unwrap();
+    let ready = app.wait_until_ready(&graph, &options).await.unwrap();
     assert!(ready.ready, "{ready}");
     let sharepoint = ready
         .resources
@@ -201,13 +215,10 @@ async fn the_sharepoint_host_can_be_named() {
 #[tokio::test]
 async fn certificate_sign_ins_use_ps256_with_the_sha256_thumbprint() {
     let fake = FakeGraph::start().await;
-    let (graph, app, credential) =
+    let (graph, app, cert) =
         register_with_certificate(&fake, PermissionProfile::BackupSharePoint).await;
-    let AppCredential::Certificate(cert) = &credential else {
-        unreachable!()
-    };
     let ready = app
-        .wait_until_ready(&graph, &credential, &ReadyOptions::default())
+        .wait_until_ready(&graph, &ReadyOptions::default())
         .await
         .unwrap();
     assert!(ready.ready, "{ready}");
@@ -243,7 +254,6 @@ async fn round_trips_to_ready(profile: PermissionProfile, credential: NewCredent
         .sleeper(entra_appreg::retry::RecordingSleeper::default())
         .build()
         .unwrap();
-    let credential_used = credential.clone();
     let app = AppRegistration::new("Contoso Backup", profile)
         .unwrap()
         .with_credential(credential)
@@ -251,13 +261,8 @@ async fn round_trips_to_ready(profile: PermissionProfile, credential: NewCredent
         .await
         .unwrap();
     let registered = counter.count();
-    let issued = match (&credential_used, app.credential.clone()) {
-        (NewCredential::Certificate(cert), _) => AppCredential::Certificate(cert.clone()),
-        (_, Some(IssuedCredential::Secret(new))) => AppCredential::Secret(new.secret),
-        other => panic!("{:?}", other.1),
-    };
     let ready = app
-        .wait_until_ready(&graph, &issued, &ReadyOptions::default())
+        .wait_until_ready(&graph, &ReadyOptions::default())
         .await
         .unwrap();
     assert!(ready.ready, "{ready}");

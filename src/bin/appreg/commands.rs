@@ -14,7 +14,7 @@ use entra_appreg::credentials::{
 };
 use entra_appreg::profile::PermissionProfile;
 use entra_appreg::registration::{
-    AppCredential, AppRegistration, Change, ConsentStatus, ReadyOptions, RegisteredApp, Warning,
+    AppCredential, AppRegistration, Change, ConsentStatus, ReadyOptions, Warning,
 };
 use entra_appreg::{Graph, TenantId, UniqueName};
 
@@ -525,12 +525,10 @@ async fn register(a: RegisterArgs, ui: &Ui) -> Result<Outcome, Failure> {
     }
     let mut outcome = output::registered(&app, files.as_ref(), graph.request_count());
     output::add_store(&mut outcome, stored.as_ref());
-    if !a.no_wait
-        && let Some(credential) = app_credential(&prepared, &app)
-    {
+    if !a.no_wait && app.app_credential().is_some() {
         let options = ready_options(a.wait_timeout, &a.sign_in_check, ui);
         ui.wait("checking that the product can sign in with the new credential".to_owned());
-        let readiness = app.wait_until_ready(&graph, &credential, &options).await;
+        let readiness = app.wait_until_ready(&graph, &options).await;
         ui.done_waiting();
         output::add_readiness(&mut outcome, &readiness?);
     }
@@ -546,20 +544,6 @@ fn ready_options(timeout_seconds: u64, check: &SignInCheckArgs, ui: &Ui) -> Read
     match &check.sharepoint_host {
         Some(host) => options.with_sharepoint_host(host.clone()),
         None => options,
-    }
-}
-
-/// What the new app signs in with: the certificate this run registered (with its key), or the
-/// secret it created. `None` when the run attached no credential.
-fn app_credential(prepared: &Prepared, app: &RegisteredApp) -> Option<AppCredential> {
-    match (prepared, &app.credential) {
-        (Prepared::Certificate { certificate, .. }, _) => {
-            Some(AppCredential::Certificate(certificate.clone()))
-        }
-        (_, Some(entra_appreg::credentials::IssuedCredential::Secret(s))) => {
-            Some(AppCredential::Secret(s.secret.clone()))
-        }
-        _ => None,
     }
 }
 
