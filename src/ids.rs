@@ -148,6 +148,12 @@ guid_newtype!(
     AppRoleId,
     "app role id"
 );
+guid_newtype!(
+    /// The id of one credential of an application: the `keyId` of a certificate
+    /// (`keyCredential`) or a client secret (`passwordCredential`).
+    KeyId,
+    "credential key id"
+);
 
 /// A tenant as a caller names it: its GUID, or one of its verified domains.
 ///

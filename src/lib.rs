@@ -474,7 +474,7 @@ pub use graph::Graph;
 /// The `http` crate, whose request and response types [`GraphTransport`] carries: a transport
 /// written against this re-export always matches the crate's version.
 pub use http;
-pub use ids::{AppRoleId, ClientId, ObjectId, Tenant, TenantId, Thumbprint, UniqueName};
+pub use ids::{AppRoleId, ClientId, KeyId, ObjectId, Tenant, TenantId, Thumbprint, UniqueName};
 pub use profile::PermissionProfile;
 pub use registration::{AppRegistration, RegisteredApp};
 pub use transport::{GraphTransport, TransportError};

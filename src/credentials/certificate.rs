@@ -455,7 +455,7 @@ impl Certificate {
     /// certificate's own validity.
     pub fn key_credential(&self, display_name: &str) -> KeyCredential {
         KeyCredential {
-            key_id: Some(uuid::Uuid::new_v4()),
+            key_id: Some(crate::ids::KeyId::from_uuid(uuid::Uuid::new_v4())),
             display_name: Some(display_name.to_owned()),
             kind: Some("AsymmetricX509Cert".to_owned()),
             usage: Some("Verify".to_owned()),

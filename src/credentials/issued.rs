@@ -65,7 +65,7 @@ impl fmt::Debug for ClientSecret {
 #[non_exhaustive]
 pub struct NewSecret {
     /// The credential id.
-    pub key_id: uuid::Uuid,
+    pub key_id: crate::ids::KeyId,
     /// The secret.
     #[serde(skip)]
     pub secret: ClientSecret,
@@ -89,7 +89,7 @@ pub enum IssuedCredential {
     /// A certificate.
     Certificate {
         /// The keyCredential id.
-        key_id: uuid::Uuid,
+        key_id: crate::ids::KeyId,
         /// Its thumbprint.
         thumbprint: Thumbprint,
         /// Start of validity.
@@ -105,7 +105,7 @@ pub enum IssuedCredential {
 
 impl IssuedCredential {
     /// The credential id.
-    pub fn key_id(&self) -> uuid::Uuid {
+    pub fn key_id(&self) -> crate::ids::KeyId {
         match self {
             IssuedCredential::Certificate { key_id, .. } => *key_id,
             IssuedCredential::Secret(s) => s.key_id,

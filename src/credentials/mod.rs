@@ -190,7 +190,7 @@ impl NewCredential {
 }
 
 impl IssuedCredential {
-    pub(crate) fn for_certificate(cert: &Certificate, key_id: uuid::Uuid) -> Self {
+    pub(crate) fn for_certificate(cert: &Certificate, key_id: crate::ids::KeyId) -> Self {
         IssuedCredential::Certificate {
             key_id,
             thumbprint: cert.thumbprint().clone(),
@@ -207,7 +207,7 @@ pub struct CredentialInfo {
     /// Certificate or secret.
     pub kind: CredentialKind,
     /// The credential id.
-    pub key_id: uuid::Uuid,
+    pub key_id: crate::ids::KeyId,
     /// Its display name.
     pub display_name: Option<String>,
     /// Start of validity.

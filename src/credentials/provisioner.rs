@@ -186,11 +186,15 @@ impl CredentialProvisioner {
             // Already registered (a re-run after a lost reply): nothing to add.
             return Ok(IssuedCredential::for_certificate(
                 cert,
-                existing.key_id.unwrap_or_default(),
+                existing
+                    .key_id
+                    .unwrap_or(crate::ids::KeyId::from_uuid(uuid::Uuid::nil())),
             ));
         }
         let new = cert.key_credential(&certificate_display_name(cert));
-        let key_id = new.key_id.unwrap_or_default();
+        let key_id = new
+            .key_id
+            .unwrap_or(crate::ids::KeyId::from_uuid(uuid::Uuid::nil()));
         keys.push(new);
         let days = (cert.not_after() - cert.not_before()).whole_days();
         self.patch_keys(keys)
@@ -329,7 +333,7 @@ impl CredentialProvisioner {
     /// the credentials was not created by the crate; [`Error::Graph`](crate::Error::Graph),
     /// [`Error::Auth`](crate::Error::Auth), [`Error::Transport`](crate::Error::Transport) or
     /// [`Error::Decode`](crate::Error::Decode) when reading or updating the app fails.
-    pub async fn remove(&self, key_ids: &[uuid::Uuid]) -> Result<Vec<CredentialInfo>> {
+    pub async fn remove(&self, key_ids: &[crate::ids::KeyId]) -> Result<Vec<CredentialInfo>> {
         let app = self.read().await?;
         let all = list_of(&app);
         let chosen: Vec<CredentialInfo> = all
@@ -351,7 +355,7 @@ impl CredentialProvisioner {
     }
 
     async fn remove_listed(&self, app: &Application, chosen: &[CredentialInfo]) -> Result<()> {
-        let certs: Vec<uuid::Uuid> = chosen
+        let certs: Vec<crate::ids::KeyId> = chosen
             .iter()
             .filter(|c| c.kind == CredentialKind::Certificate)
             .map(|c| c.key_id)
@@ -374,7 +378,7 @@ impl CredentialProvisioner {
 
     /// Removes one secret with `removePassword`; a failure counts as done when the app, read
     /// back, no longer has it (see [`confirm_secret_gone`](Self::confirm_secret_gone)).
-    pub(crate) async fn remove_secret(&self, key_id: uuid::Uuid) -> Result<()> {
+    pub(crate) async fn remove_secret(&self, key_id: crate::ids::KeyId) -> Result<()> {
         let removed = self
             .graph
             .send(&requests::remove_password(self.app, key_id)?)
@@ -395,7 +399,7 @@ impl CredentialProvisioner {
     /// no reply (status, code or message) is taken to mean "already removed": the app's state
     /// decides. Only a 4xx is checked this way; 401, 403 and 429 say the request was not
     /// carried out, and a 5xx or a transport failure leaves the secret's fate to a re-run.
-    async fn confirm_secret_gone(&self, key_id: uuid::Uuid, error: Error) -> Result<()> {
+    async fn confirm_secret_gone(&self, key_id: crate::ids::KeyId, error: Error) -> Result<()> {
         let checkable = matches!(&error, Error::Graph(g)
             if (400..500).contains(&g.status) && !matches!(g.status, 401 | 403 | 429));
         if !checkable {
@@ -544,7 +548,7 @@ impl CredentialProvisioner {
     async fn retire_keeping(
         &self,
         kind: CredentialKind,
-        keep: uuid::Uuid,
+        keep: crate::ids::KeyId,
     ) -> (Vec<CredentialInfo>, Option<String>) {
         match self.retire_older(kind, keep).await {
             Ok(removed) => (removed, None),
@@ -572,7 +576,7 @@ impl CredentialProvisioner {
     pub async fn retire_older(
         &self,
         kind: CredentialKind,
-        keep: uuid::Uuid,
+        keep: crate::ids::KeyId,
     ) -> Result<Vec<CredentialInfo>> {
         let app = self.read().await?;
         let older: Vec<CredentialInfo> = list_of(&app)
@@ -654,7 +658,7 @@ pub(crate) fn list_of(app: &Application) -> Vec<CredentialInfo> {
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PasswordReply {
-    key_id: Option<uuid::Uuid>,
+    key_id: Option<crate::ids::KeyId>,
     secret_text: Option<String>,
     hint: Option<String>,
     display_name: Option<String>,

@@ -198,7 +198,7 @@ pub struct ServicePrincipal {
 pub struct KeyCredential {
     /// Credential id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_id: Option<uuid::Uuid>,
+    pub key_id: Option<crate::ids::KeyId>,
     /// Label shown in the portal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
@@ -259,7 +259,7 @@ impl std::fmt::Debug for KeyCredential {
 pub struct PasswordCredential {
     /// Credential id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_id: Option<uuid::Uuid>,
+    pub key_id: Option<crate::ids::KeyId>,
     /// Description shown in the portal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,

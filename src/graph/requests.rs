@@ -124,7 +124,7 @@ pub fn add_password(id: ObjectId, display_name: &str, end: OffsetDateTime) -> Re
 ///
 /// [`Error::InvalidInput`](crate::Error::InvalidInput) when the body cannot be serialised (it
 /// always can).
-pub fn remove_password(id: ObjectId, key_id: uuid::Uuid) -> Result<GraphRequest> {
+pub fn remove_password(id: ObjectId, key_id: crate::ids::KeyId) -> Result<GraphRequest> {
     // Sent twice, the second finds the key gone (400), which the callers check with a read.
     GraphRequest::post(
         format!("/applications/{id}/removePassword"),

@@ -30,7 +30,7 @@ use crate::retry::Tally;
 /// What a converged run produced.
 pub(crate) struct Converged {
     pub plan: Plan,
-    pub certificate_key: Option<uuid::Uuid>,
+    pub certificate_key: Option<crate::ids::KeyId>,
     /// The app's credentials as the last read found them.
     pub older: Vec<CredentialInfo>,
     pub applied: Applied,
@@ -148,7 +148,7 @@ const CREATOR_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 struct Done {
     plan: Plan,
     sharepoint_host: Option<String>,
-    certificate_key: Option<uuid::Uuid>,
+    certificate_key: Option<crate::ids::KeyId>,
     older: Vec<CredentialInfo>,
     applied: Applied,
 }
@@ -313,7 +313,7 @@ async fn sweep_marker(
     graph: &Graph,
     app: &Application,
     marker: &str,
-    keep: Option<uuid::Uuid>,
+    keep: Option<crate::ids::KeyId>,
 ) -> Result<Vec<CredentialInfo>> {
     let Some(app_id) = app.id else {
         return Ok(Vec::new());

@@ -380,7 +380,9 @@ impl AppRegistration {
             (_, Some(s)) => Some(IssuedCredential::Secret(s.secret)),
             (Some(NewCredential::Certificate(cert)), _) => Some(IssuedCredential::for_certificate(
                 cert,
-                converged.certificate_key.unwrap_or_default(),
+                converged
+                    .certificate_key
+                    .unwrap_or(crate::ids::KeyId::from_uuid(uuid::Uuid::nil())),
             )),
             _ => None,
         };
@@ -506,7 +508,7 @@ impl AppRegistration {
     pub(crate) fn credential_steps(
         &self,
         observed: &observe::Observed,
-    ) -> Option<(apply::CredentialSteps, Option<uuid::Uuid>)> {
+    ) -> Option<(apply::CredentialSteps, Option<crate::ids::KeyId>)> {
         let mut steps = apply::CredentialSteps::default();
         let mut key_id = None;
         match &self.credential {

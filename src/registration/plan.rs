@@ -767,7 +767,7 @@ impl Resolution<'_> {
     }
 
     /// The older credentials of `kind` this tool created: retired when asked, else reported.
-    fn older_credentials(&mut self, kind: CredentialKind, registered: Option<uuid::Uuid>) {
+    fn older_credentials(&mut self, kind: CredentialKind, registered: Option<crate::ids::KeyId>) {
         let older: Vec<CredentialInfo> = self
             .obs
             .app

@@ -386,7 +386,7 @@ async fn the_next_run_in_the_same_folder_removes_the_secret_a_killed_run_never_h
     let t = Tenant::start().await;
     let secret = |name: &str| {
         let mut v = PasswordCredential::default();
-        v.key_id = Some(uuid::Uuid::new_v4());
+        v.key_id = Some(entra_appreg::KeyId::from_uuid(uuid::Uuid::new_v4()));
         v.display_name = Some(name.into());
         v
     };

@@ -386,7 +386,7 @@ async fn adding_a_certificate_to_an_existing_app_keeps_every_certificate_already
     let (graph, _) = fake_graph(&fake);
     let admin_cert = cert();
     let mut existing = admin_cert.key_credential("uploaded by an admin");
-    existing.key_id = Some(uuid::Uuid::new_v4());
+    existing.key_id = Some(entra_appreg::KeyId::from_uuid(uuid::Uuid::new_v4()));
     fake.seed_application({
         let mut v = Application::default();
         v.display_name = Some("Contoso Backup".into());
@@ -547,7 +547,7 @@ async fn rotation_adds_before_it_removes_and_never_touches_foreign_credentials()
         .unwrap();
     assert!(add < remove, "{writes:?}");
     // Removing a foreign credential is refused.
-    let foreign_id: uuid::Uuid = foreign["keyId"].as_str().unwrap().parse().unwrap();
+    let foreign_id: entra_appreg::KeyId = foreign["keyId"].as_str().unwrap().parse().unwrap();
     assert!(provisioner.remove(&[foreign_id]).await.is_err());
     // Expiry audit: the admin's secret expires within 30 days.
     let warnings = entra_appreg::credentials::expiry_warnings(&listed, 30);
@@ -734,7 +734,7 @@ async fn connection_details_show_the_secret_only_when_asked() {
 async fn app_with_a_secret(
     fake: &FakeGraph,
     graph: &Graph,
-) -> (entra_appreg::ObjectId, uuid::Uuid) {
+) -> (entra_appreg::ObjectId, entra_appreg::KeyId) {
     let app = seed_app(fake);
     let secret = CredentialProvisioner::new(graph, app)
         .add_secret(&SecretOptions::default())
@@ -743,7 +743,7 @@ async fn app_with_a_secret(
     (app, secret.key_id)
 }
 
-fn has_secret(fake: &FakeGraph, key_id: uuid::Uuid) -> bool {
+fn has_secret(fake: &FakeGraph, key_id: entra_appreg::KeyId) -> bool {
     fake.snapshot().applications[0]
         .password_credentials
         .iter()
@@ -883,7 +883,10 @@ async fn a_failed_remove_password_while_the_secret_is_still_there_is_an_error() 
     let (graph, _) =
         common::tenant::graph_over(&fake, answering_remove_password_with_unknown_key());
     let err = CredentialProvisioner::new(&graph, app)
-        .retire_older(CredentialKind::Secret, uuid::Uuid::new_v4())
+        .retire_older(
+            CredentialKind::Secret,
+            entra_appreg::KeyId::from_uuid(uuid::Uuid::new_v4()),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(400), "{err}");
@@ -943,7 +946,7 @@ fn seed_app(fake: &FakeGraph) -> entra_appreg::ObjectId {
 }
 
 /// The secrets of the app, by key id.
-fn secret_ids(fake: &FakeGraph) -> Vec<uuid::Uuid> {
+fn secret_ids(fake: &FakeGraph) -> Vec<entra_appreg::KeyId> {
     fake.snapshot().applications[0]
         .password_credentials
         .iter()

@@ -191,7 +191,7 @@ impl Start {
                     ),
                     Cred::Secret => secrets.push({
                         let mut v = PasswordCredential::default();
-                        v.key_id = Some(uuid::Uuid::new_v4());
+                        v.key_id = Some(entra_appreg::KeyId::from_uuid(uuid::Uuid::new_v4()));
                         v.display_name = Some(format!("{CREATED_BY}: client secret 2024-05-01"));
                         v.hint = Some("Old".into());
                         v.start_date_time = Some(now - time::Duration::days(300));

@@ -505,7 +505,7 @@ mod cli {
 
     fn secret(name: &str) -> PasswordCredential {
         let mut v = PasswordCredential::default();
-        v.key_id = Some(uuid::Uuid::new_v4());
+        v.key_id = Some(entra_appreg::KeyId::from_uuid(uuid::Uuid::new_v4()));
         v.display_name = Some(name.into());
         v
     }
@@ -535,7 +535,7 @@ mod cli {
             .unwrap();
     }
 
-    fn secrets_of(fake: &FakeGraph, unique: &str) -> Vec<Option<uuid::Uuid>> {
+    fn secrets_of(fake: &FakeGraph, unique: &str) -> Vec<Option<entra_appreg::KeyId>> {
         fake.snapshot()
             .applications
             .iter()

@@ -243,10 +243,10 @@ impl AdminCredentials {
     /// A certificate uploaded and a secret made in the portal.
     pub fn new(cert: &entra_appreg::credentials::Certificate) -> Self {
         let mut key = cert.key_credential("uploaded by an admin");
-        key.key_id = Some(uuid::Uuid::new_v4());
+        key.key_id = Some(entra_appreg::KeyId::from_uuid(uuid::Uuid::new_v4()));
         let now = time::OffsetDateTime::now_utc();
         let mut secret = entra_appreg::graph::models::PasswordCredential::default();
-        secret.key_id = Some(uuid::Uuid::new_v4());
+        secret.key_id = Some(entra_appreg::KeyId::from_uuid(uuid::Uuid::new_v4()));
         secret.display_name = Some("made in the portal".into());
         secret.hint = Some("Adm".into());
         secret.start_date_time = Some(now);
