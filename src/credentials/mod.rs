@@ -247,15 +247,51 @@ impl fmt::Display for CredentialInfo {
     }
 }
 
-/// Warnings for credentials that expire within `days`.
-pub fn expiry_warnings(credentials: &[CredentialInfo], days: u32) -> Vec<String> {
+/// A credential that expires within the days asked about, or has expired.
+///
+/// Its `Display`, and its JSON (a string), is the warning for an admin: "… expires within 30
+/// days: rotate it" or "… has expired: rotate it".
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExpiringCredential {
+    /// The credential.
+    pub credential: CredentialInfo,
+    /// The window it was checked against, in days.
+    pub within_days: u32,
+    /// Whether it has already expired.
+    pub expired: bool,
+}
+
+impl fmt::Display for ExpiringCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.expired {
+            write!(f, "{} has expired: rotate it", self.credential)
+        } else {
+            write!(
+                f,
+                "{} expires within {} days: rotate it",
+                self.credential, self.within_days
+            )
+        }
+    }
+}
+
+impl Serialize for ExpiringCredential {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The credentials that expire within `days` (or have expired).
+pub fn expiry_warnings(credentials: &[CredentialInfo], days: u32) -> Vec<ExpiringCredential> {
     let now = OffsetDateTime::now_utc();
     credentials
         .iter()
         .filter(|c| c.expires_within(days))
-        .map(|c| match c.expires {
-            Some(e) if e <= now => format!("{c} has expired: rotate it"),
-            _ => format!("{c} expires within {days} days: rotate it"),
+        .map(|c| ExpiringCredential {
+            credential: c.clone(),
+            within_days: days,
+            expired: c.expires.is_some_and(|e| e <= now),
         })
         .collect()
 }

@@ -78,6 +78,10 @@ pub struct Rotation {
     /// [`CredentialProvisioner::retire_older`], or rotate again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retirement_error: Option<String>,
+    /// The error behind [`retirement_error`](Self::retirement_error), for a program to branch
+    /// on ([`Error::kind`], [`Error::status`]); not serialised.
+    #[serde(skip)]
+    pub retirement_cause: Option<std::sync::Arc<Error>>,
     /// HTTP requests the rotation sent to Graph (a `$batch` counted once; not serialised).
     #[serde(skip)]
     pub graph_requests: u64,
@@ -453,12 +457,13 @@ impl CredentialProvisioner {
         let (graph, meter) = self.graph.metered();
         let this = self.on(&graph);
         let issued = this.add(&new).await?;
-        let (removed, retirement_error) = this.retire_keeping(new.kind(), issued.key_id()).await;
+        let (removed, kept) = this.retire_keeping(new.kind(), issued.key_id()).await;
         Ok(Rotation {
             issued,
             removed,
             ready: None,
-            retirement_error,
+            retirement_error: kept.as_ref().map(|k| k.message.clone()),
+            retirement_cause: kept.map(|k| std::sync::Arc::new(k.cause)),
             graph_requests: meter.requests(),
             graph_round_trips: meter.round_trips(),
         })
@@ -520,24 +525,27 @@ impl CredentialProvisioner {
             options,
         )
         .await;
-        let (removed, retirement_error) = match &ready {
+        let (removed, kept, ready) = match ready {
             Ok(ready) if ready.ready && !keep_previous => {
-                this.retire_keeping(new.kind(), issued.key_id()).await
+                let (removed, kept) = this.retire_keeping(new.kind(), issued.key_id()).await;
+                (removed, kept, Some(ready))
             }
-            Ok(_) => (Vec::new(), None),
+            Ok(ready) => (Vec::new(), None, Some(ready)),
             Err(e) => (
                 Vec::new(),
-                Some(format!(
-                    "the new credential's sign-in could not be checked, so the older ones were kept: {}",
-                    e.report()
+                Some(Kept::new(
+                    "the new credential's sign-in could not be checked, so the older ones were kept",
+                    e,
                 )),
+                None,
             ),
         };
         Ok(Rotation {
             issued,
             removed,
-            ready: ready.ok(),
-            retirement_error,
+            ready,
+            retirement_error: kept.as_ref().map(|k| k.message.clone()),
+            retirement_cause: kept.map(|k| std::sync::Arc::new(k.cause)),
             graph_requests: meter.requests(),
             graph_round_trips: meter.round_trips(),
         })
@@ -549,16 +557,16 @@ impl CredentialProvisioner {
         &self,
         kind: CredentialKind,
         keep: crate::ids::KeyId,
-    ) -> (Vec<CredentialInfo>, Option<String>) {
+    ) -> (Vec<CredentialInfo>, Option<Kept>) {
         match self.retire_older(kind, keep).await {
             Ok(removed) => (removed, None),
             Err(e) => {
                 tracing::warn!(error = %e, "the older credentials could not all be removed");
                 (
                     Vec::new(),
-                    Some(format!(
-                        "the older credentials could not all be removed (some may be gone; list the app's credentials to see): {}",
-                        e.report()
+                    Some(Kept::new(
+                        "the older credentials could not all be removed (some may be gone; list the app's credentials to see)",
+                        e,
                     )),
                 )
             }
@@ -587,6 +595,21 @@ impl CredentialProvisioner {
             self.remove_listed(&app, &older).await?;
         }
         Ok(older)
+    }
+}
+
+/// Why a rotation kept the older credentials: a sentence for the admin, and the error.
+struct Kept {
+    message: String,
+    cause: Error,
+}
+
+impl Kept {
+    fn new(context: &str, cause: Error) -> Self {
+        Self {
+            message: format!("{context}: {}", cause.report()),
+            cause,
+        }
     }
 }
 

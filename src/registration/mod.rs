@@ -406,7 +406,7 @@ impl AppRegistration {
             service_principal_id: applied.service_principal_id,
             display_name: self.display_name.clone(),
             unique_name: self.unique_name.clone(),
-            profile: self.profile.to_string(),
+            profile: self.profile.clone(),
             created: applied.app_created,
             permissions: applied.permissions,
             consent: applied.consent,
@@ -701,8 +701,8 @@ pub struct Audit {
     pub extra_permissions: Vec<KeptPermission>,
     /// Every credential, with expiry and whether the crate created it.
     pub credentials: Vec<CredentialInfo>,
-    /// Credentials expiring soon (or expired).
-    pub expiring: Vec<String>,
+    /// Credentials expiring soon (or expired); in JSON, the warning for each.
+    pub expiring: Vec<crate::credentials::ExpiringCredential>,
     /// Other things to know.
     pub warnings: Vec<Warning>,
     /// Secrets an earlier run created but never handed over (see
@@ -792,10 +792,18 @@ pub struct PartialConsent {
     pub granted: Vec<Permission>,
     /// Permissions Graph refused to grant.
     pub not_granted: Vec<Permission>,
-    /// The admin role that can grant them.
-    pub required_role: String,
+    /// The admin roles that can grant them: for each resource with a refused grant, the
+    /// roles any one of which can grant it ("Global Administrator or Privileged Role
+    /// Administrator"). In JSON, `required_role`, joined with "; ".
+    #[serde(rename = "required_role", serialize_with = "joined")]
+    pub required_roles: Vec<String>,
     /// A sentence for the admin, with Graph's request-id.
     pub message: String,
+}
+
+/// A list of names as one string, "; "-joined.
+fn joined<S: serde::Serializer>(names: &[String], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&names.join("; "))
 }
 
 impl PartialConsent {
@@ -806,12 +814,14 @@ impl PartialConsent {
             .map(|s| s.permission.clone())
             .collect();
         let not_granted: Vec<Permission> = forbidden.iter().map(|(p, _)| p.clone()).collect();
-        let mut roles: Vec<&str> = not_granted
-            .iter()
-            .map(|p| apply::role_needed_for(p.resource_app_id))
-            .collect();
-        roles.dedup();
-        let required_role = roles.join("; ");
+        let mut required_roles: Vec<String> = Vec::new();
+        for p in &not_granted {
+            let role = apply::role_needed_for(p.resource_app_id);
+            if !required_roles.iter().any(|r| r == role) {
+                required_roles.push(role.to_owned());
+            }
+        }
+        let required_role = required_roles.join("; ");
         let request_id = forbidden
             .iter()
             .find_map(|(_, e)| e.request_id().map(str::to_owned));
@@ -826,7 +836,7 @@ impl PartialConsent {
         Self {
             granted,
             not_granted,
-            required_role,
+            required_roles,
             message,
         }
     }
@@ -849,8 +859,8 @@ pub struct RegisteredApp {
     pub display_name: String,
     /// The unique name.
     pub unique_name: UniqueName,
-    /// The profile.
-    pub profile: String,
+    /// The profile (in JSON, its name).
+    pub profile: PermissionProfile,
     /// Whether this run created the app.
     pub created: bool,
     /// Every permission of the profile, with its consent state.

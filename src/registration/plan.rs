@@ -808,7 +808,7 @@ impl Resolution<'_> {
             for expiring in crate::credentials::expiry_warnings(&credentials, 30) {
                 self.warnings.push(Warning {
                     code: WarningCode::CredentialExpiring,
-                    message: expiring,
+                    message: expiring.to_string(),
                 });
             }
         }

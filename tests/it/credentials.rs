@@ -552,6 +552,19 @@ async fn rotation_adds_before_it_removes_and_never_touches_foreign_credentials()
     // Expiry audit: the admin's secret expires within 30 days.
     let warnings = entra_appreg::credentials::expiry_warnings(&listed, 30);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let expiring = &warnings[0];
+    assert!(
+        !expiring.expired && expiring.within_days == 30,
+        "{expiring:?}"
+    );
+    assert!(listed.contains(&expiring.credential));
+    // Shown, and in JSON, as the sentence for the admin.
+    let sentence = expiring.to_string();
+    assert!(
+        sentence.ends_with("expires within 30 days: rotate it"),
+        "{sentence}"
+    );
+    assert_eq!(serde_json::to_value(expiring).unwrap(), sentence.as_str());
 }
 
 #[tokio::test]
@@ -1340,6 +1353,12 @@ async fn a_rotation_whose_retirement_fails_still_returns_the_new_secret() {
         .as_deref()
         .expect("the failure is reported");
     assert!(why.contains("403"), "{why}");
+    // The error itself, for a program to branch on.
+    let cause = rotation
+        .retirement_cause
+        .as_deref()
+        .expect("the cause is kept");
+    assert_eq!(cause.status(), Some(403), "{cause:?}");
     let live = fake.secret_texts(app.application_object_id);
     assert_eq!(live.len(), 2);
     assert!(live.contains(&new.secret.expose_secret().to_owned()));

@@ -293,8 +293,8 @@ async fn cloud_application_administrator_gets_a_partial_outcome_naming_the_role(
     // Graph's application permissions need a privileged role; a Cloud Application
     // Administrator (who made the other grants) is not enough.
     assert_eq!(
-        partial.required_role,
-        "Global Administrator or Privileged Role Administrator"
+        partial.required_roles,
+        ["Global Administrator or Privileged Role Administrator"]
     );
     assert!(
         partial
