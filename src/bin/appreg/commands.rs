@@ -314,7 +314,7 @@ fn unstore_retired(
 ) {
 }
 
-fn prepare_credential(
+async fn prepare_credential(
     args: &CredentialArgs,
     connect: &ConnectArgs,
     profile: &PermissionProfile,
@@ -374,11 +374,15 @@ fn prepare_credential(
                     output,
                     existing: Some(files),
                 },
+                // RSA key generation takes a while: on the blocking pool, not the runtime thread.
                 None => Prepared::Certificate {
-                    certificate: Box::new(Certificate::generate(
-                        &common_name(display_name),
-                        args.valid_days.unwrap_or(DEFAULT_CERTIFICATE_DAYS),
-                    )?),
+                    certificate: Box::new(
+                        Certificate::generate_async(
+                            &common_name(display_name),
+                            args.valid_days.unwrap_or(DEFAULT_CERTIFICATE_DAYS),
+                        )
+                        .await?,
+                    ),
                     output,
                     existing: None,
                 },
@@ -457,7 +461,7 @@ fn show_warnings(ui: &Ui, warnings: &[Warning]) {
 
 /// The registration `register` and `plan` work on, with its credential prepared and every
 /// input checked: nothing has been sent yet.
-fn prepared_registration(
+async fn prepared_registration(
     change: &ChangeArgs,
     ui: &Ui,
 ) -> Result<(AppRegistration, Prepared), Failure> {
@@ -476,7 +480,8 @@ fn prepared_registration(
         &profile,
         registration.display_name(),
         file_stem(registration.unique_name()),
-    )?;
+    )
+    .await?;
     if let Some(new) = prepared.new_credential() {
         registration = registration.with_credential(new);
     }
@@ -494,7 +499,7 @@ fn prepared_registration(
 }
 
 async fn register(a: RegisterArgs, ui: &Ui) -> Result<Outcome, Failure> {
-    let (registration, prepared) = prepared_registration(&a.change, ui)?;
+    let (registration, prepared) = prepared_registration(&a.change, ui).await?;
     prepared.check_available()?;
 
     let (graph, _) = signed_in(&a.change.connect, ui).await?;
@@ -549,7 +554,7 @@ fn ready_options(timeout_seconds: u64, check: &SignInCheckArgs, ui: &Ui) -> Read
 
 async fn plan(a: PlanArgs, ui: &Ui) -> Result<Outcome, Failure> {
     // A new certificate made here is for the plan only: it is never written or sent.
-    let (registration, prepared) = prepared_registration(&a.change, ui)?;
+    let (registration, prepared) = prepared_registration(&a.change, ui).await?;
     let collision = prepared.check_available().err();
 
     let (graph, tenant_id) = signed_in(&a.change.connect, ui).await?;
@@ -661,7 +666,8 @@ async fn rotate(a: RotateArgs, ui: &Ui) -> Result<Outcome, Failure> {
         &profile,
         registration.display_name(),
         stem,
-    )?;
+    )
+    .await?;
     prepared.check_available()?;
     let Some(new) = prepared.new_credential() else {
         unreachable!("credential none was refused above");
