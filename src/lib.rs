@@ -341,9 +341,11 @@
 //!   signed-in account may grant some roles but not others, the app is still registered and
 //!   [`consent`](registration::RegisteredApp::consent) says what is missing and which role can
 //!   grant it.
-//! - [`wait_until_ready`](registration::RegisteredApp::wait_until_ready) signs in as the new app
-//!   until every resource accepts the credential with every granted role: Entra takes a while to
-//!   replicate both.
+//! - [`wait_until_ready`](registration::RegisteredApp::wait_until_ready) signs in as the new app,
+//!   with the credential its run attached, until every resource accepts it with every granted
+//!   role: Entra takes a while to replicate both. For an existing app,
+//!   [`check_sign_in`](registration::AppRegistration::check_sign_in) checks the credential the
+//!   product holds the same way.
 //! - [`rotate`](registration::AppRegistration::rotate) adds a new credential, waits until the
 //!   product can sign in with it, then removes the older ones the crate created: overlap, never a
 //!   gap. [`CredentialProvisioner`](credentials::CredentialProvisioner) adds, lists and removes
