@@ -58,12 +58,35 @@ impl SecretIntent {
 
 /// Runs `op` on `journal` off the async runtime's worker threads (a journal reads, writes and
 /// `fsync`s a file): see [`crate::blocking::run`].
+///
+/// Requests may have been sent by then, so a journal that refuses its input (a file that is not
+/// trusted, planted while the run went on) is an [`Error::Precondition`]: `InvalidInput`
+/// promises that nothing was sent. Callers check the journal with [`check_before_requests`]
+/// before their first request.
 pub(crate) async fn off_runtime<T: Send + 'static>(
     journal: &std::sync::Arc<dyn SecretJournal>,
     op: impl FnOnce(&dyn SecretJournal) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let journal = std::sync::Arc::clone(journal);
-    crate::blocking::run(move || op(journal.as_ref())).await
+    crate::blocking::run(move || op(journal.as_ref()))
+        .await
+        .map_err(|e| match e {
+            Error::InvalidInput { what, reason } => Error::precondition(what, reason),
+            e => e,
+        })
+}
+
+/// Reads `journal` before any request is sent, so that a journal that cannot be used (not
+/// trusted, unreadable) stops the run while nothing has happened: [`Error::InvalidInput`] for
+/// one that is not trusted, as the journal says.
+pub(crate) async fn check_before_requests(
+    journal: Option<&std::sync::Arc<dyn SecretJournal>>,
+) -> Result<()> {
+    let Some(journal) = journal else {
+        return Ok(());
+    };
+    let journal = std::sync::Arc::clone(journal);
+    crate::blocking::run(move || journal.unfinished().map(drop)).await
 }
 
 /// Where intents to create secrets are kept between runs.

@@ -353,8 +353,11 @@ impl AppRegistration {
     ///
     /// # Errors
     ///
-    /// As [`plan`](Self::plan); then [`Error::Graph`], [`Error::Auth`], [`Error::Transport`] or
-    /// [`Error::Decode`] when a write fails beyond what the run recovers from,
+    /// As [`plan`](Self::plan), and [`Error::InvalidInput`] before any request when the
+    /// [journal](Self::with_journal) cannot be used (a file that is not trusted; met later in
+    /// the run, it is [`Error::Precondition`]); then [`Error::Graph`], [`Error::Auth`],
+    /// [`Error::Transport`] or [`Error::Decode`] when a write fails beyond what the run
+    /// recovers from,
     /// [`Error::NotReplicated`] when an object this run created did not appear within the
     /// replication timeout, [`Error::CredentialLifetimePolicy`] when a tenant policy refuses the
     /// credential's lifetime, [`Error::MayHaveTakenEffect`] when replies to `addPassword` stayed
@@ -368,6 +371,7 @@ impl AppRegistration {
 
     async fn apply_inner(&self, graph: &Graph) -> Result<RegisteredApp> {
         self.validate()?;
+        crate::credentials::journal::check_before_requests(self.journal.as_ref()).await?;
         let (graph, meter) = graph.metered();
         let graph = &graph;
         // Resolved before anything is written: once a secret exists, nothing may fail that
@@ -627,7 +631,7 @@ impl AppRegistration {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] before any request when the profile refuses the credential or it is
-    /// not usable; [`Error::NotRegistered`] when the app is not registered; otherwise as
+    /// not usable, or the [journal](Self::with_journal) cannot be used; [`Error::NotRegistered`] when the app is not registered; otherwise as
     /// [`CredentialProvisioner::rotate_when_ready`](crate::credentials::CredentialProvisioner::rotate_when_ready).
     pub async fn rotate(
         &self,
@@ -637,6 +641,7 @@ impl AppRegistration {
     ) -> Result<crate::credentials::Rotation> {
         self.profile.check_credential(credential.kind())?;
         credential.check()?;
+        crate::credentials::journal::check_before_requests(self.journal.as_ref()).await?;
         let (graph, meter) = graph.metered();
         let app = self
             .find(&graph)

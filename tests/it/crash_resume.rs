@@ -592,3 +592,105 @@ async fn journal_calls_run_off_the_runtime_thread() {
     );
     assert!(journal.intents.lock().unwrap().iter().all(|i| i.done));
 }
+
+/// A journal file that is not trusted (open to other users: planted, or copied carelessly)
+/// stops the run before any request, as the input error it is.
+#[cfg(unix)]
+#[tokio::test]
+async fn an_untrusted_journal_stops_the_run_before_any_request() {
+    use std::os::unix::fs::PermissionsExt;
+    let fake = FakeGraph::start().await;
+    let (graph, _) = crate::common::fake_graph(&fake);
+    let dir = tempdir("untrusted-journal");
+    let journal = FileJournal::in_folder(&dir);
+    std::fs::write(journal.path(), b"[]").unwrap();
+    std::fs::set_permissions(journal.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = registration(&PermissionProfile::BackupExchange)
+        .with_credential(NewCredential::Secret(SecretOptions::default()))
+        .with_journal(Arc::new(journal))
+        .apply(&graph)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), entra_appreg::ErrorKind::InvalidInput, "{err:?}");
+    assert!(err.to_string().contains(FileJournal::FILE_NAME), "{err}");
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+    // A rotation finds the app first: the journal is still checked before that read.
+    let app = registration(&PermissionProfile::BackupExchange)
+        .apply(&graph)
+        .await
+        .unwrap();
+    fake.clear_requests();
+    let err = registration(&PermissionProfile::BackupExchange)
+        .with_journal(Arc::new(FileJournal::in_folder(&dir)))
+        .rotate(
+            &graph,
+            NewCredential::Secret(SecretOptions::default()),
+            &entra_appreg::registration::RotateOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), entra_appreg::ErrorKind::InvalidInput, "{err:?}");
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+    assert!(app.is_complete());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A journal file that turns untrusted once requests were sent (planted while the run went on)
+/// stops the run before `addPassword`, and is not reported as input refused before any request.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_journal_planted_during_the_run_stops_it_before_add_password_as_a_precondition() {
+    use std::os::unix::fs::PermissionsExt;
+    struct PlantedAtRecord(FileJournal);
+    impl SecretJournal for PlantedAtRecord {
+        fn record(
+            &self,
+            intent: &entra_appreg::credentials::SecretIntent,
+        ) -> entra_appreg::Result<()> {
+            std::fs::write(self.0.path(), b"[]").unwrap();
+            std::fs::set_permissions(self.0.path(), std::fs::Permissions::from_mode(0o666))
+                .unwrap();
+            self.0.record(intent)
+        }
+        fn mark_done(&self, marker: &str) -> entra_appreg::Result<()> {
+            self.0.mark_done(marker)
+        }
+        fn unfinished(&self) -> entra_appreg::Result<Vec<entra_appreg::credentials::SecretIntent>> {
+            self.0.unfinished()
+        }
+        fn forget(&self, marker: &str) -> entra_appreg::Result<()> {
+            self.0.forget(marker)
+        }
+    }
+    let fake = FakeGraph::start().await;
+    let (graph, _) = crate::common::fake_graph(&fake);
+    let dir = tempdir("planted-journal");
+    let err = registration(&PermissionProfile::BackupExchange)
+        .with_credential(NewCredential::Secret(SecretOptions::default()))
+        .with_journal(Arc::new(PlantedAtRecord(FileJournal::in_folder(&dir))))
+        .apply(&graph)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), entra_appreg::ErrorKind::Precondition, "{err:?}");
+    assert!(!err.kind().nothing_sent());
+    assert!(!fake.requests().is_empty());
+    assert!(
+        !fake
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("addPassword")),
+        "{:?}",
+        fake.requests()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A new folder only this user can open.
+#[cfg(unix)]
+fn tempdir(what: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("{what}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
