@@ -112,6 +112,33 @@ fn cert_error(reason: impl Into<String>) -> Error {
 }
 
 impl Certificate {
+    /// The longest common name [`generate`](Self::generate) takes, in characters (X.509's
+    /// upper bound for `commonName`, RFC 5280's `ub-common-name`).
+    pub const MAX_COMMON_NAME: usize = 64;
+
+    /// The common name for a certificate of the app `display_name`: the display name, trimmed
+    /// and cut to [`MAX_COMMON_NAME`](Self::MAX_COMMON_NAME) characters, so that any display
+    /// name a registration takes (up to
+    /// [`MAX_DISPLAY_NAME`](crate::registration::MAX_DISPLAY_NAME) characters) gives one
+    /// `generate` accepts.
+    ///
+    /// ```
+    /// use entra_appreg::credentials::Certificate;
+    /// let long = "Contoso Backup for Exchange Online, SharePoint Online and OneDrive — EU tenants";
+    /// let cn = Certificate::common_name_for(long);
+    /// assert_eq!(cn.chars().count(), 64);
+    /// assert!(Certificate::generate(&cn, 30).is_ok());
+    /// assert_eq!(Certificate::common_name_for("  Contoso Backup "), "Contoso Backup");
+    /// ```
+    pub fn common_name_for(display_name: &str) -> String {
+        let cn: String = display_name
+            .trim()
+            .chars()
+            .take(Self::MAX_COMMON_NAME)
+            .collect();
+        cn.trim_end().to_owned()
+    }
+
     /// [`generate`](Self::generate) off the async runtime's worker threads: RSA key generation
     /// takes tens of milliseconds of CPU, which would hold up every other task on the thread
     /// (every tenant of a [`Fleet`](crate::fleet::Fleet), say). On tokio's blocking pool when a
@@ -144,7 +171,10 @@ impl Certificate {
     /// generator otherwise.
     pub fn generate(common_name: &str, valid_days: u32) -> Result<Self> {
         let cn = common_name.trim();
-        if cn.is_empty() || cn.chars().any(crate::ids::is_hidden_char) || cn.chars().count() > 64 {
+        if cn.is_empty()
+            || cn.chars().any(crate::ids::is_hidden_char)
+            || cn.chars().count() > Self::MAX_COMMON_NAME
+        {
             return Err(cert_error(
                 "the common name must be 1 to 64 printable characters",
             ));

@@ -141,12 +141,6 @@ fn file_stem(unique_name: &UniqueName) -> String {
     stem
 }
 
-/// A certificate's common name: the display name, cut to what X.509 allows.
-fn common_name(display_name: &str) -> String {
-    let cn: String = display_name.chars().take(64).collect();
-    cn.trim().to_owned()
-}
-
 /// The new credential, checked, with where a certificate's files go.
 enum Prepared {
     Certificate {
@@ -378,7 +372,7 @@ async fn prepare_credential(
                 None => Prepared::Certificate {
                     certificate: Box::new(
                         Certificate::generate_async(
-                            &common_name(display_name),
+                            &Certificate::common_name_for(display_name),
                             args.valid_days.unwrap_or(DEFAULT_CERTIFICATE_DAYS),
                         )
                         .await?,
