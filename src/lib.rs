@@ -19,8 +19,8 @@
 //!
 //! Every example below is compiled and run as a test, against `entra_appreg_fake::FakeGraph` (a
 //! stateful fake Entra tenant on loopback, from the companion crate
-//! [`entra-appreg-fake`](https://docs.rs/entra-appreg-fake)) or a closure standing in for the network; only the one that needs a
-//! real tenant is compiled without running.
+//! [`entra-appreg-fake`](https://docs.rs/entra-appreg-fake)) or a closure standing in for the
+//! network; only the one that needs a real tenant is compiled without running.
 //! Installers that are not written in Rust use the `appreg` command instead (feature `cli`): its
 //! manual is [docs/appreg.md](https://github.com/entra-appreg/entra-appreg/blob/main/docs/appreg.md).
 //!

@@ -568,8 +568,9 @@ impl FakeGraph {
         root_url(&self.uri)
     }
 
-    /// A [`GraphBuilder`](entra_appreg::graph::GraphBuilder) pointed at this fake tenant and signed in
-    /// as its admin (a [`StaticToken`](entra_appreg::auth::StaticToken) of [`admin_token`](Self::admin_token)):
+    /// A [`GraphBuilder`](entra_appreg::graph::GraphBuilder) pointed at this fake tenant and
+    /// signed in as its admin (a [`StaticToken`](entra_appreg::auth::StaticToken) of
+    /// [`admin_token`](Self::admin_token)):
     /// add a sleeper, a retry policy or a transport, then build.
     pub fn graph_builder(&self) -> entra_appreg::graph::GraphBuilder {
         entra_appreg::Graph::builder()

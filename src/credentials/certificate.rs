@@ -124,7 +124,7 @@ impl Certificate {
     ///
     /// ```
     /// use entra_appreg::credentials::Certificate;
-    /// let long = "Contoso Backup for Exchange Online, SharePoint Online and OneDrive — EU tenants";
+    /// let long = "Contoso Backup for Exchange Online, SharePoint Online and OneDrive, EU";
     /// let cn = Certificate::common_name_for(long);
     /// assert_eq!(cn.chars().count(), 64);
     /// assert!(Certificate::generate(&cn, 30).is_ok());

@@ -163,7 +163,8 @@ impl GraphRequest {
     }
 
     /// Whether sending the request twice has the effect of sending it once (`GET`, `HEAD`,
-    /// `PUT`, `DELETE` and `OPTIONS`, unless marked otherwise; see [`non_idempotent`](Self::non_idempotent) and
+    /// `PUT`, `DELETE` and `OPTIONS`, unless marked otherwise; see
+    /// [`non_idempotent`](Self::non_idempotent) and
     /// [`idempotent`](Self::idempotent)).
     pub fn is_idempotent(&self) -> bool {
         self.idempotent

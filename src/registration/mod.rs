@@ -631,7 +631,8 @@ impl AppRegistration {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] before any request when the profile refuses the credential or it is
-    /// not usable, or the [journal](Self::with_journal) cannot be used; [`Error::NotRegistered`] when the app is not registered; otherwise as
+    /// not usable, or the [journal](Self::with_journal) cannot be used;
+    /// [`Error::NotRegistered`] when the app is not registered; otherwise as
     /// [`CredentialProvisioner::rotate_when_ready`](crate::credentials::CredentialProvisioner::rotate_when_ready).
     pub async fn rotate(
         &self,
