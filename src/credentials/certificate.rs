@@ -530,6 +530,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_lifetime_is_one_day_to_the_maximum_both_included() {
+        assert!(check_valid_days(1).is_ok());
+        assert!(check_valid_days(MAX_VALID_DAYS).is_ok());
+        for days in [0, MAX_VALID_DAYS + 1] {
+            let err = check_valid_days(days).unwrap_err();
+            assert!(err.is_invalid_input(), "{days}: {err:?}");
+        }
+    }
+
+    #[test]
     fn generated_certificate_is_rsa_2048_sha256_with_the_requested_validity() {
         let c = Certificate::generate("Contoso Backup", 30).unwrap();
         assert_eq!(c.key_bits(), 2048);

@@ -614,6 +614,66 @@ pub(crate) fn check_stem(stem: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "pfx")]
+    #[test]
+    fn a_re_run_reuses_its_files_only_when_the_pfx_holds_the_same_certificate() {
+        let dir = std::env::temp_dir().join(format!("appreg-reuse-{}", uuid::Uuid::new_v4()));
+        let mut out = CertificateOutput::new(&dir, "contoso");
+        let password = secrecy::SecretString::from("pw".to_owned());
+        out.pfx_password = Some(password.clone());
+        let certificate = super::super::Certificate::generate("Contoso Backup", 30).unwrap();
+        let files = certificate.write_files(&out).unwrap();
+        let (found, _) = out.load_existing().unwrap().expect("the files are there");
+        assert_eq!(found.thumbprint(), certificate.thumbprint());
+        // Another certificate's PFX under the same name: the files do not belong together.
+        let other = super::super::Certificate::generate("Contoso Backup", 30).unwrap();
+        let pfx = other
+            .to_pfx(&password, super::super::PfxEncryption::Aes256)
+            .unwrap();
+        write_atomic(files.pfx.as_ref().unwrap(), &pfx, Sensitivity::Secret, true).unwrap();
+        let err = out.load_existing().unwrap_err();
+        assert!(err.to_string().contains("another certificate"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_name_stem_is_1_to_128_characters() {
+        assert!(check_stem(&"a".repeat(128)).is_ok());
+        assert!(check_stem(&"a".repeat(129)).unwrap_err().is_invalid_input());
+        assert!(check_stem("").unwrap_err().is_invalid_input());
+    }
+
+    #[test]
+    fn only_temporaries_older_than_a_minute_are_removed() {
+        let dir = std::env::temp_dir().join(format!("appreg-stale-{}", uuid::Uuid::new_v4()));
+        create_dir_owner_only(&dir).unwrap();
+        let target = dir.join("contoso.key.pem");
+        let tmp = |id: char| {
+            dir.join(format!(
+                ".contoso.key.pem.{}.tmp",
+                id.to_string().repeat(32)
+            ))
+        };
+        let (old, fresh) = (tmp('a'), tmp('b'));
+        for p in [&old, &fresh] {
+            std::fs::write(p, b"key").unwrap();
+        }
+        let long_ago = std::time::SystemTime::now() - STALE_TEMPORARY * 2;
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        remove_stale_temporaries(&target);
+        assert!(!old.exists(), "a stale temporary is removed");
+        assert!(
+            fresh.exists(),
+            "a temporary another run may be writing stays"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn check_available_names_the_first_existing_file_and_writes_nothing() {
         let dir = std::env::temp_dir().join(format!("appreg-check-{}", uuid::Uuid::new_v4()));

@@ -270,6 +270,10 @@ mod tests {
             "Entra-appreg [run 1a2b3c4d]",
             "[run 1234567]",
             "[run 123456789]",
+            // The crate's own prefix, but no marker of the crate's shape: 8 hex digits.
+            "entra-appreg: client secret [run 1234567]",
+            "entra-appreg: client secret [run zzzzzzzz]",
+            "entra-appreg: client secret [run 1a2b3c4d",
         ] {
             assert_eq!(marker_of(Some(other)), None, "{other}");
         }
