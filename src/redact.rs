@@ -130,8 +130,14 @@ fn escape_where(text: &str, escape: impl Fn(char) -> bool) -> String {
 }
 
 /// Text for an HTML page, in content or a quoted attribute: `& < > " '` as entities, and
-/// control and invisible formatting characters dropped.
-pub(crate) fn html_escape(text: &str) -> String {
+/// control and invisible formatting characters dropped (the crate's sign-in pages use it, and so
+/// can a page that shows an error's message).
+///
+/// ```
+/// use entra_appreg::redact::html_escape;
+/// assert_eq!(html_escape("<b>\"Tom\" & 'Jerry'</b>\u{202E}"), "&lt;b&gt;&quot;Tom&quot; &amp; &#39;Jerry&#39;&lt;/b&gt;");
+/// ```
+pub fn html_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

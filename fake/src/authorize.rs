@@ -16,6 +16,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use entra_appreg::redact::html_escape;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use url::Url;
@@ -432,21 +433,4 @@ pub(crate) fn redeem(state: &mut State, form: &[(String, String)], trace: &Trace
     state.auth_codes[i].redeemed = true;
     let token = state.mint_admin(client_id, &scope);
     token_reply(token, Some(&super::login::granted_scope(&scope)))
-}
-
-/// Text for the fake's HTML pages, in content or a quoted attribute.
-fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
