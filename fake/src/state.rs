@@ -472,18 +472,9 @@ impl State {
     ) -> AppRoleAssignment {
         let obj = self.assignment_object(principal, resource, role);
         self.assignments.push(obj.clone());
-        serde_json::from_value(Value::Object(obj)).unwrap_or_else(|_| nil_assignment())
+        // Built from typed ids, so it always reads back as the model.
+        serde_json::from_value(Value::Object(obj)).expect("a seeded assignment is a valid model")
     }
-}
-
-fn nil_assignment() -> AppRoleAssignment {
-    // `AppRoleAssignment` is non-exhaustive outside its crate: built from its JSON, which is
-    // always well-formed here.
-    let nil = uuid::Uuid::nil();
-    serde_json::from_value(serde_json::json!({
-        "principalId": nil, "resourceId": nil, "appRoleId": nil
-    }))
-    .expect("an assignment of nil ids is valid JSON for the model")
 }
 
 /// The entries a collection read returns: with a `$filter`, objects it matches (an object still
