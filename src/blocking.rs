@@ -16,11 +16,11 @@ pub(crate) async fn run<T: Send + 'static>(
         Ok(result) => result,
         Err(e) => match e.try_into_panic() {
             Ok(panic) => std::panic::resume_unwind(panic),
-            Err(_) => Err(Error::Io {
-                action: "finish blocking work: the async runtime is shutting down",
-                path: std::path::PathBuf::new(),
-                source: std::io::Error::from(std::io::ErrorKind::Interrupted),
-            }),
+            Err(_) => Err(Error::io(
+                "finish blocking work: the async runtime is shutting down",
+                std::path::PathBuf::new(),
+                std::io::Error::from(std::io::ErrorKind::Interrupted),
+            )),
         },
     }
 }

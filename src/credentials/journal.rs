@@ -76,6 +76,24 @@ pub(crate) async fn off_runtime<T: Send + 'static>(
         })
 }
 
+/// [`SecretJournal::forget`], [off the runtime](off_runtime).
+pub(crate) async fn forget(
+    journal: &std::sync::Arc<dyn SecretJournal>,
+    marker: &str,
+) -> Result<()> {
+    let marker = marker.to_owned();
+    off_runtime(journal, move |j| j.forget(&marker)).await
+}
+
+/// [`SecretJournal::mark_done`], [off the runtime](off_runtime).
+pub(crate) async fn mark_done(
+    journal: &std::sync::Arc<dyn SecretJournal>,
+    marker: &str,
+) -> Result<()> {
+    let marker = marker.to_owned();
+    off_runtime(journal, move |j| j.mark_done(&marker)).await
+}
+
 /// Reads `journal` before any request is sent, so that a journal that cannot be used (not
 /// trusted, unreadable) stops the run while nothing has happened: [`Error::InvalidInput`] for
 /// one that is not trusted, as the journal says.

@@ -263,12 +263,11 @@ impl CredentialProvisioner {
             .map_err(AddSecret::into_error);
         let lost = tally.waits;
         if let Some(journal) = &self.journal {
-            let marker = marker.clone();
             let update = match &outcome {
-                Ok(_) => super::journal::off_runtime(journal, move |j| j.mark_done(&marker)).await,
+                Ok(_) => super::journal::mark_done(journal, &marker).await,
                 // Nothing carrying the marker can exist: nothing is left to finish.
                 Err(e) if !e.may_have_taken_effect() && lost == 0 => {
-                    super::journal::off_runtime(journal, move |j| j.forget(&marker)).await
+                    super::journal::forget(journal, &marker).await
                 }
                 Err(_) => Ok(()),
             };

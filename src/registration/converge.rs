@@ -12,7 +12,7 @@
 //! secrets this run created but never received, removes them, and only then adds one again. The
 //! caller ends with exactly one new secret, the one it holds.
 
-use crate::credentials::journal::off_runtime;
+use crate::credentials::journal::{self, off_runtime};
 use crate::credentials::provisioner::list_of;
 use crate::credentials::{CredentialInfo, CredentialKind, marker_of};
 use crate::error::{Error, Result};
@@ -301,8 +301,7 @@ async fn give_up(
     let error = apply::remove_orphan(graph, spec, error, secret).await;
     if let Some(journal) = &spec.journal {
         // Removed: nothing is left to finish. Not removed: the error hands the secret over.
-        let marker = marker.to_owned();
-        let _ = off_runtime(journal, move |j| j.forget(&marker)).await;
+        let _ = journal::forget(journal, marker).await;
     }
     error
 }
@@ -364,8 +363,7 @@ async fn retire_unfinished(
             Ok(app) => app,
             // The app is gone (deleted): so are its secrets.
             Err(e) if e.status() == Some(404) => {
-                let marker = intent.marker.clone();
-                off_runtime(journal, move |j| j.forget(&marker)).await?;
+                journal::forget(journal, &intent.marker).await?;
                 continue;
             }
             Err(e) => return Err(e),
@@ -378,8 +376,7 @@ async fn retire_unfinished(
             continue;
         }
         retired.extend(sweep_marker(graph, &app, &intent.marker, None).await?);
-        let marker = intent.marker.clone();
-        off_runtime(journal, move |j| j.forget(&marker)).await?;
+        journal::forget(journal, &intent.marker).await?;
     }
     spec.progress.finished(Step::Cleanup);
     let warnings = if retired.is_empty() {

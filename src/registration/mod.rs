@@ -473,9 +473,8 @@ impl AppRegistration {
         let IssuedCredential::Secret(_) = issued else {
             return None;
         };
-        let marker = marker.to_owned();
         let journal = self.journal.as_ref()?;
-        let e = crate::credentials::journal::off_runtime(journal, move |j| j.mark_done(&marker))
+        let e = crate::credentials::journal::mark_done(journal, marker)
             .await
             .err()?;
         Some(Warning {
